@@ -1,0 +1,60 @@
+"""Wake-ups inside one process: each ready job wakes one idle consumer of its type."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Mapping
+
+
+class _Waiter:
+    def __init__(self, hub: MemoryNotifier, job_types: frozenset[str]) -> None:
+        self._hub = hub
+        self.job_types = job_types
+        self.event = asyncio.Event()
+        self.used = False
+
+    async def wait(self, max_seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), max_seconds)
+        except TimeoutError:
+            return False
+        self.used = True
+        return True
+
+    def close(self) -> None:
+        self._hub._forget(self)
+        if self.event.is_set() and not self.used:
+            self._hub.wake({t: 1 for t in self.job_types})  # pass the wake-up on
+
+
+class MemoryNotifier:
+    """Consumers wait in arrival order; ``notify`` wakes as many as there are jobs."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, dict[_Waiter, None]] = {}
+
+    async def notify(self, ready: Mapping[str, int]) -> None:
+        self.wake(ready)
+
+    def listen(self, job_types: Collection[str]) -> _Waiter:
+        waiter = _Waiter(self, frozenset(job_types))
+        for job_type in waiter.job_types:
+            self._waiting.setdefault(job_type, {})[waiter] = None
+        return waiter
+
+    def wake(self, ready: Mapping[str, int]) -> None:
+        for job_type, count in ready.items():
+            queue = self._waiting.get(job_type)
+            while queue and count > 0:
+                waiter = next(iter(queue))
+                self._forget(waiter)
+                waiter.event.set()
+                count -= 1
+
+    def _forget(self, waiter: _Waiter) -> None:
+        for job_type in waiter.job_types:
+            queue = self._waiting.get(job_type)
+            if queue is not None:
+                queue.pop(waiter, None)
+                if not queue:
+                    del self._waiting[job_type]

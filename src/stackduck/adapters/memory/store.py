@@ -1,0 +1,101 @@
+"""The job store in a dict: the record of the memory configuration."""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from stackduck.application.ports import Change, Page
+from stackduck.domain.job import Job, JobStatus
+
+
+class MemoryJobStore:
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._by_status: dict[JobStatus, set[str]] = {status: set() for status in JobStatus}
+        self._leases: list[tuple[float, str, int]] = []  # (deadline, job id, attempt); lazily pruned
+
+    async def insert(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            if job.id in self._jobs:
+                raise ValueError(f"job {job.id} already exists")
+        for job in jobs:
+            self._put(job.copy())
+
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        return {i: self._jobs[i].copy() for i in job_ids if i in self._jobs}
+
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        written = []
+        for change in changes:
+            current = self._jobs.get(change.job.id)
+            ok = (
+                current is not None
+                and current.status is change.expected_status
+                and current.attempt == change.expected_attempt
+            )
+            if ok:
+                assert current is not None
+                self._by_status[current.status].discard(current.id)
+                self._put(change.job.copy())
+            written.append(ok)
+        return written
+
+    async def expired_leases(self, now: float, limit: int) -> list[Job]:
+        taken: list[tuple[float, str, int]] = []
+        expired: list[Job] = []
+        while self._leases and self._leases[0][0] <= now and len(expired) < limit:
+            deadline, job_id, attempt = heapq.heappop(self._leases)
+            job = self._jobs.get(job_id)
+            if job is not None and self._is_live(job, deadline, attempt):
+                taken.append((deadline, job_id, attempt))
+                expired.append(job.copy())
+        for entry in taken:  # reading must not forget: the reaper's write retires them
+            heapq.heappush(self._leases, entry)
+        return expired
+
+    async def next_lease_deadline(self) -> float | None:
+        while self._leases:
+            deadline, job_id, attempt = self._leases[0]
+            job = self._jobs.get(job_id)
+            if job is not None and self._is_live(job, deadline, attempt):
+                return deadline
+            heapq.heappop(self._leases)
+        return None
+
+    async def runnable(self, limit: int, after: str) -> list[Job]:
+        ids = sorted(i for i in self._by_status[JobStatus.QUEUED] if i > after)[:limit]
+        return [self._jobs[i].copy() for i in ids]
+
+    async def list_jobs(
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+    ) -> Page:
+        ids = sorted(self._by_status[status]) if status is not None else sorted(self._jobs)
+        start = bisect_right(ids, cursor) if cursor else 0
+        found: list[Job] = []
+        for job_id in ids[start:]:
+            job = self._jobs[job_id]
+            if job_type is None or job.job_type == job_type:
+                found.append(job.copy())
+                if len(found) == limit:
+                    break
+        more = len(found) == limit and found[-1].id != ids[-1]
+        return Page(found, found[-1].id if more else "")
+
+    async def count(self, now: float) -> dict[str, int]:
+        counts = {status.value: len(ids) for status, ids in self._by_status.items()}
+        scheduled = sum(1 for i in self._by_status[JobStatus.QUEUED] if self._jobs[i].run_at > now)
+        counts["queued"] -= scheduled
+        counts["scheduled"] = scheduled
+        return counts
+
+    def _put(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self._by_status[job.status].add(job.id)
+        if job.status is JobStatus.RUNNING and job.lease_expires_at is not None:
+            heapq.heappush(self._leases, (job.lease_expires_at, job.id, job.attempt))
+
+    @staticmethod
+    def _is_live(job: Job, deadline: float, attempt: int) -> bool:
+        return job.status is JobStatus.RUNNING and job.attempt == attempt and job.lease_expires_at == deadline

@@ -1,0 +1,114 @@
+"""What workers answer about the jobs they hold: complete, fail, retry, heartbeat.
+
+Who may answer is decided by the lease. A request names the job and, to be
+safe against stale answers, the lease token of the delivery it answers and/or
+the worker id; a bare job id (what seed clients send) acts on the current
+lease, whoever holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.moves import Move, Outcome, apply_moves
+from stackduck.application.policy import QueuePolicy
+from stackduck.application.ports import Clock, JobStore
+from stackduck.application.ready import ReadyPath
+from stackduck.domain.job import Job
+
+MAX_ERROR_MESSAGE_LENGTH = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    job_id: str
+    worker_id: str | None = None
+    lease_token: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    job_id: str
+    error_message: str = ""
+    worker_id: str | None = None
+    lease_token: int | None = None
+    retry: bool = True
+
+
+class Acks:
+    def __init__(
+        self,
+        store: JobStore,
+        ready: ReadyPath,
+        consumers: ConsumerRegistry,
+        clock: Clock,
+        policy: QueuePolicy,
+    ) -> None:
+        self._store = store
+        self._ready = ready
+        self._consumers = consumers
+        self._clock = clock
+        self._policy = policy
+
+    async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
+        now = self._clock.now()
+        return await self._settle(
+            [
+                (a.job_id, partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now))
+                for a in acks
+            ],
+            now,
+        )
+
+    async def fail(self, failures: Sequence[Failure]) -> list[Outcome]:
+        """Each failure is retried after its backoff while retries remain, else dead-lettered."""
+        now = self._clock.now()
+        policy = self._policy.retry
+        moves: list[tuple[str, Move]] = [
+            (
+                f.job_id,
+                partial(
+                    Job.fail,
+                    worker_id=f.worker_id,
+                    token=f.lease_token,
+                    now=now,
+                    error_message=f.error_message[:MAX_ERROR_MESSAGE_LENGTH],
+                    policy=policy,
+                    unit_random=self._clock.random(),
+                    retry=f.retry,
+                ),
+            )
+            for f in failures
+        ]
+        return await self._settle(moves, now)
+
+    async def heartbeat(self, acks: Sequence[Ack]) -> list[Outcome]:
+        """Extend each lease by the configured lease time from now."""
+        now = self._clock.now()
+        lease = self._policy.lease_seconds
+        return await apply_moves(
+            self._store,
+            [
+                (
+                    a.job_id,
+                    partial(
+                        Job.heartbeat,
+                        worker_id=a.worker_id,
+                        token=a.lease_token,
+                        now=now,
+                        lease_seconds=lease,
+                    ),
+                )
+                for a in acks
+            ],
+        )
+
+    async def _settle(self, moves: Sequence[tuple[str, Move]], now: float) -> list[Outcome]:
+        outcomes = await apply_moves(self._store, moves)
+        settled = [outcome.job for outcome in outcomes if outcome.job is not None]
+        self._consumers.done(job.id for job in settled)
+        await self._ready.offer(settled, now)
+        return outcomes

@@ -1,0 +1,70 @@
+"""Looking at jobs and repairing them: get, list, cancel, dead letters, run now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from stackduck.application.moves import Outcome, apply_moves
+from stackduck.application.ports import Clock, JobStore, Page
+from stackduck.application.ready import ReadyPath
+from stackduck.domain.errors import InvalidJob, JobNotFound
+from stackduck.domain.job import Job, JobStatus
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+def page_size(limit: int) -> int:
+    if limit == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidJob(f"limit must be 1 to {MAX_PAGE_SIZE}, or 0 for {DEFAULT_PAGE_SIZE}; got {limit}")
+    return limit
+
+
+class Admin:
+    def __init__(self, store: JobStore, ready: ReadyPath, clock: Clock) -> None:
+        self._store = store
+        self._ready = ready
+        self._clock = clock
+
+    async def get(self, job_id: str) -> Job:
+        found = await self._store.get([job_id])
+        if job_id not in found:
+            raise JobNotFound(job_id)
+        return found[job_id]
+
+    async def list_jobs(
+        self, status: JobStatus | None, job_type: str | None, limit: int = 0, cursor: str = ""
+    ) -> Page:
+        return await self._store.list_jobs(status, job_type or None, page_size(limit), cursor)
+
+    async def dead_letters(self, job_type: str | None, limit: int = 0, cursor: str = "") -> Page:
+        return await self.list_jobs(JobStatus.FAILED, job_type, limit, cursor)
+
+    async def cancel(self, job_ids: Sequence[str]) -> list[Outcome]:
+        """Cancel queued (or scheduled) jobs; running and finished ones are refused."""
+        now = self._clock.now()
+        outcomes = await apply_moves(self._store, [(i, partial(Job.cancel, now=now)) for i in job_ids])
+        await self._ready.withdraw(o.job.id for o in outcomes if o.job is not None)
+        return outcomes
+
+    async def requeue_dead(self, job_ids: Sequence[str]) -> list[Outcome]:
+        """Give dead letters a fresh retry budget and queue them now."""
+        now = self._clock.now()
+        outcomes = await apply_moves(self._store, [(i, partial(Job.requeue, now=now)) for i in job_ids])
+        await self._ready.offer([o.job for o in outcomes if o.job is not None], now)
+        return outcomes
+
+    async def run_now(self, job_ids: Sequence[str]) -> list[Outcome]:
+        """Cut short the wait of queued jobs scheduled for later (e.g. a retry's backoff)."""
+        now = self._clock.now()
+        outcomes = await apply_moves(self._store, [(i, partial(Job.run_now, now=now)) for i in job_ids])
+        moved = [o.job for o in outcomes if o.job is not None]
+        await self._ready.withdraw(job.id for job in moved)
+        await self._ready.offer(moved, now)
+        return outcomes
+
+    async def counts(self) -> dict[str, int]:
+        return await self._store.count(self._clock.now())

@@ -1,0 +1,74 @@
+"""The consumers (open ConsumeJobs streams) of this server, and the jobs each holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from stackduck.domain.job import Job
+
+
+@dataclass(eq=False)
+class Consumer:
+    worker_id: str
+    job_types: frozenset[str]
+    max_in_flight: int
+    held: dict[str, int] = field(default_factory=dict)  # job id → lease token
+    room: asyncio.Event = field(default_factory=asyncio.Event)  # set while below the limit
+    emptied: asyncio.Event = field(default_factory=asyncio.Event)  # set while holding nothing
+
+    def __post_init__(self) -> None:
+        self.room.set()
+        self.emptied.set()
+
+    @property
+    def free_slots(self) -> int:
+        return max(self.max_in_flight - len(self.held), 0)
+
+    def _sync_room(self) -> None:
+        for event, on in ((self.room, self.free_slots > 0), (self.emptied, not self.held)):
+            if on:
+                event.set()
+            else:
+                event.clear()
+
+
+class ConsumerRegistry:
+    """Who on this server holds which job, so acknowledgements make room at once."""
+
+    def __init__(self) -> None:
+        self._consumers: set[Consumer] = set()
+        self._by_job: dict[str, Consumer] = {}
+
+    def open(self, worker_id: str, job_types: Collection[str], max_in_flight: int) -> Consumer:
+        consumer = Consumer(worker_id, frozenset(job_types), max_in_flight)
+        self._consumers.add(consumer)
+        return consumer
+
+    def close(self, consumer: Consumer) -> dict[str, int]:
+        """Forget the consumer; returns the jobs it still held (id → token)."""
+        self._consumers.discard(consumer)
+        for job_id in consumer.held:
+            if self._by_job.get(job_id) is consumer:
+                del self._by_job[job_id]
+        held, consumer.held = consumer.held, {}
+        return held
+
+    def hold(self, consumer: Consumer, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            consumer.held[job.id] = job.attempt
+            self._by_job[job.id] = consumer
+        consumer._sync_room()
+
+    def done(self, job_ids: Iterable[str]) -> None:
+        """These jobs left their lease (acknowledged, failed, expired, released)."""
+        for job_id in job_ids:
+            consumer = self._by_job.pop(job_id, None)
+            if consumer is not None:
+                consumer.held.pop(job_id, None)
+                consumer._sync_room()
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return list(self._consumers)

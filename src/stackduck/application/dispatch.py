@@ -1,0 +1,149 @@
+"""Dispatch: claim ready jobs for a worker, and feed an open ConsumeJobs stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Collection, Sequence
+from functools import partial
+
+from stackduck.application.consumers import Consumer, ConsumerRegistry
+from stackduck.application.moves import apply_moves
+from stackduck.application.policy import QueuePolicy
+from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
+from stackduck.application.ready import ReadyPath
+from stackduck.application.timer import DueLoop
+from stackduck.domain.errors import InvalidJob
+from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import validate_job_type
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT_LIMIT = 1000
+
+
+def check_consumer(worker_id: str, job_types: Collection[str], max_in_flight: int) -> None:
+    if not worker_id:
+        raise InvalidJob("worker_id must not be empty")
+    if not job_types:
+        raise InvalidJob("job_types must name at least one job type")
+    for job_type in job_types:
+        validate_job_type(job_type)
+    if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+        raise InvalidJob(f"max_in_flight must be 1 to {MAX_IN_FLIGHT_LIMIT}; got {max_in_flight}")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: ReadyQueue,
+        notifier: Notifier,
+        ready: ReadyPath,
+        consumers: ConsumerRegistry,
+        reaper: DueLoop,
+        clock: Clock,
+        policy: QueuePolicy,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._notifier = notifier
+        self._ready = ready
+        self._consumers = consumers
+        self._reaper = reaper
+        self._clock = clock
+        self._policy = policy
+        self._closing = asyncio.Event()
+
+    def close(self) -> None:
+        """Stop handing out work: idle streams end, busy ones end once their jobs are answered."""
+        self._closing.set()
+
+    async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
+        """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
+        now = self._clock.now()
+        entries = await self._queue.pop(job_types, now, limit)
+        if not entries:
+            return []
+        try:
+            return await self._start(entries, worker_id, now)
+        except BaseException:
+            await self._queue.push(entries, now)  # nothing was leased: put them back
+            raise
+
+    async def _start(self, entries: Sequence[QueueEntry], worker_id: str, now: float) -> list[Job]:
+        stored = await self._store.get([entry.job_id for entry in entries])
+        changes = []
+        for entry in entries:
+            job = stored.get(entry.job_id)
+            if job is None or not job.is_due(now):
+                continue  # cancelled or re-planned since it was queued: the entry was stale
+            attempt = job.attempt
+            job.start(worker_id, now, self._policy.lease_seconds)
+            changes.append(Change(job, JobStatus.QUEUED, attempt))
+        written = await self._store.apply(changes)
+        claimed = [change.job for change, ok in zip(changes, written, strict=True) if ok]
+        if claimed:
+            self._reaper.poke(now + self._policy.lease_seconds)
+        return claimed
+
+    async def consume(
+        self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1
+    ) -> AsyncGenerator[list[Job], None]:
+        """Yield jobs for an open stream as they become ready, never more than
+        ``max_in_flight`` unacknowledged. When the caller stops iterating (the
+        stream closed), the jobs it still holds go back to the queue at once."""
+        check_consumer(worker_id, job_types, max_in_flight)
+        consumer = self._consumers.open(worker_id, job_types, max_in_flight)
+        try:
+            while not self._closing.is_set():
+                if not consumer.room.is_set():
+                    await self._unless_closing(consumer.room.wait())
+                    continue
+                jobs = await self._next_batch(consumer)
+                if jobs:
+                    self._consumers.hold(consumer, jobs)
+                    yield jobs
+            while consumer.held:  # closing: let the worker answer what it holds
+                await consumer.emptied.wait()
+        finally:
+            await self._give_back(consumer)
+
+    async def _next_batch(self, consumer: Consumer) -> list[Job]:
+        waiter = self._notifier.listen(consumer.job_types)
+        try:
+            jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
+            if not jobs:
+                await self._unless_closing(waiter.wait(self._policy.idle_recheck_seconds))
+            return jobs
+        finally:
+            waiter.close()
+
+    async def _unless_closing(self, waiting: Awaitable[object]) -> None:
+        """Wait for ``waiting``, or less if the dispatcher starts closing."""
+        tasks = {asyncio.ensure_future(waiting), asyncio.ensure_future(self._closing.wait())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _give_back(self, consumer: Consumer) -> None:
+        held = self._consumers.close(consumer)
+        if not held:
+            return
+        now = self._clock.now()
+        outcomes = await apply_moves(
+            self._store,
+            [
+                (job_id, partial(Job.release, worker_id=None, token=token, now=now))
+                for job_id, token in held.items()
+            ],
+        )
+        released = [outcome.job for outcome in outcomes if outcome.job is not None]
+        await self._ready.offer(released, now)
+        log.info(
+            "stream of worker %s closed; %d unacknowledged job(s) returned to the queue",
+            consumer.worker_id,
+            len(released),
+        )

@@ -1,0 +1,29 @@
+"""The background duties a serving instance runs: promote due jobs, expire leases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from stackduck.application.leases import LeaseReaper
+from stackduck.application.ready import ReadyPath
+
+
+class Duties:
+    def __init__(self, ready: ReadyPath, reaper: LeaseReaper) -> None:
+        self._loops = (ready.scheduler, reaper.loop)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(loop.run(), name=f"stackduck-{i}") for i, loop in enumerate(self._loops)
+            ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,61 @@
+"""Expiring leases: a worker that neither acknowledges nor heartbeats loses its job.
+
+An expired lease counts as a failed attempt: the job goes back through the retry
+policy (or to the dead letters when no retries remain).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.moves import apply_moves
+from stackduck.application.policy import QueuePolicy
+from stackduck.application.ports import Clock, JobStore
+from stackduck.application.ready import ReadyPath
+from stackduck.application.timer import DueLoop
+from stackduck.domain.job import Job
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class LeaseReaper:
+    def __init__(
+        self,
+        store: JobStore,
+        ready: ReadyPath,
+        consumers: ConsumerRegistry,
+        clock: Clock,
+        policy: QueuePolicy,
+    ) -> None:
+        self._store = store
+        self._ready = ready
+        self._consumers = consumers
+        self._clock = clock
+        self._policy = policy
+        self.loop = DueLoop("lease reaper", self.expire_due, clock)
+
+    async def expire_due(self) -> float | None:
+        """Expire every lease that has run out; returns the next lease deadline."""
+        now = self._clock.now()
+        expired = await self._store.expired_leases(now, BATCH)
+        if expired:
+            policy = self._policy.retry
+            outcomes = await apply_moves(
+                self._store,
+                [
+                    (job.id, partial(Job.expire, now=now, policy=policy, unit_random=self._clock.random()))
+                    for job in expired
+                ],
+            )
+            settled = [o.job for o in outcomes if o.job is not None]
+            self._consumers.done(job.id for job in settled)
+            await self._ready.offer(settled, now)
+            for job in settled:
+                log.info("job %s lease expired; now %s (attempt %d)", job.id, job.status.value, job.attempt)
+            if len(expired) == BATCH:
+                return now
+        return await self._store.next_lease_deadline()

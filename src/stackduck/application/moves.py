@@ -1,0 +1,63 @@
+"""Apply domain moves to stored jobs with compare-and-set, one batch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from stackduck.application.ports import Change, JobStore
+from stackduck.domain.errors import IllegalTransition, JobNotFound, StackduckError
+from stackduck.domain.job import Job
+
+Move = Callable[[Job], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one move: the job as stored after it, or why it was refused."""
+
+    job: Job | None
+    error: StackduckError | None = None
+
+    def unwrap(self) -> Job:
+        if self.error is not None:
+            raise self.error
+        assert self.job is not None
+        return self.job
+
+
+async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> list[Outcome]:
+    """Read the jobs, run each move on its job, write back what changed.
+
+    A move that raises leaves its job untouched; a write that loses a race with
+    another writer is reported as an :class:`IllegalTransition`.
+    """
+    stored = await store.get([job_id for job_id, _ in moves])
+    outcomes: list[Outcome] = []
+    changes: list[Change] = []
+    slots: list[int] = []
+    for job_id, move in moves:
+        job = stored.get(job_id)
+        if job is None:
+            outcomes.append(Outcome(None, JobNotFound(job_id)))
+            continue
+        status, attempt = job.status, job.attempt
+        try:
+            move(job)
+        except StackduckError as exc:
+            outcomes.append(Outcome(None, exc))
+            continue
+        slots.append(len(outcomes))
+        outcomes.append(Outcome(job.copy()))
+        changes.append(Change(job.copy(), status, attempt))
+    if changes:
+        written = await store.apply(changes)
+        for slot, ok, change in zip(slots, written, changes, strict=True):
+            if not ok:
+                outcomes[slot] = Outcome(
+                    None,
+                    IllegalTransition(
+                        f"job {change.job.id} changed while this request was handled; read it again and retry"
+                    ),
+                )
+    return outcomes

@@ -1,0 +1,18 @@
+"""The knobs the use-cases follow, as plain values (the container fills them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stackduck.domain.retry import RetryPolicy
+from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    lease_seconds: float = 300.0
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Longest an idle consumer sleeps without a wake-up before it looks again
+    #: (a safety net only: wake-ups are pushed).
+    idle_recheck_seconds: float = 5.0

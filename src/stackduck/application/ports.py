@@ -1,0 +1,119 @@
+"""The ports the use-cases drive. Adapters implement them; nothing here does I/O.
+
+Every port is batch-shaped: a single job is a batch of one, so the hot path
+(enqueue many, claim up to n, acknowledge many) needs no second API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from stackduck.domain.job import Job, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A job's new state, written only if the stored job still has
+    ``expected_status`` and ``expected_attempt`` (compare-and-set)."""
+
+    job: Job
+    expected_status: JobStatus
+    expected_attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """What the ready queue knows of a job: enough to order and route it."""
+
+    job_id: str
+    job_type: str
+    priority: int
+    run_at: float
+
+    @classmethod
+    def of(cls, job: Job) -> QueueEntry:
+        return cls(job.id, job.job_type, job.priority, job.run_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    jobs: list[Job]
+    next_cursor: str
+
+
+class JobStore(Protocol):
+    """The durable record of every job: the source of truth for its state."""
+
+    async def insert(self, jobs: Sequence[Job]) -> None:
+        """Store new jobs; when this returns, they are committed."""
+
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The stored jobs among ``job_ids`` (unknown ids are left out)."""
+
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        """Write each change whose expectation holds; one flag per change."""
+
+    async def expired_leases(self, now: float, limit: int) -> list[Job]:
+        """Running jobs whose lease deadline is at or before ``now``."""
+
+    async def next_lease_deadline(self) -> float | None:
+        """The earliest lease deadline among running jobs, if any."""
+
+    async def runnable(self, limit: int, after: str) -> list[Job]:
+        """Queued jobs (due or not) by id, for re-seeding a ready queue."""
+
+    async def list_jobs(
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+    ) -> Page:
+        """Jobs by id order, filtered; ``cursor`` continues a previous page."""
+
+    async def count(self, now: float) -> dict[str, int]:
+        """How many jobs are in each state (queued split into queued/scheduled)."""
+
+
+class ReadyQueue(Protocol):
+    """Which jobs are ready, in dispatch order, and which wait for their time."""
+
+    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
+        """Add jobs: ready at once if due, otherwise held until ``run_at``."""
+
+    async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
+        """Take up to ``limit`` ready jobs of ``job_types``, best first
+        (priority, then due time, then arrival)."""
+
+    async def remove(self, job_ids: Collection[str]) -> None:
+        """Forget jobs (cancelled ones); unknown ids are ignored."""
+
+    async def promote_due(self, now: float) -> list[str]:
+        """Make held jobs whose time has come ready; returns their job types."""
+
+    async def next_due(self) -> float | None:
+        """When the earliest held job becomes due, if any is held."""
+
+
+class Notifier(Protocol):
+    """Wakes consumers when jobs of their types become ready."""
+
+    async def notify(self, ready: Mapping[str, int]) -> None:
+        """So many jobs of each type became ready: wake up to that many consumers."""
+
+    def listen(self, job_types: Collection[str]) -> Waiter:
+        """Register interest before looking at the queue, so no wake-up is missed."""
+
+
+class Waiter(Protocol):
+    async def wait(self, max_seconds: float) -> bool:
+        """Until woken (True) or ``max_seconds`` pass (False)."""
+
+    def close(self) -> None:
+        """Stop listening; a wake-up this waiter took but did not use is passed on."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Unix seconds."""
+
+    def random(self) -> float:
+        """A number in [0, 1), for jitter."""

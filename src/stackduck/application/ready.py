@@ -1,0 +1,42 @@
+"""The ready path: queued jobs go where dispatch finds them, consumers are woken,
+and jobs scheduled for later are promoted when their time comes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue
+from stackduck.application.timer import DueLoop
+from stackduck.domain.job import Job, JobStatus
+
+
+class ReadyPath:
+    def __init__(self, queue: ReadyQueue, notifier: Notifier, clock: Clock) -> None:
+        self._queue = queue
+        self._notifier = notifier
+        self._clock = clock
+        self.scheduler = DueLoop("scheduler", self.promote_due, clock)
+
+    async def offer(self, jobs: Iterable[Job], now: float) -> None:
+        """Queue every job that is in the queued state; wake consumers of due ones."""
+        queued = [job for job in jobs if job.status is JobStatus.QUEUED]
+        if not queued:
+            return
+        await self._queue.push([QueueEntry.of(job) for job in queued], now)
+        due = Counter(job.job_type for job in queued if job.run_at <= now)
+        if due:
+            await self._notifier.notify(due)
+        later = [job.run_at for job in queued if job.run_at > now]
+        if later:
+            self.scheduler.poke(min(later))
+
+    async def withdraw(self, job_ids: Iterable[str]) -> None:
+        await self._queue.remove(set(job_ids))
+
+    async def promote_due(self) -> float | None:
+        """Make due jobs ready and wake their consumers; returns the next due time."""
+        promoted = await self._queue.promote_due(self._clock.now())
+        if promoted:
+            await self._notifier.notify(Counter(promoted))
+        return await self._queue.next_due()

@@ -1,0 +1,40 @@
+"""The project's one error hierarchy.
+
+Every error a client can cause or meet derives from :class:`StackduckError`.
+Adapters translate driver errors into these at their edge; the gRPC layer maps
+each class to one status code in one place.
+"""
+
+from __future__ import annotations
+
+
+class StackduckError(Exception):
+    """Root of every error Stackduck raises on purpose."""
+
+
+class InvalidJob(StackduckError):
+    """A request carries a value outside the documented rules."""
+
+
+class JobNotFound(StackduckError):
+    """No job has the given id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+
+class IllegalTransition(StackduckError):
+    """The job's current state does not allow the requested change."""
+
+
+class LeaseMismatch(IllegalTransition):
+    """The caller does not hold the job's current lease (wrong worker or stale token)."""
+
+
+class StorageUnavailable(StackduckError):
+    """A storage tier did not answer; the request can be retried later."""
+
+
+class LimitExceeded(StackduckError):
+    """A configured limit (size, count) was hit."""

@@ -1,0 +1,240 @@
+"""The Job and its state machine.
+
+States and the moves between them (``now`` is always passed in)::
+
+    queued ──start──▶ running ──complete──▶ completed
+      │  ▲              │ │ │
+      │  └──release─────┘ │ └──fail / expire, retries left──▶ queued (run_at = now + backoff)
+      │                   └────fail / expire, none left, or no_retry──▶ failed (dead letter)
+      ├──cancel──▶ cancelled          failed ──requeue──▶ queued
+      └──run_now──▶ queued, due now (cuts short a schedule or a retry's backoff)
+
+* ``start`` needs the job to be due (``run_at <= now``); a queued job that is
+  not yet due is what the API calls *scheduled*.
+* ``release`` hands a job back without counting a failure (its worker's stream
+  closed); it keeps its place in line.
+* Every ``start`` increments ``attempt``, which is the delivery's *lease token*:
+  acknowledgements carrying an older token are refused, so a worker whose lease
+  ran out cannot overwrite the attempt that replaced it.
+
+Any other move raises :class:`IllegalTransition` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from stackduck.domain.errors import IllegalTransition, LeaseMismatch
+from stackduck.domain.priority import ReadyKey, ready_key
+from stackduck.domain.retry import RetryPolicy
+from stackduck.domain.rules import JobSpec
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+Q, R, C, F, X = (
+    JobStatus.QUEUED,
+    JobStatus.RUNNING,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
+
+#: For every move, the states it may start from.
+ALLOWED_FROM: dict[str, frozenset[JobStatus]] = {
+    "start": frozenset({Q}),
+    "heartbeat": frozenset({R}),
+    "complete": frozenset({R}),
+    "fail": frozenset({R}),
+    "expire": frozenset({R}),
+    "release": frozenset({R}),
+    "cancel": frozenset({Q}),
+    "requeue": frozenset({F}),
+    "run_now": frozenset({Q}),
+}
+
+TERMINAL = frozenset({C, F, X})
+LEASE_EXPIRED_MESSAGE = "lease expired: the worker neither acknowledged nor sent a heartbeat"
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    job_type: str
+    payload: str
+    priority: int
+    delay: int
+    max_retries: int
+    status: JobStatus
+    run_at: float
+    created_at: float
+    updated_at: float
+    retry_count: int = 0
+    attempt: int = 0
+    error_message: str = ""
+    started_at: float | None = None
+    completed_at: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+
+    @classmethod
+    def new(cls, job_id: str, spec: JobSpec, now: float) -> Job:
+        return cls(
+            id=job_id,
+            job_type=spec.job_type,
+            payload=spec.payload,
+            priority=spec.priority,
+            delay=spec.delay,
+            max_retries=spec.max_retries,
+            status=Q,
+            run_at=spec.run_at,
+            created_at=now,
+            updated_at=now,
+        )
+
+    # -- queries -----------------------------------------------------------
+
+    def copy(self) -> Job:
+        return replace(self)
+
+    def is_due(self, now: float) -> bool:
+        return self.status is Q and self.run_at <= now
+
+    def is_scheduled(self, now: float) -> bool:
+        return self.status is Q and self.run_at > now
+
+    @property
+    def is_dead(self) -> bool:
+        return self.status is F
+
+    @property
+    def ready_key(self) -> ReadyKey:
+        return ready_key(self.priority, self.run_at, self.id)
+
+    @property
+    def lease_token(self) -> int:
+        return self.attempt
+
+    # -- moves -------------------------------------------------------------
+
+    def start(self, worker_id: str, now: float, lease_seconds: float) -> int:
+        """Lease the job to ``worker_id``; returns the new lease token."""
+        self._require("start")
+        if self.run_at > now:
+            raise IllegalTransition(f"job {self.id} is scheduled for later and cannot start yet")
+        self.status = R
+        self.attempt += 1
+        self.lease_owner = worker_id
+        self.lease_expires_at = now + lease_seconds
+        self.started_at = now
+        self.updated_at = now
+        return self.attempt
+
+    def heartbeat(self, worker_id: str | None, token: int | None, now: float, lease_seconds: float) -> float:
+        """Extend the lease; returns the new deadline."""
+        self._require("heartbeat")
+        self._check_lease(worker_id, token)
+        self.lease_expires_at = now + lease_seconds
+        self.updated_at = now
+        return self.lease_expires_at
+
+    def complete(self, worker_id: str | None, token: int | None, now: float) -> None:
+        self._require("complete")
+        self._check_lease(worker_id, token)
+        self.status = C
+        self.completed_at = now
+        self.error_message = ""
+        self._drop_lease(now)
+
+    def fail(
+        self,
+        worker_id: str | None,
+        token: int | None,
+        now: float,
+        error_message: str,
+        policy: RetryPolicy,
+        unit_random: float = 0.0,
+        retry: bool = True,
+    ) -> bool:
+        """Record a failed attempt; returns True when the job will be retried."""
+        self._require("fail")
+        self._check_lease(worker_id, token)
+        return self._record_failure(now, error_message, policy, unit_random, retry)
+
+    def expire(self, now: float, policy: RetryPolicy, unit_random: float = 0.0) -> bool:
+        """The lease ran out: a failed attempt. Returns True when it will be retried."""
+        self._require("expire")
+        if self.lease_expires_at is None or self.lease_expires_at > now:
+            raise IllegalTransition(f"job {self.id}'s lease has not run out")
+        return self._record_failure(now, LEASE_EXPIRED_MESSAGE, policy, unit_random, True)
+
+    def release(self, worker_id: str | None, token: int | None, now: float) -> None:
+        """Hand the job back unprocessed (not a failure); it keeps its place in line."""
+        self._require("release")
+        self._check_lease(worker_id, token)
+        self.status = Q
+        self._drop_lease(now)
+
+    def cancel(self, now: float) -> None:
+        self._require("cancel")
+        self.status = X
+        self.updated_at = now
+
+    def requeue(self, now: float) -> None:
+        """Move a dead letter back to the queue with a fresh retry budget."""
+        self._require("requeue")
+        self.status = Q
+        self.retry_count = 0
+        self.run_at = now
+        self.completed_at = None
+        self.updated_at = now
+
+    def run_now(self, now: float) -> None:
+        """Make a job that waits for its time (scheduled, or backing off) due now."""
+        self._require("run_now")
+        self.run_at = min(self.run_at, now)
+        self.updated_at = now
+
+    # -- internals ---------------------------------------------------------
+
+    def _require(self, move: str) -> None:
+        allowed = ALLOWED_FROM[move]
+        if self.status not in allowed:
+            wanted = " or ".join(sorted(s.value for s in allowed))
+            raise IllegalTransition(f"cannot {move} job {self.id}: it is {self.status.value}, not {wanted}")
+
+    def _check_lease(self, worker_id: str | None, token: int | None) -> None:
+        if token is not None and token != self.attempt:
+            raise LeaseMismatch(
+                f"lease token {token} of job {self.id} is stale; the current attempt is "
+                f"{self.attempt}, leased to {self.lease_owner!r}"
+            )
+        if worker_id is not None and worker_id != self.lease_owner:
+            raise LeaseMismatch(f"job {self.id} is leased to {self.lease_owner!r}, not to {worker_id!r}")
+
+    def _record_failure(
+        self, now: float, error_message: str, policy: RetryPolicy, unit_random: float, retry: bool
+    ) -> bool:
+        self.error_message = error_message
+        will_retry = retry and self.retry_count < self.max_retries
+        if will_retry:
+            self.status = Q
+            self.run_at = now + policy.wait(self.delay, self.retry_count, unit_random)
+            self.retry_count += 1
+        else:
+            self.status = F
+            self.completed_at = now
+        self._drop_lease(now)
+        return will_retry
+
+    def _drop_lease(self, now: float) -> None:
+        self.lease_owner = None
+        self.lease_expires_at = None
+        self.updated_at = now

@@ -1,0 +1,157 @@
+"""Input rules: what a producer may ask for, and the defaults proto3 zeros mean.
+
+A :class:`JobRequest` carries the values as a client sent them (0 and "" mean
+"not given", as on the wire). :func:`validate` turns it into a
+:class:`JobSpec` or raises :class:`InvalidJob` with a message that says what to
+fix. Out-of-range values are errors, never silently replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from stackduck.domain.errors import InvalidJob
+from stackduck.domain.priority import DEFAULT_PRIORITY, HIGH, LOW
+from stackduck.domain.retry import MAX_BACKOFF_SECONDS
+
+MAX_JOB_TYPE_LENGTH = 255
+DEFAULT_DELAY_SECONDS = 30
+DEFAULT_MAX_RETRIES = 2
+MAX_RETRIES_LIMIT = 100
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_SCHEDULE_AHEAD_SECONDS = 366 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A producer's request, with wire semantics (0 / "" / None = not given)."""
+
+    job_type: str
+    payload: str
+    priority: int = 0
+    delay: int = 0
+    max_retries: int = 0
+    retry_limit: int | None = None
+    scheduled_at: str = ""
+    scheduled_in: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated request: every value in range, every default applied."""
+
+    job_type: str
+    payload: str
+    priority: int
+    delay: int
+    max_retries: int
+    run_at: float
+
+
+def validate_job_type(job_type: str) -> str:
+    if not job_type:
+        raise InvalidJob("job_type must not be empty")
+    if len(job_type) > MAX_JOB_TYPE_LENGTH:
+        raise InvalidJob(
+            f"job_type is {len(job_type)} characters long; at most {MAX_JOB_TYPE_LENGTH} are allowed"
+        )
+    if "\x00" in job_type:
+        raise InvalidJob("job_type must not contain the NUL character")
+    return job_type
+
+
+def validate_payload(payload: str, max_bytes: int) -> str:
+    size = len(payload.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InvalidJob(f"payload is {size} bytes; the limit is {max_bytes} bytes")
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise InvalidJob(
+            f'payload must be a JSON text (for example {{}} or {{"key": "value"}}): {exc}'
+        ) from exc
+    return payload
+
+
+def validate_priority(priority: int) -> int:
+    if priority == 0:
+        return DEFAULT_PRIORITY
+    if not HIGH <= priority <= LOW:
+        raise InvalidJob(
+            f"priority must be {HIGH} (high) to {LOW} (low), or 0 for the default "
+            f"{DEFAULT_PRIORITY}; got {priority}"
+        )
+    return priority
+
+
+def validate_delay(delay: int) -> int:
+    if delay == 0:
+        return DEFAULT_DELAY_SECONDS
+    if not 1 <= delay <= MAX_BACKOFF_SECONDS:
+        raise InvalidJob(
+            f"delay (the retry backoff base, in seconds) must be 1 to {MAX_BACKOFF_SECONDS}, "
+            f"or 0 for the default {DEFAULT_DELAY_SECONDS}; got {delay}"
+        )
+    return delay
+
+
+def validate_retries(max_retries: int, retry_limit: int | None) -> int:
+    if not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        raise InvalidJob(
+            f"max_retries must be 0 (the default {DEFAULT_MAX_RETRIES}) to "
+            f"{MAX_RETRIES_LIMIT}; got {max_retries}"
+        )
+    if retry_limit is None:
+        return max_retries or DEFAULT_MAX_RETRIES
+    if not 0 <= retry_limit <= MAX_RETRIES_LIMIT:
+        raise InvalidJob(f"retry_limit must be 0 to {MAX_RETRIES_LIMIT}; got {retry_limit}")
+    if max_retries not in (0, retry_limit):
+        raise InvalidJob(
+            f"max_retries ({max_retries}) and retry_limit ({retry_limit}) disagree; send only retry_limit"
+        )
+    return retry_limit
+
+
+def parse_rfc3339(text: str) -> float:
+    """Unix seconds of an RFC 3339 timestamp; the offset is required."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidJob(
+            f"scheduled_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z; got {text!r}"
+        ) from exc
+    if moment.tzinfo is None:
+        raise InvalidJob(f"scheduled_at needs a UTC offset (Z or +hh:mm), as RFC 3339 requires; got {text!r}")
+    return moment.timestamp()
+
+
+def resolve_run_at(scheduled_at: str, scheduled_in: float, now: float) -> float:
+    """When the first delivery may happen. A time in the past means now."""
+    if scheduled_at and scheduled_in:
+        raise InvalidJob("give scheduled_at or scheduled_in, not both")
+    if scheduled_in:
+        if not 0 < scheduled_in <= MAX_SCHEDULE_AHEAD_SECONDS:
+            raise InvalidJob(
+                f"scheduled_in must be 0 to {MAX_SCHEDULE_AHEAD_SECONDS} seconds; got {scheduled_in}"
+            )
+        return now + scheduled_in
+    if not scheduled_at:
+        return now
+    run_at = parse_rfc3339(scheduled_at)
+    if run_at - now > MAX_SCHEDULE_AHEAD_SECONDS:
+        raise InvalidJob("scheduled_at is more than 366 days ahead")
+    return max(run_at, now)
+
+
+def validate(request: JobRequest, now: float, max_payload_bytes: int) -> JobSpec:
+    """Check every rule and apply every default, or raise :class:`InvalidJob`."""
+    return JobSpec(
+        job_type=validate_job_type(request.job_type),
+        payload=validate_payload(request.payload, max_payload_bytes),
+        priority=validate_priority(request.priority),
+        delay=validate_delay(request.delay),
+        max_retries=validate_retries(request.max_retries, request.retry_limit),
+        run_at=resolve_run_at(request.scheduled_at, request.scheduled_in, now),
+    )

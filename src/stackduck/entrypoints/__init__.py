@@ -1,0 +1,1 @@
+"""Entrypoints: the gRPC server and the command line. Thin: translate, call, translate."""

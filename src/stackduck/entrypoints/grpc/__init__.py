@@ -1,0 +1,1 @@
+"""The gRPC entrypoint (grpc.aio) and its generated code."""

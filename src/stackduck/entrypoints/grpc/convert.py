@@ -1,0 +1,68 @@
+"""Translation between wire messages and domain / application values."""
+
+from __future__ import annotations
+
+from stackduck.application.acks import Ack, Failure
+from stackduck.domain.errors import InvalidJob
+from stackduck.domain.job import Job
+from stackduck.domain.rules import JobRequest
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+
+
+def seconds(moment: float | None) -> int:
+    return int(moment) if moment else 0
+
+
+def job_to_pb(job: Job) -> pb.Job:
+    return pb.Job(
+        id=job.id,
+        job_type=job.job_type,
+        payload=job.payload,
+        status=job.status.value,
+        priority=job.priority,
+        retry_count=job.retry_count,
+        max_retries=job.max_retries,
+        error_message=job.error_message,
+        delay=job.delay,
+        scheduled_at=seconds(job.run_at),
+        started_at=seconds(job.started_at),
+        completed_at=seconds(job.completed_at),
+        created_at=seconds(job.created_at),
+        updated_at=seconds(job.updated_at),
+        lease_token=job.attempt,
+        worker_id=job.lease_owner or "",
+        lease_expires_at=seconds(job.lease_expires_at),
+    )
+
+
+def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
+    return JobRequest(
+        job_type=message.job_type,
+        payload=message.payload,
+        priority=message.priority,
+        delay=message.delay,
+        max_retries=message.max_retries,
+        retry_limit=message.retry_limit if message.HasField("retry_limit") else None,
+        scheduled_at=message.scheduled_at,
+        scheduled_in=message.scheduled_in,
+    )
+
+
+def job_id(value: str) -> str:
+    if not value:
+        raise InvalidJob("job_id must not be empty")
+    return value
+
+
+def lease_token(value: int) -> int | None:
+    if value < 0:
+        raise InvalidJob(f"lease_token must be positive (0 = not given); got {value}")
+    return value or None
+
+
+def ack(job: str, token: int, worker_id: str) -> Ack:
+    return Ack(job_id(job), worker_id or None, lease_token(token))
+
+
+def failure(job: str, message: str, token: int, worker_id: str, retry: bool) -> Failure:
+    return Failure(job_id(job), message, worker_id or None, lease_token(token), retry)

@@ -1,0 +1,257 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Job(_message.Message):
+    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    job_type: str
+    payload: str
+    status: str
+    priority: int
+    retry_count: int
+    max_retries: int
+    error_message: str
+    delay: int
+    scheduled_at: int
+    started_at: int
+    completed_at: int
+    created_at: int
+    updated_at: int
+    lease_token: int
+    worker_id: str
+    lease_expires_at: int
+    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ...) -> None: ...
+
+class EnqueueJobRequest(_message.Message):
+    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_IN_FIELD_NUMBER: _ClassVar[int]
+    RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    payload: str
+    priority: int
+    delay: int
+    max_retries: int
+    scheduled_at: str
+    scheduled_in: float
+    retry_limit: int
+    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ...) -> None: ...
+
+class EnqueueJobResponse(_message.Message):
+    __slots__ = ("job_id", "success", "error_message")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    success: bool
+    error_message: str
+    def __init__(self, job_id: _Optional[str] = ..., success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class DequeueJobRequest(_message.Message):
+    __slots__ = ("queue_name", "worker_id")
+    QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    queue_name: str
+    worker_id: str
+    def __init__(self, queue_name: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class DequeueJobResponse(_message.Message):
+    __slots__ = ("job", "success", "error_message")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    success: bool
+    error_message: str
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class DequeueRetriedJobRequest(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class DequeueRetriedJobResponse(_message.Message):
+    __slots__ = ("success", "error_message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    error_message: str
+    def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class ConsumeJobsRequest(_message.Message):
+    __slots__ = ("worker_id", "job_types", "max_in_flight")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    job_types: _containers.RepeatedScalarFieldContainer[str]
+    max_in_flight: int
+    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+
+class JobMessage(_message.Message):
+    __slots__ = ("job", "notification_type")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    notification_type: str
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ...) -> None: ...
+
+class CompleteJobRequest(_message.Message):
+    __slots__ = ("job_id", "lease_token", "worker_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_token: int
+    worker_id: str
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class CompleteJobResponse(_message.Message):
+    __slots__ = ("success",)
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    def __init__(self, success: _Optional[bool] = ...) -> None: ...
+
+class FailJobRequest(_message.Message):
+    __slots__ = ("job_id", "error_message", "lease_token", "worker_id", "no_retry")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    NO_RETRY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    error_message: str
+    lease_token: int
+    worker_id: str
+    no_retry: bool
+    def __init__(self, job_id: _Optional[str] = ..., error_message: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., no_retry: _Optional[bool] = ...) -> None: ...
+
+class FailJobResponse(_message.Message):
+    __slots__ = ("success", "will_retry", "retry_at")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WILL_RETRY_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    will_retry: bool
+    retry_at: int
+    def __init__(self, success: _Optional[bool] = ..., will_retry: _Optional[bool] = ..., retry_at: _Optional[int] = ...) -> None: ...
+
+class RetryJobRequest(_message.Message):
+    __slots__ = ("job_id", "error_message", "lease_token", "worker_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    error_message: str
+    lease_token: int
+    worker_id: str
+    def __init__(self, job_id: _Optional[str] = ..., error_message: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class RetryJobResponse(_message.Message):
+    __slots__ = ("success", "will_retry", "retry_at")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WILL_RETRY_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    will_retry: bool
+    retry_at: int
+    def __init__(self, success: _Optional[bool] = ..., will_retry: _Optional[bool] = ..., retry_at: _Optional[int] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobResponse(_message.Message):
+    __slots__ = ("success", "job")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job: Job
+    def __init__(self, success: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("job_id", "lease_token", "worker_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_token: int
+    worker_id: str
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("success", "lease_expires_at")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    lease_expires_at: int
+    def __init__(self, success: _Optional[bool] = ..., lease_expires_at: _Optional[int] = ...) -> None: ...
+
+class ListDeadLettersRequest(_message.Message):
+    __slots__ = ("job_type", "limit", "page_token")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    limit: int
+    page_token: str
+    def __init__(self, job_type: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDeadLettersResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RequeueDeadLetterRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class RequeueDeadLetterResponse(_message.Message):
+    __slots__ = ("success", "job")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job: Job
+    def __init__(self, success: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...

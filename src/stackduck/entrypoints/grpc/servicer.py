@@ -1,0 +1,138 @@
+"""StackDuckService: each RPC translates its request, calls a use-case, translates back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import grpc
+
+from stackduck.application.acks import Acks, Failure
+from stackduck.application.admin import Admin
+from stackduck.application.dispatch import Dispatcher
+from stackduck.application.enqueue import Producer
+from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import validate_job_type
+from stackduck.entrypoints.grpc import convert
+from stackduck.entrypoints.grpc.errors import streaming, unary
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+
+Context = grpc.aio.ServicerContext[Any, Any]
+JOB_READY = "job_ready"
+NO_JOB_READY = "no job ready"
+
+
+class StackDuckServicer:
+    """Every RPC of StackDuckService (registered by the generated adder)."""
+
+    def __init__(self, producer: Producer, dispatcher: Dispatcher, acks: Acks, admin: Admin) -> None:
+        self._producer = producer
+        self._dispatcher = dispatcher
+        self._acks = acks
+        self._admin = admin
+
+    @unary
+    async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
+        [job] = await self._producer.enqueue([convert.job_request(request)])
+        return pb.EnqueueJobResponse(job_id=job.id, success=True)
+
+    @unary
+    async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
+        job_type = validate_job_type(request.queue_name)
+        worker_id = request.worker_id or f"dequeue-{context.peer()}"
+        jobs = await self._dispatcher.claim(worker_id, [job_type], 1)
+        if not jobs:
+            return pb.DequeueJobResponse(success=False, error_message=NO_JOB_READY)
+        return pb.DequeueJobResponse(job=convert.job_to_pb(jobs[0]), success=True)
+
+    @unary
+    async def DequeueRetriedJob(
+        self, request: pb.DequeueRetriedJobRequest, context: Context
+    ) -> pb.DequeueRetriedJobResponse:
+        [outcome] = await self._admin.run_now([convert.job_id(request.job.id)])
+        outcome.unwrap()
+        return pb.DequeueRetriedJobResponse(success=True)
+
+    @streaming
+    async def ConsumeJobs(
+        self, request: pb.ConsumeJobsRequest, context: Context
+    ) -> AsyncIterator[pb.JobMessage]:
+        batches = self._dispatcher.consume(
+            request.worker_id, list(request.job_types), request.max_in_flight or 1
+        )
+        async with aclosing(batches):
+            async for jobs in batches:
+                for job in jobs:
+                    yield pb.JobMessage(job=convert.job_to_pb(job), notification_type=JOB_READY)
+
+    @unary
+    async def CompleteJob(self, request: pb.CompleteJobRequest, context: Context) -> pb.CompleteJobResponse:
+        ack = convert.ack(request.job_id, request.lease_token, request.worker_id)
+        [outcome] = await self._acks.complete([ack])
+        outcome.unwrap()
+        return pb.CompleteJobResponse(success=True)
+
+    @unary
+    async def FailJob(self, request: pb.FailJobRequest, context: Context) -> pb.FailJobResponse:
+        failure = convert.failure(
+            request.job_id,
+            request.error_message,
+            request.lease_token,
+            request.worker_id,
+            retry=not request.no_retry,
+        )
+        job = await self._fail(failure)
+        return pb.FailJobResponse(success=True, will_retry=_will_retry(job), retry_at=_retry_at(job))
+
+    @unary
+    async def RetryJob(self, request: pb.RetryJobRequest, context: Context) -> pb.RetryJobResponse:
+        failure = convert.failure(
+            request.job_id, request.error_message, request.lease_token, request.worker_id, retry=True
+        )
+        job = await self._fail(failure)
+        return pb.RetryJobResponse(success=True, will_retry=_will_retry(job), retry_at=_retry_at(job))
+
+    @unary
+    async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.Job:
+        return convert.job_to_pb(await self._admin.get(convert.job_id(request.job_id)))
+
+    @unary
+    async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
+        [outcome] = await self._admin.cancel([convert.job_id(request.job_id)])
+        return pb.CancelJobResponse(success=True, job=convert.job_to_pb(outcome.unwrap()))
+
+    @unary
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Context) -> pb.HeartbeatResponse:
+        ack = convert.ack(request.job_id, request.lease_token, request.worker_id)
+        [outcome] = await self._acks.heartbeat([ack])
+        job = outcome.unwrap()
+        return pb.HeartbeatResponse(success=True, lease_expires_at=convert.seconds(job.lease_expires_at))
+
+    @unary
+    async def ListDeadLetters(
+        self, request: pb.ListDeadLettersRequest, context: Context
+    ) -> pb.ListDeadLettersResponse:
+        page = await self._admin.dead_letters(request.job_type or None, request.limit, request.page_token)
+        return pb.ListDeadLettersResponse(
+            jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
+        )
+
+    @unary
+    async def RequeueDeadLetter(
+        self, request: pb.RequeueDeadLetterRequest, context: Context
+    ) -> pb.RequeueDeadLetterResponse:
+        [outcome] = await self._admin.requeue_dead([convert.job_id(request.job_id)])
+        return pb.RequeueDeadLetterResponse(success=True, job=convert.job_to_pb(outcome.unwrap()))
+
+    async def _fail(self, failure: Failure) -> Job:
+        [outcome] = await self._acks.fail([failure])
+        return outcome.unwrap()
+
+
+def _will_retry(job: Job) -> bool:
+    return job.status is JobStatus.QUEUED
+
+
+def _retry_at(job: Job) -> int:
+    return convert.seconds(job.run_at) if _will_retry(job) else 0

@@ -1,0 +1,61 @@
+"""Settings, from environment variables and a .env file (read only by the container)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 50051
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    server_addr: str = Field("", validation_alias=_env("SERVER_ADDR", "STACKDUCK_SERVER_ADDR"))
+    grpc_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("GRPC_PORT"))
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
+    lease_seconds: float = Field(300.0, gt=0, le=24 * 3600, validation_alias=_env("STACKDUCK_LEASE_SECONDS"))
+    max_payload_bytes: int = Field(
+        DEFAULT_MAX_PAYLOAD_BYTES,
+        ge=2,
+        le=64 * 1024 * 1024,
+        validation_alias=_env("STACKDUCK_MAX_PAYLOAD_BYTES"),
+    )
+    retry_jitter: float = Field(0.0, ge=0.0, le=1.0, validation_alias=_env("STACKDUCK_RETRY_JITTER"))
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, validation_alias=_env("STACKDUCK_SHUTDOWN_GRACE_SECONDS")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("STACKDUCK_LOG_LEVEL", "LOG_LEVEL")
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def listen_address(self) -> str:
+        """SERVER_ADDR ("host:port", or a bare port), else GRPC_PORT on 127.0.0.1."""
+        if self.server_addr:
+            return self.server_addr if ":" in self.server_addr else f"{DEFAULT_HOST}:{self.server_addr}"
+        port = DEFAULT_PORT if self.grpc_port is None else self.grpc_port
+        return f"{DEFAULT_HOST}:{port}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def storage(self) -> str:
+        """Which storage configuration the settings ask for."""
+        if self.database_url and self.redis_url:
+            return "redis+postgres"
+        if self.database_url:
+            return "postgres"
+        if self.redis_url:
+            return "redis"
+        return "memory"
