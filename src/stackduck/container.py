@@ -13,6 +13,7 @@ from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
 from stackduck.application.enqueue import Producer
+from stackduck.application.gate import Gate
 from stackduck.application.ids import JobIds
 from stackduck.application.leases import LeaseReaper
 from stackduck.application.policy import QueuePolicy
@@ -43,21 +44,22 @@ class Container(containers.DeclarativeContainer):
     notifier = providers.Selector(config.storage, memory=providers.Singleton(MemoryNotifier))
 
     ids = providers.Singleton(JobIds)
+    gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry)
     ready = providers.Singleton(ReadyPath, queue, notifier, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, clock, policy)
     duties = providers.Singleton(Duties, ready, reaper)
 
-    producer = providers.Singleton(Producer, store, ready, clock, ids, policy)
+    producer = providers.Singleton(Producer, store, ready, clock, ids, policy, gate)
     dispatcher = providers.Singleton(
-        Dispatcher, store, queue, notifier, ready, consumers, reaper.provided.loop, clock, policy
+        Dispatcher, store, queue, notifier, ready, consumers, reaper.provided.loop, clock, policy, gate
     )
     acks = providers.Singleton(Acks, store, ready, consumers, clock, policy)
     admin = providers.Singleton(Admin, store, ready, clock)
 
     servicer = providers.Singleton(StackDuckServicer, producer, dispatcher, acks, admin)
     grpc_server = providers.Singleton(
-        GrpcServer, servicer, dispatcher, duties, config.listen_address, config.max_payload_bytes
+        GrpcServer, servicer, dispatcher, gate, duties, config.listen_address, config.max_payload_bytes
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, Awaitable, Collection, Sequence
 from functools import partial
 
 from stackduck.application.consumers import Consumer, ConsumerRegistry
+from stackduck.application.gate import Gate
 from stackduck.application.moves import apply_moves
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
@@ -44,6 +45,7 @@ class Dispatcher:
         reaper: DueLoop,
         clock: Clock,
         policy: QueuePolicy,
+        gate: Gate,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -53,14 +55,17 @@ class Dispatcher:
         self._reaper = reaper
         self._clock = clock
         self._policy = policy
-        self._closing = asyncio.Event()
+        self._gate = gate
+        self._closing = gate.closed
 
-    def close(self) -> None:
-        """Stop handing out work: idle streams end, busy ones end once their jobs are answered."""
-        self._closing.set()
+    async def drained(self) -> None:
+        """Once the gate is closed: until every stream's jobs are answered (streams then end)."""
+        for consumer in self._consumers.consumers:
+            await consumer.emptied.wait()
 
     async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
         """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
+        self._gate.check()
         now = self._clock.now()
         entries = await self._queue.pop(job_types, now, limit)
         if not entries:
@@ -106,6 +111,7 @@ class Dispatcher:
                     yield jobs
             while consumer.held:  # closing: let the worker answer what it holds
                 await consumer.emptied.wait()
+            self._gate.check()  # ends the stream with "shutting down": workers reconnect elsewhere
         finally:
             await self._give_back(consumer)
 

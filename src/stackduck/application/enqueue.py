@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stackduck.application.gate import Gate
 from stackduck.application.ids import JobIds
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore
@@ -14,19 +15,27 @@ from stackduck.domain.rules import JobRequest, validate
 
 class Producer:
     def __init__(
-        self, store: JobStore, ready: ReadyPath, clock: Clock, ids: JobIds, policy: QueuePolicy
+        self,
+        store: JobStore,
+        ready: ReadyPath,
+        clock: Clock,
+        ids: JobIds,
+        policy: QueuePolicy,
+        gate: Gate,
     ) -> None:
         self._store = store
         self._ready = ready
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._gate = gate
 
     async def enqueue(self, requests: Sequence[JobRequest]) -> list[Job]:
         """All or nothing: one invalid request rejects the batch before anything is stored.
 
         When this returns, every job is committed to the store.
         """
+        self._gate.check()
         now = self._clock.now()
         specs = [validate(request, now, self._policy.max_payload_bytes) for request in requests]
         jobs = [Job.new(self._ids.new(now), spec, now) for spec in specs]

@@ -38,3 +38,7 @@ class StorageUnavailable(StackduckError):
 
 class LimitExceeded(StackduckError):
     """A configured limit (size, count) was hit."""
+
+
+class ShuttingDown(StackduckError):
+    """This server is stopping and takes no new work; another instance (or a retry later) will."""

@@ -222,11 +222,12 @@ class Job:
     def _record_failure(
         self, now: float, error_message: str, policy: RetryPolicy, unit_random: float, retry: bool
     ) -> bool:
-        self.error_message = error_message
         will_retry = retry and self.retry_count < self.max_retries
+        wait = policy.wait(self.delay, self.retry_count, unit_random) if will_retry else 0.0
+        self.error_message = error_message
         if will_retry:
             self.status = Q
-            self.run_at = now + policy.wait(self.delay, self.retry_count, unit_random)
+            self.run_at = now + wait
             self.retry_count += 1
         else:
             self.status = F

@@ -17,7 +17,7 @@ def backoff_seconds(delay: int, failures_before: int) -> int:
     """Wait after a failure, given the backoff base and earlier failures (n)."""
     if delay < 0 or failures_before < 0:
         raise ValueError("delay and failure count must not be negative")
-    if failures_before >= 12:  # 2**12 > 3600: the cap applies to every delay ≥ 1
+    if delay and failures_before >= 12:  # 2**12 > 3600: the cap applies to every delay ≥ 1
         return MAX_BACKOFF_SECONDS
     return min(delay * (1 << failures_before), MAX_BACKOFF_SECONDS)
 

@@ -67,12 +67,16 @@ def validate_payload(payload: str, max_bytes: int) -> str:
     if size > max_bytes:
         raise InvalidJob(f"payload is {size} bytes; the limit is {max_bytes} bytes")
     try:
-        json.loads(payload)
+        json.loads(payload, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise InvalidJob(
             f'payload must be a JSON text (for example {{}} or {{"key": "value"}}): {exc}'
         ) from exc
     return payload
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
 
 
 def validate_priority(priority: int) -> int:

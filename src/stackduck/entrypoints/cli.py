@@ -44,6 +44,10 @@ def serve() -> int:
 
 
 async def _serve(container: Container, settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     server = container.grpc_server()
     try:
         await server.start()
@@ -51,10 +55,6 @@ async def _serve(container: Container, settings: Settings) -> int:
         log.error("cannot start: %s", exc)
         return 1
     log.info("stackduck %s serving on %s with %s storage", __version__, server.address, settings.storage)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping: finishing in-flight work (up to %.0f s)", settings.shutdown_grace_seconds)
     await server.stop(settings.shutdown_grace_seconds)

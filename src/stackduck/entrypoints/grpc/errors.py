@@ -14,6 +14,7 @@ from stackduck.domain.errors import (
     InvalidJob,
     JobNotFound,
     LimitExceeded,
+    ShuttingDown,
     StackduckError,
     StorageUnavailable,
 )
@@ -26,6 +27,7 @@ STATUS_OF: tuple[tuple[type[StackduckError], grpc.StatusCode], ...] = (
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
 )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import grpc
 
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
+from stackduck.application.gate import Gate
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import add_StackDuckServiceServicer_to_server
 from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 
@@ -18,11 +22,13 @@ class GrpcServer:
         self,
         servicer: StackDuckServicer,
         dispatcher: Dispatcher,
+        gate: Gate,
         duties: Duties,
         address: str,
         max_payload_bytes: int,
     ) -> None:
         self._dispatcher = dispatcher
+        self._gate = gate
         self._duties = duties
         self._requested = address
         limit = max_payload_bytes + ENVELOPE_BYTES
@@ -48,9 +54,15 @@ class GrpcServer:
         self._duties.start()
 
     async def stop(self, grace: float) -> None:
-        """Refuse new RPCs, give running ones ``grace`` seconds, then cancel the rest."""
-        self._dispatcher.close()
-        await self._server.stop(grace)
+        """Take no new work, give workers ``grace`` seconds to answer the jobs they
+        hold (acknowledgements are still served), then stop; jobs still held go back
+        to the queue."""
+        self._gate.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._dispatcher.drained(), grace)
+        await self._server.stop(max(deadline - loop.time(), 0.0))
         await self._duties.stop()
 
     async def wait(self) -> None:

@@ -1,0 +1,134 @@
+"""Bad input gets a clear status and message, and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.integration.conftest import Running, ServerFactory
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+
+ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
+    ("empty job_type", {"job_type": ""}, INVALID, "job_type"),
+    ("long job_type", {"job_type": "x" * 256}, INVALID, "job_type"),
+    ("NUL in job_type", {"job_type": "a\x00b"}, INVALID, "job_type"),
+    ("payload not JSON", {"payload": "{oops"}, INVALID, "payload"),
+    ("empty payload", {"payload": ""}, INVALID, "payload"),
+    ("payload over the limit", {"payload": '"' + "x" * 2048 + '"'}, INVALID, "limit"),
+    ("priority 4", {"priority": 4}, INVALID, "priority"),
+    ("priority -1", {"priority": -1}, INVALID, "priority"),
+    ("delay 3601", {"delay": 3601}, INVALID, "delay"),
+    ("delay -5", {"delay": -5}, INVALID, "delay"),
+    ("max_retries -1", {"max_retries": -1}, INVALID, "max_retries"),
+    ("max_retries 101", {"max_retries": 101}, INVALID, "max_retries"),
+    ("retry_limit -1", {"retry_limit": -1}, INVALID, "retry_limit"),
+    ("retry_limit disagrees", {"retry_limit": 1, "max_retries": 3}, INVALID, "disagree"),
+    ("scheduled_at garbage", {"scheduled_at": "tomorrow"}, INVALID, "RFC 3339"),
+    ("scheduled_at no offset", {"scheduled_at": "2030-01-01T00:00:00"}, INVALID, "offset"),
+    ("both schedules", {"scheduled_at": "2030-01-01T00:00:00Z", "scheduled_in": 5}, INVALID, "not both"),
+    ("scheduled_in negative", {"scheduled_in": -1}, INVALID, "scheduled_in"),
+]
+
+
+@pytest.fixture
+async def small(start_server: ServerFactory) -> Running:
+    server: Running = await start_server(STACKDUCK_MAX_PAYLOAD_BYTES=1024)
+    return server
+
+
+async def expect_error(call: Any, code: grpc.StatusCode, words: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    assert err.value.code() is code, err.value.details()
+    assert words in (err.value.details() or ""), err.value.details()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "words"), [c[1:] for c in ENQUEUE_CASES], ids=[c[0] for c in ENQUEUE_CASES]
+)
+async def test_bad_enqueue_is_refused_and_stores_nothing(
+    small: Running, fields: dict[str, Any], code: grpc.StatusCode, words: str
+) -> None:
+    before = await small.counts()
+    request = pb.EnqueueJobRequest(**{"job_type": "email", "payload": "{}", **fields})
+
+    await expect_error(small.stub.EnqueueJob(request), code, words)
+
+    assert await small.counts() == before
+
+
+async def test_oversized_message_is_resource_exhausted(small: Running) -> None:
+    request = pb.EnqueueJobRequest(job_type="email", payload='"' + "x" * (200 * 1024) + '"')
+    await expect_error(small.stub.EnqueueJob(request), grpc.StatusCode.RESOURCE_EXHAUSTED, "")
+    assert sum((await small.counts()).values()) == 0
+
+
+async def test_wrong_state_and_unknown_ids(small: Running) -> None:
+    queued = await small.enqueue()
+    running = await small.enqueue("other")
+    held = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="other", worker_id="owner"))).job
+    before = await small.counts()
+    stub = small.stub
+    cases = [
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id="")), INVALID, "job_id"),
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id="nope")), NOT_FOUND, "nope"),
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id=queued)), PRECONDITION, "queued"),
+        (stub.FailJob(pb.FailJobRequest(job_id=queued)), PRECONDITION, "queued"),
+        (stub.Heartbeat(pb.HeartbeatRequest(job_id=queued)), PRECONDITION, "queued"),
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id=running, worker_id="thief")), PRECONDITION, "owner"),
+        (
+            stub.FailJob(pb.FailJobRequest(job_id=running, lease_token=held.lease_token + 1)),
+            PRECONDITION,
+            "stale",
+        ),
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id=running, lease_token=-3)), INVALID, "lease_token"),
+        (stub.GetJob(pb.GetJobRequest(job_id="nope")), NOT_FOUND, "nope"),
+        (stub.CancelJob(pb.CancelJobRequest(job_id=running)), PRECONDITION, "running"),
+        (stub.RequeueDeadLetter(pb.RequeueDeadLetterRequest(job_id=queued)), PRECONDITION, "failed"),
+        (
+            stub.DequeueRetriedJob(pb.DequeueRetriedJobRequest(job=pb.Job(id=running))),
+            PRECONDITION,
+            "running",
+        ),
+        (stub.DequeueJob(pb.DequeueJobRequest(queue_name="")), INVALID, "job_type"),
+        (stub.ListDeadLetters(pb.ListDeadLettersRequest(limit=5000)), INVALID, "limit"),
+    ]
+    for call, code, words in cases:
+        await expect_error(call, code, words)
+
+    assert await small.counts() == before
+    assert (await small.job(running)).worker_id == "owner"
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "words"),
+    [
+        ({"worker_id": "", "job_types": ["email"]}, "worker_id"),
+        ({"worker_id": "w", "job_types": []}, "job_types"),
+        ({"worker_id": "w", "job_types": [""]}, "job_type"),
+        ({"worker_id": "w", "job_types": ["email"], "max_in_flight": 5000}, "max_in_flight"),
+    ],
+)
+async def test_bad_consume_request_is_refused(
+    small: Running, request_fields: dict[str, Any], words: str
+) -> None:
+    await small.enqueue()
+    stream = small.stub.ConsumeJobs(pb.ConsumeJobsRequest(**request_fields))
+    await expect_error(stream.read(), INVALID, words)
+    assert (await small.counts())["queued"] == 1
+
+
+async def test_hostile_strings_are_stored_and_returned_byte_for_byte(small: Running) -> None:
+    job_type = "'; DROP TABLE jobs; --\\\"ü🦆"
+    payload = '{"q": "\\"quoted\\" \\\\ back", "sql": "1 OR 1=1; --", "u": "日本語 🦆", "e": "\\u0000"}'
+    job_id = await small.enqueue(job_type, payload)
+
+    job = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name=job_type, worker_id="w"))).job
+
+    assert (job.id, job.job_type, job.payload) == (job_id, job_type, payload)
