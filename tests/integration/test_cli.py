@@ -84,3 +84,37 @@ async def test_plain_stackduck_serves_too_and_sigint_exits_zero() -> None:
             process.wait()
         assert process.stderr is not None
         process.stderr.close()
+
+
+async def test_readme_examples_enqueue_and_work_a_job() -> None:
+    port = free_port()
+    process = start(port)
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    address = f"127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(wait_for_line, process, "serving on")
+        produced = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(examples / "producer.py"), address],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        job_id = produced.stdout.strip()
+        worked = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(examples / "worker.py"), address, "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert "sending to user@example.com" in worked.stdout
+        async with grpc.aio.insecure_channel(address) as channel:
+            job = await StackDuckServiceStub(channel).GetJob(pb.GetJobRequest(job_id=job_id))
+        assert job.status == "completed"
+    finally:
+        process.terminate()
+        process.wait(15)
+        assert process.stderr is not None
+        process.stderr.close()
