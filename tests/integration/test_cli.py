@@ -17,6 +17,7 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
 STACKDUCK = str(Path(sys.executable).parent / "stackduck")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def free_port() -> int:
@@ -89,13 +90,12 @@ async def test_plain_stackduck_serves_too_and_sigint_exits_zero() -> None:
 async def test_readme_examples_enqueue_and_work_a_job() -> None:
     port = free_port()
     process = start(port)
-    examples = Path(__file__).resolve().parents[2] / "examples"
     address = f"127.0.0.1:{port}"
     try:
         await asyncio.to_thread(wait_for_line, process, "serving on")
         produced = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, str(examples / "producer.py"), address],
+            [sys.executable, str(EXAMPLES / "producer.py"), address],
             capture_output=True,
             text=True,
             check=True,
@@ -103,7 +103,7 @@ async def test_readme_examples_enqueue_and_work_a_job() -> None:
         job_id = produced.stdout.strip()
         worked = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, str(examples / "worker.py"), address, "1"],
+            [sys.executable, str(EXAMPLES / "worker.py"), address, "1"],
             capture_output=True,
             text=True,
             check=True,
