@@ -4,6 +4,7 @@ picks adapters. Nothing is built until a provider is called."""
 from __future__ import annotations
 
 from dependency_injector import containers, providers
+from pydantic import ValidationError
 
 from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue
@@ -24,8 +25,8 @@ from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 from stackduck.settings import Settings
 
 
-class UnsupportedStorage(RuntimeError):
-    """The settings ask for a storage configuration this build cannot serve."""
+class ConfigurationError(RuntimeError):
+    """The settings are invalid, or ask for what this build cannot serve."""
 
 
 class Container(containers.DeclarativeContainer):
@@ -67,9 +68,13 @@ SUPPORTED_STORAGE = ("memory",)
 
 
 def build_container(settings: Settings | None = None) -> Container:
-    settings = settings if settings is not None else Settings()
+    if settings is None:
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid settings: {exc}") from exc
     if settings.storage not in SUPPORTED_STORAGE:
-        raise UnsupportedStorage(
+        raise ConfigurationError(
             f"storage {settings.storage!r} (from DATABASE_URL / REDIS_URL) is not available in "
             "this version; unset both to run on the in-memory adapters"
         )

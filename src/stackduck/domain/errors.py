@@ -36,7 +36,7 @@ class StorageUnavailable(StackduckError):
     """A storage tier did not answer; the request can be retried later."""
 
 
-class LimitExceeded(StackduckError):
+class LimitExceeded(InvalidJob):
     """A configured limit (size, count) was hit."""
 
 

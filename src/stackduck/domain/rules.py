@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from stackduck.domain.errors import InvalidJob
+from stackduck.domain.errors import InvalidJob, LimitExceeded
 from stackduck.domain.priority import DEFAULT_PRIORITY, HIGH, LOW
 from stackduck.domain.retry import MAX_BACKOFF_SECONDS
 
@@ -65,9 +65,11 @@ def validate_job_type(job_type: str) -> str:
 def validate_payload(payload: str, max_bytes: int) -> str:
     size = len(payload.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise InvalidJob(f"payload is {size} bytes; the limit is {max_bytes} bytes")
+        raise LimitExceeded(f"payload is {size} bytes; the limit is {max_bytes} bytes")
     try:
         json.loads(payload, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise InvalidJob("payload nests arrays or objects too deeply to be read") from exc
     except ValueError as exc:
         raise InvalidJob(
             f'payload must be a JSON text (for example {{}} or {{"key": "value"}}): {exc}'

@@ -10,8 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from stackduck import __version__
-from stackduck.container import Container, UnsupportedStorage, build_container
-from stackduck.settings import Settings
+from stackduck.container import ConfigurationError, Container, build_container
 
 log = logging.getLogger("stackduck")
 
@@ -29,21 +28,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve() -> int:
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        container = build_container(settings)
-    except UnsupportedStorage as exc:
+        container = build_container()
+    except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
-    return asyncio.run(_serve(container, settings))
+    logging.getLogger().setLevel(container.config.log_level())
+    return asyncio.run(_serve(container))
 
 
-async def _serve(container: Container, settings: Settings) -> int:
+async def _serve(container: Container) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -54,10 +49,12 @@ async def _serve(container: Container, settings: Settings) -> int:
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
-    log.info("stackduck %s serving on %s with %s storage", __version__, server.address, settings.storage)
+    storage = container.config.storage()
+    log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
     await stop.wait()
-    log.info("stopping: finishing in-flight work (up to %.0f s)", settings.shutdown_grace_seconds)
-    await server.stop(settings.shutdown_grace_seconds)
+    grace = container.config.shutdown_grace_seconds()
+    log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
+    await server.stop(grace)
     log.info("stopped")
     return 0
 

@@ -22,10 +22,10 @@ from stackduck.domain.errors import (
 log = logging.getLogger(__name__)
 
 STATUS_OF: tuple[tuple[type[StackduckError], grpc.StatusCode], ...] = (
+    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),  # before InvalidJob, its base
     (InvalidJob, grpc.StatusCode.INVALID_ARGUMENT),
     (JobNotFound, grpc.StatusCode.NOT_FOUND),
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
-    (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
 )
