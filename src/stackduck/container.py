@@ -10,6 +10,7 @@ from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue
 from stackduck.application.acks import Acks
 from stackduck.application.admin import Admin
+from stackduck.application.claiming import QueueClaimer
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
@@ -43,6 +44,7 @@ class Container(containers.DeclarativeContainer):
     store = providers.Selector(config.storage, memory=providers.Singleton(MemoryJobStore))
     queue = providers.Selector(config.storage, memory=providers.Singleton(MemoryReadyQueue))
     notifier = providers.Selector(config.storage, memory=providers.Singleton(MemoryNotifier))
+    claimer = providers.Selector(config.storage, memory=providers.Singleton(QueueClaimer, queue, store))
 
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
@@ -53,7 +55,7 @@ class Container(containers.DeclarativeContainer):
 
     producer = providers.Singleton(Producer, store, ready, clock, ids, policy, gate)
     dispatcher = providers.Singleton(
-        Dispatcher, store, queue, notifier, ready, consumers, reaper.provided.loop, clock, policy, gate
+        Dispatcher, store, claimer, notifier, ready, consumers, reaper.provided.loop, clock, policy, gate
     )
     acks = providers.Singleton(Acks, store, ready, consumers, clock, policy)
     admin = providers.Singleton(Admin, store, ready, clock)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Collection
 from functools import partial
 
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.gate import Gate
 from stackduck.application.moves import apply_moves
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
+from stackduck.application.ports import Claimer, Clock, JobStore, Notifier
 from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
 from stackduck.domain.errors import InvalidJob
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import Job
 from stackduck.domain.rules import validate_job_type
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Dispatcher:
     def __init__(
         self,
         store: JobStore,
-        queue: ReadyQueue,
+        claimer: Claimer,
         notifier: Notifier,
         ready: ReadyPath,
         consumers: ConsumerRegistry,
@@ -48,7 +48,7 @@ class Dispatcher:
         gate: Gate,
     ) -> None:
         self._store = store
-        self._queue = queue
+        self._claimer = claimer
         self._notifier = notifier
         self._ready = ready
         self._consumers = consumers
@@ -66,30 +66,11 @@ class Dispatcher:
     async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
         """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
         self._gate.check()
+        lease = self._policy.lease_seconds
         now = self._clock.now()
-        entries = await self._queue.pop(job_types, now, limit)
-        if not entries:
-            return []
-        try:
-            return await self._start(entries, worker_id, now)
-        except BaseException:
-            await self._queue.push(entries, now)  # nothing was leased: put them back
-            raise
-
-    async def _start(self, entries: Sequence[QueueEntry], worker_id: str, now: float) -> list[Job]:
-        stored = await self._store.get([entry.job_id for entry in entries])
-        changes = []
-        for entry in entries:
-            job = stored.get(entry.job_id)
-            if job is None or not job.is_due(now):
-                continue  # cancelled or re-planned since it was queued: the entry was stale
-            attempt = job.attempt
-            job.start(worker_id, now, self._policy.lease_seconds)
-            changes.append(Change(job, JobStatus.QUEUED, attempt))
-        written = await self._store.apply(changes)
-        claimed = [change.job for change, ok in zip(changes, written, strict=True) if ok]
+        claimed = await self._claimer.claim(worker_id, job_types, now, lease, limit)
         if claimed:
-            self._reaper.poke(now + self._policy.lease_seconds)
+            self._reaper.poke(now + lease)
         return claimed
 
     async def consume(

@@ -41,7 +41,7 @@ async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> lis
         if job is None:
             outcomes.append(Outcome(None, JobNotFound(job_id)))
             continue
-        status, attempt = job.status, job.attempt
+        version = job.version
         try:
             move(job)
         except StackduckError as exc:
@@ -49,7 +49,7 @@ async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> lis
             continue
         slots.append(len(outcomes))
         outcomes.append(Outcome(job.copy()))
-        changes.append(Change(job.copy(), status, attempt))
+        changes.append(Change(job.copy(), version))
     if changes:
         written = await store.apply(changes)
         for slot, ok, change in zip(slots, written, changes, strict=True):

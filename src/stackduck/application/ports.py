@@ -15,12 +15,11 @@ from stackduck.domain.job import Job, JobStatus
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A job's new state, written only if the stored job still has
-    ``expected_status`` and ``expected_attempt`` (compare-and-set)."""
+    """A job's new state, written only if the stored job is still at
+    ``expected_version`` (compare-and-set): no concurrent move is overwritten."""
 
     job: Job
-    expected_status: JobStatus
-    expected_attempt: int
+    expected_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,17 @@ class JobStore(Protocol):
 
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""
+
+
+class Claimer(Protocol):
+    """Leases the best ready jobs to a worker, atomically: no job goes to two callers,
+    however many server instances claim at once."""
+
+    async def claim(
+        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+    ) -> list[Job]:
+        """Up to ``limit`` due jobs of ``job_types``, best first (priority, due time,
+        arrival), each moved to running as :meth:`Job.start` does."""
 
 
 class ReadyQueue(Protocol):

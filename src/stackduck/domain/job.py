@@ -83,6 +83,8 @@ class Job:
     completed_at: float | None = None
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    #: Bumped by every move: stores write a change only over the version it was made from.
+    version: int = 0
 
     @classmethod
     def new(cls, job_id: str, spec: JobSpec, now: float) -> Job:
@@ -134,7 +136,7 @@ class Job:
         self.lease_owner = worker_id
         self.lease_expires_at = now + lease_seconds
         self.started_at = now
-        self.updated_at = now
+        self._touch(now)
         return self.attempt
 
     def heartbeat(self, worker_id: str | None, token: int | None, now: float, lease_seconds: float) -> float:
@@ -142,7 +144,7 @@ class Job:
         self._require("heartbeat")
         self._check_lease(worker_id, token)
         self.lease_expires_at = now + lease_seconds
-        self.updated_at = now
+        self._touch(now)
         return self.lease_expires_at
 
     def complete(self, worker_id: str | None, token: int | None, now: float) -> None:
@@ -185,7 +187,7 @@ class Job:
     def cancel(self, now: float) -> None:
         self._require("cancel")
         self.status = X
-        self.updated_at = now
+        self._touch(now)
 
     def requeue(self, now: float) -> None:
         """Move a dead letter back to the queue with a fresh retry budget."""
@@ -194,13 +196,13 @@ class Job:
         self.retry_count = 0
         self.run_at = now
         self.completed_at = None
-        self.updated_at = now
+        self._touch(now)
 
     def run_now(self, now: float) -> None:
         """Make a job that waits for its time (scheduled, or backing off) due now."""
         self._require("run_now")
         self.run_at = min(self.run_at, now)
-        self.updated_at = now
+        self._touch(now)
 
     # -- internals ---------------------------------------------------------
 
@@ -238,4 +240,8 @@ class Job:
     def _drop_lease(self, now: float) -> None:
         self.lease_owner = None
         self.lease_expires_at = None
+        self._touch(now)
+
+    def _touch(self, now: float) -> None:
         self.updated_at = now
+        self.version += 1

@@ -30,11 +30,7 @@ class MemoryJobStore:
         written = []
         for change in changes:
             current = self._jobs.get(change.job.id)
-            ok = (
-                current is not None
-                and current.status is change.expected_status
-                and current.attempt == change.expected_attempt
-            )
+            ok = current is not None and current.version == change.expected_version
             if ok:
                 assert current is not None
                 self._by_status[current.status].discard(current.id)

@@ -1,0 +1,46 @@
+"""Claiming through a ready queue and a store: pop the best entries, then lease
+each job with a compare-and-set write, so no job is ever leased twice.
+
+Stores that can do both in one statement (Postgres) implement the
+:class:`~stackduck.application.ports.Claimer` port themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from stackduck.application.ports import Change, JobStore, QueueEntry, ReadyQueue
+from stackduck.domain.job import Job
+
+
+class QueueClaimer:
+    def __init__(self, queue: ReadyQueue, store: JobStore) -> None:
+        self._queue = queue
+        self._store = store
+
+    async def claim(
+        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+    ) -> list[Job]:
+        entries = await self._queue.pop(job_types, now, limit)
+        if not entries:
+            return []
+        try:
+            return await self._start(entries, worker_id, now, lease_seconds)
+        except BaseException:
+            await self._queue.push(entries, now)  # nothing was leased: put them back
+            raise
+
+    async def _start(
+        self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        stored = await self._store.get([entry.job_id for entry in entries])
+        changes = []
+        for entry in entries:
+            job = stored.get(entry.job_id)
+            if job is None or not job.is_due(now):
+                continue  # cancelled or re-planned since it was queued: the entry was stale
+            version = job.version
+            job.start(worker_id, now, lease_seconds)
+            changes.append(Change(job, version))
+        written = await self._store.apply(changes)
+        return [change.job for change, ok in zip(changes, written, strict=True) if ok]
