@@ -3,11 +3,19 @@ picks adapters. Nothing is built until a provider is called."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from dependency_injector import containers, providers
 from pydantic import ValidationError
 
 from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue
+from stackduck.adapters.postgres.claimer import PostgresClaimer
+from stackduck.adapters.postgres.pool import open_pool, run_notifier
+from stackduck.adapters.postgres.ready import PostgresReadyIndex
+from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.application.acks import Acks
 from stackduck.application.admin import Admin
 from stackduck.application.claiming import QueueClaimer
@@ -41,15 +49,34 @@ class Container(containers.DeclarativeContainer):
         retry=providers.Singleton(RetryPolicy, jitter=config.retry_jitter),
     )
 
-    store = providers.Selector(config.storage, memory=providers.Singleton(MemoryJobStore))
-    queue = providers.Selector(config.storage, memory=providers.Singleton(MemoryReadyQueue))
-    notifier = providers.Selector(config.storage, memory=providers.Singleton(MemoryNotifier))
-    claimer = providers.Selector(config.storage, memory=providers.Singleton(QueueClaimer, queue, store))
+    postgres_pool = providers.Resource(open_pool, config.database_url, config.database_pool_size)
+    memory_queue = providers.Singleton(MemoryReadyQueue)
+
+    store = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(MemoryJobStore),
+        postgres=providers.Singleton(PostgresJobStore, postgres_pool),
+    )
+    claimer = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(QueueClaimer, memory_queue, store),
+        postgres=providers.Singleton(PostgresClaimer, postgres_pool),
+    )
+    ready_index = providers.Selector(
+        config.storage,
+        memory=memory_queue,
+        postgres=providers.Singleton(PostgresReadyIndex, postgres_pool, clock.provided.now.call()),
+    )
+    notifier = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(MemoryNotifier),
+        postgres=providers.Resource(run_notifier, postgres_pool, config.database_url),
+    )
 
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry)
-    ready = providers.Singleton(ReadyPath, queue, notifier, clock)
+    ready = providers.Singleton(ReadyPath, ready_index, notifier, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, clock, policy)
     duties = providers.Singleton(Duties, ready, reaper)
 
@@ -66,7 +93,23 @@ class Container(containers.DeclarativeContainer):
     )
 
 
-SUPPORTED_STORAGE = ("memory",)
+T = TypeVar("T")
+
+
+async def provide(provider: Callable[[], T | Awaitable[T]]) -> T:
+    """Build what a provider gives; opens the resources (pools, listeners) it needs."""
+    built = provider()
+    return await built if inspect.isawaitable(built) else built
+
+
+async def close_resources(container: Container) -> None:
+    """Close every resource the container opened, in reverse order."""
+    closing = container.shutdown_resources()
+    if inspect.isawaitable(closing):
+        await closing
+
+
+SUPPORTED_STORAGE = ("memory", "postgres")
 
 
 def build_container(settings: Settings | None = None) -> Container:

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     grpc_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("GRPC_PORT"))
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
+    database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("STACKDUCK_DATABASE_POOL_SIZE"))
     lease_seconds: float = Field(300.0, gt=0, le=24 * 3600, validation_alias=_env("STACKDUCK_LEASE_SECONDS"))
     max_payload_bytes: int = Field(
         DEFAULT_MAX_PAYLOAD_BYTES,

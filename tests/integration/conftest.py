@@ -1,4 +1,8 @@
-"""A real Stackduck server on a free port, and a real gRPC client talking to it."""
+"""A real Stackduck server on a free port, and a real gRPC client talking to it.
+
+Every test that uses ``server`` or ``start_server`` runs once per storage
+configuration: memory, and Postgres (the run's throwaway database).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ from typing import Any
 import grpc
 import pytest
 
-from stackduck.container import Container, build_container
+from stackduck.container import Container, build_container, close_resources, provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from stackduck.entrypoints.grpc.server import GrpcServer
 from stackduck.settings import Settings
+
+STORAGES = ["memory", "postgres"]
 
 
 @dataclass
 class Running:
     container: Container
+    server: GrpcServer
     address: str
     stub: StackDuckServiceStub
     channel: grpc.aio.Channel
@@ -31,29 +39,39 @@ class Running:
         return await self.stub.GetJob(pb.GetJobRequest(job_id=job_id))
 
     async def counts(self) -> dict[str, int]:
-        return await self.container.admin().counts()
+        admin = await provide(self.container.admin)
+        return await admin.counts()
 
 
 ServerFactory = Callable[..., Any]
 
 
+@pytest.fixture(params=STORAGES)
+def storage_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "postgres":
+        return {"DATABASE_URL": request.getfixturevalue("postgres")}
+    return {}
+
+
 @pytest.fixture
-async def start_server() -> AsyncIterator[ServerFactory]:
-    started: list[tuple[Any, grpc.aio.Channel]] = []
+async def start_server(storage_settings: dict[str, str]) -> AsyncIterator[ServerFactory]:
+    started: list[Running] = []
 
     async def start(**settings: Any) -> Running:
-        values = {"SERVER_ADDR": "127.0.0.1:0", **settings}
+        values = {"SERVER_ADDR": "127.0.0.1:0", **storage_settings, **settings}
         container = build_container(Settings(**values))
-        server = container.grpc_server()
+        server = await provide(container.grpc_server)
         await server.start()
         channel = grpc.aio.insecure_channel(server.address)
-        started.append((server, channel))
-        return Running(container, server.address, StackDuckServiceStub(channel), channel)
+        running = Running(container, server, server.address, StackDuckServiceStub(channel), channel)
+        started.append(running)
+        return running
 
     yield start
-    for server, channel in reversed(started):
-        await channel.close()
-        await server.stop(0)
+    for running in reversed(started):
+        await running.channel.close()
+        await running.server.stop(0)
+        await close_resources(running.container)
 
 
 @pytest.fixture

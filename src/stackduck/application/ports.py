@@ -83,24 +83,28 @@ class Claimer(Protocol):
         arrival), each moved to running as :meth:`Job.start` does."""
 
 
-class ReadyQueue(Protocol):
-    """Which jobs are ready, in dispatch order, and which wait for their time."""
+class ReadyIndex(Protocol):
+    """Which jobs are ready, and which wait for their time (the ready path's view)."""
 
     async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
         """Add jobs: ready at once if due, otherwise held until ``run_at``."""
 
-    async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
-        """Take up to ``limit`` ready jobs of ``job_types``, best first
-        (priority, then due time, then arrival)."""
-
     async def remove(self, job_ids: Collection[str]) -> None:
         """Forget jobs (cancelled ones); unknown ids are ignored."""
 
-    async def promote_due(self, now: float) -> list[str]:
-        """Make held jobs whose time has come ready; returns their job types."""
+    async def promote_due(self, now: float) -> dict[str, int]:
+        """Make held jobs whose time has come ready; returns how many of each type."""
 
     async def next_due(self) -> float | None:
         """When the earliest held job becomes due, if any is held."""
+
+
+class ReadyQueue(ReadyIndex, Protocol):
+    """A ready index that hands out its entries (what :class:`QueueClaimer` needs)."""
+
+    async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
+        """Take up to ``limit`` ready jobs of ``job_types``, best first
+        (priority, then due time, then arrival)."""
 
 
 class Notifier(Protocol):

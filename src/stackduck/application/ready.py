@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue
+from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyIndex
 from stackduck.application.timer import DueLoop
 from stackduck.domain.job import Job, JobStatus
 
 
 class ReadyPath:
-    def __init__(self, queue: ReadyQueue, notifier: Notifier, clock: Clock) -> None:
+    def __init__(self, queue: ReadyIndex, notifier: Notifier, clock: Clock) -> None:
         self._queue = queue
         self._notifier = notifier
         self._clock = clock
@@ -38,5 +38,5 @@ class ReadyPath:
         """Make due jobs ready and wake their consumers; returns the next due time."""
         promoted = await self._queue.promote_due(self._clock.now())
         if promoted:
-            await self._notifier.notify(Counter(promoted))
+            await self._notifier.notify(promoted)
         return await self._queue.next_due()

@@ -51,6 +51,10 @@ class MemoryNotifier:
                 waiter.event.set()
                 count -= 1
 
+    def wake_everyone(self) -> None:
+        """Wake every waiting consumer, e.g. after wake-ups may have been missed."""
+        self.wake({job_type: len(queue) for job_type, queue in list(self._waiting.items())})
+
     def _forget(self, waiter: _Waiter) -> None:
         for job_type in waiter.job_types:
             queue = self._waiting.get(job_type)

@@ -7,6 +7,7 @@ Heap items are never removed in place: a job's live entry is the one in
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Collection, Sequence
 
 from stackduck.application.ports import QueueEntry
@@ -47,14 +48,14 @@ class MemoryReadyQueue:
         for job_id in job_ids:
             self._entries.pop(job_id, None)
 
-    async def promote_due(self, now: float) -> list[str]:
-        promoted = []
+    async def promote_due(self, now: float) -> dict[str, int]:
+        promoted: Counter[str] = Counter()
         while self._held and self._held[0][0] <= now:
             _, job_id, entry = heapq.heappop(self._held)
             if self._entries.get(job_id) is entry:
                 self._make_ready(entry)
-                promoted.append(entry.job_type)
-        return promoted
+                promoted[entry.job_type] += 1
+        return dict(promoted)
 
     async def next_due(self) -> float | None:
         while self._held:

@@ -53,6 +53,9 @@ def unary(method: Unary[R]) -> Unary[R]:
         except StackduckError as exc:
             await _abort(context, exc)
             raise  # unreachable: abort raises
+        except Exception as exc:
+            await _internal(context, exc)
+            raise
 
     return handler
 
@@ -69,8 +72,15 @@ def streaming(method: Streaming[R]) -> Streaming[R]:
                 yield item
         except StackduckError as exc:
             await _abort(context, exc)
+        except Exception as exc:
+            await _internal(context, exc)
 
     return handler
+
+
+async def _internal(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    log.error("internal error in %s", context.peer(), exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: StackduckError) -> None:

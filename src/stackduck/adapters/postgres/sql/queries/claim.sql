@@ -1,0 +1,32 @@
+-- Lease the best due jobs of some types to one worker, in one statement.
+-- Per (job type, priority) an index range scan finds the oldest due jobs, skipping
+-- rows other claimers hold locked; the best `limit` of those go to running.
+WITH candidates AS (
+    SELECT picked.id
+    FROM unnest(%(job_types)s::text[]) AS t (job_type)
+    CROSS JOIN (VALUES (1), (2), (3)) AS p (priority)
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_at
+        FROM stackduck_jobs AS j
+        WHERE j.status = 'queued'
+          AND j.job_type = t.job_type
+          AND j.priority = p.priority
+          AND j.run_at <= %(now)s
+        ORDER BY j.run_at, j.id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS picked
+    ORDER BY picked.priority, picked.run_at, picked.id
+    LIMIT %(limit)s
+)
+UPDATE stackduck_jobs AS j
+SET status = 'running',
+    attempt = j.attempt + 1,
+    lease_owner = %(worker_id)s,
+    lease_expires_at = %(now)s + %(lease_seconds)s,
+    started_at = %(now)s,
+    updated_at = %(now)s,
+    version = j.version + 1
+FROM candidates
+WHERE j.id = candidates.id
+RETURNING {j.columns}

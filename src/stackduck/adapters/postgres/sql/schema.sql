@@ -1,0 +1,33 @@
+-- The canonical schema: what applying every migration in migrations/ produces.
+-- tests/integration/postgres/test_migrations.py checks that the two agree.
+
+CREATE TABLE stackduck_jobs (
+    id               uuid PRIMARY KEY,
+    job_type         text NOT NULL,
+    payload          text NOT NULL,
+    priority         smallint NOT NULL CHECK (priority BETWEEN 1 AND 3),
+    delay            integer NOT NULL CHECK (delay >= 0),
+    max_retries      integer NOT NULL CHECK (max_retries >= 0),
+    status           text NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+    -- Times are Unix seconds, as the domain keeps them (double precision keeps microseconds).
+    run_at           double precision NOT NULL,
+    created_at       double precision NOT NULL,
+    updated_at       double precision NOT NULL,
+    retry_count      integer NOT NULL DEFAULT 0,
+    attempt          integer NOT NULL DEFAULT 0,
+    error_message    text NOT NULL DEFAULT '',
+    started_at       double precision,
+    completed_at     double precision,
+    lease_owner      text,
+    lease_expires_at double precision,
+    version          bigint NOT NULL DEFAULT 0
+);
+
+-- The claim: per job type and priority, due jobs in (run_at, id) order.
+CREATE INDEX stackduck_jobs_ready ON stackduck_jobs (job_type, priority, run_at, id) WHERE status = 'queued';
+-- The scheduler: the next queued job to fall due.
+CREATE INDEX stackduck_jobs_due ON stackduck_jobs (run_at) WHERE status = 'queued';
+-- The lease reaper: running jobs by deadline.
+CREATE INDEX stackduck_jobs_leases ON stackduck_jobs (lease_expires_at) WHERE status = 'running';
+-- Listings (dead letters, by status), a page at a time in id order.
+CREATE INDEX stackduck_jobs_status ON stackduck_jobs (status, id);

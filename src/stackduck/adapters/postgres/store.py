@@ -1,0 +1,146 @@
+"""The job store on PostgreSQL: the record of every job."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from stackduck.adapters.postgres.errors import translated
+from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
+from stackduck.application.ports import Change, Page
+from stackduck.domain.errors import InvalidJob
+from stackduck.domain.job import Job, JobStatus
+
+NIL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _is_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _columns(jobs: Sequence[Job], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [getattr(job, name) for job in jobs] for name in names}
+
+
+MUTABLE = (
+    "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
+    "completed_at", "lease_owner", "lease_expires_at", "version",
+)  # fmt: skip
+ALL_FIELDS = (
+    "id", "job_type", "payload", "priority", "delay", "max_retries", *MUTABLE[:2], "created_at",
+    *MUTABLE[2:],
+)  # fmt: skip
+
+
+class PostgresJobStore:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    @translated
+    async def insert(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        params = _columns(jobs, ALL_FIELDS)
+        params["status"] = [job.status.value for job in jobs]
+        async with self._pool.connection() as conn:
+            await conn.execute(sql("insert"), params)
+
+    @translated
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        ids = [i for i in job_ids if _is_id(i)]
+        if not ids:
+            return {}
+        query = f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE id = ANY(%s::uuid[])"
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query.encode(), (ids,))
+            rows = await cursor.fetchall()
+        jobs = {job.id: job for job in map(job_from_row, rows)}
+        return {i: jobs[i] for i in job_ids if i in jobs}
+
+    @translated
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        written: dict[int, bool] = {}
+        # A statement updates a row once: changes to the same job go in successive rounds.
+        pending = list(enumerate(changes))
+        async with self._pool.connection() as conn:
+            while pending:
+                seen: set[str] = set()
+                round_: list[tuple[int, Change]] = []
+                later: list[tuple[int, Change]] = []
+                for slot, change in pending:
+                    (later if change.job.id in seen else round_).append((slot, change))
+                    seen.add(change.job.id)
+                jobs = [change.job for _, change in round_]
+                params = _columns(jobs, ("id", *MUTABLE))
+                params["status"] = [job.status.value for job in jobs]
+                params["expected_version"] = [change.expected_version for _, change in round_]
+                cursor = await conn.execute(sql("apply"), params)
+                done = {row[0] for row in await cursor.fetchall()}
+                for slot, change in round_:
+                    written[slot] = change.job.id in done
+                pending = later
+        return [written[slot] for slot in range(len(changes))]
+
+    @translated
+    async def expired_leases(self, now: float, limit: int) -> list[Job]:
+        query = (
+            f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE status = 'running' "
+            "AND lease_expires_at <= %s ORDER BY lease_expires_at LIMIT %s"
+        )
+        return await self._jobs(query, (now, limit))
+
+    @translated
+    async def next_lease_deadline(self) -> float | None:
+        query = b"SELECT min(lease_expires_at) FROM stackduck_jobs WHERE status = 'running'"
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query)
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    @translated
+    async def runnable(self, limit: int, after: str) -> list[Job]:
+        query = (
+            f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE status = 'queued' AND id > %s::uuid "
+            "ORDER BY id LIMIT %s"
+        )
+        return await self._jobs(query, (after or NIL_ID, limit))
+
+    @translated
+    async def list_jobs(
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+    ) -> Page:
+        if cursor and not _is_id(cursor):
+            raise InvalidJob(f"page_token {cursor!r} is not one this server handed out")
+        params = {
+            "status": status.value if status is not None else None,
+            "job_type": job_type,
+            "after": cursor or NIL_ID,
+            "limit": limit + 1,
+        }
+        async with self._pool.connection() as conn:
+            found = await conn.execute(sql("list_jobs"), params)
+            jobs = [job_from_row(row) for row in await found.fetchall()]
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return Page(jobs, jobs[-1].id if more else "")
+
+    @translated
+    async def count(self, now: float) -> dict[str, int]:
+        counts = {state: 0 for state in [*(s.value for s in JobStatus), "scheduled"]}
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("count"), {"now": now})
+            for state, number in await cursor.fetchall():
+                counts[state] = number
+        return counts
+
+    async def _jobs(self, query: str, params: tuple[Any, ...]) -> list[Job]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query.encode(), params)
+            return [job_from_row(row) for row in await cursor.fetchall()]
