@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -13,20 +14,38 @@ from tests.services import postgres_url
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """The URL of a database made for this run (dropped at its end), schema applied."""
-    with postgres_url() as server_url:
-        name = f"stackduck_test_{uuid.uuid4().hex[:12]}"
+def postgres_server() -> Iterator[str]:
+    """The URL of a Postgres server where this run may create and drop databases."""
+    with postgres_url() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str) -> Iterator[str]:
+    name = f"stackduck_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    try:
+        yield make_conninfo("", **params)
+    finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        params = conninfo_to_dict(server_url)
-        params["dbname"] = name
-        url = make_conninfo("", **params)
-        try:
-            yield url
-        finally:
-            with psycopg.connect(server_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """The URL of a database made for this run, dropped at its end."""
+    with throwaway_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_database(postgres_server: str) -> Iterator[str]:
+    """An empty database of its own for one test (no schema), dropped after it."""
+    with throwaway_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,76 @@
+"""The ports as each storage configuration provides them, for the contract suites."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from stackduck.application.ids import JobIds
+from stackduck.application.ports import Claimer, JobStore, Notifier, QueueEntry, ReadyIndex
+from stackduck.container import Container, build_container, close_resources, provide
+from stackduck.domain.job import Job
+from stackduck.domain.rules import JobSpec
+from stackduck.settings import Settings
+
+NOW = 1_800_000_000.0
+
+
+@dataclass
+class Ports:
+    container: Container
+    store: JobStore
+    claimer: Claimer
+    ready: ReadyIndex
+    notifier: Notifier
+    ids: JobIds
+
+    def job(self, job_type: str = "t", priority: int = 2, run_at: float = NOW, **fields: Any) -> Job:
+        spec = JobSpec(
+            job_type, fields.pop("payload", "{}"), priority, 30, fields.pop("max_retries", 2), run_at
+        )
+        job = Job.new(self.ids.new(NOW), spec, NOW)
+        for name, value in fields.items():
+            setattr(job, name, value)
+        return job
+
+    async def add(self, *jobs: Job) -> list[Job]:
+        """What enqueue does: commit, then make findable."""
+        await self.store.insert(jobs)
+        await self.ready.push([QueueEntry.of(job) for job in jobs], NOW)
+        return list(jobs)
+
+
+PortsFactory = Callable[[], Any]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def make_ports(request: pytest.FixtureRequest) -> AsyncIterator[PortsFactory]:
+    settings: dict[str, str] = {}
+    if request.param == "postgres":
+        settings["DATABASE_URL"] = request.getfixturevalue("postgres")
+    containers: list[Container] = []
+
+    async def make() -> Ports:
+        container = build_container(Settings(**settings))
+        containers.append(container)
+        return Ports(
+            container,
+            await provide(container.store),
+            await provide(container.claimer),
+            await provide(container.ready_index),
+            await provide(container.notifier),
+            JobIds(),
+        )
+
+    yield make
+    for container in containers:
+        await close_resources(container)
+
+
+@pytest.fixture
+async def ports(make_ports: PortsFactory) -> Ports:
+    made: Ports = await make_ports()
+    return made

@@ -1,0 +1,81 @@
+"""The Claimer, ReadyIndex and Notifier contracts, for every storage configuration."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stackduck.domain.job import JobStatus
+from tests.integration.contract.conftest import NOW, Ports, PortsFactory
+
+
+async def test_claims_take_priority_then_due_time_then_arrival_across_types(ports: Ports) -> None:
+    jobs = await ports.add(
+        ports.job("a", 3, NOW - 9),
+        ports.job("b", 1, NOW - 1),
+        ports.job("a", 1, NOW - 2),
+        ports.job("b", 2, NOW - 5),
+        ports.job("a", 2, NOW - 5),
+        ports.job("c", 1, NOW - 9),
+    )
+    claimed = await ports.claimer.claim("w", ["a", "b"], NOW, 60, 10)
+
+    expected = [jobs[2], jobs[1], jobs[3], jobs[4], jobs[0]]
+    assert [j.id for j in claimed] == [j.id for j in expected]
+    assert all(j.status is JobStatus.RUNNING and j.lease_owner == "w" for j in claimed)
+    assert all(j.attempt == 1 and j.lease_expires_at == NOW + 60 and j.started_at == NOW for j in claimed)
+    stored = await ports.store.get([j.id for j in claimed])
+    assert all(
+        stored[j.id].status is JobStatus.RUNNING and stored[j.id].version == j.version for j in claimed
+    )
+
+
+async def test_claims_respect_the_limit_and_skip_what_is_not_due(ports: Ports) -> None:
+    await ports.add(*(ports.job() for _ in range(3)), ports.job(run_at=NOW + 30))
+
+    assert len(await ports.claimer.claim("w", ["t"], NOW, 60, 2)) == 2
+    assert len(await ports.claimer.claim("w", ["t"], NOW, 60, 2)) == 1
+    assert await ports.claimer.claim("w", ["t"], NOW, 60, 2) == []
+
+
+async def test_concurrent_claimers_never_share_a_job(make_ports: PortsFactory) -> None:
+    first: Ports = await make_ports()
+    others = (
+        [first] if first.container.config.storage() == "memory" else [await make_ports() for _ in range(3)]
+    )
+    await first.add(*(first.job() for _ in range(200)))
+
+    batches = await asyncio.gather(
+        *(p.claimer.claim(f"w{n}", ["t"], NOW, 60, 7) for n in range(40) for p in others)
+    )
+
+    ids = [job.id for batch in batches for job in batch]
+    assert len(ids) == len(set(ids)) == 200
+
+
+async def test_the_ready_index_reports_what_fell_due_and_what_comes_next(ports: Ports) -> None:
+    await ports.ready.promote_due(NOW)
+    await ports.add(
+        ports.job("a", run_at=NOW + 10), ports.job("a", run_at=NOW + 5), ports.job("b", run_at=NOW + 5)
+    )
+
+    assert await ports.ready.next_due() == NOW + 5
+    assert await ports.ready.promote_due(NOW + 6) == {"a": 1, "b": 1}
+    assert await ports.ready.next_due() == NOW + 10
+    assert await ports.ready.promote_due(NOW + 10) == {"a": 1}
+    assert await ports.ready.next_due() is None
+
+
+async def test_a_notification_wakes_a_listening_consumer(make_ports: PortsFactory) -> None:
+    here: Ports = await make_ports()
+    there = here if here.container.config.storage() == "memory" else await make_ports()
+    if there is not here:
+        await asyncio.wait_for(there.notifier.listening.wait(), 5)  # type: ignore[attr-defined]
+    waiter = there.notifier.listen(["t"])
+    other = there.notifier.listen(["unrelated"])
+
+    await here.notifier.notify({"t": 1})
+
+    assert await waiter.wait(2) is True
+    assert await other.wait(0.2) is False
+    waiter.close()
+    other.close()

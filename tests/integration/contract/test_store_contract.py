@@ -1,0 +1,112 @@
+"""The JobStore contract: every adapter keeps jobs the same way."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from stackduck.application.ports import Change
+from stackduck.domain.job import JobStatus
+from stackduck.domain.retry import RetryPolicy
+from tests.integration.contract.conftest import NOW, Ports
+
+
+async def test_jobs_come_back_exactly_as_stored(ports: Ports) -> None:
+    job = ports.job("ü'; DROP TABLE x; --\\", 1, NOW + 0.123456, payload='{"k": "\\"q\\" 🦆", "n": 1.50}')
+    job.error_message = "earlier 'error'"
+
+    await ports.store.insert([job])
+    found = await ports.store.get([job.id, "not-a-uuid", "01a2211a-a2be-7000-9ae6-cb2f559fabfe"])
+
+    assert list(found) == [job.id]
+    assert dataclasses.asdict(found[job.id]) == dataclasses.asdict(job)
+
+
+async def test_a_change_is_written_only_over_the_version_it_was_made_from(ports: Ports) -> None:
+    [job] = await ports.add(ports.job())
+    first, second = job.copy(), job.copy()
+    first.start("w1", NOW, 60)
+    second.start("w2", NOW, 60)
+
+    written = await ports.store.apply([Change(first, job.version), Change(second, job.version)])
+
+    assert written == [True, False]
+    stored = (await ports.store.get([job.id]))[job.id]
+    assert (stored.status, stored.lease_owner, stored.attempt) == (JobStatus.RUNNING, "w1", 1)
+
+
+async def test_successive_changes_to_one_job_in_one_batch(ports: Ports) -> None:
+    [job] = await ports.add(ports.job())
+    started = job.copy()
+    started.start("w", NOW, 60)
+    done = started.copy()
+    done.complete("w", 1, NOW + 1)
+
+    assert await ports.store.apply([Change(started, job.version), Change(done, started.version)]) == [
+        True,
+        True,
+    ]
+    assert (await ports.store.get([job.id]))[job.id].status is JobStatus.COMPLETED
+
+
+async def test_expired_leases_and_the_next_deadline(ports: Ports) -> None:
+    jobs = await ports.add(ports.job(), ports.job(), ports.job())
+    changes = []
+    for lease, job in zip((30, 10, 20), jobs, strict=True):
+        version = job.version
+        job.start("w", NOW, lease)
+        changes.append(Change(job, version))
+    await ports.store.apply(changes)
+
+    assert await ports.store.next_lease_deadline() == NOW + 10
+    expired = await ports.store.expired_leases(NOW + 20, 10)
+    assert [j.id for j in expired] == [jobs[1].id, jobs[2].id]
+    assert await ports.store.expired_leases(NOW + 20, 1) == expired[:1]
+
+    dead = expired[0]
+    version = dead.version
+    dead.expire(NOW + 20, RetryPolicy())
+    await ports.store.apply([Change(dead, version)])
+    assert [j.id for j in await ports.store.expired_leases(NOW + 20, 10)] == [jobs[2].id]
+
+
+async def test_listing_pages_through_a_status_and_a_type(ports: Ports) -> None:
+    jobs = await ports.add(*(ports.job("a" if n % 2 else "b") for n in range(7)))
+    for job in jobs[:5]:
+        version = job.version
+        job.start("w", NOW, 60)
+        job.fail("w", None, NOW, "x", RetryPolicy(), retry=False)
+        await ports.store.apply([Change(job, version)])
+
+    first = await ports.store.list_jobs(JobStatus.FAILED, None, 3, "")
+    second = await ports.store.list_jobs(JobStatus.FAILED, None, 3, first.next_cursor)
+    only_a = await ports.store.list_jobs(JobStatus.FAILED, "a", 10, "")
+    everything = await ports.store.list_jobs(None, None, 100, "")
+
+    assert [j.id for j in first.jobs + second.jobs] == [j.id for j in jobs[:5]]
+    assert first.next_cursor and second.next_cursor == ""
+    assert [j.id for j in only_a.jobs] == [j.id for j in jobs[:5] if j.job_type == "a"]
+    assert len(everything.jobs) == 7 and everything.next_cursor == ""
+
+
+async def test_counts_split_queued_into_due_and_scheduled(ports: Ports) -> None:
+    await ports.add(ports.job(), ports.job(run_at=NOW + 60), ports.job(run_at=NOW - 5))
+    counts = await ports.store.count(NOW)
+    assert (counts["queued"], counts["scheduled"], counts["running"]) == (2, 1, 0)
+    assert sum(counts.values()) == 3
+
+
+async def test_runnable_pages_through_queued_jobs_by_id(ports: Ports) -> None:
+    jobs = await ports.add(*(ports.job() for _ in range(5)))
+    first = await ports.store.runnable(3, "")
+    rest = await ports.store.runnable(3, first[-1].id)
+    assert [j.id for j in first + rest] == [j.id for j in jobs]
+
+
+async def test_inserting_an_existing_id_fails_and_keeps_the_original(ports: Ports) -> None:
+    [job] = await ports.add(ports.job(payload='{"v": 1}'))
+    clash = dataclasses.replace(job, payload='{"v": 2}')
+    with pytest.raises(Exception):  # noqa: B017 - each adapter raises its own driver error
+        await ports.store.insert([clash])
+    assert (await ports.store.get([job.id]))[job.id].payload == '{"v": 1}'
