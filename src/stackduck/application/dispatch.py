@@ -14,13 +14,15 @@ from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Claimer, Clock, JobStore, Notifier
 from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
-from stackduck.domain.errors import InvalidJob
+from stackduck.domain.errors import InvalidJob, StorageUnavailable
 from stackduck.domain.job import Job
 from stackduck.domain.rules import validate_job_type
 
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT_LIMIT = 1000
+#: How long a stream waits before it asks unavailable storage again.
+STORAGE_RETRY_SECONDS = 1.0
 
 
 def check_consumer(worker_id: str, job_types: Collection[str], max_in_flight: int) -> None:
@@ -99,7 +101,13 @@ class Dispatcher:
     async def _next_batch(self, consumer: Consumer) -> list[Job]:
         waiter = self._notifier.listen(consumer.job_types)
         try:
-            jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
+            try:
+                jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
+            except StorageUnavailable as exc:
+                # Keep the stream: the worker is fine, storage will be back.
+                log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
+                await self._unless_closing(asyncio.sleep(STORAGE_RETRY_SECONDS))
+                return []
             if not jobs:
                 await self._unless_closing(waiter.wait(self._policy.idle_recheck_seconds))
             return jobs
@@ -119,6 +127,18 @@ class Dispatcher:
         held = self._consumers.close(consumer)
         if not held:
             return
+        try:
+            await self._release(consumer.worker_id, held)
+        except StorageUnavailable as exc:
+            log.warning(
+                "stream of worker %s closed while storage is unavailable (%s); its %d job(s) "
+                "return when their leases expire",
+                consumer.worker_id,
+                exc,
+                len(held),
+            )
+
+    async def _release(self, worker_id: str, held: dict[str, int]) -> None:
         now = self._clock.now()
         outcomes = await apply_moves(
             self._store,
@@ -131,6 +151,6 @@ class Dispatcher:
         await self._ready.offer(released, now)
         log.info(
             "stream of worker %s closed; %d unacknowledged job(s) returned to the queue",
-            consumer.worker_id,
+            worker_id,
             len(released),
         )
