@@ -15,7 +15,7 @@ from stackduck.application.ports import Claimer, Clock, JobStore, Notifier
 from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
 from stackduck.domain.errors import InvalidJob, StorageUnavailable
-from stackduck.domain.job import Job
+from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ class Dispatcher:
         try:
             while not self._closing.is_set():
                 if not consumer.room.is_set():
-                    await self._unless_closing(consumer.room.wait())
+                    room = self._policy.idle_recheck_seconds
+                    if not await self._unless_closing(consumer.room.wait(), room):
+                        await self._forget_settled(consumer)
                     continue
                 jobs = await self._next_batch(consumer)
                 if jobs:
@@ -114,14 +116,33 @@ class Dispatcher:
         finally:
             waiter.close()
 
-    async def _unless_closing(self, waiting: Awaitable[object]) -> None:
-        """Wait for ``waiting``, or less if the dispatcher starts closing."""
-        tasks = {asyncio.ensure_future(waiting), asyncio.ensure_future(self._closing.wait())}
+    async def _unless_closing(self, waiting: Awaitable[object], timeout: float | None = None) -> bool:
+        """Wait for ``waiting`` (True), or less if the dispatcher starts closing or
+        ``timeout`` passes (False)."""
+        wanted = asyncio.ensure_future(waiting)
+        closing = asyncio.ensure_future(self._closing.wait())
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({wanted, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            return wanted.done()
         finally:
-            for task in tasks:
-                task.cancel()
+            wanted.cancel()
+            closing.cancel()
+
+    async def _forget_settled(self, consumer: Consumer) -> None:
+        """Drop held jobs that were answered elsewhere (e.g. an ack that reached another
+        server instance) or whose lease was taken from this stream."""
+        try:
+            stored = await self._store.get(list(consumer.held))
+        except StorageUnavailable:
+            return
+        settled = [
+            job_id
+            for job_id, token in consumer.held.items()
+            if (job := stored.get(job_id)) is None
+            or job.status is not JobStatus.RUNNING
+            or job.attempt != token
+        ]
+        self._consumers.done(settled)
 
     async def _give_back(self, consumer: Consumer) -> None:
         held = self._consumers.close(consumer)
