@@ -177,9 +177,10 @@ class Ledger:
 
 
 async def work(
-    stub: StackDuckServiceStub, worker: str, ledger: Ledger, max_in_flight: int = 4
+    stub: StackDuckServiceStub, worker: str, ledger: Ledger, max_in_flight: int = 4, pause: float = 0.0
 ) -> grpc.StatusCode | None:
-    """Consume and complete jobs until the stream fails (returns its code) or the task is cancelled."""
+    """Consume and complete jobs (each after ``pause`` seconds of "work") until the stream
+    fails (returns its code) or the task is cancelled."""
     stream = stub.ConsumeJobs(
         pb.ConsumeJobsRequest(worker_id=worker, job_types=[JOB_TYPE], max_in_flight=max_in_flight)
     )
@@ -187,6 +188,8 @@ async def work(
         async for message in stream:
             job = message.job
             ledger.deliver(job.id, worker)
+            if pause:
+                await asyncio.sleep(pause)
             try:
                 reply = await stub.CompleteJob(
                     pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token, worker_id=worker),
@@ -245,7 +248,8 @@ async def test_kill_9_loses_no_acknowledged_job(start_server: StartServer, postg
                 acknowledged.append(reply.job_id)
 
         producers = [asyncio.create_task(produce()) for _ in range(2)]
-        workers = [asyncio.create_task(work(stub, f"before-{i}", before)) for i in range(3)]
+        # Workers slower than the producers: at the kill some jobs are queued, some held.
+        workers = [asyncio.create_task(work(stub, f"before-{i}", before, pause=0.01)) for i in range(3)]
         await asyncio.sleep(1.5)
         await first.kill_9()
         # Everyone sees the server vanish; nothing hangs.
@@ -267,6 +271,7 @@ async def test_kill_9_loses_no_acknowledged_job(start_server: StartServer, postg
     # Right after the kill, before any restart: every acknowledged job is stored,
     # and every acknowledged completion is on record.
     stored = await rows(postgres)
+    at_kill = Counter(status for status, _ in stored.values())
     missing = [i for i in acknowledged if i not in stored]
     assert missing == [], f"{len(missing)} acknowledged job(s) not in the database after kill -9"
     not_completed = [i for i in before.completed if stored[i][0] != "completed"]
@@ -291,8 +296,9 @@ async def test_kill_9_loses_no_acknowledged_job(start_server: StartServer, postg
                     log = await asyncio.to_thread(second.log)
                     raise AssertionError(
                         f"{len(pending_jobs)} job(s) not completed 60 s after the restart "
-                        f"(e.g. {list(pending_jobs.items())[:5]}); workers done: "
-                        f"{[t.done() for t in workers]}; server log tail:\n{log[-3000:]}"
+                        f"(e.g. {list(pending_jobs.items())[:5]}); workers that stopped: "
+                        f"{[t.exception() or t.result() for t in workers if t.done()]}; "
+                        f"server log tail:\n{log[-3000:]}"
                     )
                 await asyncio.sleep(0.2)
         finally:
@@ -317,6 +323,7 @@ async def test_kill_9_loses_no_acknowledged_job(start_server: StartServer, postg
     print(
         f"\nkill -9: {len(acknowledged)} acknowledged, {len(before.completed)} completed before the kill, "
         f"{len(unacknowledged_stored)} stored unacknowledged, {len(after.completed)} completed after; "
+        f"at the kill the database held {dict(at_kill)}; "
         f"killed at {killed_at - started:.1f} s, all completed {recovered_at - killed_at:.1f} s later "
         f"(refused CompleteJob after restart: {len(after.refused)})"
     )
