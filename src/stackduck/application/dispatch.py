@@ -116,13 +116,13 @@ class Dispatcher:
         finally:
             waiter.close()
 
-    async def _unless_closing(self, waiting: Awaitable[object], timeout: float | None = None) -> bool:
+    async def _unless_closing(self, waiting: Awaitable[object], max_seconds: float | None = None) -> bool:
         """Wait for ``waiting`` (True), or less if the dispatcher starts closing or
-        ``timeout`` passes (False)."""
+        ``max_seconds`` pass (False)."""
         wanted = asyncio.ensure_future(waiting)
         closing = asyncio.ensure_future(self._closing.wait())
         try:
-            await asyncio.wait({wanted, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({wanted, closing}, timeout=max_seconds, return_when=asyncio.FIRST_COMPLETED)
             return wanted.done()
         finally:
             wanted.cancel()
