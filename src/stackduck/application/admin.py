@@ -47,7 +47,7 @@ class Admin:
         """Cancel queued (or scheduled) jobs; running and finished ones are refused."""
         now = self._clock.now()
         outcomes = await apply_moves(self._store, [(i, partial(Job.cancel, now=now)) for i in job_ids])
-        await self._ready.withdraw(o.job.id for o in outcomes if o.job is not None)
+        await self._ready.withdraw(o.job for o in outcomes if o.job is not None)
         return outcomes
 
     async def requeue_dead(self, job_ids: Sequence[str]) -> list[Outcome]:
@@ -62,7 +62,7 @@ class Admin:
         now = self._clock.now()
         outcomes = await apply_moves(self._store, [(i, partial(Job.run_now, now=now)) for i in job_ids])
         moved = [o.job for o in outcomes if o.job is not None]
-        await self._ready.withdraw(job.id for job in moved)
+        await self._ready.withdraw(moved)
         await self._ready.offer(moved, now)
         return outcomes
 

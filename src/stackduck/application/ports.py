@@ -89,7 +89,7 @@ class ReadyIndex(Protocol):
     async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
         """Add jobs: ready at once if due, otherwise held until ``run_at``."""
 
-    async def remove(self, job_ids: Collection[str]) -> None:
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
         """Forget jobs (cancelled ones); unknown ids are ignored."""
 
     async def promote_due(self, now: float) -> dict[str, int]:

@@ -31,8 +31,9 @@ class ReadyPath:
         if later:
             self.scheduler.poke(min(later))
 
-    async def withdraw(self, job_ids: Iterable[str]) -> None:
-        await self._queue.remove(set(job_ids))
+    async def withdraw(self, jobs: Iterable[Job]) -> None:
+        """Take jobs out of the queue (cancelled, or about to be re-offered)."""
+        await self._queue.remove([QueueEntry.of(job) for job in jobs])
 
     async def promote_due(self) -> float | None:
         """Make due jobs ready and wake their consumers; returns the next due time."""

@@ -44,9 +44,9 @@ class MemoryReadyQueue:
             taken.append(entry)
         return taken
 
-    async def remove(self, job_ids: Collection[str]) -> None:
-        for job_id in job_ids:
-            self._entries.pop(job_id, None)
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
+        for entry in entries:
+            self._entries.pop(entry.job_id, None)
 
     async def promote_due(self, now: float) -> dict[str, int]:
         promoted: Counter[str] = Counter()

@@ -7,9 +7,10 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.postgres.errors import UNAVAILABLE, unavailable
 from stackduck.adapters.postgres.migrations import migrate
-from stackduck.adapters.postgres.notifier import PostgresNotifier
+from stackduck.adapters.postgres.notifier import PostgresChannel
 
 #: How long a request waits for a free (or re-opened) connection before UNAVAILABLE.
 CHECKOUT_TIMEOUT_SECONDS = 5.0
@@ -38,8 +39,8 @@ async def open_pool(conninfo: str, max_size: int) -> AsyncIterator[AsyncConnecti
         await pool.close()
 
 
-async def run_notifier(pool: AsyncConnectionPool[Any], conninfo: str) -> AsyncIterator[PostgresNotifier]:
-    notifier = PostgresNotifier(pool, conninfo)
+async def run_notifier(pool: AsyncConnectionPool[Any], conninfo: str) -> AsyncIterator[BroadcastNotifier]:
+    notifier = BroadcastNotifier(PostgresChannel(pool, conninfo))
     await notifier.start()
     try:
         yield notifier

@@ -3,7 +3,7 @@ and removing are nothing to do; the scheduler asks which jobs fell due."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -21,7 +21,7 @@ class PostgresReadyIndex:
     async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
         """Queued rows are claimable as they are: nothing to write."""
 
-    async def remove(self, job_ids: Collection[str]) -> None:
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
         """Cancelled rows are no longer queued: nothing to write."""
 
     @translated
