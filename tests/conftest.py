@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.services import postgres_url
+from tests.services import postgres_url, redis_url
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +57,37 @@ def postgres(postgres_database: str) -> str:
         if exists and exists[0]:
             conn.execute("TRUNCATE stackduck_jobs")
     return postgres_database
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    with redis_url() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_server: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted after it."""
+    prefix = f"stackduck-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_server)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def storage_env(request: pytest.FixtureRequest, storage: str) -> dict[str, str]:
+    """Settings for a storage configuration, with the services it needs."""
+    env: dict[str, str] = {}
+    if "postgres" in storage:
+        env["DATABASE_URL"] = request.getfixturevalue("postgres")
+    if "redis" in storage:
+        env["REDIS_URL"] = request.getfixturevalue("redis_server")
+        env["STACKDUCK_REDIS_PREFIX"] = request.getfixturevalue("redis_prefix")
+    return env
+
+
+STORAGES = ["memory", "postgres", "redis", "redis+postgres"]

@@ -1,8 +1,8 @@
 """Finding the services integration tests need, in a fixed order:
 
-1. a URL in STACKDUCK_TEST_DATABASE_URL;
+1. a URL in STACKDUCK_TEST_DATABASE_URL (PostgreSQL) or STACKDUCK_TEST_REDIS_URL (Redis);
 2. a throwaway container through testcontainers, when a Docker engine answers;
-3. the server on 127.0.0.1:5432, when one answers;
+3. the server on 127.0.0.1:5432 (PostgreSQL) or 127.0.0.1:6379 (Redis), when one answers;
 4. otherwise the test is skipped with the reason, or fails when
    STACKDUCK_REQUIRE_SERVICES=1 (as in CI).
 """
@@ -16,8 +16,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def required() -> bool:
@@ -37,6 +39,16 @@ def _answers(url: str) -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+def _redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _docker_answers() -> bool:
@@ -77,3 +89,23 @@ def postgres_url() -> Iterator[str]:
         yield LOCAL_POSTGRES
         return
     unavailable("PostgreSQL", "no STACKDUCK_TEST_DATABASE_URL, no Docker engine, nothing on 127.0.0.1:5432")
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    """A URL of a Redis server tests may use (each under its own key prefix)."""
+    url = os.environ.get("STACKDUCK_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7-alpine") as container:
+            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+        return
+    if _redis_answers(LOCAL_REDIS):
+        yield LOCAL_REDIS
+        return
+    unavailable("Redis", "no STACKDUCK_TEST_REDIS_URL, no Docker engine, nothing on 127.0.0.1:6379")

@@ -10,12 +10,20 @@ from typing import TypeVar
 from dependency_injector import containers, providers
 from pydantic import ValidationError
 
+from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.clock import SystemClock
+from stackduck.adapters.failover import FailoverReadyQueue, run_broadcast, run_failover, run_seeded
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue
 from stackduck.adapters.postgres.claimer import PostgresClaimer
-from stackduck.adapters.postgres.pool import open_pool, run_notifier
+from stackduck.adapters.postgres.notifier import PostgresChannel
+from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.ready import PostgresReadyIndex
 from stackduck.adapters.postgres.store import PostgresJobStore
+from stackduck.adapters.redis.channel import RedisChannel
+from stackduck.adapters.redis.client import open_client
+from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.adapters.redis.store import RedisJobStore
 from stackduck.application.acks import Acks
 from stackduck.application.admin import Admin
 from stackduck.application.claiming import QueueClaimer
@@ -49,28 +57,67 @@ class Container(containers.DeclarativeContainer):
         retry=providers.Singleton(RetryPolicy, jitter=config.retry_jitter),
     )
 
+    # -- the technologies, opened only when the storage configuration asks for them --
     postgres_pool = providers.Resource(open_pool, config.database_url, config.database_pool_size)
+    postgres_notifier = providers.Resource(
+        run_broadcast,
+        providers.Singleton(
+            BroadcastNotifier, providers.Singleton(PostgresChannel, postgres_pool, config.database_url)
+        ),
+    )
+    postgres_store = providers.Singleton(PostgresJobStore, postgres_pool)
+
+    redis_client = providers.Resource(open_client, config.redis_url)
+    redis_keys = providers.Singleton(Keys, config.redis_prefix)
+    redis_queue = providers.Singleton(RedisReadyQueue, redis_client, redis_keys)
+    redis_notifier = providers.Resource(
+        run_broadcast,
+        providers.Singleton(
+            BroadcastNotifier, providers.Singleton(RedisChannel, redis_client, redis_keys.provided.channel)
+        ),
+    )
     memory_queue = providers.Singleton(MemoryReadyQueue)
 
+    # -- the ports, by storage configuration -------------------------------------------
     store = providers.Selector(
         config.storage,
         memory=providers.Singleton(MemoryJobStore),
-        postgres=providers.Singleton(PostgresJobStore, postgres_pool),
+        postgres=postgres_store,
+        redis=providers.Singleton(RedisJobStore, redis_client, redis_keys),
+        **{"redis+postgres": postgres_store},
     )
+    queue = providers.Selector(
+        config.storage,
+        memory=memory_queue,
+        redis=providers.Resource(run_seeded, redis_queue, store, clock),
+        **{
+            "redis+postgres": providers.Resource(
+                run_failover,
+                providers.Singleton(FailoverReadyQueue, redis_queue, store, clock, redis_notifier),
+            )
+        },
+    )
+    queue_claimer = providers.Singleton(QueueClaimer, queue, store, clock)
     claimer = providers.Selector(
         config.storage,
-        memory=providers.Singleton(QueueClaimer, memory_queue, store),
+        memory=queue_claimer,
         postgres=providers.Singleton(PostgresClaimer, postgres_pool),
+        redis=queue_claimer,
+        **{"redis+postgres": queue_claimer},
     )
     ready_index = providers.Selector(
         config.storage,
-        memory=memory_queue,
+        memory=queue,
         postgres=providers.Singleton(PostgresReadyIndex, postgres_pool, clock.provided.now.call()),
+        redis=queue,
+        **{"redis+postgres": queue},
     )
     notifier = providers.Selector(
         config.storage,
         memory=providers.Singleton(MemoryNotifier),
-        postgres=providers.Resource(run_notifier, postgres_pool, config.database_url),
+        postgres=postgres_notifier,
+        redis=redis_notifier,
+        **{"redis+postgres": redis_notifier},
     )
 
     ids = providers.Singleton(JobIds)
@@ -109,7 +156,7 @@ async def close_resources(container: Container) -> None:
         await closing
 
 
-SUPPORTED_STORAGE = ("memory", "postgres")
+SUPPORTED_STORAGE = ("memory", "postgres", "redis", "redis+postgres")
 
 
 def build_container(settings: Settings | None = None) -> Container:

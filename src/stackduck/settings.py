@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
     database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("STACKDUCK_DATABASE_POOL_SIZE"))
+    redis_prefix: str = Field(
+        "stackduck", min_length=1, pattern=r"^[^{}\s]+$", validation_alias=_env("STACKDUCK_REDIS_PREFIX")
+    )
     lease_seconds: float = Field(300.0, gt=0, le=24 * 3600, validation_alias=_env("STACKDUCK_LEASE_SECONDS"))
     max_payload_bytes: int = Field(
         DEFAULT_MAX_PAYLOAD_BYTES,

@@ -1,7 +1,8 @@
 """A real Stackduck server on a free port, and a real gRPC client talking to it.
 
 Every test that uses ``server`` or ``start_server`` runs once per storage
-configuration: memory, and Postgres (the run's throwaway database).
+configuration: memory, Postgres (the run's throwaway database), Redis (a key
+prefix of the test's own), and Redis over Postgres.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 from stackduck.entrypoints.grpc.server import GrpcServer
 from stackduck.settings import Settings
-
-STORAGES = ["memory", "postgres"]
+from tests.conftest import STORAGES, storage_env
 
 
 @dataclass
@@ -48,9 +48,7 @@ ServerFactory = Callable[..., Any]
 
 @pytest.fixture(params=STORAGES)
 def storage_settings(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "postgres":
-        return {"DATABASE_URL": request.getfixturevalue("postgres")}
-    return {}
+    return storage_env(request, request.param)
 
 
 @pytest.fixture

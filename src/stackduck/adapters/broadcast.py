@@ -56,6 +56,10 @@ class BroadcastNotifier:
             # The jobs are stored; other instances find them on their next look.
             log.warning("could not tell other instances about ready jobs: %s", exc)
 
+    def wake_everyone(self) -> None:
+        """Every local consumer looks at the queue again (it changed under them)."""
+        self._hub.wake_everyone()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name=f"stackduck-{self._channel.name}")
 

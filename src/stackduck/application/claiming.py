@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from stackduck.application.ports import Change, JobStore, QueueEntry, ReadyQueue
+from stackduck.application.ports import Change, Clock, JobStore, QueueEntry, ReadyQueue
 from stackduck.domain.job import Job
 
 
 class QueueClaimer:
-    def __init__(self, queue: ReadyQueue, store: JobStore) -> None:
+    def __init__(self, queue: ReadyQueue, store: JobStore, clock: Clock) -> None:
         self._queue = queue
         self._store = store
+        self._clock = clock
 
     async def claim(
         self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
@@ -24,6 +25,9 @@ class QueueClaimer:
         entries = await self._queue.pop(job_types, now, limit)
         if not entries:
             return []
+        # What the queue handed out was due when it was pushed, which may be after the
+        # caller read the clock: judge "due" by the time now, not by the time then.
+        now = max(now, self._clock.now())
         try:
             return await self._start(entries, worker_id, now, lease_seconds)
         except BaseException:

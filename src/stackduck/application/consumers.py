@@ -40,10 +40,13 @@ class ConsumerRegistry:
     def __init__(self) -> None:
         self._consumers: set[Consumer] = set()
         self._by_job: dict[str, Consumer] = {}
+        self.none_open = asyncio.Event()  # set while no stream is open
+        self.none_open.set()
 
     def open(self, worker_id: str, job_types: Collection[str], max_in_flight: int) -> Consumer:
         consumer = Consumer(worker_id, frozenset(job_types), max_in_flight)
         self._consumers.add(consumer)
+        self.none_open.clear()
         return consumer
 
     def close(self, consumer: Consumer) -> dict[str, int]:
@@ -54,6 +57,11 @@ class ConsumerRegistry:
                 del self._by_job[job_id]
         held, consumer.held = consumer.held, {}
         return held
+
+    def closed(self, consumer: Consumer) -> None:
+        """The stream is gone and what it held has been handed back."""
+        if not self._consumers:
+            self.none_open.set()
 
     def hold(self, consumer: Consumer, jobs: Iterable[Job]) -> None:
         for job in jobs:

@@ -144,12 +144,15 @@ class Dispatcher:
         ]
         self._consumers.done(settled)
 
+    async def streams_closed(self) -> None:
+        """Until every stream has ended and handed back what it held."""
+        await self._consumers.none_open.wait()
+
     async def _give_back(self, consumer: Consumer) -> None:
         held = self._consumers.close(consumer)
-        if not held:
-            return
         try:
-            await self._release(consumer.worker_id, held)
+            if held:
+                await self._release(consumer.worker_id, held)
         except StorageUnavailable as exc:
             log.warning(
                 "stream of worker %s closed while storage is unavailable (%s); its %d job(s) "
@@ -158,6 +161,8 @@ class Dispatcher:
                 exc,
                 len(held),
             )
+        finally:
+            self._consumers.closed(consumer)
 
     async def _release(self, worker_id: str, held: dict[str, int]) -> None:
         now = self._clock.now()

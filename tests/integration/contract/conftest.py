@@ -14,6 +14,7 @@ from stackduck.container import Container, build_container, close_resources, pro
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobSpec
 from stackduck.settings import Settings
+from tests.conftest import STORAGES, storage_env
 
 NOW = 1_800_000_000.0
 
@@ -46,11 +47,9 @@ class Ports:
 PortsFactory = Callable[[], Any]
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=STORAGES)
 async def make_ports(request: pytest.FixtureRequest) -> AsyncIterator[PortsFactory]:
-    settings: dict[str, str] = {}
-    if request.param == "postgres":
-        settings["DATABASE_URL"] = request.getfixturevalue("postgres")
+    settings = storage_env(request, request.param)
     containers: list[Container] = []
 
     async def make() -> Ports:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stackduck.container import Container
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
 from stackduck.domain.rules import JobRequest
@@ -128,3 +129,16 @@ async def test_cancelling_a_running_job_is_refused_and_changes_nothing(world: Wo
 
     assert outcome.error is not None
     assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+
+
+async def test_a_claim_that_read_the_clock_before_the_job_arrived_still_takes_it(
+    world: World, container: Container
+) -> None:
+    before = world.clock.now()
+    world.clock.advance(0.5)
+    job = await world.enqueue()  # due at the new time, later than `before`
+
+    claimed = await container.claimer().claim("w", ["email"], before, LEASE, 1)
+
+    assert [j.id for j in claimed] == [job.id]
+    assert await world.claim() == []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -21,7 +21,7 @@ def unavailable(exc: BaseException) -> StorageUnavailable:
     return StorageUnavailable(f"PostgreSQL is unavailable ({type(exc).__name__}: {exc}); retry shortly")
 
 
-def translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translated(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Run an adapter method; a lost or refused connection raises StorageUnavailable."""
 
     @functools.wraps(method)

@@ -1,4 +1,4 @@
-"""The connection pool and the listener, as resources the container opens and closes."""
+"""The connection pool, as a resource the container opens and closes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.postgres.errors import UNAVAILABLE, unavailable
 from stackduck.adapters.postgres.migrations import migrate
-from stackduck.adapters.postgres.notifier import PostgresChannel
 
 #: How long a request waits for a free (or re-opened) connection before UNAVAILABLE.
 CHECKOUT_TIMEOUT_SECONDS = 5.0
@@ -37,12 +35,3 @@ async def open_pool(conninfo: str, max_size: int) -> AsyncIterator[AsyncConnecti
         yield pool
     finally:
         await pool.close()
-
-
-async def run_notifier(pool: AsyncConnectionPool[Any], conninfo: str) -> AsyncIterator[BroadcastNotifier]:
-    notifier = BroadcastNotifier(PostgresChannel(pool, conninfo))
-    await notifier.start()
-    try:
-        yield notifier
-    finally:
-        await notifier.stop()

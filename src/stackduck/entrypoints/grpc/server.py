@@ -15,6 +15,8 @@ from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 
 #: Room for the other fields of a message around the largest allowed payload.
 ENVELOPE_BYTES = 64 * 1024
+#: How long stopped streams get to hand their jobs back before storage closes.
+STREAM_CLOSE_SECONDS = 5.0
 
 
 class GrpcServer:
@@ -63,6 +65,8 @@ class GrpcServer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._dispatcher.drained(), grace)
         await self._server.stop(max(deadline - loop.time(), 0.0))
+        with contextlib.suppress(TimeoutError):  # cancelled streams hand their jobs back
+            await asyncio.wait_for(self._dispatcher.streams_closed(), STREAM_CLOSE_SECONDS)
         await self._duties.stop()
 
     async def wait(self) -> None:

@@ -1,0 +1,167 @@
+"""The tiers composed: Redis carries the ready queue, memory takes over while Redis
+fails, and the record (the job store) is what either is rebuilt from.
+
+A watcher pings Redis every half second. When Redis stops answering (or an
+operation fails), the queue is rebuilt in memory from the record and served from
+there; the server is *degraded*. When Redis answers again, or answers but has lost
+its data (restart, FLUSHALL), it is re-seeded from the record and takes over.
+Ownership is always decided by the record's compare-and-set, so a job that sits in
+several queues at once (several instances, or both tiers during a switch) is still
+leased to one worker only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import TypeVar
+
+from stackduck.adapters.broadcast import BroadcastNotifier
+from stackduck.adapters.memory.queue import MemoryReadyQueue
+from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.application.ports import Clock, JobStore, QueueEntry, ReadyQueue
+from stackduck.domain.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5
+SEED_PAGE = 1000
+T = TypeVar("T")
+
+
+async def seed(queue: ReadyQueue, store: JobStore, clock: Clock) -> int:
+    """Push every queued job of the record into ``queue``; returns how many."""
+    now = clock.now()
+    after = ""
+    seeded = 0
+    while jobs := await store.runnable(SEED_PAGE, after):
+        await queue.push([QueueEntry.of(job) for job in jobs], now)
+        seeded += len(jobs)
+        after = jobs[-1].id
+    return seeded
+
+
+class FailoverReadyQueue:
+    def __init__(
+        self, primary: RedisReadyQueue, store: JobStore, clock: Clock, notifier: BroadcastNotifier
+    ) -> None:
+        self._primary = primary
+        self._store = store
+        self._clock = clock
+        self._notifier = notifier
+        self._fallback: MemoryReadyQueue | None = None
+        self._returning = False
+        self._switch = asyncio.Lock()
+        self.degraded = False
+
+    # -- the ReadyQueue port -------------------------------------------------------
+
+    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
+        if self._returning:  # both tiers, so nothing pushed during the re-seed is missed
+            with contextlib.suppress(StorageUnavailable):
+                await self._primary.push(entries, now)
+        await self._run(lambda queue: queue.push(entries, now))
+
+    async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
+        return await self._run(lambda queue: queue.pop(job_types, now, limit))
+
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
+        await self._run(lambda queue: queue.remove(entries))
+
+    async def promote_due(self, now: float) -> dict[str, int]:
+        return await self._run(lambda queue: queue.promote_due(now))
+
+    async def next_due(self) -> float | None:
+        return await self._run(lambda queue: queue.next_due())
+
+    # -- the tiers -------------------------------------------------------------------
+
+    async def _run(self, operation: Callable[[ReadyQueue], Awaitable[T]]) -> T:
+        if not self.degraded:
+            try:
+                return await operation(self._primary)
+            except StorageUnavailable as exc:
+                await self._fail_over(exc)
+        assert self._fallback is not None
+        return await operation(self._fallback)
+
+    async def _fail_over(self, cause: StorageUnavailable) -> None:
+        async with self._switch:
+            if self.degraded:
+                return
+            fallback = MemoryReadyQueue()
+            count = await seed(fallback, self._store, self._clock)
+            self._fallback, self.degraded = fallback, True
+        log.error(
+            "DEGRADED: %s; the ready queue is served from memory (%d job(s) rebuilt from the record) "
+            "until Redis answers again",
+            cause,
+            count,
+        )
+        self._notifier.wake_everyone()
+
+    async def _return_to_primary(self, why: str) -> None:
+        async with self._switch:
+            self._returning = True
+            try:
+                count = await seed(self._primary, self._store, self._clock)
+                await self._primary.mark_seeded()
+            finally:
+                self._returning = False
+            was_degraded = self.degraded
+            self._fallback, self.degraded = None, False
+        log.warning("%s: Redis re-seeded with %d job(s) from the record and serving again", why, count)
+        if was_degraded:
+            self._notifier.wake_everyone()
+
+    async def start(self) -> None:
+        """Seed Redis from the record (it may hold less, or nothing)."""
+        try:
+            await self._return_to_primary("starting")
+        except StorageUnavailable as exc:
+            await self._fail_over(exc)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                seeded = await self._primary.ping()
+            except StorageUnavailable as exc:
+                if not self.degraded:
+                    await self._fail_over(exc)
+                continue
+            try:
+                if self.degraded:
+                    await self._return_to_primary("Redis answers again")
+                elif not seeded:
+                    await self._return_to_primary("Redis lost its data (restart or flush)")
+            except StorageUnavailable as exc:
+                log.warning("could not re-seed Redis yet: %s", exc)
+
+
+async def run_failover(queue: FailoverReadyQueue) -> AsyncIterator[FailoverReadyQueue]:
+    await queue.start()
+    watcher = asyncio.create_task(queue.watch(), name="stackduck-redis-watch")
+    try:
+        yield queue
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def run_seeded(queue: RedisReadyQueue, store: JobStore, clock: Clock) -> AsyncIterator[RedisReadyQueue]:
+    """Redis alone: at start, re-queue what the store holds as queued (idempotent)."""
+    await seed(queue, store, clock)
+    await queue.mark_seeded()
+    yield queue
+
+
+async def run_broadcast(notifier: BroadcastNotifier) -> AsyncIterator[BroadcastNotifier]:
+    await notifier.start()
+    try:
+        yield notifier
+    finally:
+        await notifier.stop()

@@ -1,0 +1,74 @@
+"""Every Redis key Stackduck uses, built here and only here.
+
+Keys of one job type share a hash tag (``{...}``), so on Redis Cluster they live
+in one slot and a script can touch them together. Job types are percent-encoded
+in keys, so a type containing braces or colons cannot break the tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from stackduck.domain.job import JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "stackduck"
+
+    # -- the ready queue, per job type (one slot each) -------------------------
+
+    def _type(self, job_type: str) -> str:
+        return f"{self.prefix}:{{{quote(job_type, safe='')}}}"
+
+    def ready(self, job_type: str) -> str:
+        """Sorted set of due jobs: score priority·10¹³ + run_at in ms, member job id."""
+        return f"{self._type(job_type)}:ready"
+
+    def scheduled(self, job_type: str) -> str:
+        """Sorted set of jobs waiting for their time: score run_at, member "priority|id"."""
+        return f"{self._type(job_type)}:scheduled"
+
+    @property
+    def types(self) -> str:
+        """Set of every job type that has had a queue."""
+        return f"{self.prefix}:types"
+
+    @property
+    def seeded(self) -> str:
+        """Present while the ready queue holds what the record holds (gone after a flush)."""
+        return f"{self.prefix}:seeded"
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel of wake-ups between server instances."""
+        return f"{self.prefix}:ready"
+
+    # -- the job store (Redis alone) --------------------------------------------
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def status(self, status: JobStatus) -> str:
+        """Sorted set (all scores 0, so ordered by id) of the jobs in one state."""
+        return f"{self.prefix}:status:{status.value}"
+
+    @property
+    def queued_at(self) -> str:
+        """Queued jobs by run_at: how many wait for their time."""
+        return f"{self.prefix}:queued-at"
+
+    @property
+    def leases(self) -> str:
+        """Running jobs by lease deadline."""
+        return f"{self.prefix}:leases"
+
+    @property
+    def all_jobs(self) -> str:
+        """Every job (all scores 0, so ordered by id)."""
+        return f"{self.prefix}:jobs"
+
+    def store_keys(self) -> list[str]:
+        """The index keys every store script receives first, in this order."""
+        return [*(self.status(s) for s in JobStatus), self.queued_at, self.leases]

@@ -1,0 +1,104 @@
+"""The ready queue in Redis: per job type, a sorted set of due jobs (priority, due
+time, arrival) and one of jobs waiting for their time. Pops and promotions are Lua
+scripts, so several server instances never take the same entry."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.errors import translated
+from stackduck.adapters.redis.keys import Keys
+from stackduck.application.ports import QueueEntry
+
+PRIORITY_FACTOR = 10**13  # ready score: priority · 10¹³ + run_at in ms (fits a double exactly)
+PROMOTE_BATCH = 1000
+
+
+def ready_score(entry: QueueEntry) -> int:
+    return entry.priority * PRIORITY_FACTOR + int(entry.run_at * 1000)
+
+
+def held_member(entry: QueueEntry) -> str:
+    return f"{entry.priority}|{entry.job_id}"
+
+
+class RedisReadyQueue:
+    def __init__(self, client: Client, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._pop = client.register_script(lua("pop"))
+        self._promote = client.register_script(lua("promote"))
+
+    @translated
+    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
+        if not entries:
+            return
+        keys = self._keys
+        pipe = self._client.pipeline(transaction=False)
+        for entry in entries:
+            if entry.run_at <= now:
+                pipe.zadd(keys.ready(entry.job_type), {entry.job_id: ready_score(entry)})
+            else:
+                pipe.zadd(keys.scheduled(entry.job_type), {held_member(entry): entry.run_at})
+        pipe.sadd(keys.types, *{entry.job_type for entry in entries})
+        await pipe.execute()
+
+    @translated
+    async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
+        types = list(job_types)
+        flat = await self._pop(keys=[self._keys.ready(t) for t in types], args=[limit])
+        entries = []
+        for i in range(0, len(flat), 3):
+            score = int(float(flat[i + 2]))
+            priority, run_at_ms = divmod(score, PRIORITY_FACTOR)
+            entries.append(QueueEntry(flat[i + 1], types[int(flat[i]) - 1], priority, run_at_ms / 1000))
+        return entries
+
+    @translated
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
+        if not entries:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for entry in entries:
+            pipe.zrem(self._keys.ready(entry.job_type), entry.job_id)
+            pipe.zrem(self._keys.scheduled(entry.job_type), held_member(entry))
+        await pipe.execute()
+
+    @translated
+    async def promote_due(self, now: float) -> dict[str, int]:
+        types = sorted(str(t) for t in await self._client.smembers(self._keys.types))
+        if not types:
+            return {}
+        pipe = self._client.pipeline(transaction=False)
+        for job_type in types:
+            keys = [self._keys.scheduled(job_type), self._keys.ready(job_type)]
+            await self._promote(keys=keys, args=[now, PROMOTE_BATCH], client=pipe)
+        moved = await pipe.execute()
+        return {job_type: int(n) for job_type, n in zip(types, moved, strict=True) if int(n)}
+
+    @translated
+    async def next_due(self) -> float | None:
+        types = sorted(str(t) for t in await self._client.smembers(self._keys.types))
+        if not types:
+            return None
+        pipe = self._client.pipeline(transaction=False)
+        for job_type in types:
+            pipe.zrange(self._keys.scheduled(job_type), 0, 0, withscores=True)
+        heads = [head[0][1] for head in await pipe.execute() if head]
+        return min(heads) if heads else None
+
+    # -- tier bookkeeping ----------------------------------------------------------
+
+    @translated
+    async def ping(self) -> bool:
+        """Whether Redis answers and still holds what was seeded into it."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.ping()
+        pipe.exists(self._keys.seeded)
+        _, seeded = await pipe.execute()
+        return bool(seeded)
+
+    @translated
+    async def mark_seeded(self) -> None:
+        await self._client.set(self._keys.seeded, "1")

@@ -1,0 +1,45 @@
+-- Write moves, each only over the version it was made from (compare-and-set).
+-- KEYS: the 5 status sets, queued-at, leases, then one job hash per change.
+-- ARGV: n, the n field names (which include status, run_at, lease_expires_at and
+--       version), then per change: id, expected version, its n values.
+-- Returns one flag per change: 1 written, 0 refused.
+local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
+local n = tonumber(ARGV[1])
+local names = {}
+for f = 1, n do names[f] = ARGV[1 + f] end
+local written = {}
+for j = 1, #KEYS - 7 do
+    local key = KEYS[7 + j]
+    local base = 2 + n + (j - 1) * (n + 2)
+    local id, expected = ARGV[base], ARGV[base + 1]
+    local current = redis.call('HMGET', key, 'version', 'status')
+    if current[1] == expected then
+        local fields = {}
+        local values = {}
+        for f = 1, n do
+            local value = ARGV[base + 1 + f]
+            values[names[f]] = value
+            table.insert(fields, names[f])
+            table.insert(fields, value)
+        end
+        redis.call('HSET', key, unpack(fields))
+        if current[2] ~= values.status then
+            redis.call('ZREM', KEYS[STATUS[current[2]]], id)
+            redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
+        end
+        if values.status == 'queued' then
+            redis.call('ZADD', KEYS[6], values.run_at, id)
+        else
+            redis.call('ZREM', KEYS[6], id)
+        end
+        if values.status == 'running' and values.lease_expires_at ~= '' then
+            redis.call('ZADD', KEYS[7], values.lease_expires_at, id)
+        else
+            redis.call('ZREM', KEYS[7], id)
+        end
+        written[j] = 1
+    else
+        written[j] = 0
+    end
+end
+return written

@@ -1,0 +1,16 @@
+-- Move jobs of one type whose time has come (score <= ARGV[1]) from the scheduled
+-- set KEYS[1] to the ready set KEYS[2], at most ARGV[2] of them. Members of the
+-- scheduled set are "priority|id"; the ready score is priority * 1e13 + run_at in ms.
+-- Returns how many moved.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local moved = 0
+for i = 1, #due, 2 do
+    local member, run_at = due[i], tonumber(due[i + 1])
+    local bar = string.find(member, '|', 1, true)
+    local priority = tonumber(string.sub(member, 1, bar - 1))
+    local id = string.sub(member, bar + 1)
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZADD', KEYS[2], priority * 1e13 + math.floor(run_at * 1000), id)
+    moved = moved + 1
+end
+return moved

@@ -1,0 +1,159 @@
+"""The job store in Redis (Redis alone): one hash per job, sorted-set indexes by
+state, by due time and by lease deadline. Writes are Lua scripts, so a change and
+its index updates land together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.errors import translated
+from stackduck.adapters.redis.keys import Keys
+from stackduck.application.ports import Change, Page
+from stackduck.domain.job import Job, JobStatus
+
+FIELDS = (
+    "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at", "created_at",
+    "updated_at", "retry_count", "attempt", "error_message", "started_at", "completed_at",
+    "lease_owner", "lease_expires_at", "version",
+)  # fmt: skip
+MUTABLE = (
+    "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
+    "completed_at", "lease_owner", "lease_expires_at", "version",
+)  # fmt: skip
+INTS = {"priority", "delay", "max_retries", "retry_count", "attempt", "version"}
+FLOATS = {"run_at", "created_at", "updated_at"}
+OPTIONAL_FLOATS = {"started_at", "completed_at", "lease_expires_at"}
+LIST_CHUNK = 500
+
+
+def _encode(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, JobStatus):
+        return value.value
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _decode(job_id: str, values: Sequence[str | None]) -> Job:
+    fields: dict[str, Any] = {"id": job_id}
+    for name, raw in zip(FIELDS, values, strict=True):
+        text = raw or ""
+        if name in INTS:
+            fields[name] = int(text)
+        elif name in FLOATS:
+            fields[name] = float(text)
+        elif name in OPTIONAL_FLOATS:
+            fields[name] = float(text) if text else None
+        elif name == "status":
+            fields[name] = JobStatus(text)
+        elif name == "lease_owner":
+            fields[name] = text or None
+        else:
+            fields[name] = text
+    return Job(**fields)
+
+
+class RedisJobStore:
+    def __init__(self, client: Client, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._insert = client.register_script(lua("insert"))
+        self._apply = client.register_script(lua("apply"))
+
+    @translated
+    async def insert(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        keys = [*self._keys.store_keys(), self._keys.all_jobs, *(self._keys.job(j.id) for j in jobs)]
+        args: list[str] = [str(len(FIELDS)), *FIELDS]
+        for job in jobs:
+            args.append(job.id)
+            args.extend(_encode(getattr(job, name)) for name in FIELDS)
+        await self._insert(keys=keys, args=args)
+
+    @translated
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        return await self._get(job_ids)
+
+    async def _get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        if not job_ids:
+            return {}
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self._keys.job(job_id), list(FIELDS))
+        rows = await pipe.execute()
+        return {
+            job_id: _decode(job_id, row)
+            for job_id, row in zip(job_ids, rows, strict=True)
+            if row[0] is not None
+        }
+
+    @translated
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        if not changes:
+            return []
+        keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
+        args: list[str] = [str(len(MUTABLE)), *MUTABLE]
+        for change in changes:
+            args.extend((change.job.id, str(change.expected_version)))
+            args.extend(_encode(getattr(change.job, name)) for name in MUTABLE)
+        flags = await self._apply(keys=keys, args=args)
+        return [bool(int(flag)) for flag in flags]
+
+    @translated
+    async def expired_leases(self, now: float, limit: int) -> list[Job]:
+        ids = [
+            str(i)
+            for i in await self._client.zrangebyscore(self._keys.leases, "-inf", now, start=0, num=limit)
+        ]
+        found = await self._get(ids)
+        return [found[i] for i in ids if i in found]
+
+    @translated
+    async def next_lease_deadline(self) -> float | None:
+        head = await self._client.zrange(self._keys.leases, 0, 0, withscores=True)
+        return float(head[0][1]) if head else None
+
+    @translated
+    async def runnable(self, limit: int, after: str) -> list[Job]:
+        ids = await self._ids_after(self._keys.status(JobStatus.QUEUED), after, limit)
+        found = await self._get(ids)
+        return [found[i] for i in ids if i in found]
+
+    @translated
+    async def list_jobs(
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+    ) -> Page:
+        index = self._keys.status(status) if status is not None else self._keys.all_jobs
+        found: list[Job] = []
+        after = cursor
+        while len(found) <= limit:
+            ids = await self._ids_after(index, after, LIST_CHUNK)
+            if not ids:
+                break
+            jobs = await self._get(ids)
+            found.extend(jobs[i] for i in ids if i in jobs and job_type in (None, jobs[i].job_type))
+            after = ids[-1]
+        more = len(found) > limit
+        found = found[:limit]
+        return Page(found, found[-1].id if more else "")
+
+    @translated
+    async def count(self, now: float) -> dict[str, int]:
+        pipe = self._client.pipeline(transaction=False)
+        for status in JobStatus:
+            pipe.zcard(self._keys.status(status))
+        pipe.zcount(self._keys.queued_at, f"({now}", "+inf")
+        *sizes, scheduled = await pipe.execute()
+        counts = {status.value: int(size) for status, size in zip(JobStatus, sizes, strict=True)}
+        counts["queued"] -= int(scheduled)
+        counts["scheduled"] = int(scheduled)
+        return counts
+
+    async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
+        start = f"({after}" if after else "-"
+        return [str(i) for i in await self._client.zrangebylex(index, start, "+", start=0, num=limit)]
