@@ -112,7 +112,9 @@ class FailoverReadyQueue:
                 self._returning = False
             was_degraded = self.degraded
             self._fallback, self.degraded = None, False
-        log.warning("%s: Redis re-seeded with %d job(s) from the record and serving again", why, count)
+        log.warning(
+            "%s: Redis re-seeded with %d job(s) from the record; it serves the ready queue", why, count
+        )
         if was_degraded:
             self._notifier.wake_everyone()
 

@@ -16,6 +16,14 @@ from stackduck.domain.errors import StackduckError, StorageUnavailable
 
 log = logging.getLogger("stackduck")
 
+STORAGE_WARNINGS = {
+    "memory": "in-memory storage: nothing is durable; every job is lost when this process stops "
+    "(set DATABASE_URL to keep them)",
+    "redis": "Redis alone: jobs are as durable as Redis's own persistence (RDB/AOF) makes them; if "
+    "Redis loses its data they are gone, and while it is down requests answer UNAVAILABLE "
+    "(set DATABASE_URL as well for a durable record and a memory fallback during Redis outages)",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stackduck", description="Stackduck job-queue server")
@@ -65,6 +73,8 @@ async def _serve(container: Container) -> int:
         return 1
     storage = container.config.storage()
     log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
+    if storage in STORAGE_WARNINGS:
+        log.warning("%s", STORAGE_WARNINGS[storage])
     await stop.wait()
     grace = container.config.shutdown_grace_seconds()
     log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
