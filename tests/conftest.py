@@ -11,13 +11,13 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.services import postgres_url, redis_url
+from tests.services import POSTGRES, REDIS, service_url
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a Postgres server where this run may create and drop databases."""
-    with postgres_url() as url:
+    with service_url(POSTGRES) as url:
         yield url
 
 
@@ -61,7 +61,7 @@ def postgres(postgres_database: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
-    with redis_url() as url:
+    with service_url(REDIS) as url:
         yield url
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -72,40 +73,45 @@ def _docker_answers() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def postgres_url() -> Iterator[str]:
-    """A URL of a Postgres server where tests may create and drop databases."""
-    url = os.environ.get("STACKDUCK_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    if _docker_answers():
-        from testcontainers.postgres import PostgresContainer
-
-        with PostgresContainer("postgres:16-alpine", driver=None) as container:
-            yield container.get_connection_url()
-        return
-    if _answers(LOCAL_POSTGRES):
-        yield LOCAL_POSTGRES
-        return
-    unavailable("PostgreSQL", "no STACKDUCK_TEST_DATABASE_URL, no Docker engine, nothing on 127.0.0.1:5432")
+@dataclass(frozen=True)
+class Service:
+    name: str
+    env_var: str
+    local_url: str
+    answers: Callable[[str], bool]
+    container: Callable[[], contextlib.AbstractContextManager[str]]
 
 
 @contextlib.contextmanager
-def redis_url() -> Iterator[str]:
-    """A URL of a Redis server tests may use (each under its own key prefix)."""
-    url = os.environ.get("STACKDUCK_TEST_REDIS_URL")
+def _postgres_container() -> Iterator[str]:
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@contextlib.contextmanager
+def _redis_container() -> Iterator[str]:
+    from testcontainers.redis import RedisContainer
+
+    with RedisContainer("redis:7-alpine") as container:
+        yield f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
+
+
+POSTGRES = Service("PostgreSQL", "STACKDUCK_TEST_DATABASE_URL", LOCAL_POSTGRES, _answers, _postgres_container)
+REDIS = Service("Redis", "STACKDUCK_TEST_REDIS_URL", LOCAL_REDIS, _redis_answers, _redis_container)
+
+
+@contextlib.contextmanager
+def service_url(service: Service) -> Iterator[str]:
+    """A URL of the service, found in the documented order."""
+    url = os.environ.get(service.env_var)
     if url:
         yield url
-        return
-    if _docker_answers():
-        from testcontainers.redis import RedisContainer
-
-        with RedisContainer("redis:7-alpine") as container:
-            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
-            yield f"redis://{host}:{port}/0"
-        return
-    if _redis_answers(LOCAL_REDIS):
-        yield LOCAL_REDIS
-        return
-    unavailable("Redis", "no STACKDUCK_TEST_REDIS_URL, no Docker engine, nothing on 127.0.0.1:6379")
+    elif _docker_answers():
+        with service.container() as url:
+            yield url
+    elif service.answers(service.local_url):
+        yield service.local_url
+    else:
+        unavailable(service.name, f"no {service.env_var}, no Docker engine, nothing at {service.local_url}")
