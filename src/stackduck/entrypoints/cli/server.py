@@ -1,4 +1,4 @@
-"""The ``stackduck`` command."""
+"""`stackduck serve` and `stackduck migrate`: the server side of the command."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from stackduck import __version__
 from stackduck.adapters.postgres.migrations import migrate
@@ -25,23 +25,28 @@ STORAGE_WARNINGS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stackduck", description="Stackduck job-queue server")
-    parser.add_argument("--version", action="version", version=f"stackduck {__version__}")
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the gRPC server (the default command)")
-    commands.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date")
-    args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser("serve", help="run the gRPC server (the default command)").set_defaults(
+        run=lambda args: with_container(_serve)
+    )
+    commands.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date").set_defaults(
+        run=lambda args: with_container(_migrate)
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    return with_container(_serve)
+
+
+def with_container(command: Callable[[Container], Coroutine[Any, Any, int]]) -> int:
+    """Build the container from the settings, then run ``command`` with it."""
     try:
         container = build_container()
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
     logging.getLogger().setLevel(container.config.log_level())
-    if args.command == "migrate":
-        return asyncio.run(_migrate(container))
-    return asyncio.run(_serve(container))
+    return asyncio.run(command(container))
 
 
 async def _migrate(container: Container) -> int:
@@ -82,7 +87,3 @@ async def _serve(container: Container) -> int:
     await close_resources(container)
     log.info("stopped")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
