@@ -2,7 +2,9 @@
 
 Local consumers are woken at once through the in-process hub; the other
 instances hear a message on the channel (LISTEN/NOTIFY, Redis pub/sub, ...) and
-wake their own. The listener re-subscribes after a failure, and then wakes every
+wake their own. Publishing happens in the background, never on the request path
+(a hung channel must not slow an enqueue), and what piles up meanwhile goes out
+as one message. The listener re-subscribes after a failure, and then wakes every
 local consumer, since what was said in between is lost.
 """
 
@@ -13,6 +15,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Protocol
 
@@ -41,7 +44,9 @@ class BroadcastNotifier:
         self._channel = channel
         self._hub = MemoryNotifier()
         self._instance = uuid.uuid4().hex
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending: Counter[str] = Counter()
+        self._have_pending = asyncio.Event()
         self.listening = asyncio.Event()
 
     def listen(self, job_types: Collection[str]) -> Waiter:
@@ -49,26 +54,40 @@ class BroadcastNotifier:
 
     async def notify(self, ready: Mapping[str, int]) -> None:
         self._hub.wake(ready)
-        try:
-            for message in self._messages(ready):
-                await self._channel.publish(message)
-        except StorageUnavailable as exc:
-            # The jobs are stored; other instances find them on their next look.
-            log.warning("could not tell other instances about ready jobs: %s", exc)
+        self._pending.update(ready)
+        self._have_pending.set()
 
     def wake_everyone(self) -> None:
         """Every local consumer looks at the queue again (it changed under them)."""
         self._hub.wake_everyone()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name=f"stackduck-{self._channel.name}")
+        name = self._channel.name
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name=f"stackduck-{name}-listen"),
+            asyncio.create_task(self._publish_forever(), name=f"stackduck-{name}-publish"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await self._have_pending.wait()
+            self._have_pending.clear()
+            ready, self._pending = self._pending, Counter()
+            try:
+                for message in self._messages(ready):
+                    await self._channel.publish(message)
+            except StorageUnavailable as exc:
+                # The jobs are stored; other instances find them on their next look.
+                log.warning("could not tell other instances about ready jobs: %s", exc)
+                await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     def _messages(self, ready: Mapping[str, int]) -> list[str]:
         messages, chunk = [], {}
