@@ -13,17 +13,21 @@ from pydantic import ValidationError
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.failover import FailoverReadyQueue, run_broadcast, run_failover, run_seeded
-from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue
+from stackduck.adapters.health import FailoverHealth, MemoryHealth, PostgresHealth, RedisHealth, TiersHealth
+from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue, MemorySwitches
 from stackduck.adapters.postgres.claimer import PostgresClaimer
 from stackduck.adapters.postgres.notifier import PostgresChannel
 from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.ready import PostgresReadyIndex
 from stackduck.adapters.postgres.store import PostgresJobStore
+from stackduck.adapters.postgres.switches import PostgresSwitches
+from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.client import open_client
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.adapters.redis.store import RedisJobStore
+from stackduck.adapters.redis.switches import RedisSwitches
 from stackduck.application.acks import Acks
 from stackduck.application.admin import Admin
 from stackduck.application.claiming import QueueClaimer
@@ -34,11 +38,17 @@ from stackduck.application.enqueue import Producer
 from stackduck.application.gate import Gate
 from stackduck.application.ids import JobIds
 from stackduck.application.leases import LeaseReaper
+from stackduck.application.operations import Operations
+from stackduck.application.pauses import Pauses
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ready import ReadyPath
+from stackduck.application.retention import Retention
 from stackduck.domain.retry import RetryPolicy
-from stackduck.entrypoints.grpc.server import GrpcServer
+from stackduck.entrypoints.grpc.health import HealthReporter
+from stackduck.entrypoints.grpc.server import GrpcServer, Listen
 from stackduck.entrypoints.grpc.servicer import StackDuckServicer
+from stackduck.entrypoints.http.app import build_app
+from stackduck.entrypoints.http.server import HttpServer
 from stackduck.settings import Settings
 
 
@@ -55,7 +65,11 @@ class Container(containers.DeclarativeContainer):
         lease_seconds=config.lease_seconds,
         max_payload_bytes=config.max_payload_bytes,
         retry=providers.Singleton(RetryPolicy, jitter=config.retry_jitter),
+        max_streams_per_client=config.max_streams_per_client,
+        completed_retention_seconds=config.completed_retention_seconds,
+        dead_retention_seconds=config.dead_retention_seconds,
     )
+    metrics = providers.Singleton(PrometheusMetrics)
 
     # -- the technologies, opened only when the storage configuration asks for them --
     postgres_pool = providers.Resource(open_pool, config.database_url, config.database_pool_size)
@@ -120,23 +134,87 @@ class Container(containers.DeclarativeContainer):
         **{"redis+postgres": redis_notifier},
     )
 
+    postgres_switches = providers.Singleton(PostgresSwitches, postgres_pool)
+    switches = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(MemorySwitches),
+        postgres=postgres_switches,
+        redis=providers.Singleton(RedisSwitches, redis_client, redis_keys),
+        **{"redis+postgres": postgres_switches},
+    )
+    storage_health = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(MemoryHealth),
+        postgres=providers.Singleton(PostgresHealth, postgres_pool),
+        redis=providers.Singleton(RedisHealth, redis_queue),
+        **{
+            "redis+postgres": providers.Singleton(
+                TiersHealth,
+                providers.List(
+                    providers.Singleton(PostgresHealth, postgres_pool),
+                    providers.Singleton(FailoverHealth, queue),
+                ),
+            )
+        },
+    )
+
+    # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry)
     ready = providers.Singleton(ReadyPath, ready_index, notifier, clock)
-    reaper = providers.Singleton(LeaseReaper, store, ready, consumers, clock, policy)
-    duties = providers.Singleton(Duties, ready, reaper)
+    pauses = providers.Singleton(Pauses, switches, ready, clock)
+    reaper = providers.Singleton(LeaseReaper, store, ready, consumers, metrics, clock, policy)
+    retention = providers.Singleton(Retention, store, clock, policy)
+    duties = providers.Singleton(Duties, ready, reaper, retention)
 
-    producer = providers.Singleton(Producer, store, ready, clock, ids, policy, gate)
+    producer = providers.Singleton(Producer, store, ready, clock, ids, policy, gate, metrics)
     dispatcher = providers.Singleton(
-        Dispatcher, store, claimer, notifier, ready, consumers, reaper.provided.loop, clock, policy, gate
+        Dispatcher,
+        store,
+        claimer,
+        notifier,
+        ready,
+        consumers,
+        reaper.provided.loop,
+        pauses,
+        metrics,
+        clock,
+        policy,
+        gate,
     )
-    acks = providers.Singleton(Acks, store, ready, consumers, clock, policy)
+    acks = providers.Singleton(Acks, store, ready, consumers, metrics, clock, policy)
     admin = providers.Singleton(Admin, store, ready, clock)
+    operations = providers.Singleton(Operations, store, admin, pauses, consumers, clock)
 
-    servicer = providers.Singleton(StackDuckServicer, producer, dispatcher, acks, admin)
+    # -- the entrypoints -----------------------------------------------------------------
+    servicer = providers.Singleton(StackDuckServicer, producer, dispatcher, acks, admin, operations)
+    health_reporter = providers.Singleton(HealthReporter, storage_health, gate)
     grpc_server = providers.Singleton(
-        GrpcServer, servicer, dispatcher, gate, duties, config.listen_address, config.max_payload_bytes
+        GrpcServer,
+        servicer,
+        dispatcher,
+        gate,
+        duties,
+        health_reporter,
+        providers.Singleton(
+            Listen,
+            config.listen_address,
+            config.max_payload_bytes,
+            config.auth_token_value,
+            config.tls_cert,
+            config.tls_key,
+        ),
+    )
+    prometheus_page = providers.Singleton(PrometheusPage, metrics, operations, storage_health)
+    http_server = providers.Singleton(
+        HttpServer,
+        providers.Singleton(
+            build_app, admin, operations, prometheus_page, storage_health, gate, config.auth_token_value
+        ),
+        config.http_addr,
+        config.tls_cert,
+        config.tls_key,
     )
 
 
@@ -172,4 +250,5 @@ def build_container(settings: Settings | None = None) -> Container:
         )
     container = Container()
     container.config.from_pydantic(settings)
+    container.config.auth_token_value.from_value(settings.token())
     return container

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, computed_field
+from pydantic import AliasChoices, Field, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
@@ -42,6 +43,35 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("STACKDUCK_LOG_LEVEL", "LOG_LEVEL")
     )
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STACKDUCK_LOG_FORMAT"))
+    http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR"))
+    auth_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN"))
+    auth_token_file: Path | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN_FILE"))
+    tls_cert: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_CERT"))
+    tls_key: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_KEY"))
+    max_streams_per_client: int = Field(2000, ge=1, validation_alias=_env("STACKDUCK_MAX_STREAMS_PER_CLIENT"))
+    completed_retention_seconds: float = Field(
+        24 * 3600.0, gt=0, validation_alias=_env("STACKDUCK_COMPLETED_RETENTION_SECONDS")
+    )
+    dead_retention_seconds: float = Field(
+        0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
+    )
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> Settings:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("STACKDUCK_TLS_CERT and STACKDUCK_TLS_KEY go together: set both or neither")
+        if self.auth_token and self.auth_token_file:
+            raise ValueError("set STACKDUCK_AUTH_TOKEN or STACKDUCK_AUTH_TOKEN_FILE, not both")
+        return self
+
+    def token(self) -> str | None:
+        """The bearer token every call must carry, if one is configured."""
+        if self.auth_token is not None:
+            return self.auth_token.get_secret_value() or None
+        if self.auth_token_file is not None:
+            return self.auth_token_file.read_text().strip() or None
+        return None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -18,6 +18,7 @@ from stackduck.container import Container, build_container, close_resources, pro
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 from stackduck.entrypoints.grpc.server import GrpcServer
+from stackduck.entrypoints.http.server import HttpServer
 from stackduck.settings import Settings
 from tests.conftest import STORAGES, storage_env
 
@@ -26,6 +27,7 @@ from tests.conftest import STORAGES, storage_env
 class Running:
     container: Container
     server: GrpcServer
+    http: HttpServer
     address: str
     stub: StackDuckServiceStub
     channel: grpc.aio.Channel
@@ -56,12 +58,14 @@ async def start_server(storage_settings: dict[str, str]) -> AsyncIterator[Server
     started: list[Running] = []
 
     async def start(**settings: Any) -> Running:
-        values = {"SERVER_ADDR": "127.0.0.1:0", **storage_settings, **settings}
+        values = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **storage_settings, **settings}
         container = build_container(Settings(**values))
         server = await provide(container.grpc_server)
+        http = await provide(container.http_server)
         await server.start()
+        await http.start()
         channel = grpc.aio.insecure_channel(server.address)
-        running = Running(container, server, server.address, StackDuckServiceStub(channel), channel)
+        running = Running(container, server, http, server.address, StackDuckServiceStub(channel), channel)
         started.append(running)
         return running
 
@@ -69,6 +73,7 @@ async def start_server(storage_settings: dict[str, str]) -> AsyncIterator[Server
     for running in reversed(started):
         await running.channel.close()
         await running.server.stop(0)
+        await running.http.stop()
         await close_resources(running.container)
 
 

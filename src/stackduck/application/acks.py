@@ -15,7 +15,7 @@ from functools import partial
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.moves import Move, Outcome, apply_moves
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Clock, JobStore
+from stackduck.application.ports import Clock, JobStore, Metrics
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.job import Job
 
@@ -44,10 +44,12 @@ class Acks:
         store: JobStore,
         ready: ReadyPath,
         consumers: ConsumerRegistry,
+        metrics: Metrics,
         clock: Clock,
         policy: QueuePolicy,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._ready = ready
         self._consumers = consumers
         self._clock = clock
@@ -55,13 +57,13 @@ class Acks:
 
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
         now = self._clock.now()
-        return await self._settle(
-            [
-                (a.job_id, partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now))
-                for a in acks
-            ],
-            now,
-        )
+        moves: list[tuple[str, Move]] = [
+            (a.job_id, partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now))
+            for a in acks
+        ]
+        settled, outcomes = await self._settle(moves, now)
+        self._metrics.completed(settled, now)
+        return outcomes
 
     async def fail(self, failures: Sequence[Failure]) -> list[Outcome]:
         """Each failure is retried after its backoff while retries remain, else dead-lettered."""
@@ -83,32 +85,30 @@ class Acks:
             )
             for f in failures
         ]
-        return await self._settle(moves, now)
+        settled, outcomes = await self._settle(moves, now)
+        self._metrics.failed(settled, now)
+        return outcomes
 
     async def heartbeat(self, acks: Sequence[Ack]) -> list[Outcome]:
         """Extend each lease by the configured lease time from now."""
         now = self._clock.now()
         lease = self._policy.lease_seconds
-        return await apply_moves(
-            self._store,
-            [
-                (
-                    a.job_id,
-                    partial(
-                        Job.heartbeat,
-                        worker_id=a.worker_id,
-                        token=a.lease_token,
-                        now=now,
-                        lease_seconds=lease,
-                    ),
-                )
-                for a in acks
-            ],
-        )
+        moves: list[tuple[str, Move]] = [
+            (
+                a.job_id,
+                partial(
+                    Job.heartbeat, worker_id=a.worker_id, token=a.lease_token, now=now, lease_seconds=lease
+                ),
+            )
+            for a in acks
+        ]
+        outcomes = await apply_moves(self._store, moves)
+        self._consumers.seen((o.job.id for o in outcomes if o.job is not None), now)
+        return outcomes
 
-    async def _settle(self, moves: Sequence[tuple[str, Move]], now: float) -> list[Outcome]:
+    async def _settle(self, moves: Sequence[tuple[str, Move]], now: float) -> tuple[list[Job], list[Outcome]]:
         outcomes = await apply_moves(self._store, moves)
         settled = [outcome.job for outcome in outcomes if outcome.job is not None]
-        self._consumers.done(job.id for job in settled)
+        self._consumers.done((job.id for job in settled), now)
         await self._ready.offer(settled, now)
-        return outcomes
+        return settled, outcomes

@@ -14,6 +14,9 @@ class Consumer:
     worker_id: str
     job_types: frozenset[str]
     max_in_flight: int
+    client: str = ""  # where the stream comes from (a host)
+    connected_at: float = 0.0
+    last_seen: float = 0.0  # last delivery, acknowledgement or heartbeat
     held: dict[str, int] = field(default_factory=dict)  # job id → lease token
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set while below the limit
     emptied: asyncio.Event = field(default_factory=asyncio.Event)  # set while holding nothing
@@ -43,8 +46,10 @@ class ConsumerRegistry:
         self.none_open = asyncio.Event()  # set while no stream is open
         self.none_open.set()
 
-    def open(self, worker_id: str, job_types: Collection[str], max_in_flight: int) -> Consumer:
-        consumer = Consumer(worker_id, frozenset(job_types), max_in_flight)
+    def open(
+        self, worker_id: str, job_types: Collection[str], max_in_flight: int, client: str, now: float
+    ) -> Consumer:
+        consumer = Consumer(worker_id, frozenset(job_types), max_in_flight, client, now, now)
         self._consumers.add(consumer)
         self.none_open.clear()
         return consumer
@@ -63,17 +68,30 @@ class ConsumerRegistry:
         if not self._consumers:
             self.none_open.set()
 
-    def hold(self, consumer: Consumer, jobs: Iterable[Job]) -> None:
+    def streams_of(self, client: str) -> int:
+        return sum(1 for consumer in self._consumers if consumer.client == client)
+
+    def seen(self, job_ids: Iterable[str], now: float) -> None:
+        """The workers holding these jobs showed signs of life."""
+        for job_id in job_ids:
+            if (consumer := self._by_job.get(job_id)) is not None:
+                consumer.last_seen = now
+
+    def hold(self, consumer: Consumer, jobs: Iterable[Job], now: float) -> None:
+        consumer.last_seen = now
         for job in jobs:
             consumer.held[job.id] = job.attempt
             self._by_job[job.id] = consumer
         consumer._sync_room()
 
-    def done(self, job_ids: Iterable[str]) -> None:
-        """These jobs left their lease (acknowledged, failed, expired, released)."""
+    def done(self, job_ids: Iterable[str], now: float | None = None) -> None:
+        """These jobs left their lease (acknowledged, failed, expired, released);
+        ``now`` when their worker answered."""
         for job_id in job_ids:
             consumer = self._by_job.pop(job_id, None)
             if consumer is not None:
+                if now is not None:
+                    consumer.last_seen = now
                 consumer.held.pop(job_id, None)
                 consumer._sync_room()
 

@@ -9,12 +9,13 @@ from functools import partial
 
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.gate import Gate
-from stackduck.application.moves import apply_moves
+from stackduck.application.moves import apply_moves, log_state
+from stackduck.application.pauses import Pauses
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Claimer, Clock, JobStore, Notifier
+from stackduck.application.ports import Claimer, Clock, JobStore, Metrics, Notifier
 from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
-from stackduck.domain.errors import InvalidJob, StorageUnavailable
+from stackduck.domain.errors import InvalidJob, LimitExceeded, StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type
 
@@ -45,11 +46,15 @@ class Dispatcher:
         ready: ReadyPath,
         consumers: ConsumerRegistry,
         reaper: DueLoop,
+        pauses: Pauses,
+        metrics: Metrics,
         clock: Clock,
         policy: QueuePolicy,
         gate: Gate,
     ) -> None:
         self._store = store
+        self._pauses = pauses
+        self._metrics = metrics
         self._claimer = claimer
         self._notifier = notifier
         self._ready = ready
@@ -68,21 +73,35 @@ class Dispatcher:
     async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
         """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
         self._gate.check()
+        paused = await self._pauses.paused()
+        wanted = [job_type for job_type in job_types if job_type not in paused] if paused else job_types
+        if not wanted:
+            return []
         lease = self._policy.lease_seconds
         now = self._clock.now()
-        claimed = await self._claimer.claim(worker_id, job_types, now, lease, limit)
+        claimed = await self._claimer.claim(worker_id, wanted, now, lease, limit)
         if claimed:
             self._reaper.poke(now + lease)
+            self._metrics.delivered(claimed, now)
+            for job in claimed:
+                log_state(job)
         return claimed
 
     async def consume(
-        self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1
+        self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1, client: str = ""
     ) -> AsyncGenerator[list[Job], None]:
         """Yield jobs for an open stream as they become ready, never more than
         ``max_in_flight`` unacknowledged. When the caller stops iterating (the
-        stream closed), the jobs it still holds go back to the queue at once."""
+        stream closed), the jobs it still holds go back to the queue at once.
+        ``client`` names where the stream comes from, for the per-client limit."""
         check_consumer(worker_id, job_types, max_in_flight)
-        consumer = self._consumers.open(worker_id, job_types, max_in_flight)
+        limit = self._policy.max_streams_per_client
+        if client and self._consumers.streams_of(client) >= limit:
+            raise LimitExceeded(
+                f"{client} already holds {limit} ConsumeJobs streams, the most one client may hold "
+                "(STACKDUCK_MAX_STREAMS_PER_CLIENT); close one, or ask more of each (max_in_flight)"
+            )
+        consumer = self._consumers.open(worker_id, job_types, max_in_flight, client, self._clock.now())
         try:
             while not self._closing.is_set():
                 if not consumer.room.is_set():
@@ -92,7 +111,7 @@ class Dispatcher:
                     continue
                 jobs = await self._next_batch(consumer)
                 if jobs:
-                    self._consumers.hold(consumer, jobs)
+                    self._consumers.hold(consumer, jobs, self._clock.now())
                     yield jobs
             while consumer.held:  # closing: let the worker answer what it holds
                 await consumer.emptied.wait()

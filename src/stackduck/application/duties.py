@@ -1,4 +1,5 @@
-"""The background duties a serving instance runs: promote due jobs, expire leases."""
+"""The background duties a serving instance runs: promote due jobs, expire leases,
+prune finished jobs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import contextlib
 
 from stackduck.application.leases import LeaseReaper
 from stackduck.application.ready import ReadyPath
+from stackduck.application.retention import Retention
 
 
 class Duties:
-    def __init__(self, ready: ReadyPath, reaper: LeaseReaper) -> None:
-        self._loops = (ready.scheduler, reaper.loop)
+    def __init__(self, ready: ReadyPath, reaper: LeaseReaper, retention: Retention) -> None:
+        self._loops = (ready.scheduler, reaper.loop, retention.loop)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

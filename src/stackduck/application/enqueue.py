@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from stackduck.application.gate import Gate
 from stackduck.application.ids import JobIds
+from stackduck.application.moves import log_state
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Clock, JobStore
+from stackduck.application.ports import Clock, JobStore, Metrics
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobRequest, validate
@@ -22,7 +23,9 @@ class Producer:
         ids: JobIds,
         policy: QueuePolicy,
         gate: Gate,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._ready = ready
         self._clock = clock
@@ -41,4 +44,7 @@ class Producer:
         jobs = [Job.new(self._ids.new(now), spec, now) for spec in specs]
         await self._store.insert(jobs)
         await self._ready.offer(jobs, now)
+        self._metrics.enqueued(jobs)
+        for job in jobs:
+            log_state(job, "job enqueued")
         return jobs

@@ -12,7 +12,7 @@ from functools import partial
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.moves import apply_moves
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Clock, JobStore
+from stackduck.application.ports import Clock, JobStore, Metrics
 from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
 from stackduck.domain.job import Job
@@ -28,10 +28,12 @@ class LeaseReaper:
         store: JobStore,
         ready: ReadyPath,
         consumers: ConsumerRegistry,
+        metrics: Metrics,
         clock: Clock,
         policy: QueuePolicy,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._ready = ready
         self._consumers = consumers
         self._clock = clock
@@ -54,6 +56,7 @@ class LeaseReaper:
             settled = [o.job for o in outcomes if o.job is not None]
             self._consumers.done(job.id for job in settled)
             await self._ready.offer(settled, now)
+            self._metrics.failed(settled, now)
             for job in settled:
                 log.info("job %s lease expired; now %s (attempt %d)", job.id, job.status.value, job.attempt)
             if len(expired) == BATCH:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stackduck.application.ports import Change, JobStore
 from stackduck.domain.errors import IllegalTransition, JobNotFound, StackduckError
 from stackduck.domain.job import Job
+
+log = logging.getLogger("stackduck.jobs")
+
+
+def log_state(job: Job, event: str = "job state") -> None:
+    """One debug line per state change, with the job's identity as fields."""
+    if log.isEnabledFor(logging.DEBUG):
+        extra = {
+            "job_id": job.id,
+            "job_type": job.job_type,
+            "state": job.status.value,
+            "attempt": job.attempt,
+        }
+        log.debug(event, extra=extra)
+
 
 Move = Callable[[Job], object]
 
@@ -53,7 +69,9 @@ async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> lis
     if changes:
         written = await store.apply(changes)
         for slot, ok, change in zip(slots, written, changes, strict=True):
-            if not ok:
+            if ok:
+                log_state(change.job)
+            else:
                 outcomes[slot] = Outcome(
                     None,
                     IllegalTransition(

@@ -16,3 +16,8 @@ class QueuePolicy:
     #: Longest an idle consumer sleeps without a wake-up before it looks again
     #: (a safety net only: wake-ups are pushed).
     idle_recheck_seconds: float = 5.0
+    #: ConsumeJobs streams one client (host) may hold open at once.
+    max_streams_per_client: int = 2000
+    #: How long completed and cancelled jobs are kept; dead letters: 0 = until purged.
+    completed_retention_seconds: float = 24 * 3600.0
+    dead_retention_seconds: float = 0.0

@@ -42,6 +42,28 @@ class Page:
     next_cursor: str
 
 
+@dataclass(frozen=True, slots=True)
+class TypeStats:
+    """How one job type's jobs stand, from the record."""
+
+    job_type: str
+    ready_by_priority: tuple[int, int, int]  # due now, priorities 1, 2, 3
+    scheduled: int
+    running: int
+    dead: int
+    completed_recently: int
+    dead_recently: int
+
+    @property
+    def failure_rate(self) -> float:
+        finished = self.completed_recently + self.dead_recently
+        return self.dead_recently / finished if finished else 0.0
+
+
+#: States a job ends in; retention prunes them by ``completed_at``.
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
 class JobStore(Protocol):
     """The durable record of every job: the source of truth for its state."""
 
@@ -70,6 +92,46 @@ class JobStore(Protocol):
 
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""
+
+    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+        """Per job type (one, or every type), by job type; "recently" means after ``since``."""
+
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        """Remove jobs for good; returns how many existed."""
+
+    async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        """Delete up to ``limit`` jobs in ``statuses`` that finished before the given time."""
+
+
+class Switches(Protocol):
+    """Which job types are paused (shared by every server instance)."""
+
+    async def paused(self) -> frozenset[str]:
+        """The paused job types."""
+
+    async def set_paused(self, job_type: str, paused: bool) -> None:
+        """Pause or resume one job type."""
+
+
+class StorageHealth(Protocol):
+    """Whether each storage tier in use answers and serves."""
+
+    async def check(self) -> dict[str, bool]:
+        """Tier name (memory, postgres, redis) → up. A tier failed over from is down."""
+
+
+class Metrics(Protocol):
+    """What happened, for whoever counts it (Prometheus, ...)."""
+
+    def enqueued(self, jobs: Sequence[Job]) -> None: ...
+
+    def delivered(self, jobs: Sequence[Job], now: float) -> None:
+        """Jobs leased to a worker; ``now - run_at`` is how long each waited."""
+
+    def completed(self, jobs: Sequence[Job], now: float) -> None: ...
+
+    def failed(self, jobs: Sequence[Job], now: float) -> None:
+        """Failed attempts (refused or lease expired); queued again = retried, failed = dead."""
 
 
 class Claimer(Protocol):

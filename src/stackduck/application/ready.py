@@ -10,6 +10,9 @@ from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyIndex
 from stackduck.application.timer import DueLoop
 from stackduck.domain.job import Job, JobStatus
 
+#: A wake-up count larger than any number of waiting consumers.
+EVERYONE = 1_000_000
+
 
 class ReadyPath:
     def __init__(self, queue: ReadyIndex, notifier: Notifier, clock: Clock) -> None:
@@ -30,6 +33,10 @@ class ReadyPath:
         later = [job.run_at for job in queued if job.run_at > now]
         if later:
             self.scheduler.poke(min(later))
+
+    async def wake_all(self, job_types: Iterable[str]) -> None:
+        """Every consumer of these types looks at the queue again."""
+        await self._notifier.notify(dict.fromkeys(job_types, EVERYONE))
 
     async def withdraw(self, jobs: Iterable[Job]) -> None:
         """Take jobs out of the queue (cancelled, or about to be re-offered)."""

@@ -187,6 +187,7 @@ class Job:
     def cancel(self, now: float) -> None:
         self._require("cancel")
         self.status = X
+        self.completed_at = now  # when it ended, as for every finished job
         self._touch(now)
 
     def requeue(self, now: float) -> None:

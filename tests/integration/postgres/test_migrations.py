@@ -17,14 +17,17 @@ from stackduck.adapters.postgres.queries import sql
 
 STACKDUCK = str(Path(sys.executable).parent / "stackduck")
 
+TABLES = "table_schema = 'public' AND table_name LIKE 'stackduck%' AND table_name <> 'stackduck_migrations'"
 DESCRIBE = [
-    """SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')
-       FROM information_schema.columns WHERE table_name LIKE 'stackduck_jobs%'
-       ORDER BY table_name, column_name""",
-    """SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'stackduck_jobs' ORDER BY indexname""",
-    """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-       WHERE conrelid = 'stackduck_jobs'::regclass ORDER BY conname""",
+    f"""SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '')
+        FROM information_schema.columns WHERE {TABLES} ORDER BY table_name, column_name""",
+    """SELECT tablename, indexname, indexdef FROM pg_indexes
+       WHERE tablename LIKE 'stackduck%' AND tablename <> 'stackduck_migrations' ORDER BY indexname""",
+    """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+       WHERE conrelid::regclass::text LIKE 'stackduck%' AND conrelid::regclass::text <> 'stackduck_migrations'
+       ORDER BY 1, conname""",
 ]
+ALL_TABLES = "stackduck_jobs, stackduck_paused, stackduck_migrations"
 
 
 def describe(url: str) -> list[list[tuple[object, ...]]]:
@@ -35,13 +38,13 @@ def describe(url: str) -> list[list[tuple[object, ...]]]:
 async def test_all_migrations_give_the_canonical_schema(fresh_database: str, postgres_database: str) -> None:
     await migrate(fresh_database)
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS stackduck_jobs, stackduck_migrations")
+        conn.execute(f"DROP TABLE IF EXISTS {ALL_TABLES}")
         conn.execute(canonical_schema().encode())
     try:
         assert describe(fresh_database) == describe(postgres_database)
     finally:
         with psycopg.connect(postgres_database, autocommit=True) as conn:
-            conn.execute("DROP TABLE stackduck_jobs")
+            conn.execute(f"DROP TABLE IF EXISTS {ALL_TABLES}")
         await migrate(postgres_database)
 
 
@@ -93,6 +96,8 @@ HOT_QUERIES = {
     "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
                                         "after": "00000000-0000-0000-0000-000000000000", "limit": 100},
                      "stackduck_jobs_status"),
+    "retention": (sql("prune"), {"statuses": ["completed", "cancelled"], "before": NOW - 86400, "limit": 1000},
+                  "stackduck_jobs_finished"),
 }  # fmt: skip
 
 

@@ -7,5 +7,6 @@ from stackduck.adapters.memory.clock import ManualClock
 from stackduck.adapters.memory.notifier import MemoryNotifier
 from stackduck.adapters.memory.queue import MemoryReadyQueue
 from stackduck.adapters.memory.store import MemoryJobStore
+from stackduck.adapters.memory.switches import MemorySwitches
 
-__all__ = ["ManualClock", "MemoryJobStore", "MemoryNotifier", "MemoryReadyQueue"]
+__all__ = ["ManualClock", "MemoryJobStore", "MemoryNotifier", "MemoryReadyQueue", "MemorySwitches"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from stackduck.application.ports import Change, Page
+from stackduck.adapters.tally import StatsTally
+from stackduck.application.ports import Change, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 
@@ -85,6 +86,31 @@ class MemoryJobStore:
         counts["queued"] -= scheduled
         counts["scheduled"] = scheduled
         return counts
+
+    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+        tally = StatsTally(now, since)
+        for job in self._jobs.values():
+            if job_type is None or job.job_type == job_type:
+                tally.add(job.job_type, job.status.value, job.priority, job.run_at, job.completed_at)
+        return tally.result()
+
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        deleted = 0
+        for job_id in job_ids:
+            job = self._jobs.pop(job_id, None)
+            if job is not None:
+                self._by_status[job.status].discard(job_id)
+                deleted += 1
+        return deleted
+
+    async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        doomed = [
+            job_id
+            for status in statuses
+            for job_id in self._by_status[status]
+            if (done := self._jobs[job_id].completed_at) is not None and done < finished_before
+        ][:limit]
+        return await self.delete(doomed)
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job

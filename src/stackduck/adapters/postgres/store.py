@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
-from stackduck.application.ports import Change, Page
+from stackduck.application.ports import Change, Page, TypeStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 
@@ -139,6 +139,29 @@ class PostgresJobStore:
             for state, number in await cursor.fetchall():
                 counts[state] = number
         return counts
+
+    @translated
+    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("stats"), {"job_type": job_type, "now": now, "since": since})
+            rows = await cursor.fetchall()
+        return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+    @translated
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        ids = [i for i in job_ids if _is_id(i)]
+        if not ids:
+            return 0
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute("DELETE FROM stackduck_jobs WHERE id = ANY(%s::uuid[])", (ids,))
+            return int(cursor.rowcount)
+
+    @translated
+    async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        params = {"statuses": [s.value for s in statuses], "before": finished_before, "limit": limit}
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("prune"), params)
+            return int(cursor.rowcount)
 
     async def _jobs(self, query: str, params: tuple[Any, ...]) -> list[Job]:
         async with self._pool.connection() as conn:

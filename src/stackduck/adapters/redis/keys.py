@@ -69,6 +69,22 @@ class Keys:
         """Every job (all scores 0, so ordered by id)."""
         return f"{self.prefix}:jobs"
 
+    @property
+    def finished(self) -> str:
+        """Finished jobs (completed, dead, cancelled) by the time they finished."""
+        return f"{self.prefix}:finished"
+
+    @property
+    def paused(self) -> str:
+        """Set of paused job types."""
+        return f"{self.prefix}:paused"
+
     def store_keys(self) -> list[str]:
         """The index keys every store script receives first, in this order."""
-        return [*(self.status(s) for s in JobStatus), self.queued_at, self.leases]
+        return [
+            *(self.status(s) for s in JobStatus),
+            self.queued_at,
+            self.leases,
+            self.finished,
+            self.all_jobs,
+        ]

@@ -4,13 +4,14 @@ its index updates land together or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
-from stackduck.application.ports import Change, Page
+from stackduck.adapters.tally import StatsTally
+from stackduck.application.ports import Change, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 FIELDS = (
@@ -63,12 +64,13 @@ class RedisJobStore:
         self._keys = keys
         self._insert = client.register_script(lua("insert"))
         self._apply = client.register_script(lua("apply"))
+        self._delete = client.register_script(lua("delete"))
 
     @translated
     async def insert(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
-        keys = [*self._keys.store_keys(), self._keys.all_jobs, *(self._keys.job(j.id) for j in jobs)]
+        keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         args: list[str] = [str(len(FIELDS)), *FIELDS]
         for job in jobs:
             args.append(job.id)
@@ -153,6 +155,48 @@ class RedisJobStore:
         counts["queued"] -= int(scheduled)
         counts["scheduled"] = int(scheduled)
         return counts
+
+    @translated
+    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+        """Walks every job: the cost grows with the store (Redis alone keeps no per-type counts)."""
+        tally = StatsTally(now, since)
+        wanted = ["job_type", "status", "priority", "run_at", "completed_at"]
+        after = ""
+        while ids := await self._ids_after(self._keys.all_jobs, after, LIST_CHUNK):
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(self._keys.job(job_id), wanted)
+            for name, status, priority, run_at, completed_at in await pipe.execute():
+                if name is not None and job_type in (None, name):
+                    done = float(completed_at) if completed_at else None
+                    tally.add(name, status, int(priority), float(run_at), done)
+            after = ids[-1]
+        return tally.result()
+
+    @translated
+    async def delete(self, job_ids: Sequence[str]) -> int:
+        if not job_ids:
+            return 0
+        keys = [*self._keys.store_keys(), *(self._keys.job(i) for i in job_ids)]
+        return int(await self._delete(keys=keys, args=list(job_ids)))
+
+    @translated
+    async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        wanted = {s.value for s in statuses}
+        ids = [
+            str(i)
+            for i in await self._client.zrangebyscore(
+                self._keys.finished, "-inf", f"({finished_before}", start=0, num=limit * 4
+            )
+        ]
+        if not ids:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._keys.job(job_id), "status")
+        states = await pipe.execute()
+        doomed = [i for i, state in zip(ids, states, strict=True) if state in wanted][:limit]
+        return await self.delete(doomed) if doomed else 0
 
     async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
         start = f"({after}" if after else "-"

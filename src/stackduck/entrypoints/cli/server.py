@@ -13,6 +13,7 @@ from stackduck import __version__
 from stackduck.adapters.postgres.migrations import migrate
 from stackduck.container import ConfigurationError, Container, build_container, close_resources, provide
 from stackduck.domain.errors import StackduckError, StorageUnavailable
+from stackduck.entrypoints import logs
 
 log = logging.getLogger("stackduck")
 
@@ -45,7 +46,7 @@ def with_container(command: Callable[[Container], Coroutine[Any, Any, int]]) -> 
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
-    logging.getLogger().setLevel(container.config.log_level())
+    logs.configure(container.config.log_level(), container.config.log_format())
     return asyncio.run(command(container))
 
 
@@ -71,19 +72,23 @@ async def _serve(container: Container) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         server = await provide(container.grpc_server)
+        http = await provide(container.http_server)
         await server.start()
+        await http.start()
     except (OSError, StackduckError) as exc:
         log.error("cannot start: %s", exc)
         await close_resources(container)
         return 1
     storage = container.config.storage()
     log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
+    log.info("metrics, health and the dashboard on %s", http.url)
     if storage in STORAGE_WARNINGS:
         log.warning("%s", STORAGE_WARNINGS[storage])
     await stop.wait()
     grace = container.config.shutdown_grace_seconds()
     log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
     await server.stop(grace)
+    await http.stop()
     await close_resources(container)
     log.info("stopped")
     return 0

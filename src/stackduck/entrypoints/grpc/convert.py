@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from stackduck.application.acks import Ack, Failure
+from stackduck.application.consumers import Consumer
+from stackduck.application.operations import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob
-from stackduck.domain.job import Job
+from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import JobRequest
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -46,6 +48,50 @@ def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
         scheduled_at=message.scheduled_at,
         scheduled_in=message.scheduled_in,
     )
+
+
+def job_status(value: str) -> JobStatus | None:
+    if not value:
+        return None
+    try:
+        return JobStatus(value)
+    except ValueError:
+        names = ", ".join(s.value for s in JobStatus)
+        raise InvalidJob(f"status must be one of {names}, or empty for every state; got {value!r}") from None
+
+
+def queue_stats(view: QueueView) -> pb.QueueStats:
+    stats = view.stats
+    high, normal, low = stats.ready_by_priority
+    return pb.QueueStats(
+        job_type=stats.job_type,
+        ready_high=high,
+        ready_normal=normal,
+        ready_low=low,
+        scheduled=stats.scheduled,
+        running=stats.running,
+        dead=stats.dead,
+        completed_last_minute=stats.completed_recently,
+        dead_last_minute=stats.dead_recently,
+        failure_rate=stats.failure_rate,
+        paused=view.paused,
+    )
+
+
+def worker_info(consumer: Consumer) -> pb.WorkerInfo:
+    return pb.WorkerInfo(
+        worker_id=consumer.worker_id,
+        job_types=sorted(consumer.job_types),
+        max_in_flight=consumer.max_in_flight,
+        in_flight_job_ids=sorted(consumer.held),
+        connected_at=seconds(consumer.connected_at),
+        last_seen_at=seconds(consumer.last_seen),
+        peer=consumer.client,
+    )
+
+
+def selection(message: pb.DeadLetterSelection) -> DeadLetterSelection:
+    return DeadLetterSelection(tuple(message.job_ids), message.job_type, message.all)
 
 
 def job_id(value: str) -> str:

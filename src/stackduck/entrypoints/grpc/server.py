@@ -1,22 +1,39 @@
-"""The grpc.aio server: bind, serve, and stop gracefully."""
+"""The grpc.aio server: bind (plain or TLS), serve Stackduck, health and reflection,
+and stop gracefully."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
 from stackduck.application.gate import Gate
+from stackduck.entrypoints.grpc.auth import TokenAuth
+from stackduck.entrypoints.grpc.generated import stackduck_pb2
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import add_StackDuckServiceServicer_to_server
+from stackduck.entrypoints.grpc.health import HealthReporter
 from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 
 #: Room for the other fields of a message around the largest allowed payload.
 ENVELOPE_BYTES = 64 * 1024
 #: How long stopped streams get to hand their jobs back before storage closes.
 STREAM_CLOSE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    address: str
+    max_payload_bytes: int
+    token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 class GrpcServer:
@@ -26,40 +43,61 @@ class GrpcServer:
         dispatcher: Dispatcher,
         gate: Gate,
         duties: Duties,
-        address: str,
-        max_payload_bytes: int,
+        health: HealthReporter,
+        listen: Listen,
     ) -> None:
         self._dispatcher = dispatcher
         self._gate = gate
         self._duties = duties
-        self._requested = address
-        limit = max_payload_bytes + ENVELOPE_BYTES
+        self._health = health
+        self._listen = listen
+        limit = listen.max_payload_bytes + ENVELOPE_BYTES
         self._server = grpc.aio.server(
+            interceptors=[TokenAuth(listen.token)] if listen.token else [],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
-            ]
+            ],
         )
         add_StackDuckServiceServicer_to_server(servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, self._server)
+        services = (
+            stackduck_pb2.DESCRIPTOR.services_by_name["StackDuckService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(services, self._server)
+        self._health_task: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
     def address(self) -> str:
-        host = self._requested.rsplit(":", 1)[0]
+        host = self._listen.address.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        self.port = self._server.add_insecure_port(self._requested)
+        listen = self._listen
+        if listen.tls_cert is not None and listen.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(listen.tls_key.read_bytes(), listen.tls_cert.read_bytes())]
+            )
+            self.port = self._server.add_secure_port(listen.address, credentials)
+        else:
+            self.port = self._server.add_insecure_port(listen.address)
         if self.port == 0:
-            raise OSError(f"cannot listen on {self._requested}")
+            raise OSError(f"cannot listen on {listen.address}")
+        await self._health.refresh()
         await self._server.start()
         self._duties.start()
+        self._health_task = asyncio.create_task(self._health.run(), name="stackduck-health")
 
     async def stop(self, grace: float) -> None:
         """Take no new work, give workers ``grace`` seconds to answer the jobs they
         hold (acknowledgements are still served), then stop; jobs still held go back
         to the queue."""
         self._gate.close()
+        with contextlib.suppress(Exception):
+            await self._health.refresh()  # NOT_SERVING from now on
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         with contextlib.suppress(TimeoutError):
@@ -67,7 +105,8 @@ class GrpcServer:
         await self._server.stop(max(deadline - loop.time(), 0.0))
         with contextlib.suppress(TimeoutError):  # cancelled streams hand their jobs back
             await asyncio.wait_for(self._dispatcher.streams_closed(), STREAM_CLOSE_SECONDS)
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         await self._duties.stop()
-
-    async def wait(self) -> None:
-        await self._server.wait_for_termination()

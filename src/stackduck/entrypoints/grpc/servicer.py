@@ -12,6 +12,7 @@ from stackduck.application.acks import Acks, Failure
 from stackduck.application.admin import Admin
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.enqueue import Producer
+from stackduck.application.operations import Operations
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type
 from stackduck.entrypoints.grpc import convert
@@ -26,11 +27,14 @@ NO_JOB_READY = "no job ready"
 class StackDuckServicer:
     """Every RPC of StackDuckService (registered by the generated adder)."""
 
-    def __init__(self, producer: Producer, dispatcher: Dispatcher, acks: Acks, admin: Admin) -> None:
+    def __init__(
+        self, producer: Producer, dispatcher: Dispatcher, acks: Acks, admin: Admin, operations: Operations
+    ) -> None:
         self._producer = producer
         self._dispatcher = dispatcher
         self._acks = acks
         self._admin = admin
+        self._operations = operations
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
@@ -59,7 +63,7 @@ class StackDuckServicer:
         self, request: pb.ConsumeJobsRequest, context: Context
     ) -> AsyncIterator[pb.JobMessage]:
         batches = self._dispatcher.consume(
-            request.worker_id, list(request.job_types), request.max_in_flight or 1
+            request.worker_id, list(request.job_types), request.max_in_flight or 1, client_of(context)
         )
         async with aclosing(batches):
             async for jobs in batches:
@@ -125,9 +129,54 @@ class StackDuckServicer:
         [outcome] = await self._admin.requeue_dead([convert.job_id(request.job_id)])
         return pb.RequeueDeadLetterResponse(success=True, job=convert.job_to_pb(outcome.unwrap()))
 
+    @unary
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        status = convert.job_status(request.status)
+        page = await self._admin.list_jobs(
+            status, request.job_type or None, request.limit, request.page_token
+        )
+        return pb.ListJobsResponse(
+            jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
+        )
+
+    @unary
+    async def RequeueDeadLetters(
+        self, request: pb.DeadLetterSelection, context: Context
+    ) -> pb.DeadLetterCount:
+        return pb.DeadLetterCount(count=await self._operations.requeue_dead(convert.selection(request)))
+
+    @unary
+    async def PurgeDeadLetters(self, request: pb.DeadLetterSelection, context: Context) -> pb.DeadLetterCount:
+        return pb.DeadLetterCount(count=await self._operations.purge_dead(convert.selection(request)))
+
+    @unary
+    async def QueueStats(self, request: pb.QueueStatsRequest, context: Context) -> pb.QueueStatsResponse:
+        views = await self._operations.queues(request.job_type)
+        return pb.QueueStatsResponse(queues=[convert.queue_stats(view) for view in views])
+
+    @unary
+    async def PauseQueue(self, request: pb.PauseQueueRequest, context: Context) -> pb.PauseQueueResponse:
+        await self._operations.pause(request.job_type)
+        return pb.PauseQueueResponse(success=True, paused=True)
+
+    @unary
+    async def ResumeQueue(self, request: pb.PauseQueueRequest, context: Context) -> pb.PauseQueueResponse:
+        await self._operations.resume(request.job_type)
+        return pb.PauseQueueResponse(success=True, paused=False)
+
+    @unary
+    async def ListWorkers(self, request: pb.ListWorkersRequest, context: Context) -> pb.ListWorkersResponse:
+        return pb.ListWorkersResponse(workers=[convert.worker_info(c) for c in self._operations.workers()])
+
     async def _fail(self, failure: Failure) -> Job:
         [outcome] = await self._acks.fail([failure])
         return outcome.unwrap()
+
+
+def client_of(context: Context) -> str:
+    """The client's host, from the peer address ("ipv4:1.2.3.4:5678" → "ipv4:1.2.3.4")."""
+    peer = context.peer() or ""
+    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
 
 
 def _will_retry(job: Job) -> bool:

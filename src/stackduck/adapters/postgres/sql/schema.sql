@@ -31,3 +31,12 @@ CREATE INDEX stackduck_jobs_due ON stackduck_jobs (run_at) WHERE status = 'queue
 CREATE INDEX stackduck_jobs_leases ON stackduck_jobs (lease_expires_at) WHERE status = 'running';
 -- Listings (dead letters, by status), a page at a time in id order.
 CREATE INDEX stackduck_jobs_status ON stackduck_jobs (status, id);
+-- Retention: finished jobs by the time they finished.
+CREATE INDEX stackduck_jobs_finished ON stackduck_jobs (completed_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+-- Job types whose jobs are held back from delivery.
+CREATE TABLE stackduck_paused (
+    job_type  text PRIMARY KEY,
+    paused_at timestamptz NOT NULL DEFAULT now()
+);

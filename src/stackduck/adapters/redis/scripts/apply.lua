@@ -1,5 +1,6 @@
 -- Write moves, each only over the version it was made from (compare-and-set).
--- KEYS: the 5 status sets, queued-at, leases, then one job hash per change.
+-- KEYS: the 5 status sets, queued-at, leases, finished, all jobs, then one job hash
+--       per change.
 -- ARGV: n, the n field names (which include status, run_at, lease_expires_at and
 --       version), then per change: id, expected version, its n values.
 -- Returns one flag per change: 1 written, 0 refused.
@@ -8,8 +9,8 @@ local n = tonumber(ARGV[1])
 local names = {}
 for f = 1, n do names[f] = ARGV[1 + f] end
 local written = {}
-for j = 1, #KEYS - 7 do
-    local key = KEYS[7 + j]
+for j = 1, #KEYS - 9 do
+    local key = KEYS[9 + j]
     local base = 2 + n + (j - 1) * (n + 2)
     local id, expected = ARGV[base], ARGV[base + 1]
     local current = redis.call('HMGET', key, 'version', 'status')
@@ -36,6 +37,11 @@ for j = 1, #KEYS - 7 do
             redis.call('ZADD', KEYS[7], values.lease_expires_at, id)
         else
             redis.call('ZREM', KEYS[7], id)
+        end
+        if STATUS[values.status] >= 3 and values.completed_at ~= '' then
+            redis.call('ZADD', KEYS[8], values.completed_at, id)
+        else
+            redis.call('ZREM', KEYS[8], id)
         end
         written[j] = 1
     else

@@ -1,14 +1,14 @@
 -- Store new jobs, all or none.
 -- KEYS: the 5 status sets (queued, running, completed, failed, cancelled), queued-at,
---       leases, all jobs, then one job hash per job.
+--       leases, finished, all jobs, then one job hash per job.
 -- ARGV: n, the n field names, then per job: id and its n values ("" = none).
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local n = tonumber(ARGV[1])
 local names = {}
 for f = 1, n do names[f] = ARGV[1 + f] end
-local jobs = #KEYS - 8
+local jobs = #KEYS - 9
 for j = 1, jobs do
-    if redis.call('EXISTS', KEYS[8 + j]) == 1 then
+    if redis.call('EXISTS', KEYS[9 + j]) == 1 then
         return redis.error_reply('job ' .. ARGV[2 + n + (j - 1) * (n + 1)] .. ' already exists')
     end
 end
@@ -23,8 +23,8 @@ for j = 1, jobs do
         table.insert(fields, names[f])
         table.insert(fields, value)
     end
-    redis.call('HSET', KEYS[8 + j], unpack(fields))
-    redis.call('ZADD', KEYS[8], 0, id)
+    redis.call('HSET', KEYS[9 + j], unpack(fields))
+    redis.call('ZADD', KEYS[9], 0, id)
     redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
     if values.status == 'queued' then redis.call('ZADD', KEYS[6], values.run_at, id) end
     if values.status == 'running' and values.lease_expires_at ~= '' then

@@ -255,3 +255,119 @@ class RequeueDeadLetterResponse(_message.Message):
     success: bool
     job: Job
     def __init__(self, success: _Optional[bool] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("job_type", "status", "limit", "page_token")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    status: str
+    limit: int
+    page_token: str
+    def __init__(self, job_type: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeadLetterSelection(_message.Message):
+    __slots__ = ("job_ids", "job_type", "all")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    job_type: str
+    all: bool
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., job_type: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class DeadLetterCount(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class QueueStatsRequest(_message.Message):
+    __slots__ = ("job_type",)
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    def __init__(self, job_type: _Optional[str] = ...) -> None: ...
+
+class QueueStats(_message.Message):
+    __slots__ = ("job_type", "ready_high", "ready_normal", "ready_low", "scheduled", "running", "dead", "completed_last_minute", "dead_last_minute", "failure_rate", "paused")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    READY_HIGH_FIELD_NUMBER: _ClassVar[int]
+    READY_NORMAL_FIELD_NUMBER: _ClassVar[int]
+    READY_LOW_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    DEAD_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_LAST_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LAST_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_RATE_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    ready_high: int
+    ready_normal: int
+    ready_low: int
+    scheduled: int
+    running: int
+    dead: int
+    completed_last_minute: int
+    dead_last_minute: int
+    failure_rate: float
+    paused: bool
+    def __init__(self, job_type: _Optional[str] = ..., ready_high: _Optional[int] = ..., ready_normal: _Optional[int] = ..., ready_low: _Optional[int] = ..., scheduled: _Optional[int] = ..., running: _Optional[int] = ..., dead: _Optional[int] = ..., completed_last_minute: _Optional[int] = ..., dead_last_minute: _Optional[int] = ..., failure_rate: _Optional[float] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class QueueStatsResponse(_message.Message):
+    __slots__ = ("queues",)
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    queues: _containers.RepeatedCompositeFieldContainer[QueueStats]
+    def __init__(self, queues: _Optional[_Iterable[_Union[QueueStats, _Mapping]]] = ...) -> None: ...
+
+class PauseQueueRequest(_message.Message):
+    __slots__ = ("job_type",)
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    def __init__(self, job_type: _Optional[str] = ...) -> None: ...
+
+class PauseQueueResponse(_message.Message):
+    __slots__ = ("success", "paused")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    paused: bool
+    def __init__(self, success: _Optional[bool] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class ListWorkersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WorkerInfo(_message.Message):
+    __slots__ = ("worker_id", "job_types", "max_in_flight", "in_flight_job_ids", "connected_at", "last_seen_at", "peer")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    job_types: _containers.RepeatedScalarFieldContainer[str]
+    max_in_flight: int
+    in_flight_job_ids: _containers.RepeatedScalarFieldContainer[str]
+    connected_at: int
+    last_seen_at: int
+    peer: str
+    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., in_flight_job_ids: _Optional[_Iterable[str]] = ..., connected_at: _Optional[int] = ..., last_seen_at: _Optional[int] = ..., peer: _Optional[str] = ...) -> None: ...
+
+class ListWorkersResponse(_message.Message):
+    __slots__ = ("workers",)
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
+    def __init__(self, workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ...) -> None: ...

@@ -94,6 +94,41 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.RequeueDeadLetterRequest.SerializeToString,
                 response_deserializer=stackduck__pb2.RequeueDeadLetterResponse.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/stackduck.StackDuckService/ListJobs',
+                request_serializer=stackduck__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.RequeueDeadLetters = channel.unary_unary(
+                '/stackduck.StackDuckService/RequeueDeadLetters',
+                request_serializer=stackduck__pb2.DeadLetterSelection.SerializeToString,
+                response_deserializer=stackduck__pb2.DeadLetterCount.FromString,
+                _registered_method=True)
+        self.PurgeDeadLetters = channel.unary_unary(
+                '/stackduck.StackDuckService/PurgeDeadLetters',
+                request_serializer=stackduck__pb2.DeadLetterSelection.SerializeToString,
+                response_deserializer=stackduck__pb2.DeadLetterCount.FromString,
+                _registered_method=True)
+        self.QueueStats = channel.unary_unary(
+                '/stackduck.StackDuckService/QueueStats',
+                request_serializer=stackduck__pb2.QueueStatsRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.QueueStatsResponse.FromString,
+                _registered_method=True)
+        self.PauseQueue = channel.unary_unary(
+                '/stackduck.StackDuckService/PauseQueue',
+                request_serializer=stackduck__pb2.PauseQueueRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.PauseQueueResponse.FromString,
+                _registered_method=True)
+        self.ResumeQueue = channel.unary_unary(
+                '/stackduck.StackDuckService/ResumeQueue',
+                request_serializer=stackduck__pb2.PauseQueueRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.PauseQueueResponse.FromString,
+                _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/stackduck.StackDuckService/ListWorkers',
+                request_serializer=stackduck__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
 
 
 class StackDuckServiceServicer:
@@ -189,6 +224,56 @@ class StackDuckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """--- operating a running server ---
+        Jobs of any state, filtered by type and status, a page at a time (id order).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequeueDeadLetters(self, request, context):
+        """Re-queue dead letters: the ids given, or every dead letter of a type, or all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeDeadLetters(self, request, context):
+        """Delete dead letters for good: the ids given, or every one of a type, or all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueStats(self, request, context):
+        """Per job type: ready jobs by priority, scheduled, running, dead, completed and
+        dead-lettered in the last minute, and whether the type is paused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseQueue(self, request, context):
+        """A paused job type keeps accepting jobs and delivers none until resumed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeQueue(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """The workers with a ConsumeJobs stream open on this server instance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StackDuckServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +336,41 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.RequeueDeadLetter,
                     request_deserializer=stackduck__pb2.RequeueDeadLetterRequest.FromString,
                     response_serializer=stackduck__pb2.RequeueDeadLetterResponse.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=stackduck__pb2.ListJobsRequest.FromString,
+                    response_serializer=stackduck__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'RequeueDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequeueDeadLetters,
+                    request_deserializer=stackduck__pb2.DeadLetterSelection.FromString,
+                    response_serializer=stackduck__pb2.DeadLetterCount.SerializeToString,
+            ),
+            'PurgeDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeDeadLetters,
+                    request_deserializer=stackduck__pb2.DeadLetterSelection.FromString,
+                    response_serializer=stackduck__pb2.DeadLetterCount.SerializeToString,
+            ),
+            'QueueStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueStats,
+                    request_deserializer=stackduck__pb2.QueueStatsRequest.FromString,
+                    response_serializer=stackduck__pb2.QueueStatsResponse.SerializeToString,
+            ),
+            'PauseQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseQueue,
+                    request_deserializer=stackduck__pb2.PauseQueueRequest.FromString,
+                    response_serializer=stackduck__pb2.PauseQueueResponse.SerializeToString,
+            ),
+            'ResumeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeQueue,
+                    request_deserializer=stackduck__pb2.PauseQueueRequest.FromString,
+                    response_serializer=stackduck__pb2.PauseQueueResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=stackduck__pb2.ListWorkersRequest.FromString,
+                    response_serializer=stackduck__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -577,6 +697,195 @@ class StackDuckService:
             '/stackduck.StackDuckService/RequeueDeadLetter',
             stackduck__pb2.RequeueDeadLetterRequest.SerializeToString,
             stackduck__pb2.RequeueDeadLetterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ListJobs',
+            stackduck__pb2.ListJobsRequest.SerializeToString,
+            stackduck__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequeueDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/RequeueDeadLetters',
+            stackduck__pb2.DeadLetterSelection.SerializeToString,
+            stackduck__pb2.DeadLetterCount.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/PurgeDeadLetters',
+            stackduck__pb2.DeadLetterSelection.SerializeToString,
+            stackduck__pb2.DeadLetterCount.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/QueueStats',
+            stackduck__pb2.QueueStatsRequest.SerializeToString,
+            stackduck__pb2.QueueStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/PauseQueue',
+            stackduck__pb2.PauseQueueRequest.SerializeToString,
+            stackduck__pb2.PauseQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ResumeQueue',
+            stackduck__pb2.PauseQueueRequest.SerializeToString,
+            stackduck__pb2.PauseQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ListWorkers',
+            stackduck__pb2.ListWorkersRequest.SerializeToString,
+            stackduck__pb2.ListWorkersResponse.FromString,
             options,
             channel_credentials,
             insecure,

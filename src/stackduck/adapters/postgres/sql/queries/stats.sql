@@ -1,0 +1,14 @@
+-- Per job type: ready by priority, scheduled, running, dead, and what finished recently.
+SELECT job_type,
+       count(*) FILTER (WHERE status = 'queued' AND run_at <= %(now)s AND priority = 1),
+       count(*) FILTER (WHERE status = 'queued' AND run_at <= %(now)s AND priority = 2),
+       count(*) FILTER (WHERE status = 'queued' AND run_at <= %(now)s AND priority = 3),
+       count(*) FILTER (WHERE status = 'queued' AND run_at > %(now)s),
+       count(*) FILTER (WHERE status = 'running'),
+       count(*) FILTER (WHERE status = 'failed'),
+       count(*) FILTER (WHERE status = 'completed' AND completed_at > %(since)s),
+       count(*) FILTER (WHERE status = 'failed' AND completed_at > %(since)s)
+FROM stackduck_jobs
+WHERE %(job_type)s::text IS NULL OR job_type = %(job_type)s::text
+GROUP BY job_type
+ORDER BY job_type

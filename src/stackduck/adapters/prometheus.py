@@ -1,0 +1,121 @@
+"""Metrics in Prometheus form, with prometheus-client and a registry per server."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from stackduck.application.operations import Operations
+from stackduck.application.ports import StorageHealth
+from stackduck.domain.errors import StorageUnavailable
+from stackduck.domain.job import Job, JobStatus
+
+WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class PrometheusMetrics:
+    """Counts what happens (the application's Metrics port), and renders the page."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(f"stackduck_jobs_{name}", doc, ["job_type"], registry=r)
+
+        self._enqueued = counter("enqueued", "Jobs enqueued")
+        self._delivered = counter("delivered", "Jobs leased to a worker")
+        self._completed = counter("completed", "Jobs completed")
+        self._failed = counter("failed", "Failed attempts (refused by the worker or lease expired)")
+        self._retried = counter("retried", "Failed attempts queued again for a retry")
+        self._dead = counter("dead_lettered", "Jobs dead-lettered")
+        self._wait = Histogram(
+            "stackduck_job_wait_seconds", "From due to leased", ["job_type"], buckets=WAIT_BUCKETS, registry=r
+        )
+        self._run = Histogram(
+            "stackduck_job_run_seconds",
+            "From leased to completed",
+            ["job_type"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.ready = Gauge("stackduck_queue_ready", "Due jobs waiting", ["job_type", "priority"], registry=r)
+        self.scheduled = Gauge(
+            "stackduck_queue_scheduled", "Jobs waiting for their time", ["job_type"], registry=r
+        )
+        self.running = Gauge("stackduck_queue_running", "Jobs leased to workers", ["job_type"], registry=r)
+        self.dead = Gauge("stackduck_queue_dead", "Dead letters", ["job_type"], registry=r)
+        self.paused = Gauge(
+            "stackduck_queue_paused", "1 while the job type is paused", ["job_type"], registry=r
+        )
+        self.workers = Gauge(
+            "stackduck_workers_connected", "Open ConsumeJobs streams on this server", registry=r
+        )
+        self.storage_up = Gauge(
+            "stackduck_storage_up", "1 while the storage tier answers and serves", ["tier"], registry=r
+        )
+        self.degraded = Gauge(
+            "stackduck_degraded", "1 while a storage tier is down and the server works around it", registry=r
+        )
+
+    # -- the Metrics port ------------------------------------------------------------
+
+    def enqueued(self, jobs: Sequence[Job]) -> None:
+        _count(self._enqueued, (job.job_type for job in jobs))
+
+    def delivered(self, jobs: Sequence[Job], now: float) -> None:
+        _count(self._delivered, (job.job_type for job in jobs))
+        for job in jobs:
+            self._wait.labels(job.job_type).observe(max(now - job.run_at, 0.0))
+
+    def completed(self, jobs: Sequence[Job], now: float) -> None:
+        _count(self._completed, (job.job_type for job in jobs))
+        for job in jobs:
+            if job.started_at is not None:
+                self._run.labels(job.job_type).observe(max(now - job.started_at, 0.0))
+
+    def failed(self, jobs: Sequence[Job], now: float) -> None:
+        _count(self._failed, (job.job_type for job in jobs))
+        _count(self._retried, (job.job_type for job in jobs if job.status is JobStatus.QUEUED))
+        _count(self._dead, (job.job_type for job in jobs if job.status is JobStatus.FAILED))
+
+
+class PrometheusPage:
+    """The /metrics page: counters as they are, gauges read from the record at scrape time."""
+
+    def __init__(self, metrics: PrometheusMetrics, operations: Operations, health: StorageHealth) -> None:
+        self._metrics = metrics
+        self._operations = operations
+        self._health = health
+
+    async def render(self) -> tuple[bytes, str]:
+        m = self._metrics
+        for gauge in (m.ready, m.scheduled, m.running, m.dead, m.paused, m.storage_up):
+            gauge.clear()
+        try:
+            views = await self._operations.queues()
+        except StorageUnavailable:
+            views = []  # the record is down: the health gauges below say so
+        for view in views:
+            stats, name = view.stats, view.stats.job_type
+            for priority, ready in enumerate(stats.ready_by_priority, start=1):
+                m.ready.labels(name, str(priority)).set(ready)
+            m.scheduled.labels(name).set(stats.scheduled)
+            m.running.labels(name).set(stats.running)
+            m.dead.labels(name).set(stats.dead)
+            m.paused.labels(name).set(int(view.paused))
+        m.workers.set(len(self._operations.workers()))
+        tiers = await self._health.check()
+        for tier, up in tiers.items():
+            m.storage_up.labels(tier).set(int(up))
+        m.degraded.set(int(not all(tiers.values())))
+        return generate_latest(m.registry), CONTENT_TYPE_LATEST
+
+
+def _count(counter: Counter, job_types: Iterable[str]) -> None:
+    for job_type, n in Tally(job_types).items():
+        counter.labels(job_type).inc(n)

@@ -1,0 +1,107 @@
+"""What operators do to a running queue: stats, pause and resume, the workers
+connected here, and dead letters re-queued or purged in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from stackduck.application.admin import Admin
+from stackduck.application.consumers import Consumer, ConsumerRegistry
+from stackduck.application.pauses import Pauses
+from stackduck.application.ports import Clock, JobStore, TypeStats
+from stackduck.domain.errors import InvalidJob
+from stackduck.domain.job import JobStatus
+from stackduck.domain.rules import validate_job_type
+
+#: "Recently", for the rates in the stats.
+STATS_WINDOW_SECONDS = 60.0
+BULK_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSelection:
+    """The ids given; else every dead letter of ``job_type``; else (``everything``) all of them."""
+
+    job_ids: tuple[str, ...] = ()
+    job_type: str = ""
+    everything: bool = False
+
+    def check(self) -> None:
+        chosen = sum((bool(self.job_ids), bool(self.job_type), self.everything))
+        if chosen != 1:
+            raise InvalidJob("name the dead letters: job_ids, or a job_type, or all=true (exactly one)")
+        if self.job_type:
+            validate_job_type(self.job_type)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    stats: TypeStats
+    paused: bool
+
+
+class Operations:
+    def __init__(
+        self, store: JobStore, admin: Admin, pauses: Pauses, consumers: ConsumerRegistry, clock: Clock
+    ) -> None:
+        self._store = store
+        self._admin = admin
+        self._pauses = pauses
+        self._consumers = consumers
+        self._clock = clock
+
+    async def queues(self, job_type: str = "") -> list[QueueView]:
+        """Every job type with jobs, or one; paused types show even when empty."""
+        if job_type:
+            validate_job_type(job_type)
+        now = self._clock.now()
+        stats = {
+            s.job_type: s for s in await self._store.stats(job_type or None, now, now - STATS_WINDOW_SECONDS)
+        }
+        paused = await self._pauses.paused()
+        for name in paused - stats.keys():
+            if not job_type or name == job_type:
+                stats[name] = TypeStats(name, (0, 0, 0), 0, 0, 0, 0, 0)
+        return [QueueView(stats[name], name in paused) for name in sorted(stats)]
+
+    async def pause(self, job_type: str) -> None:
+        await self._pauses.pause(job_type)
+
+    async def resume(self, job_type: str) -> None:
+        await self._pauses.resume(job_type)
+
+    def workers(self) -> list[Consumer]:
+        return sorted(self._consumers.consumers, key=lambda c: (c.worker_id, c.connected_at))
+
+    async def requeue_dead(self, selection: DeadLetterSelection) -> int:
+        requeued = 0
+        async for ids in self._dead_ids(selection):
+            outcomes = await self._admin.requeue_dead(ids)
+            requeued += sum(1 for outcome in outcomes if outcome.error is None)
+        return requeued
+
+    async def purge_dead(self, selection: DeadLetterSelection) -> int:
+        purged = 0
+        async for ids in self._dead_ids(selection):
+            dead = await self._store.get(ids)
+            purged += await self._store.delete(
+                [i for i, job in dead.items() if job.status is JobStatus.FAILED]
+            )
+        return purged
+
+    async def _dead_ids(self, selection: DeadLetterSelection) -> AsyncIterator[list[str]]:
+        selection.check()
+        if selection.job_ids:
+            yield list(dict.fromkeys(selection.job_ids))
+            return
+        cursor = ""
+        while True:
+            page = await self._store.list_jobs(
+                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor
+            )
+            if page.jobs:
+                yield [job.id for job in page.jobs]
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor

@@ -1,0 +1,38 @@
+"""Paused job types: they keep accepting jobs and deliver none until resumed.
+
+The switches live in the shared store; each server reads them at most once a
+second (a pause reaches other instances within about a second, this one at once).
+"""
+
+from __future__ import annotations
+
+from stackduck.application.ports import Clock, Switches
+from stackduck.application.ready import ReadyPath
+from stackduck.domain.rules import validate_job_type
+
+CACHE_SECONDS = 1.0
+
+
+class Pauses:
+    def __init__(self, switches: Switches, ready: ReadyPath, clock: Clock) -> None:
+        self._switches = switches
+        self._ready = ready
+        self._clock = clock
+        self._cached: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+
+    async def paused(self) -> frozenset[str]:
+        now = self._clock.now()
+        if self._read_at is None or not 0 <= now - self._read_at < CACHE_SECONDS:
+            self._cached = await self._switches.paused()
+            self._read_at = now
+        return self._cached
+
+    async def pause(self, job_type: str) -> None:
+        await self._switches.set_paused(validate_job_type(job_type), True)
+        self._read_at = None
+
+    async def resume(self, job_type: str) -> None:
+        await self._switches.set_paused(validate_job_type(job_type), False)
+        self._read_at = None
+        await self._ready.wake_all([job_type])

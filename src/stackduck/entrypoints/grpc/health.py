@@ -1,0 +1,49 @@
+"""The standard gRPC health service, kept up to date from the storage tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from stackduck.application.gate import Gate
+from stackduck.application.health import serving as is_serving
+from stackduck.application.ports import StorageHealth
+
+log = logging.getLogger(__name__)
+
+SERVICE = "stackduck.StackDuckService"
+CHECK_SECONDS = 1.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class HealthReporter:
+    """Sets ``""`` and ``stackduck.StackDuckService`` to SERVING / NOT_SERVING, and
+    ``stackduck.storage.<tier>`` per storage tier (NOT_SERVING = down or failed over)."""
+
+    def __init__(self, storage: StorageHealth, gate: Gate) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._storage = storage
+        self._gate = gate
+        self.tiers: dict[str, bool] = {}
+        self.serving = False
+
+    async def refresh(self) -> None:
+        tiers = await self._storage.check()
+        serving = is_serving(tiers, self._gate.closed.is_set())
+        for tier, up in tiers.items():
+            await self.servicer.set(f"stackduck.storage.{tier}", SERVING if up else NOT_SERVING)
+        for name in ("", SERVICE):
+            await self.servicer.set(name, SERVING if serving else NOT_SERVING)
+        if tiers != self.tiers and self.tiers:
+            log.warning(
+                "storage tiers now %s", ", ".join(f"{t}={'up' if u else 'DOWN'}" for t, u in tiers.items())
+            )
+        self.tiers, self.serving = tiers, serving
+
+    async def run(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(CHECK_SECONDS)

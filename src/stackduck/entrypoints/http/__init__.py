@@ -1,0 +1,1 @@
+"""The HTTP side: Prometheus metrics, a health probe, and the operator dashboard."""

@@ -1,0 +1,190 @@
+"""The HTTP application: /metrics, /healthz, the dashboard at / and its JSON API."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from stackduck.application.admin import Admin
+from stackduck.application.gate import Gate
+from stackduck.application.health import serving
+from stackduck.application.operations import DeadLetterSelection, Operations
+from stackduck.application.ports import StorageHealth
+from stackduck.domain.errors import (
+    IllegalTransition,
+    InvalidJob,
+    JobNotFound,
+    StackduckError,
+    StorageUnavailable,
+)
+from stackduck.entrypoints.http import views
+
+COOKIE = "stackduck_token"
+#: Browsers cannot set custom headers on cross-site form posts: requiring one on
+#: every state-changing request closes the door to CSRF through the cookie.
+CSRF_HEADER = "X-Stackduck"
+OPEN_PATHS = frozenset({"/healthz", "/login"})
+STATUS_OF: tuple[tuple[type[StackduckError], int], ...] = (
+    (InvalidJob, 400),
+    (JobNotFound, 404),
+    (IllegalTransition, 409),
+    (StorageUnavailable, 503),
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class MetricsPage(Protocol):
+    async def render(self) -> tuple[bytes, str]:
+        """The exposition and its content type."""
+
+
+def _asset(name: str) -> str:
+    return files("stackduck.entrypoints.http").joinpath(name).read_text()
+
+
+def build_app(
+    admin: Admin,
+    operations: Operations,
+    metrics: MetricsPage,
+    health: StorageHealth,
+    gate: Gate,
+    token: str | None,
+) -> web.Application:
+    app = web.Application(middlewares=[_errors, _authenticate(token)])
+    dashboard = _asset("dashboard.html")
+    login = _asset("login.html")
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=dashboard, content_type="text/html")
+
+    async def login_form(request: web.Request) -> web.Response:
+        return web.Response(text=login, content_type="text/html")
+
+    async def login_post(request: web.Request) -> web.Response:
+        form = await request.post()
+        given = str(form.get("token", ""))
+        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+            return web.Response(text=login, content_type="text/html", status=401)
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", secure=request.secure)
+        raise response
+
+    async def healthz(request: web.Request) -> web.Response:
+        tiers = await health.check()
+        ok = serving(tiers, gate.closed.is_set())
+        body = {"status": "serving" if ok else "not serving", "tiers": tiers}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def prometheus(request: web.Request) -> web.Response:
+        body, content_type = await metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def queues(request: web.Request) -> web.Response:
+        return web.json_response([views.queue(v) for v in await operations.queues()])
+
+    async def workers(request: web.Request) -> web.Response:
+        return web.json_response([views.worker(c) for c in operations.workers()])
+
+    async def dead(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "0") or 0)
+        page = await admin.dead_letters(
+            request.query.get("job_type") or None, limit, request.query.get("cursor", "")
+        )
+        return web.json_response({"jobs": [views.job(j) for j in page.jobs], "next_cursor": page.next_cursor})
+
+    async def job(request: web.Request) -> web.Response:
+        return web.json_response(views.job(await admin.get(request.match_info["job_id"])))
+
+    async def requeue(request: web.Request) -> web.Response:
+        [outcome] = await admin.requeue_dead([request.match_info["job_id"]])
+        return web.json_response(views.job(outcome.unwrap()))
+
+    async def purge(request: web.Request) -> web.Response:
+        return web.json_response({"purged": await operations.purge_dead(await _selection(request))})
+
+    async def requeue_many(request: web.Request) -> web.Response:
+        return web.json_response({"requeued": await operations.requeue_dead(await _selection(request))})
+
+    async def pause(request: web.Request) -> web.Response:
+        await operations.pause(request.match_info["job_type"])
+        return web.json_response({"paused": True})
+
+    async def resume(request: web.Request) -> web.Response:
+        await operations.resume(request.match_info["job_type"])
+        return web.json_response({"paused": False})
+
+    app.add_routes(
+        [
+            web.get("/", index),
+            web.get("/login", login_form),
+            web.post("/login", login_post),
+            web.get("/healthz", healthz),
+            web.get("/metrics", prometheus),
+            web.get("/api/queues", queues),
+            web.get("/api/workers", workers),
+            web.get("/api/dead", dead),
+            web.get("/api/jobs/{job_id}", job),
+            web.post("/api/dead/purge", purge),
+            web.post("/api/dead/requeue", requeue_many),
+            web.post("/api/dead/{job_id}/requeue", requeue),
+            web.post("/api/queues/{job_type}/pause", pause),
+            web.post("/api/queues/{job_type}/resume", resume),
+        ]
+    )
+    return app
+
+
+async def _selection(request: web.Request) -> DeadLetterSelection:
+    try:
+        body: dict[str, Any] = await request.json()
+    except json.JSONDecodeError as exc:
+        raise InvalidJob(
+            'send a JSON object: {"job_ids": [...]} or {"job_type": ...} or {"all": true}'
+        ) from exc
+    return DeadLetterSelection(
+        tuple(body.get("job_ids") or ()), str(body.get("job_type") or ""), bool(body.get("all"))
+    )
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except StackduckError as exc:
+        status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 500)
+        return web.json_response({"error": str(exc)}, status=status)
+
+
+def _authenticate(token: str | None) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is None or request.path in OPEN_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        cookie = request.cookies.get(COOKIE, "")
+        by_header = hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+        by_cookie = hmac.compare_digest(cookie.encode(), token.encode())
+        if not (by_header or by_cookie):
+            if request.path == "/":
+                raise web.HTTPSeeOther("/login")
+            return web.json_response(
+                {"error": "this server needs `Authorization: Bearer <token>` (STACKDUCK_AUTH_TOKEN)"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="stackduck"'},
+            )
+        if (
+            by_cookie
+            and not by_header
+            and request.method != "GET"
+            and request.headers.get(CSRF_HEADER) != "1"
+        ):
+            return web.json_response({"error": f"send the {CSRF_HEADER}: 1 header with changes"}, status=403)
+        return await handler(request)
+
+    return middleware

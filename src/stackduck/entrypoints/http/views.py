@@ -1,0 +1,57 @@
+"""JSON shapes of what the dashboard shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackduck.application.consumers import Consumer
+from stackduck.application.operations import QueueView
+from stackduck.domain.job import Job
+
+
+def job(item: Job) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "job_type": item.job_type,
+        "payload": item.payload,
+        "status": item.status.value,
+        "priority": item.priority,
+        "retry_count": item.retry_count,
+        "max_retries": item.max_retries,
+        "attempt": item.attempt,
+        "error_message": item.error_message,
+        "run_at": item.run_at,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "started_at": item.started_at,
+        "completed_at": item.completed_at,
+        "worker_id": item.lease_owner,
+        "lease_expires_at": item.lease_expires_at,
+    }
+
+
+def queue(view: QueueView) -> dict[str, Any]:
+    stats = view.stats
+    return {
+        "job_type": stats.job_type,
+        "ready": list(stats.ready_by_priority),
+        "scheduled": stats.scheduled,
+        "running": stats.running,
+        "dead": stats.dead,
+        "completed_last_minute": stats.completed_recently,
+        "dead_last_minute": stats.dead_recently,
+        "failure_rate": stats.failure_rate,
+        "paused": view.paused,
+    }
+
+
+def worker(consumer: Consumer) -> dict[str, Any]:
+    return {
+        "worker_id": consumer.worker_id,
+        "job_types": sorted(consumer.job_types),
+        "max_in_flight": consumer.max_in_flight,
+        "in_flight": sorted(consumer.held),
+        "connected_at": consumer.connected_at,
+        "last_seen": consumer.last_seen,
+        "client": consumer.client,
+    }
