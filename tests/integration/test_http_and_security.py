@@ -1,0 +1,166 @@
+"""Health, reflection, metrics and the HTTP side; bearer tokens and TLS, each proven
+by a call that fails without them."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from stackduck.container import provide
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from tests.integration.conftest import Running, ServerFactory
+
+TOKEN = "s3cret-token-for-tests"
+BEARER = (("authorization", f"Bearer {TOKEN}"),)
+
+
+async def health(channel: grpc.aio.Channel, service: str = "") -> int:
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service))
+    return int(reply.status)
+
+
+async def test_health_service_reports_serving_and_each_tier(server: Running) -> None:
+    assert await health(server.channel) == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        await health(server.channel, "stackduck.StackDuckService") == health_pb2.HealthCheckResponse.SERVING
+    )
+    storage = server.container.config.storage()
+    for tier in {"memory": ["memory"], "postgres": ["postgres"], "redis": ["redis"]}.get(
+        storage, ["postgres", "redis"]
+    ):
+        assert (
+            await health(server.channel, f"stackduck.storage.{tier}")
+            == health_pb2.HealthCheckResponse.SERVING
+        )
+
+    await server.server.stop(0)  # shutting down: NOT_SERVING before the port closes
+    assert (await provide(server.container.health_reporter)).serving is False
+
+
+async def test_reflection_lists_the_services(server: Running) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = [s.name async for reply in replies for s in reply.list_services_response.service]
+    assert {"stackduck.StackDuckService", "grpc.health.v1.Health"} <= set(names)
+
+
+async def test_metrics_healthz_and_dashboard_api(server: Running) -> None:
+    job_id = await server.enqueue("mail", priority=1)
+    await server.enqueue("mail", priority=3)
+    job = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="mail", worker_id="w"))).job
+    await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=job.id))
+    url = server.http.url
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/healthz") as response:
+            assert response.status == 200
+            body = await response.json()
+            assert body["status"] == "serving" and all(body["tiers"].values())
+        async with http.get(f"{url}/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        async with http.get(f"{url}/api/jobs/{job_id}") as response:
+            assert (await response.json())["status"] == "completed"
+        async with http.get(f"{url}/api/queues") as response:
+            [mail] = await response.json()
+            assert mail["ready"] == [0, 0, 1]
+        async with http.get(f"{url}/api/jobs/nope") as response:
+            assert response.status == 404
+
+    assert 'stackduck_jobs_enqueued_total{job_type="mail"} 2.0' in text
+    assert 'stackduck_jobs_completed_total{job_type="mail"} 1.0' in text
+    assert 'stackduck_queue_ready{job_type="mail",priority="3"} 1.0' in text
+    assert 'stackduck_job_wait_seconds_count{job_type="mail"} 1.0' in text
+    assert "stackduck_storage_up{tier=" in text and "stackduck_degraded 0.0" in text
+
+
+async def test_a_token_guards_every_call_but_the_health_check(start_server: ServerFactory) -> None:
+    server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN)
+    enqueue = pb.EnqueueJobRequest(job_type="t", payload="{}")
+
+    for metadata in ((), (("authorization", "Bearer wrong"),), (("authorization", TOKEN),)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await server.stub.EnqueueJob(enqueue, metadata=metadata)
+        assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert "Bearer" in (err.value.details() or "")
+    stream = server.stub.ConsumeJobs(pb.ConsumeJobsRequest(worker_id="w", job_types=["t"]))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stream.read()
+    assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert sum((await server.counts()).values()) == 0
+
+    assert (await server.stub.EnqueueJob(enqueue, metadata=BEARER)).success
+    assert await health(server.channel) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_token_guards_every_page_but_healthz(start_server: ServerFactory) -> None:
+    server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN)
+    url = server.http.url
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # 127.0.0.1
+        async with http.get(f"{url}/healthz") as response:
+            assert response.status == 200
+        for path in ("/metrics", "/api/queues"):
+            async with http.get(f"{url}{path}") as response:
+                assert response.status == 401
+            async with http.get(f"{url}{path}", headers={"Authorization": "Bearer nope"}) as response:
+                assert response.status == 401
+            async with http.get(f"{url}{path}", headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+                assert response.status == 200
+        async with http.get(f"{url}/", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/login"
+        async with http.post(f"{url}/login", data={"token": "nope"}) as response:
+            assert response.status == 401
+        async with http.post(f"{url}/login", data={"token": TOKEN}) as response:
+            assert response.status == 200 and "Dead letters" in await response.text()
+        async with http.post(f"{url}/api/queues/t/pause") as response:
+            assert response.status == 403  # a cookie alone cannot change anything (CSRF)
+        async with http.post(f"{url}/api/queues/t/pause", headers={"X-Stackduck": "1"}) as response:
+            assert response.status == 200
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_for_grpc_and_http(start_server: ServerFactory, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server: Running = await start_server(STACKDUCK_TLS_CERT=str(cert), STACKDUCK_TLS_KEY=str(key))
+
+    credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+    async with grpc.aio.secure_channel(server.address, credentials) as channel:
+        reply = await StackDuckServiceStub(channel).EnqueueJob(
+            pb.EnqueueJobRequest(job_type="t", payload="{}")
+        )
+        assert reply.success
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # plain text is not spoken
+        await server.stub.EnqueueJob(pb.EnqueueJobRequest(job_type="t", payload="{}"), timeout=3)
+    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+
+    context = ssl.create_default_context(cafile=str(cert))
+    assert server.http.url.startswith("https://")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.http.url}/healthz", ssl=context) as response:
+            assert response.status == 200
+        with pytest.raises(aiohttp.ClientError):
+            async with http.get(server.http.url.replace("https", "http") + "/healthz") as response:
+                await response.read()
