@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.group_commit import GroupCommit
 from stackduck.application.moves import Move, Outcome, apply_moves
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore, Metrics
@@ -54,6 +55,7 @@ class Acks:
         self._consumers = consumers
         self._clock = clock
         self._policy = policy
+        self._commit: GroupCommit[tuple[str, Move], Outcome] = GroupCommit(self._write)
 
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
         now = self._clock.now()
@@ -61,7 +63,7 @@ class Acks:
             (a.job_id, partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now))
             for a in acks
         ]
-        settled, outcomes = await self._settle(moves, now)
+        settled, outcomes = await self._settle(moves)
         self._metrics.completed(settled, now)
         return outcomes
 
@@ -85,7 +87,7 @@ class Acks:
             )
             for f in failures
         ]
-        settled, outcomes = await self._settle(moves, now)
+        settled, outcomes = await self._settle(moves)
         self._metrics.failed(settled, now)
         return outcomes
 
@@ -106,9 +108,15 @@ class Acks:
         self._consumers.seen((o.job.id for o in outcomes if o.job is not None), now)
         return outcomes
 
-    async def _settle(self, moves: Sequence[tuple[str, Move]], now: float) -> tuple[list[Job], list[Outcome]]:
+    async def _settle(self, moves: Sequence[tuple[str, Move]]) -> tuple[list[Job], list[Outcome]]:
+        outcomes = await self._commit.submit(moves)
+        return [outcome.job for outcome in outcomes if outcome.job is not None], outcomes
+
+    async def _write(self, moves: list[tuple[str, Move]]) -> list[Outcome]:
+        """One read and one write for every answer that arrived while the previous ran."""
         outcomes = await apply_moves(self._store, moves)
         settled = [outcome.job for outcome in outcomes if outcome.job is not None]
+        now = self._clock.now()
         self._consumers.done((job.id for job in settled), now)
         await self._ready.offer(settled, now)
-        return settled, outcomes
+        return outcomes

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stackduck.application.gate import Gate
+from stackduck.application.group_commit import GroupCommit
 from stackduck.application.ids import JobIds
 from stackduck.application.moves import log_state
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore, Metrics
 from stackduck.application.ready import ReadyPath
+from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job
-from stackduck.domain.rules import JobRequest, validate
+from stackduck.domain.rules import JobRequest, JobSpec, validate
 
 
 class Producer:
@@ -26,6 +28,7 @@ class Producer:
         metrics: Metrics,
     ) -> None:
         self._metrics = metrics
+        self._commit: GroupCommit[Job, Job] = GroupCommit(self._write)
         self._store = store
         self._ready = ready
         self._clock = clock
@@ -40,10 +43,22 @@ class Producer:
         """
         self._gate.check()
         now = self._clock.now()
-        specs = [validate(request, now, self._policy.max_payload_bytes) for request in requests]
+        specs = [self._validate(i, request, now, len(requests)) for i, request in enumerate(requests)]
         jobs = [Job.new(self._ids.new(now), spec, now) for spec in specs]
+        return await self._commit.submit(jobs)
+
+    def _validate(self, index: int, request: JobRequest, now: float, count: int) -> JobSpec:
+        try:
+            return validate(request, now, self._policy.max_payload_bytes)
+        except InvalidJob as exc:
+            if count == 1:
+                raise
+            raise type(exc)(f"job {index} of the batch: {exc}") from exc
+
+    async def _write(self, jobs: list[Job]) -> list[Job]:
+        """One commit for every job enqueued while the previous commit ran."""
         await self._store.insert(jobs)
-        await self._ready.offer(jobs, now)
+        await self._ready.offer(jobs, self._clock.now())
         self._metrics.enqueued(jobs)
         for job in jobs:
             log_state(job, "job enqueued")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
+from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import JobRequest
+from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
 
@@ -92,6 +94,14 @@ def worker_info(consumer: Consumer) -> pb.WorkerInfo:
 
 def selection(message: pb.DeadLetterSelection) -> DeadLetterSelection:
     return DeadLetterSelection(tuple(message.job_ids), message.job_type, message.all)
+
+
+def ack_result(job: str, outcome: Outcome) -> pb.AckResult:
+    if outcome.error is None:
+        return pb.AckResult(job_id=job, success=True)
+    return pb.AckResult(
+        job_id=job, success=False, error_code=status_for(outcome.error).name, error_message=str(outcome.error)
+    )
 
 
 def job_id(value: str) -> str:

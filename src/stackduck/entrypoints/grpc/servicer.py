@@ -13,6 +13,7 @@ from stackduck.application.admin import Admin
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.enqueue import Producer
 from stackduck.application.operations import Operations
+from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type
 from stackduck.entrypoints.grpc import convert
@@ -21,6 +22,7 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
 JOB_READY = "job_ready"
+MAX_BATCH = 10_000
 NO_JOB_READY = "no job ready"
 
 
@@ -67,6 +69,11 @@ class StackDuckServicer:
         )
         async with aclosing(batches):
             async for jobs in batches:
+                if request.batch:
+                    yield pb.JobMessage(
+                        jobs=[convert.job_to_pb(job) for job in jobs], notification_type=JOB_READY
+                    )
+                    continue
                 for job in jobs:
                     yield pb.JobMessage(job=convert.job_to_pb(job), notification_type=JOB_READY)
 
@@ -167,6 +174,29 @@ class StackDuckServicer:
     @unary
     async def ListWorkers(self, request: pb.ListWorkersRequest, context: Context) -> pb.ListWorkersResponse:
         return pb.ListWorkersResponse(workers=[convert.worker_info(c) for c in self._operations.workers()])
+
+    @unary
+    async def EnqueueJobs(self, request: pb.EnqueueJobsRequest, context: Context) -> pb.EnqueueJobsResponse:
+        if not 1 <= len(request.jobs) <= MAX_BATCH:
+            raise InvalidJob(f"send 1 to {MAX_BATCH} jobs in one EnqueueJobs call; got {len(request.jobs)}")
+        jobs = await self._producer.enqueue([convert.job_request(job) for job in request.jobs])
+        return pb.EnqueueJobsResponse(job_ids=[job.id for job in jobs])
+
+    @unary
+    async def AckJobs(self, request: pb.AckJobsRequest, context: Context) -> pb.AckJobsResponse:
+        if len(request.completed) + len(request.failed) > MAX_BATCH:
+            raise InvalidJob(f"send at most {MAX_BATCH} answers in one AckJobs call")
+        completes = [convert.ack(a.job_id, a.lease_token, a.worker_id) for a in request.completed]
+        failures = [
+            convert.failure(f.job_id, f.error_message, f.lease_token, f.worker_id, retry=not f.no_retry)
+            for f in request.failed
+        ]
+        completed = await self._acks.complete(completes) if completes else []
+        failed = await self._acks.fail(failures) if failures else []
+        return pb.AckJobsResponse(
+            completed=[convert.ack_result(a.job_id, o) for a, o in zip(completes, completed, strict=True)],
+            failed=[convert.ack_result(f.job_id, o) for f, o in zip(failures, failed, strict=True)],
+        )
 
     async def _fail(self, failure: Failure) -> Job:
         [outcome] = await self._acks.fail([failure])

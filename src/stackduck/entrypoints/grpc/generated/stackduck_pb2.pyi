@@ -107,22 +107,26 @@ class DequeueRetriedJobResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ConsumeJobsRequest(_message.Message):
-    __slots__ = ("worker_id", "job_types", "max_in_flight")
+    __slots__ = ("worker_id", "job_types", "max_in_flight", "batch")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     job_types: _containers.RepeatedScalarFieldContainer[str]
     max_in_flight: int
-    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
+    batch: bool
+    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., batch: _Optional[bool] = ...) -> None: ...
 
 class JobMessage(_message.Message):
-    __slots__ = ("job", "notification_type")
+    __slots__ = ("job", "notification_type", "jobs")
     JOB_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
     job: Job
     notification_type: str
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ...) -> None: ...
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
     __slots__ = ("job_id", "lease_token", "worker_id")
@@ -371,3 +375,43 @@ class ListWorkersResponse(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     workers: _containers.RepeatedCompositeFieldContainer[WorkerInfo]
     def __init__(self, workers: _Optional[_Iterable[_Union[WorkerInfo, _Mapping]]] = ...) -> None: ...
+
+class EnqueueJobsRequest(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[EnqueueJobRequest]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueJobRequest, _Mapping]]] = ...) -> None: ...
+
+class EnqueueJobsResponse(_message.Message):
+    __slots__ = ("job_ids",)
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AckJobsRequest(_message.Message):
+    __slots__ = ("completed", "failed")
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    completed: _containers.RepeatedCompositeFieldContainer[CompleteJobRequest]
+    failed: _containers.RepeatedCompositeFieldContainer[FailJobRequest]
+    def __init__(self, completed: _Optional[_Iterable[_Union[CompleteJobRequest, _Mapping]]] = ..., failed: _Optional[_Iterable[_Union[FailJobRequest, _Mapping]]] = ...) -> None: ...
+
+class AckResult(_message.Message):
+    __slots__ = ("job_id", "success", "error_code", "error_message")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    success: bool
+    error_code: str
+    error_message: str
+    def __init__(self, job_id: _Optional[str] = ..., success: _Optional[bool] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class AckJobsResponse(_message.Message):
+    __slots__ = ("completed", "failed")
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    completed: _containers.RepeatedCompositeFieldContainer[AckResult]
+    failed: _containers.RepeatedCompositeFieldContainer[AckResult]
+    def __init__(self, completed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ..., failed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ...) -> None: ...

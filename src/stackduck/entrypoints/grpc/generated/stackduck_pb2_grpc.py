@@ -129,6 +129,16 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=stackduck__pb2.ListWorkersResponse.FromString,
                 _registered_method=True)
+        self.EnqueueJobs = channel.unary_unary(
+                '/stackduck.StackDuckService/EnqueueJobs',
+                request_serializer=stackduck__pb2.EnqueueJobsRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.EnqueueJobsResponse.FromString,
+                _registered_method=True)
+        self.AckJobs = channel.unary_unary(
+                '/stackduck.StackDuckService/AckJobs',
+                request_serializer=stackduck__pb2.AckJobsRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.AckJobsResponse.FromString,
+                _registered_method=True)
 
 
 class StackDuckServiceServicer:
@@ -274,6 +284,23 @@ class StackDuckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueJobs(self, request, context):
+        """--- batch paths (one call, many jobs) ---
+        Enqueue many jobs: all or nothing. One invalid job refuses the batch with
+        INVALID_ARGUMENT naming its index; on success, one id per job, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckJobs(self, request, context):
+        """Complete and fail many jobs in one call; one result per job, in order (a
+        refused one does not stop the others).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StackDuckServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -371,6 +398,16 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=stackduck__pb2.ListWorkersRequest.FromString,
                     response_serializer=stackduck__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'EnqueueJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueJobs,
+                    request_deserializer=stackduck__pb2.EnqueueJobsRequest.FromString,
+                    response_serializer=stackduck__pb2.EnqueueJobsResponse.SerializeToString,
+            ),
+            'AckJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckJobs,
+                    request_deserializer=stackduck__pb2.AckJobsRequest.FromString,
+                    response_serializer=stackduck__pb2.AckJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -886,6 +923,60 @@ class StackDuckService:
             '/stackduck.StackDuckService/ListWorkers',
             stackduck__pb2.ListWorkersRequest.SerializeToString,
             stackduck__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/EnqueueJobs',
+            stackduck__pb2.EnqueueJobsRequest.SerializeToString,
+            stackduck__pb2.EnqueueJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/AckJobs',
+            stackduck__pb2.AckJobsRequest.SerializeToString,
+            stackduck__pb2.AckJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

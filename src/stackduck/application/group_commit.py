@@ -1,0 +1,72 @@
+"""Group commit: requests that arrive while a write is in flight share the next one.
+
+An idle server writes a request at once (no added latency); a busy one writes
+everything that piled up during the previous round trip in one batch, so the
+round trips per second stay bounded while the jobs per round trip grow. Every
+caller still gets its own result only after its batch is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_BATCH = 2000
+
+
+class GroupCommit(Generic[T, R]):
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_batch: int = MAX_BATCH
+    ) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, items: Sequence[T]) -> list[R]:
+        """Write ``items`` (with whatever else is waiting); their results, in order."""
+        if not items:
+            return []
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name="stackduck-group-commit")
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                flat = [item for items, _ in batch for item in items]
+                try:
+                    results = list(await self._write(flat))
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                except BaseException:  # cancelled: nobody may wait forever
+                    for _, future in batch + self._pending:
+                        future.cancel()
+                    self._pending = []
+                    raise
+                start = 0
+                for items, future in batch:
+                    if not future.done():
+                        future.set_result(results[start : start + len(items)])
+                    start += len(items)
+        finally:
+            self._writer = None
+
+    def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
+        taken: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
+        size = 0
+        while self._pending and (not taken or size + len(self._pending[0][0]) <= self._max_batch):
+            entry = self._pending.pop(0)
+            taken.append(entry)
+            size += len(entry[0])
+        return taken
