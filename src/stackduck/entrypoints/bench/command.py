@@ -1,0 +1,143 @@
+"""`stackduck bench`: every storage configuration, or one server by address, measured."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stackduck.container import build_container, close_resources, provide
+from stackduck.entrypoints.bench.runner import Options, Result, Scenarios
+from stackduck.entrypoints.bench.runner import Progress as ProgressReport
+from stackduck.entrypoints.bench.storage import CONFIGS, missing, provision
+from stackduck.settings import Settings
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="measure throughput and latency on every storage configuration",
+        description="Starts a server per storage configuration in this process (or targets --address), runs "
+        "producers and workers as separate processes over real gRPC, and prints a table.",
+    )
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--address", help="benchmark a running server instead (one configuration: its own)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or LOCAL_POSTGRES)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or LOCAL_REDIS)
+    parser.add_argument("--jobs", type=int, default=Options.jobs, help="jobs per batch-path scenario")
+    parser.add_argument("--seed-jobs", type=int, default=Options.seed_jobs, help="jobs per unary scenario")
+    parser.add_argument("--payload-bytes", type=int, default=Options.payload_bytes)
+    parser.add_argument("--producers", type=int, default=Options.producers, help="producer processes")
+    parser.add_argument("--workers", type=int, default=Options.workers, help="worker processes")
+    parser.add_argument(
+        "--in-flight", type=int, default=Options.in_flight, help="unacknowledged jobs per stream"
+    )
+    parser.add_argument("--batch", type=int, default=Options.batch, help="jobs per EnqueueJobs call")
+    parser.add_argument("--latency-rate", type=float, default=Options.latency_rate, help="offered jobs/s")
+    parser.add_argument("--latency-seconds", type=float, default=Options.latency_seconds)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = Options(
+        jobs=args.jobs,
+        seed_jobs=args.seed_jobs,
+        payload_bytes=args.payload_bytes,
+        producers=args.producers,
+        workers=args.workers,
+        in_flight=args.in_flight,
+        batch=args.batch,
+        latency_rate=args.latency_rate,
+        latency_seconds=args.latency_seconds,
+    )
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        print(f"unknown configuration(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    logging.getLogger().setLevel(logging.WARNING)
+    results = asyncio.run(_bench(args, configs, options))
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        Console(width=160).print(_table(results, options))
+    return 0
+
+
+async def _bench(args: argparse.Namespace, configs: list[str], options: Options) -> list[Result]:
+    results = []
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=1.0)
+
+        def report(what: str, fraction: float) -> None:
+            progress.update(task, description=f"{current}: {what}", completed=fraction)
+
+        if args.address:
+            current = args.address
+            results.append(await Scenarios(args.address, options, report).run(Result(args.address)))
+            return results
+        for current in configs:
+            why = missing(current, args.database_url, args.redis_url)
+            if why:
+                results.append(Result(current, skipped=why))
+                continue
+            results.append(await _one(current, args, options, report))
+    return results
+
+
+async def _one(config: str, args: argparse.Namespace, options: Options, report: ProgressReport) -> Result:
+    with provision(config, args.database_url, args.redis_url) as env:
+        values: dict[str, Any] = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **env}
+        container = build_container(Settings(**values))
+        server = await provide(container.grpc_server)
+        await server.start()
+        try:
+            return await Scenarios(server.address, options, report).run(Result(config))
+        finally:
+            await server.stop(1)
+            await close_resources(container)
+
+
+def _table(results: list[Result], options: Options) -> Table:
+    table = Table(
+        title=f"stackduck bench — {options.jobs:,} jobs batch paths, {options.seed_jobs:,} unary, "
+        f"latency at {options.latency_rate:g} jobs/s"
+    )
+    for heading in (
+        "configuration",
+        "enqueue unary",
+        "enqueue batch",
+        "end to end batch",
+        "end to end seed",
+        "latency p50 / p95 / p99",
+    ):
+        table.add_column(heading, justify="left" if heading == "configuration" else "right")
+    for r in results:
+        if r.skipped:
+            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "")
+            continue
+        latency = " / ".join(f"{r.latency_ms[p]:.2f}" for p in ("p50", "p95", "p99")) + " ms"
+        table.add_row(
+            r.config,
+            f"{r.enqueue_unary:,.0f}/s",
+            f"{r.enqueue_batch:,.0f}/s",
+            f"{r.end_to_end_batch:,.0f}/s",
+            f"{r.end_to_end_seed:,.0f}/s",
+            latency,
+        )
+    return table

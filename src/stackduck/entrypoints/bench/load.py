@@ -1,0 +1,175 @@
+"""The load: producer and worker processes, each with its own gRPC channel.
+
+Each runs ``asyncio.run`` on one plan and reports through a multiprocessing
+queue. They wait for the ``go`` event, so process start-up is never timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier, Event
+from typing import Any, Protocol
+
+import grpc
+
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+
+
+class Outbox(Protocol):
+    def put(self, item: Any) -> None: ...
+
+
+class Counter(Protocol):
+    value: int
+
+    def get_lock(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ProducerPlan:
+    address: str
+    job_type: str
+    count: int
+    payload_bytes: int
+    batch: int = 0  # 0 = one unary EnqueueJob per job
+    concurrency: int = 16
+    rate: float = 0.0  # jobs/s, 0 = as fast as it goes; paced runs stamp the send time
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    address: str
+    job_type: str
+    in_flight: int
+    batch: bool  # batched delivery and AckJobs; False = one job a message, unary CompleteJob
+    worker_id: str
+
+
+def payload(size: int) -> str:
+    return json.dumps({"pad": "x" * max(size - 12, 0)})
+
+
+def stamped(sent: float) -> str:
+    return json.dumps({"t": sent})
+
+
+def run_producer(plan: ProducerPlan, go: Barrier, outbox: Outbox) -> None:
+    outbox.put(asyncio.run(_produce(plan, go)))
+
+
+async def _produce(plan: ProducerPlan, go: Barrier) -> dict[str, Any]:
+    async with grpc.aio.insecure_channel(plan.address) as channel:
+        stub = StackDuckServiceStub(channel)
+        await channel.channel_ready()
+        await asyncio.to_thread(go.wait)  # every producer, and the clock, start together
+        started = time.perf_counter()
+        if plan.rate:
+            await _paced(stub, plan)
+        elif plan.batch:
+            await _batches(stub, plan)
+        else:
+            await _unary(stub, plan)
+        return {"sent": plan.count, "started": started, "finished": time.perf_counter()}
+
+
+async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
+    body = payload(plan.payload_bytes)
+    shares = [
+        plan.count // plan.concurrency + (1 if i < plan.count % plan.concurrency else 0)
+        for i in range(plan.concurrency)
+    ]
+
+    async def send(share: int) -> None:
+        request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=body)
+        for _ in range(share):
+            await stub.EnqueueJob(request)
+
+    await asyncio.gather(*(send(share) for share in shares))
+
+
+async def _batches(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
+    body = payload(plan.payload_bytes)
+    sizes = [min(plan.batch, plan.count - start) for start in range(0, plan.count, plan.batch)]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for size in sizes:
+        queue.put_nowait(size)
+
+    async def send() -> None:
+        while not queue.empty():
+            size = queue.get_nowait()
+            jobs = [pb.EnqueueJobRequest(job_type=plan.job_type, payload=body)] * size
+            await stub.EnqueueJobs(pb.EnqueueJobsRequest(jobs=jobs))
+
+    await asyncio.gather(*(send() for _ in range(min(plan.concurrency, len(sizes)))))
+
+
+async def _paced(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    pending = set()
+    for i in range(plan.count):
+        delay = start + i / plan.rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=stamped(time.time()))
+        task = asyncio.ensure_future(stub.EnqueueJob(request))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+
+
+def run_worker(plan: WorkerPlan, stop: Event, done: Counter, outbox: Outbox) -> None:
+    outbox.put(asyncio.run(_work(plan, stop, done)))
+
+
+async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(plan.address) as channel:
+        stub = StackDuckServiceStub(channel)
+        request = pb.ConsumeJobsRequest(
+            worker_id=plan.worker_id,
+            job_types=[plan.job_type],
+            max_in_flight=plan.in_flight,
+            batch=plan.batch,
+        )
+        stream = stub.ConsumeJobs(request)
+        reader = asyncio.ensure_future(_consume(stub, stream, plan, latencies, done))
+        await asyncio.to_thread(stop.wait)
+        stream.cancel()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    return {"latencies": latencies}
+
+
+async def _consume(
+    stub: StackDuckServiceStub, stream: Any, plan: WorkerPlan, latencies: list[float], done: Counter
+) -> None:
+    acks: set[asyncio.Future[Any]] = set()
+    async for message in stream:
+        jobs = list(message.jobs) if plan.batch else [message.job]
+        now = time.time()
+        for job in jobs:
+            if job.payload.startswith('{"t"'):
+                latencies.append(now - json.loads(job.payload)["t"])
+        if plan.batch:
+            ack = stub.AckJobs(
+                pb.AckJobsRequest(
+                    completed=[pb.CompleteJobRequest(job_id=j.id, lease_token=j.lease_token) for j in jobs]
+                )
+            )
+        else:
+            [job] = jobs
+            ack = stub.CompleteJob(pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token))
+        task = asyncio.ensure_future(_acked(ack, len(jobs), done))
+        acks.add(task)
+        task.add_done_callback(acks.discard)
+
+
+async def _acked(call: Any, count: int, done: Counter) -> None:
+    await call
+    with done.get_lock():
+        done.value += count

@@ -1,0 +1,195 @@
+"""Runs the scenarios against one server and measures them."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+
+Progress = Callable[[str, float], None]  # (what, fraction done)
+MP = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int = 20_000
+    seed_jobs: int = 5_000
+    payload_bytes: int = 100
+    producers: int = 2
+    workers: int = 2
+    in_flight: int = 200
+    batch: int = 100
+    latency_rate: float = 200.0
+    latency_seconds: float = 5.0
+
+
+@dataclass
+class Result:
+    config: str
+    enqueue_unary: float = 0.0  # jobs/s
+    enqueue_batch: float = 0.0
+    end_to_end_batch: float = 0.0
+    end_to_end_seed: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p95, p99
+    skipped: str = ""
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(int(fraction * len(sorted_values)), len(sorted_values) - 1)
+    return sorted_values[index]
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+class Scenarios:
+    def __init__(self, address: str, options: Options, progress: Progress) -> None:
+        self._address = address
+        self._options = options
+        self._progress = progress
+
+    async def run(self, result: Result) -> Result:
+        o = self._options
+        result.enqueue_unary = await self.enqueue("enqueue (unary)", "bench-unary", o.seed_jobs, batch=0)
+        result.enqueue_batch = await self.enqueue("enqueue (batch)", "bench-batch", o.jobs, batch=o.batch)
+        result.end_to_end_batch = await self.end_to_end(
+            "end to end (batch)", "bench-e2e", o.jobs, batched=True
+        )
+        result.end_to_end_seed = await self.end_to_end(
+            "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
+        )
+        result.latency_ms = await self.latency("latency", "bench-latency")
+        return result
+
+    async def enqueue(self, what: str, job_type: str, count: int, batch: int) -> float:
+        self._progress(what, 0.0)
+        producers = _Producers(self._producer_plans(job_type, count, batch))
+        await producers.start()
+        reports = await producers.finish()
+        self._progress(what, 1.0)
+        return float(count / (max(r["finished"] for r in reports) - min(r["started"] for r in reports)))
+
+    async def end_to_end(self, what: str, job_type: str, count: int, batched: bool) -> float:
+        o = self._options
+        in_flight = o.in_flight if batched else max(o.in_flight // 10, 1)
+        plans = [
+            WorkerPlan(self._address, job_type, in_flight, batched, f"bench-{job_type}-{i}")
+            for i in range(o.workers)
+        ]
+        producers = _Producers(self._producer_plans(job_type, count, o.batch if batched else 0))
+        async with _Workers(self._address, plans) as workers:
+            started = await producers.start()
+            await self._until_done(what, workers, count)
+            elapsed = time.perf_counter() - started
+            await producers.finish()
+        self._progress(what, 1.0)
+        return count / elapsed
+
+    async def latency(self, what: str, job_type: str) -> dict[str, float]:
+        o = self._options
+        count = max(int(o.latency_rate * o.latency_seconds), 1)
+        plan = WorkerPlan(self._address, job_type, 1, False, f"bench-{job_type}")
+        producers = _Producers(
+            [ProducerPlan(self._address, job_type, count, o.payload_bytes, rate=o.latency_rate)]
+        )
+        async with _Workers(self._address, [plan]) as workers:
+            await producers.start()
+            await self._until_done(what, workers, count)
+            await producers.finish()
+        samples = sorted(s * 1000 for r in workers.reports for s in r["latencies"])
+        self._progress(what, 1.0)
+        return {
+            "p50": percentile(samples, 0.50),
+            "p95": percentile(samples, 0.95),
+            "p99": percentile(samples, 0.99),
+            "mean": statistics.fmean(samples) if samples else 0.0,
+        }
+
+    def _producer_plans(self, job_type: str, count: int, batch: int) -> list[ProducerPlan]:
+        o = self._options
+        return [
+            ProducerPlan(self._address, job_type, share, o.payload_bytes, batch=batch)
+            for share in _split(count, o.producers)
+            if share
+        ]
+
+    async def _until_done(self, what: str, workers: _Workers, count: int) -> None:
+        while workers.done.value < count:
+            self._progress(what, workers.done.value / count)
+            await asyncio.sleep(0.01)
+
+
+class _Producers:
+    """Producer processes that connect, then start together with the clock."""
+
+    def __init__(self, plans: list[ProducerPlan]) -> None:
+        self._go = MP.Barrier(len(plans) + 1)
+        self._outbox = MP.Queue()
+        self._processes = [
+            MP.Process(target=run_producer, args=(plan, self._go, self._outbox), daemon=True)
+            for plan in plans
+        ]
+
+    async def start(self) -> float:
+        for process in self._processes:
+            process.start()
+        await asyncio.to_thread(self._go.wait, 60)
+        return time.perf_counter()
+
+    async def finish(self) -> list[dict[str, Any]]:
+        reports = [await asyncio.to_thread(self._outbox.get, True, 600) for _ in self._processes]
+        for process in self._processes:
+            await asyncio.to_thread(process.join, 30)
+        return reports
+
+
+class _Workers:
+    """Worker processes for the length of an ``async with`` block, streams open before it begins."""
+
+    def __init__(self, address: str, plans: list[WorkerPlan]) -> None:
+        self._address = address
+        self._plans = plans
+        self._stop = MP.Event()
+        self._outbox = MP.Queue()
+        self.done = MP.Value("q", 0)
+        self.reports: list[dict[str, Any]] = []
+        self._processes = [
+            MP.Process(target=run_worker, args=(plan, self._stop, self.done, self._outbox), daemon=True)
+            for plan in plans
+        ]
+
+    async def __aenter__(self) -> _Workers:
+        for process in self._processes:
+            process.start()
+        await self._until_streams_open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.reports = [await asyncio.to_thread(self._outbox.get, True, 30) for _ in self._processes]
+        for process in self._processes:
+            await asyncio.to_thread(process.join, 30)
+
+    async def _until_streams_open(self) -> None:
+        wanted = {plan.worker_id for plan in self._plans}
+        async with grpc.aio.insecure_channel(self._address) as channel:
+            stub = StackDuckServiceStub(channel)
+            for _ in range(3000):
+                listed = await stub.ListWorkers(pb.ListWorkersRequest())
+                if wanted <= {w.worker_id for w in listed.workers}:
+                    return
+                await asyncio.sleep(0.01)
+        raise RuntimeError("bench workers did not open their streams within 30 s")
