@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Collection
+from collections.abc import AsyncGenerator, Collection
 from functools import partial
 
 from stackduck.application.consumers import Consumer, ConsumerRegistry
@@ -64,6 +65,7 @@ class Dispatcher:
         self._policy = policy
         self._gate = gate
         self._closing = gate.closed
+        gate.on_close(self._wake_all)
 
     async def drained(self) -> None:
         """Once the gate is closed: until every stream's jobs are answered (streams then end)."""
@@ -105,8 +107,10 @@ class Dispatcher:
         try:
             while not self._closing.is_set():
                 if not consumer.room.is_set():
-                    room = self._policy.idle_recheck_seconds
-                    if not await self._unless_closing(consumer.room.wait(), room):
+                    try:
+                        async with asyncio.timeout(self._policy.idle_recheck_seconds):
+                            await consumer.room.wait()
+                    except TimeoutError:
                         await self._forget_settled(consumer)
                     continue
                 jobs = await self._next_batch(consumer)
@@ -127,25 +131,20 @@ class Dispatcher:
             except StorageUnavailable as exc:
                 # Keep the stream: the worker is fine, storage will be back.
                 log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
-                await self._unless_closing(asyncio.sleep(STORAGE_RETRY_SECONDS))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), STORAGE_RETRY_SECONDS)
                 return []
             if not jobs:
-                await self._unless_closing(waiter.wait(self._policy.idle_recheck_seconds))
+                await waiter.wait(self._policy.idle_recheck_seconds)
             return jobs
         finally:
             waiter.close()
 
-    async def _unless_closing(self, waiting: Awaitable[object], max_seconds: float | None = None) -> bool:
-        """Wait for ``waiting`` (True), or less if the dispatcher starts closing or
-        ``max_seconds`` pass (False)."""
-        wanted = asyncio.ensure_future(waiting)
-        closing = asyncio.ensure_future(self._closing.wait())
-        try:
-            await asyncio.wait({wanted, closing}, timeout=max_seconds, return_when=asyncio.FIRST_COMPLETED)
-            return wanted.done()
-        finally:
-            wanted.cancel()
-            closing.cancel()
+    def _wake_all(self) -> None:
+        """Closing: every stream looks up from its wait and sees it."""
+        for consumer in self._consumers.consumers:
+            consumer.room.set()
+        self._notifier.wake_everyone()
 
     async def _forget_settled(self, consumer: Consumer) -> None:
         """Drop held jobs that were answered elsewhere (e.g. an ack that reached another

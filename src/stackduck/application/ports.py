@@ -178,6 +178,9 @@ class Notifier(Protocol):
     def listen(self, job_types: Collection[str]) -> Waiter:
         """Register interest before looking at the queue, so no wake-up is missed."""
 
+    def wake_everyone(self) -> None:
+        """Wake every consumer waiting here (the queue changed under them, or shutdown)."""
+
 
 class Waiter(Protocol):
     async def wait(self, max_seconds: float) -> bool:

@@ -15,7 +15,8 @@ class _Waiter:
 
     async def wait(self, max_seconds: float) -> bool:
         try:
-            await asyncio.wait_for(self.event.wait(), max_seconds)
+            async with asyncio.timeout(max_seconds):
+                await self.event.wait()
         except TimeoutError:
             return False
         self.used = True
