@@ -1,3 +1,88 @@
-"""Stackduck: a language-agnostic job-queue server with a gRPC API."""
+"""Stackduck: a language-agnostic job-queue server with a gRPC API.
+
+The client is importable from here (``stackduck.Client``, ``stackduck.AsyncClient``,
+``stackduck.Worker``, ``stackduck.JobInfo`` and the errors), loaded on first use,
+so that ``import stackduck`` itself does no work and imports nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Name → the module that defines it, imported on first access.
+_EXPORTS = {
+    **dict.fromkeys(
+        ["AsyncClient", "Client", "DeadLetterPage", "JobInfo", "JobStatus", "NewJob", "Worker"],
+        "stackduck.client",
+    ),
+    **dict.fromkeys(
+        [
+            "StackduckError",
+            "InvalidJob",
+            "JobNotFound",
+            "IllegalTransition",
+            "LeaseMismatch",
+            "LimitExceeded",
+            "StorageUnavailable",
+            "ShuttingDown",
+        ],
+        "stackduck.domain.errors",
+    ),
+}
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "DeadLetterPage",
+    "IllegalTransition",
+    "InvalidJob",
+    "JobInfo",
+    "JobNotFound",
+    "JobStatus",
+    "LeaseMismatch",
+    "LimitExceeded",
+    "NewJob",
+    "ShuttingDown",
+    "StackduckError",
+    "StorageUnavailable",
+    "Worker",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stackduck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
+    from stackduck.client import (
+        AsyncClient,
+        Client,
+        DeadLetterPage,
+        JobInfo,
+        JobStatus,
+        NewJob,
+        Worker,
+    )
+    from stackduck.domain.errors import (
+        IllegalTransition,
+        InvalidJob,
+        JobNotFound,
+        LeaseMismatch,
+        LimitExceeded,
+        ShuttingDown,
+        StackduckError,
+        StorageUnavailable,
+    )

@@ -96,8 +96,8 @@ HOT_QUERIES = {
     "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
                                         "after": "00000000-0000-0000-0000-000000000000", "limit": 100},
                      "stackduck_jobs_status"),
-    "retention": (sql("prune"), {"statuses": ["completed", "cancelled"], "before": NOW - 86400, "limit": 1000},
-                  "stackduck_jobs_finished"),
+    "retention": (sql("prune"), {"statuses": ["completed", "cancelled"], "before": NOW - 86400,
+                                 "limit": 1000}, "stackduck_jobs_finished"),
 }  # fmt: skip
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from collections.abc import Sequence
 
 from stackduck import __version__
-from stackduck.entrypoints.cli import server
+from stackduck.entrypoints import logs
+from stackduck.entrypoints.bench import command as bench
+from stackduck.entrypoints.cli import server, worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,10 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in COMMANDS:
         module.add_commands(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logs.configure()
     run = getattr(args, "run", server.serve)  # no command: serve
     return int(run(args))
 
 
 #: Modules that add subcommands (each has ``add_commands(subparsers)``).
-COMMANDS = [server]
+COMMANDS = [server, worker, bench]

@@ -1,0 +1,226 @@
+"""AsyncClient: every RPC of the server as a typed coroutine (grpc.aio underneath)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Collection, Iterable
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from stackduck.client.address import auth_token, server_address
+from stackduck.client.errors import error_from
+from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, moment
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+
+#: How many EnqueueJob calls ``enqueue_many`` keeps in flight at once.
+ENQUEUE_CONCURRENCY = 64
+#: Channel settings: no client-side cap on what the server sends (it enforces its
+#: own payload limit), and reconnection attempts at least every few seconds.
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
+
+class AsyncClient:
+    """A connection to one Stackduck server.
+
+    ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the
+    server's variables are read: ``SERVER_ADDR``, else ``GRPC_PORT``. ``token``: the
+    bearer token of a server started with one (default: ``STACKDUCK_AUTH_TOKEN`` or the
+    file ``STACKDUCK_AUTH_TOKEN_FILE`` names, as the server reads them). ``timeout``
+    is the deadline of each unary call in seconds (None: no deadline). The channel
+    opens at the first call, on the running event loop. Every failure is a project
+    error from :mod:`stackduck.domain.errors`; UNAVAILABLE (server or storage away,
+    server shutting down) is :class:`StorageUnavailable`, worth a retry.
+    """
+
+    def __init__(
+        self, address: str | None = None, *, timeout: float | None = 30.0, token: str | None = None
+    ) -> None:
+        self.address = server_address(address)
+        self.timeout = timeout
+        bearer = auth_token(token)
+        self._metadata = (("authorization", f"Bearer {bearer}"),) if bearer else ()
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel (calls in progress are cancelled). Safe to call twice."""
+        channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None:
+            await channel.close()
+
+    @property
+    def stub(self) -> Any:
+        """The generated stub, for what this class does not cover."""
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._stub = StackDuckServiceStub(self._channel)
+        return self._stub
+
+    async def _call(self, rpc: str, request: Any, job_id: str = "") -> Any:
+        try:
+            return await getattr(self.stub, rpc)(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc, job_id) from exc
+
+    # -- producing ---------------------------------------------------------
+
+    async def enqueue(
+        self,
+        job_type: str,
+        payload: Payload = "{}",
+        *,
+        priority: int | None = None,
+        delay: int | None = None,
+        max_retries: int | None = None,
+        retry_limit: int | None = None,
+        scheduled_at: datetime | str | None = None,
+        scheduled_in: float | timedelta | None = None,
+    ) -> str:
+        """Enqueue one job; returns its id once the server has stored it.
+
+        ``payload``: a str is sent as is (it must be JSON text); a dict, list or
+        other value is serialised with ``json.dumps``. ``priority`` 1 (high) to 3
+        (low); ``delay`` the retry backoff base in seconds; ``max_retries``, or
+        ``retry_limit`` for an exact count (0 = never retry); the first run at
+        ``scheduled_at`` (an aware datetime or RFC 3339 text) or ``scheduled_in``
+        seconds from now. None leaves the server's default.
+        """
+        job = NewJob(
+            job_type,
+            payload,
+            priority=priority,
+            delay=delay,
+            max_retries=max_retries,
+            retry_limit=retry_limit,
+            scheduled_at=scheduled_at,
+            scheduled_in=scheduled_in,
+        )
+        return await self.enqueue_job(job)
+
+    async def enqueue_job(self, job: NewJob) -> str:
+        """Enqueue one :class:`NewJob`; returns its id."""
+        reply = await self._call("EnqueueJob", job.to_pb())
+        return str(reply.job_id)
+
+    async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[str]:
+        """Enqueue several jobs (concurrent calls); returns their ids in order.
+
+        Every job is checked and serialised before any is sent. Not atomic: when
+        the server refuses one, the others are still enqueued, and the error of the
+        first refused job is raised with a note listing the ids that were stored.
+        """
+        requests = [job.to_pb() for job in jobs]
+        limit = asyncio.Semaphore(ENQUEUE_CONCURRENCY)
+
+        async def send(request: pb.EnqueueJobRequest) -> str:
+            async with limit:
+                reply = await self._call("EnqueueJob", request)
+            return str(reply.job_id)
+
+        results = await asyncio.gather(*(send(r) for r in requests), return_exceptions=True)
+        ids = [r for r in results if isinstance(r, str)]
+        for index, result in enumerate(results):
+            if isinstance(result, BaseException):
+                result.add_note(f"job {index} of {len(results)} was refused; enqueued anyway: {ids}")
+                raise result
+        return ids
+
+    # -- inspecting and managing -------------------------------------------
+
+    async def get(self, job_id: str) -> JobInfo:
+        """One job by id (:class:`JobNotFound` when there is none)."""
+        return JobInfo.from_pb(await self._call("GetJob", pb.GetJobRequest(job_id=job_id), job_id))
+
+    async def cancel(self, job_id: str) -> JobInfo:
+        """Cancel a queued or scheduled job; returns it cancelled. A running or
+        finished job is refused with :class:`IllegalTransition`."""
+        reply = await self._call("CancelJob", pb.CancelJobRequest(job_id=job_id), job_id)
+        return JobInfo.from_pb(reply.job)
+
+    async def dead_letters(
+        self, job_type: str | None = None, *, limit: int = 100, page_token: str | None = None
+    ) -> DeadLetterPage:
+        """One page of dead-lettered jobs (status failed), oldest first. Pass the
+        page's ``next_page_token`` for the next one (None on the last page)."""
+        request = pb.ListDeadLettersRequest(job_type=job_type or "", limit=limit, page_token=page_token or "")
+        reply = await self._call("ListDeadLetters", request)
+        jobs = tuple(JobInfo.from_pb(job) for job in reply.jobs)
+        return DeadLetterPage(jobs, reply.next_page_token or None)
+
+    async def all_dead_letters(self, job_type: str | None = None, *, page_size: int = 100) -> list[JobInfo]:
+        """Every dead letter (of ``job_type``), page after page."""
+        jobs: list[JobInfo] = []
+        token: str | None = None
+        while True:
+            page = await self.dead_letters(job_type, limit=page_size, page_token=token)
+            jobs.extend(page.jobs)
+            if page.next_page_token is None:
+                return jobs
+            token = page.next_page_token
+
+    async def requeue(self, job_id: str) -> JobInfo:
+        """Move a dead letter back to the queue with a fresh retry budget."""
+        reply = await self._call("RequeueDeadLetter", pb.RequeueDeadLetterRequest(job_id=job_id), job_id)
+        return JobInfo.from_pb(reply.job)
+
+    # -- working (what Worker uses; for hand-written workers too) ------------
+
+    async def consume(
+        self, worker_id: str, job_types: Collection[str], *, max_in_flight: int = 1
+    ) -> AsyncGenerator[JobInfo, None]:
+        """The ConsumeJobs stream: jobs as the server pushes them, never more than
+        ``max_in_flight`` unanswered. Leaving the loop closes the stream, and the
+        server hands the unanswered jobs back to the queue."""
+        request = pb.ConsumeJobsRequest(
+            worker_id=worker_id, job_types=list(job_types), max_in_flight=max_in_flight
+        )
+        call = self.stub.ConsumeJobs(request, metadata=self._metadata)
+        try:
+            async for message in call:
+                yield JobInfo.from_pb(message.job)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc) from exc
+        finally:
+            call.cancel()
+
+    async def complete(self, job: JobInfo, worker_id: str | None = None) -> None:
+        """Acknowledge a delivered job as done (with its lease token)."""
+        request = pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "")
+        await self._call("CompleteJob", request, job.id)
+
+    async def fail(
+        self, job: JobInfo, error_message: str, worker_id: str | None = None, *, no_retry: bool = False
+    ) -> datetime | None:
+        """Report a failed attempt; returns when the retry is due, or None when the
+        job was dead-lettered (retries spent, or ``no_retry``)."""
+        request = pb.FailJobRequest(
+            job_id=job.id,
+            lease_token=job.lease_token,
+            worker_id=worker_id or "",
+            error_message=error_message,
+            no_retry=no_retry,
+        )
+        reply = await self._call("FailJob", request, job.id)
+        return moment(reply.retry_at) if reply.will_retry else None
+
+    async def heartbeat(self, job: JobInfo, worker_id: str | None = None) -> datetime | None:
+        """Extend a running job's lease; returns the new deadline."""
+        request = pb.HeartbeatRequest(job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "")
+        reply = await self._call("Heartbeat", request, job.id)
+        return moment(reply.lease_expires_at)

@@ -1,0 +1,89 @@
+"""Client: the AsyncClient for code without an event loop (scripts, threaded web apps).
+
+Each Client runs one event loop in a daemon thread of its own and hands every call
+to it, so any number of threads may share one Client, and it works even where the
+calling thread already runs an event loop (docs/adr/0011-python-client.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+
+from stackduck.client.async_client import AsyncClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """The AsyncClient method, run on the client's loop; the caller waits for it."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._run(method(self._client, *args, **kwargs))
+
+    functools.update_wrapper(call, method)  # name and docstring
+    return call
+
+
+class Client:
+    """The same calls as :class:`AsyncClient`, blocking: ``Client(address).enqueue(...)``.
+
+    ``address``, ``timeout`` and ``token`` as for AsyncClient. Close it (or use ``with``) to
+    stop its thread; a forgotten Client does not keep the process alive.
+    """
+
+    def __init__(
+        self, address: str | None = None, *, timeout: float | None = 30.0, token: str | None = None
+    ) -> None:
+        self._client = AsyncClient(address, timeout=timeout, token=token)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="stackduck-client", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def address(self) -> str:
+        return self._client.address
+
+    def _run(self, coroutine: Coroutine[Any, Any, R]) -> R:
+        if self._closed:
+            coroutine.close()
+            raise RuntimeError("this stackduck Client is closed")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def close(self) -> None:
+        """Close the channel and stop the thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._run(self._client.close())
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    enqueue = _blocking(AsyncClient.enqueue)
+    enqueue_job = _blocking(AsyncClient.enqueue_job)
+    enqueue_many = _blocking(AsyncClient.enqueue_many)
+    get = _blocking(AsyncClient.get)
+    cancel = _blocking(AsyncClient.cancel)
+    dead_letters = _blocking(AsyncClient.dead_letters)
+    all_dead_letters = _blocking(AsyncClient.all_dead_letters)
+    requeue = _blocking(AsyncClient.requeue)
+    complete = _blocking(AsyncClient.complete)
+    fail = _blocking(AsyncClient.fail)
+    heartbeat = _blocking(AsyncClient.heartbeat)
