@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +13,19 @@ import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.services import POSTGRES, REDIS, service_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _http_on_a_free_port() -> Iterator[None]:
+    """Servers the tests start (in this process or as subprocesses) take a free HTTP
+    port rather than the default 8080, which another server may hold."""
+    saved = os.environ.get("HTTP_ADDR")
+    os.environ["HTTP_ADDR"] = "127.0.0.1:0"
+    yield
+    if saved is None:
+        del os.environ["HTTP_ADDR"]
+    else:
+        os.environ["HTTP_ADDR"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +67,12 @@ def fresh_database(postgres_server: str) -> Iterator[str]:
 def postgres(postgres_database: str) -> str:
     """The run's database, emptied of jobs (the schema is applied by the server at start)."""
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('stackduck_jobs') IS NOT NULL").fetchone()
-        if exists and exists[0]:
-            conn.execute("TRUNCATE stackduck_jobs")
+        tables = conn.execute(
+            "SELECT string_agg(tablename, ', ') FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename IN ('stackduck_jobs', 'stackduck_paused')"
+        ).fetchone()
+        if tables and tables[0]:
+            conn.execute(f"TRUNCATE {tables[0]}".encode())
     return postgres_database
 
 

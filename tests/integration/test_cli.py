@@ -127,3 +127,13 @@ async def test_readme_examples_enqueue_and_work_a_job(serve: Callable[..., Serve
     async with grpc.aio.insecure_channel(served.address) as channel:
         job = await StackDuckServiceStub(channel).GetJob(pb.GetJobRequest(job_id=job_id))
     assert job.status == "completed"
+
+
+async def test_a_taken_http_port_stops_the_start_cleanly(serve: Callable[..., Served]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        served = serve(HTTP_ADDR=f"127.0.0.1:{taken.getsockname()[1]}")
+        assert await served.exit_code() == 1
+    assert served.process.stderr is not None
+    assert "cannot start the HTTP server" in served.process.stderr.read()

@@ -74,9 +74,15 @@ async def _serve(container: Container) -> int:
         server = await provide(container.grpc_server)
         http = await provide(container.http_server)
         await server.start()
-        await http.start()
     except (OSError, StackduckError) as exc:
         log.error("cannot start: %s", exc)
+        await close_resources(container)
+        return 1
+    try:
+        await http.start()
+    except OSError as exc:
+        log.error("cannot start the HTTP server on %s: %s", container.config.http_addr(), exc)
+        await server.stop(0)
         await close_resources(container)
         return 1
     storage = container.config.storage()
