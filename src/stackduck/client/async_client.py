@@ -13,6 +13,7 @@ import grpc
 from stackduck.client.address import auth_token, server_address
 from stackduck.client.errors import error_from
 from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, moment
+from stackduck.client.operations import OperatorCalls
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
@@ -27,7 +28,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
-class AsyncClient:
+class AsyncClient(OperatorCalls):
     """A connection to one Stackduck server.
 
     ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the

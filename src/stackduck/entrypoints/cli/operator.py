@@ -1,0 +1,177 @@
+"""Operator commands that talk to a running server over gRPC:
+`stackduck enqueue | stats | jobs | workers | dlq list|requeue|purge | pause | resume`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from stackduck.client import AsyncClient
+from stackduck.domain.errors import StackduckError
+
+Command = Callable[[AsyncClient, argparse.Namespace], Awaitable[Any]]
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def command(name: str, help_text: str, action: Command) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--address", help="the server (default: SERVER_ADDR or 127.0.0.1:50051)")
+        parser.add_argument("--token", help="bearer token (default: STACKDUCK_AUTH_TOKEN)")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.set_defaults(run=lambda args: _run(action, args))
+        return parser
+
+    enqueue = command("enqueue", "enqueue a job", _enqueue)
+    enqueue.add_argument("job_type")
+    enqueue.add_argument("payload", nargs="?", default="{}", help="a JSON text (default {})")
+    enqueue.add_argument("--priority", type=int)
+    enqueue.add_argument("--delay", type=int, help="retry backoff base, seconds")
+    enqueue.add_argument("--max-retries", type=int)
+    enqueue.add_argument("--in", dest="scheduled_in", type=float, help="first run this many seconds from now")
+
+    stats = command("stats", "queue depths, rates and pauses per job type", _stats)
+    stats.add_argument("job_type", nargs="?")
+
+    jobs = command("jobs", "list jobs", _jobs)
+    jobs.add_argument("--type", dest="job_type")
+    jobs.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled"])
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--page-token")
+
+    command("workers", "workers connected to the server", _workers)
+
+    dlq = command("dlq", "dead letters: list, requeue or purge", _dlq)
+    dlq.add_argument("action", choices=["list", "requeue", "purge"])
+    dlq.add_argument("job_ids", nargs="*", help="these dead letters (requeue/purge)")
+    dlq.add_argument("--type", dest="job_type", help="every dead letter of this job type")
+    dlq.add_argument("--all", dest="everything", action="store_true", help="every dead letter")
+
+    for name, verb in (("pause", "pause"), ("resume", "resume")):
+        toggle = command(name, f"{verb} a job type (paused: accepts jobs, delivers none)", _toggle)
+        toggle.add_argument("job_type")
+
+
+def _run(action: Command, args: argparse.Namespace) -> int:
+    async def call() -> Any:
+        async with AsyncClient(args.address, token=args.token) as client:
+            return await action(client, args)
+
+    try:
+        result = asyncio.run(call())
+    except StackduckError as exc:
+        print(f"stackduck: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(_plain(result), indent=2, default=str))
+    else:
+        Console(width=160).print(_human(args, result))
+    return 0
+
+
+async def _enqueue(client: AsyncClient, args: argparse.Namespace) -> dict[str, str]:
+    job_id = await client.enqueue(
+        args.job_type,
+        args.payload,
+        priority=args.priority,
+        delay=args.delay,
+        max_retries=args.max_retries,
+        scheduled_in=args.scheduled_in,
+    )
+    return {"job_id": job_id}
+
+
+async def _stats(client: AsyncClient, args: argparse.Namespace) -> Any:
+    return await client.queue_stats(args.job_type)
+
+
+async def _jobs(client: AsyncClient, args: argparse.Namespace) -> Any:
+    return await client.list_jobs(args.job_type, args.status, limit=args.limit, page_token=args.page_token)
+
+
+async def _workers(client: AsyncClient, args: argparse.Namespace) -> Any:
+    return await client.workers()
+
+
+async def _dlq(client: AsyncClient, args: argparse.Namespace) -> Any:
+    if args.action == "list":
+        return await client.dead_letters(args.job_type, limit=100)
+    ids = tuple(args.job_ids)
+    bulk = client.requeue_dead_letters if args.action == "requeue" else client.purge_dead_letters
+    count = await bulk(ids, job_type=args.job_type, everything=args.everything)
+    return {"requeued" if args.action == "requeue" else "purged": count}
+
+
+async def _toggle(client: AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
+    paused = args.command == "pause"
+    await (client.pause if paused else client.resume)(args.job_type)
+    return {"job_type": args.job_type, "paused": paused}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+STATS_HEADINGS = ["job type", "ready p1", "p2", "p3", "scheduled", "running", "dead"]
+STATS_HEADINGS += ["done/min", "dead/min", "failing", "paused"]
+JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated"]
+WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
+
+
+def _human(args: argparse.Namespace, result: Any) -> Any:
+    if args.command == "stats":
+        return _table(STATS_HEADINGS, [_queue_row(q) for q in result])
+    if args.command in ("jobs", "dlq") and hasattr(result, "jobs"):
+        table = _table(JOB_HEADINGS, [_job_row(j) for j in result.jobs])
+        if result.next_page_token:
+            table.caption = f"more: --page-token {result.next_page_token}"
+        return table
+    if args.command == "workers":
+        return _table(WORKER_HEADINGS, [_worker_row(w) for w in result])
+    return "\n".join(f"{key}: {value}" for key, value in result.items())
+
+
+def _queue_row(q: Any) -> list[Any]:
+    done, dead = q.completed_last_minute, q.dead_last_minute
+    paused = "yes" if q.paused else ""
+    return [q.job_type, *q.ready, q.scheduled, q.running, q.dead, done, dead, f"{q.failure_rate:.1%}", paused]
+
+
+def _job_row(j: Any) -> list[Any]:
+    retries = f"{j.retry_count}/{j.max_retries}"
+    return [j.id, j.job_type, j.status.value, j.priority, retries, j.error_message or "", _when(j.updated_at)]
+
+
+def _worker_row(w: Any) -> list[Any]:
+    in_flight = f"{len(w.in_flight)}/{w.max_in_flight}"
+    seen = (_when(w.connected_at), _when(w.last_seen_at))
+    return [w.worker_id, ", ".join(w.job_types), in_flight, *seen, w.peer]
+
+
+def _table(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    table = Table()
+    for heading in headings:
+        table.add_column(heading)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    return table
