@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Collection, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -18,7 +17,8 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
 #: How many EnqueueJob calls ``enqueue_many`` keeps in flight at once.
-ENQUEUE_CONCURRENCY = 64
+#: Jobs per EnqueueJobs call (the server takes up to 10,000).
+MAX_BATCH = 10_000
 #: Channel settings: no client-side cap on what the server sends (it enforces its
 #: own payload limit), and reconnection attempts at least every few seconds.
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -120,26 +120,19 @@ class AsyncClient(OperatorCalls):
         return str(reply.job_id)
 
     async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[str]:
-        """Enqueue several jobs (concurrent calls); returns their ids in order.
+        """Enqueue several jobs with EnqueueJobs; returns their ids in order.
 
-        Every job is checked and serialised before any is sent. Not atomic: when
-        the server refuses one, the others are still enqueued, and the error of the
-        first refused job is raised with a note listing the ids that were stored.
+        Every job is checked and serialised before any is sent. Up to 10,000 jobs go
+        in one call, all or nothing: when the server refuses one, none of that call
+        is stored and the error names the job ("job 3 of the batch: ..."). Larger
+        lists take several calls, each all or nothing.
         """
         requests = [job.to_pb() for job in jobs]
-        limit = asyncio.Semaphore(ENQUEUE_CONCURRENCY)
-
-        async def send(request: pb.EnqueueJobRequest) -> str:
-            async with limit:
-                reply = await self._call("EnqueueJob", request)
-            return str(reply.job_id)
-
-        results = await asyncio.gather(*(send(r) for r in requests), return_exceptions=True)
-        ids = [r for r in results if isinstance(r, str)]
-        for index, result in enumerate(results):
-            if isinstance(result, BaseException):
-                result.add_note(f"job {index} of {len(results)} was refused; enqueued anyway: {ids}")
-                raise result
+        ids: list[str] = []
+        for start in range(0, len(requests), MAX_BATCH):
+            chunk = requests[start : start + MAX_BATCH]
+            reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
+            ids.extend(str(job_id) for job_id in reply.job_ids)
         return ids
 
     # -- inspecting and managing -------------------------------------------

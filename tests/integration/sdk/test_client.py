@@ -99,11 +99,12 @@ async def test_enqueue_many_checks_every_payload_before_sending_any(client: Asyn
         assert first.id == marker  # FIFO: nothing of the refused batch came before it
 
 
-async def test_enqueue_many_reports_which_job_the_server_refused(client: AsyncClient) -> None:
+async def test_enqueue_many_is_all_or_nothing_and_names_the_refused_job(client: AsyncClient) -> None:
     with pytest.raises(InvalidJob, match="priority") as refused:
         await client.enqueue_many([NewJob("t", {}), NewJob("t", {}, priority=9), NewJob("t", {})])
 
-    assert "job 1 of 3 was refused" in "".join(refused.value.__notes__)
+    assert "job 1 of the batch" in str(refused.value)
+    assert (await client.list_jobs("t")).jobs == ()
 
 
 @pytest.mark.parametrize(
