@@ -1,0 +1,38 @@
+"""`stackduck bench` with tiny numbers, so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STACKDUCK = str(Path(sys.executable).parent / "stackduck")
+
+
+@pytest.mark.slow
+def test_bench_measures_every_scenario_and_prints_json() -> None:
+    command = [
+        STACKDUCK, "bench", "--configs", "memory", "--jobs", "300", "--seed-jobs", "100",
+        "--latency-rate", "100", "--latency-seconds", "0.5", "--producers", "1", "--workers", "1", "--json",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    [memory] = json.loads(result.stdout)
+    assert memory["config"] == "memory" and not memory["skipped"]
+    for rate in ("enqueue_unary", "enqueue_batch", "end_to_end_batch", "end_to_end_seed"):
+        assert memory[rate] > 0, rate
+    assert 0 < memory["latency_ms"]["p50"] <= memory["latency_ms"]["p99"]
+
+
+def test_bench_refuses_an_unknown_configuration() -> None:
+    result = subprocess.run(
+        [STACKDUCK, "bench", "--configs", "floppy"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2 and "unknown configuration" in result.stderr
