@@ -37,14 +37,24 @@ class QueueClaimer:
     async def _start(
         self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
-        stored = await self._store.get([entry.job_id for entry in entries])
-        changes = []
-        for entry in entries:
-            job = stored.get(entry.job_id)
-            if job is None or not job.is_due(now):
-                continue  # cancelled or re-planned since it was queued: the entry was stale
-            version = job.version
-            job.start(worker_id, now, lease_seconds)
-            changes.append(Change(job, version))
-        written = await self._store.apply(changes)
-        return [change.job for change, ok in zip(changes, written, strict=True) if ok]
+        # An entry whose job is gone or not due any more was stale (cancelled, re-planned).
+        leased = await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
+        return sorted(leased, key=lambda job: job.ready_key)
+
+
+async def start_by_moves(
+    store: JobStore, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
+) -> list[Job]:
+    """The start move through the domain: read, move, write back with compare-and-set.
+    For stores that cannot do it in one statement."""
+    stored = await store.get(job_ids)
+    changes = []
+    for job_id in job_ids:
+        job = stored.get(job_id)
+        if job is None or not job.is_due(now):
+            continue
+        version = job.version
+        job.start(worker_id, now, lease_seconds)
+        changes.append(Change(job, version))
+    written = await store.apply(changes)
+    return [change.job for change, ok in zip(changes, written, strict=True) if ok]

@@ -76,6 +76,12 @@ class JobStore(Protocol):
     async def apply(self, changes: Sequence[Change]) -> list[bool]:
         """Write each change whose expectation holds; one flag per change."""
 
+    async def start(
+        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        """Lease to the worker those of these jobs that are queued and due (the domain's
+        start move, each job atomically); returns the jobs leased."""
+
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
         """Running jobs whose lease deadline is at or before ``now``."""
 

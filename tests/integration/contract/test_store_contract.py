@@ -110,3 +110,20 @@ async def test_inserting_an_existing_id_fails_and_keeps_the_original(ports: Port
     with pytest.raises(Exception):  # noqa: B017 - each adapter raises its own driver error
         await ports.store.insert([clash])
     assert (await ports.store.get([job.id]))[job.id].payload == '{"v": 1}'
+
+
+async def test_start_leases_only_queued_due_jobs_and_each_once(ports: Ports) -> None:
+    due, later, cancelled = await ports.add(ports.job(), ports.job(run_at=NOW + 60), ports.job())
+    version = cancelled.version
+    cancelled.cancel(NOW)
+    await ports.store.apply([Change(cancelled, version)])
+    ids = [due.id, later.id, cancelled.id, "not-a-job"]
+
+    first, second = await ports.store.start(ids, "w1", NOW, 30), await ports.store.start(ids, "w2", NOW, 30)
+
+    assert [(j.id, j.lease_owner, j.attempt, j.lease_expires_at) for j in first] == [
+        (due.id, "w1", 1, NOW + 30)
+    ]
+    assert second == []
+    stored = (await ports.store.get([due.id]))[due.id]
+    assert (stored.status, stored.lease_owner, stored.version) == (JobStatus.RUNNING, "w1", first[0].version)

@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Collection, Sequence
 
 from stackduck.adapters.tally import StatsTally
+from stackduck.application.claiming import start_by_moves
 from stackduck.application.ports import Change, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
@@ -38,6 +39,11 @@ class MemoryJobStore:
                 self._put(change.job.copy())
             written.append(ok)
         return written
+
+    async def start(
+        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
 
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
         taken: list[tuple[float, str, int]] = []

@@ -11,6 +11,7 @@ from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.tally import StatsTally
+from stackduck.application.claiming import start_by_moves
 from stackduck.application.ports import Change, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
@@ -105,6 +106,11 @@ class RedisJobStore:
             args.extend(_encode(getattr(change.job, name)) for name in MUTABLE)
         flags = await self._apply(keys=keys, args=args)
         return [bool(int(flag)) for flag in flags]
+
+    async def start(
+        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
