@@ -138,3 +138,24 @@ async def test_hostile_strings_are_stored_and_returned_byte_for_byte(small: Runn
     job = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name=job_type, worker_id="w"))).job
 
     assert (job.id, job.job_type, job.payload) == (job_id, job_type, payload)
+
+
+async def test_nul_characters_are_refused_before_they_reach_storage(small: Running) -> None:
+    job_id = await small.enqueue("nul")
+    held = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="nul", worker_id="w"))).job
+    stub = small.stub
+    cases = [
+        stub.FailJob(
+            pb.FailJobRequest(job_id=job_id, lease_token=held.lease_token, error_message="bad\x00byte")
+        ),
+        stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, worker_id="w\x00")),
+        stub.DequeueJob(pb.DequeueJobRequest(queue_name="nul", worker_id="w\x00")),
+        stub.ListJobs(pb.ListJobsRequest(job_type="a\x00b")),
+        stub.ListDeadLetters(pb.ListDeadLettersRequest(job_type="a\x00b")),
+        stub.GetJob(pb.GetJobRequest(job_id="x\x00")),
+    ]
+    for call in cases:
+        await expect_error(call, INVALID, "NUL")
+    assert (await small.job(job_id)).status == "running"
+    done = await stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=held.lease_token))
+    assert done.success

@@ -88,6 +88,9 @@ class BroadcastNotifier:
                 # The jobs are stored; other instances find them on their next look.
                 log.warning("could not tell other instances about ready jobs: %s", exc)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
+            except Exception:
+                log.exception("publishing wake-ups failed unexpectedly; going on")
+                await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     def _messages(self, ready: Mapping[str, int]) -> list[str]:
         messages, chunk = [], {}
@@ -110,6 +113,8 @@ class BroadcastNotifier:
                     self._heard(message)
             except (StorageUnavailable, OSError) as exc:
                 log.warning("%s listener lost its link (%s); re-subscribing", self._channel.name, exc)
+            except Exception:
+                log.exception("%s listener failed unexpectedly; re-subscribing", self._channel.name)
             self.listening.clear()
             await asyncio.sleep(RESUBSCRIBE_SECONDS)
 

@@ -134,6 +134,10 @@ class FailoverReadyQueue:
                 if not self.degraded:
                     await self._fail_over(exc)
                 continue
+            except Exception as exc:  # e.g. READONLY after a replica promotion: not serving
+                if not self.degraded:
+                    await self._fail_over(StorageUnavailable(f"Redis answers but cannot serve: {exc}"))
+                continue
             try:
                 if self.degraded:
                     await self._return_to_primary("Redis answers again")
@@ -141,6 +145,8 @@ class FailoverReadyQueue:
                     await self._return_to_primary("Redis lost its data (restart or flush)")
             except StorageUnavailable as exc:
                 log.warning("could not re-seed Redis yet: %s", exc)
+            except Exception:
+                log.exception("the Redis watcher failed unexpectedly; it keeps watching")
 
 
 async def run_failover(queue: FailoverReadyQueue) -> AsyncIterator[FailoverReadyQueue]:

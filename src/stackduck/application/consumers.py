@@ -61,6 +61,7 @@ class ConsumerRegistry:
             if self._by_job.get(job_id) is consumer:
                 del self._by_job[job_id]
         held, consumer.held = consumer.held, {}
+        consumer._sync_room()  # a closed stream holds nothing: shutdown need not wait for it
         return held
 
     def closed(self, consumer: Consumer) -> None:

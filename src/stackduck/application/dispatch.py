@@ -18,7 +18,7 @@ from stackduck.application.ready import ReadyPath
 from stackduck.application.timer import DueLoop
 from stackduck.domain.errors import InvalidJob, LimitExceeded, StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_job_type
+from stackduck.domain.rules import validate_job_type, validate_text
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ STORAGE_RETRY_SECONDS = 1.0
 def check_consumer(worker_id: str, job_types: Collection[str], max_in_flight: int) -> None:
     if not worker_id:
         raise InvalidJob("worker_id must not be empty")
+    validate_text("worker_id", worker_id)
     if not job_types:
         raise InvalidJob("job_types must name at least one job type")
     for job_type in job_types:

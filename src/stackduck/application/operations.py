@@ -84,10 +84,7 @@ class Operations:
     async def purge_dead(self, selection: DeadLetterSelection) -> int:
         purged = 0
         async for ids in self._dead_ids(selection):
-            dead = await self._store.get(ids)
-            purged += await self._store.delete(
-                [i for i, job in dead.items() if job.status is JobStatus.FAILED]
-            )
+            purged += await self._store.delete(ids, [JobStatus.FAILED])
         return purged
 
     async def _dead_ids(self, selection: DeadLetterSelection) -> AsyncIterator[list[str]]:

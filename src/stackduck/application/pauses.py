@@ -6,6 +6,8 @@ second (a pause reaches other instances within about a second, this one at once)
 
 from __future__ import annotations
 
+import asyncio
+
 from stackduck.application.ports import Clock, Switches
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.rules import validate_job_type
@@ -20,12 +22,21 @@ class Pauses:
         self._clock = clock
         self._cached: frozenset[str] = frozenset()
         self._read_at: float | None = None
+        self._reading: asyncio.Task[frozenset[str]] | None = None
 
     async def paused(self) -> frozenset[str]:
         now = self._clock.now()
-        if self._read_at is None or not 0 <= now - self._read_at < CACHE_SECONDS:
-            self._cached = await self._switches.paused()
+        if self._read_at is not None and 0 <= now - self._read_at < CACHE_SECONDS:
+            return self._cached
+        if self._reading is None:  # one read for every claim that finds the cache stale
+            self._reading = asyncio.ensure_future(self._switches.paused())
+        reading = self._reading
+        try:
+            self._cached = await asyncio.shield(reading)
             self._read_at = now
+        finally:
+            if self._reading is reading and reading.done():
+                self._reading = None
         return self._cached
 
     async def pause(self, job_type: str) -> None:

@@ -102,8 +102,9 @@ class JobStore(Protocol):
     async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
         """Per job type (one, or every type), by job type; "recently" means after ``since``."""
 
-    async def delete(self, job_ids: Sequence[str]) -> int:
-        """Remove jobs for good; returns how many existed."""
+    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
+        """Remove for good those of these jobs that are (still) in one of ``statuses``,
+        checked and deleted atomically; returns how many went."""
 
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         """Delete up to ``limit`` jobs in ``statuses`` that finished before the given time."""

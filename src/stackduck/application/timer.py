@@ -49,6 +49,9 @@ class DueLoop:
                     "%s: storage error, retrying in %.0f s", self._name, ERROR_BACKOFF_SECONDS, exc_info=True
                 )
                 planned = self._clock.now() + ERROR_BACKOFF_SECONDS
+            except Exception:  # a duty must never die: say so loudly and go on
+                log.exception("%s: unexpected error, retrying in %.0f s", self._name, ERROR_BACKOFF_SECONDS)
+                planned = self._clock.now() + ERROR_BACKOFF_SECONDS
             self._planned = planned
             if self._wake.is_set():
                 continue

@@ -62,6 +62,13 @@ def validate_job_type(job_type: str) -> str:
     return job_type
 
 
+def validate_text(field: str, value: str) -> str:
+    """Free text a client sends (worker ids, error messages): anything but NUL."""
+    if "\x00" in value:
+        raise InvalidJob(f"{field} must not contain the NUL character")
+    return value
+
+
 def validate_payload(payload: str, max_bytes: int) -> str:
     size = len(payload.encode("utf-8", "surrogatepass"))
     if size > max_bytes:

@@ -127,3 +127,33 @@ async def test_start_leases_only_queued_due_jobs_and_each_once(ports: Ports) -> 
     assert second == []
     stored = (await ports.store.get([due.id]))[due.id]
     assert (stored.status, stored.lease_owner, stored.version) == (JobStatus.RUNNING, "w1", first[0].version)
+
+
+async def test_prune_finds_old_completed_jobs_behind_many_older_dead_letters(ports: Ports) -> None:
+    jobs = await ports.add(*(ports.job() for _ in range(30)))
+    for n, job in enumerate(jobs):
+        version = job.version
+        job.start("w", NOW, 60)
+        finished = NOW + n
+        if n < 25:
+            job.fail("w", None, finished, "x", RetryPolicy(), retry=False)
+        else:
+            job.complete("w", None, finished)
+        await ports.store.apply([Change(job, version)])
+
+    pruned = await ports.store.prune([JobStatus.COMPLETED], NOW + 100, 3)
+
+    assert pruned == 3
+    counts = await ports.store.count(NOW)
+    assert (counts["completed"], counts["failed"]) == (2, 25)
+
+
+async def test_delete_takes_only_jobs_in_the_allowed_states(ports: Ports) -> None:
+    queued, dead = await ports.add(ports.job(), ports.job())
+    version = dead.version
+    dead.start("w", NOW, 60)
+    dead.fail("w", None, NOW, "x", RetryPolicy(), retry=False)
+    await ports.store.apply([Change(dead, version)])
+
+    assert await ports.store.delete([queued.id, dead.id, "missing"], [JobStatus.FAILED]) == 1
+    assert list(await ports.store.get([queued.id, dead.id])) == [queued.id]

@@ -100,11 +100,12 @@ class MemoryJobStore:
                 tally.add(job.job_type, job.status.value, job.priority, job.run_at, job.completed_at)
         return tally.result()
 
-    async def delete(self, job_ids: Sequence[str]) -> int:
+    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
         deleted = 0
         for job_id in job_ids:
-            job = self._jobs.pop(job_id, None)
-            if job is not None:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status in statuses:
+                del self._jobs[job_id]
                 self._by_status[job.status].discard(job_id)
                 deleted += 1
         return deleted
@@ -116,7 +117,7 @@ class MemoryJobStore:
             for job_id in self._by_status[status]
             if (done := self._jobs[job_id].completed_at) is not None and done < finished_before
         ][:limit]
-        return await self.delete(doomed)
+        return await self.delete(doomed, statuses)
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job

@@ -169,12 +169,13 @@ class PostgresJobStore:
         return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
     @translated
-    async def delete(self, job_ids: Sequence[str]) -> int:
+    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return 0
+        query = b"DELETE FROM stackduck_jobs WHERE id = ANY(%s::uuid[]) AND status = ANY(%s::text[])"
         async with self._pool.connection() as conn:
-            cursor = await conn.execute("DELETE FROM stackduck_jobs WHERE id = ANY(%s::uuid[])", (ids,))
+            cursor = await conn.execute(query, (ids, [s.value for s in statuses]))
             return int(cursor.rowcount)
 
     @translated

@@ -29,9 +29,11 @@ async def open_client(url: str) -> AsyncIterator[Client]:
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-        # One immediate retry: a pooled connection broken by a Redis restart is replaced
-        # transparently; a Redis that is really gone fails fast.
-        retry=Retry(NoBackoff(), 1),
+        # No automatic retry: a script that timed out on this side may have run on the
+        # server, and running a pop or a compare-and-set twice is not harmless. A broken
+        # pooled connection fails one call (UNAVAILABLE, retryable) and is replaced.
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=10,
     )
     try:
         yield client

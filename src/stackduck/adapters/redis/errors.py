@@ -6,7 +6,14 @@ from redis import exceptions
 
 from stackduck.adapters.edge import Edge
 
-UNAVAILABLE = (exceptions.ConnectionError, exceptions.TimeoutError, exceptions.BusyLoadingError, OSError)
+UNAVAILABLE = (
+    exceptions.ConnectionError,
+    exceptions.TimeoutError,
+    exceptions.BusyLoadingError,
+    exceptions.ReadOnlyError,  # a replica after a failover: cannot take writes
+    exceptions.OutOfMemoryError,
+    OSError,
+)
 EDGE = Edge("Redis", UNAVAILABLE)
 translated = EDGE.translated
 unavailable = EDGE.unavailable

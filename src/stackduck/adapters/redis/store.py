@@ -28,6 +28,7 @@ INTS = {"priority", "delay", "max_retries", "retry_count", "attempt", "version"}
 FLOATS = {"run_at", "created_at", "updated_at"}
 OPTIONAL_FLOATS = {"started_at", "completed_at", "lease_expires_at"}
 LIST_CHUNK = 500
+PRUNE_SCAN = 2000
 
 
 def _encode(value: object) -> str:
@@ -180,29 +181,36 @@ class RedisJobStore:
         return tally.result()
 
     @translated
-    async def delete(self, job_ids: Sequence[str]) -> int:
+    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
         if not job_ids:
             return 0
         keys = [*self._keys.store_keys(), *(self._keys.job(i) for i in job_ids)]
-        return int(await self._delete(keys=keys, args=list(job_ids)))
+        allowed = ",".join(s.value for s in statuses)
+        return int(await self._delete(keys=keys, args=[allowed, *job_ids]))
 
     @translated
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        """The finished index holds every finished state (dead letters too, kept by
+        default): walk it in order until ``limit`` jobs of the wanted states are found."""
         wanted = {s.value for s in statuses}
-        ids = [
-            str(i)
-            for i in await self._client.zrangebyscore(
-                self._keys.finished, "-inf", f"({finished_before}", start=0, num=limit * 4
-            )
-        ]
-        if not ids:
-            return 0
-        pipe = self._client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(self._keys.job(job_id), "status")
-        states = await pipe.execute()
-        doomed = [i for i, state in zip(ids, states, strict=True) if state in wanted][:limit]
-        return await self.delete(doomed) if doomed else 0
+        doomed: list[str] = []
+        offset = 0
+        while len(doomed) < limit:
+            ids = [
+                str(i)
+                for i in await self._client.zrangebyscore(
+                    self._keys.finished, "-inf", f"({finished_before}", start=offset, num=PRUNE_SCAN
+                )
+            ]
+            if not ids:
+                break
+            pipe = self._client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self._keys.job(job_id), "status")
+            states = await pipe.execute()
+            doomed.extend(i for i, state in zip(ids, states, strict=True) if state in wanted)
+            offset += len(ids)
+        return await self.delete(doomed[:limit], statuses) if doomed else 0
 
     async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
         start = f"({after}" if after else "-"

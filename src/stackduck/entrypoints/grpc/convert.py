@@ -8,7 +8,7 @@ from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import JobRequest
+from stackduck.domain.rules import JobRequest, validate_job_type, validate_text
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -107,7 +107,7 @@ def ack_result(job: str, outcome: Outcome) -> pb.AckResult:
 def job_id(value: str) -> str:
     if not value:
         raise InvalidJob("job_id must not be empty")
-    return value
+    return validate_text("job_id", value)
 
 
 def lease_token(value: int) -> int | None:
@@ -117,8 +117,14 @@ def lease_token(value: int) -> int | None:
 
 
 def ack(job: str, token: int, worker_id: str) -> Ack:
-    return Ack(job_id(job), worker_id or None, lease_token(token))
+    return Ack(job_id(job), validate_text("worker_id", worker_id) or None, lease_token(token))
 
 
 def failure(job: str, message: str, token: int, worker_id: str, retry: bool) -> Failure:
-    return Failure(job_id(job), message, worker_id or None, lease_token(token), retry)
+    worker = validate_text("worker_id", worker_id) or None
+    return Failure(job_id(job), validate_text("error_message", message), worker, lease_token(token), retry)
+
+
+def job_type_filter(value: str) -> str | None:
+    """An optional job type to filter by: empty means every type."""
+    return validate_job_type(value) if value else None

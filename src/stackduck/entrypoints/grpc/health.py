@@ -45,5 +45,8 @@ class HealthReporter:
 
     async def run(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("health check failed unexpectedly; trying again")
             await asyncio.sleep(CHECK_SECONDS)

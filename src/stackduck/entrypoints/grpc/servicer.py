@@ -15,7 +15,7 @@ from stackduck.application.enqueue import Producer
 from stackduck.application.operations import Operations
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_job_type
+from stackduck.domain.rules import validate_job_type, validate_text
 from stackduck.entrypoints.grpc import convert
 from stackduck.entrypoints.grpc.errors import streaming, unary
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -46,7 +46,7 @@ class StackDuckServicer:
     @unary
     async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
         job_type = validate_job_type(request.queue_name)
-        worker_id = request.worker_id or f"dequeue-{context.peer()}"
+        worker_id = validate_text("worker_id", request.worker_id) or f"dequeue-{context.peer()}"
         jobs = await self._dispatcher.claim(worker_id, [job_type], 1)
         if not jobs:
             return pb.DequeueJobResponse(success=False, error_message=NO_JOB_READY)
@@ -124,7 +124,8 @@ class StackDuckServicer:
     async def ListDeadLetters(
         self, request: pb.ListDeadLettersRequest, context: Context
     ) -> pb.ListDeadLettersResponse:
-        page = await self._admin.dead_letters(request.job_type or None, request.limit, request.page_token)
+        job_type = convert.job_type_filter(request.job_type)
+        page = await self._admin.dead_letters(job_type, request.limit, request.page_token)
         return pb.ListDeadLettersResponse(
             jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
         )
@@ -139,9 +140,8 @@ class StackDuckServicer:
     @unary
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         status = convert.job_status(request.status)
-        page = await self._admin.list_jobs(
-            status, request.job_type or None, request.limit, request.page_token
-        )
+        job_type = convert.job_type_filter(request.job_type)
+        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token)
         return pb.ListJobsResponse(
             jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
         )
