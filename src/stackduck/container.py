@@ -45,7 +45,7 @@ from stackduck.application.ready import ReadyPath
 from stackduck.application.retention import Retention
 from stackduck.domain.retry import RetryPolicy
 from stackduck.entrypoints.grpc.health import HealthReporter
-from stackduck.entrypoints.grpc.server import GrpcServer, Listen
+from stackduck.entrypoints.grpc.server import GrpcServer, Listen, message_limit
 from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 from stackduck.entrypoints.http.app import build_app
 from stackduck.entrypoints.http.server import HttpServer
@@ -188,7 +188,15 @@ class Container(containers.DeclarativeContainer):
     operations = providers.Singleton(Operations, store, admin, pauses, consumers, clock)
 
     # -- the entrypoints -----------------------------------------------------------------
-    servicer = providers.Singleton(StackDuckServicer, producer, dispatcher, acks, admin, operations)
+    servicer = providers.Singleton(
+        StackDuckServicer,
+        producer,
+        dispatcher,
+        acks,
+        admin,
+        operations,
+        providers.Callable(message_limit, config.max_payload_bytes),
+    )
     health_reporter = providers.Singleton(HealthReporter, storage_health, gate)
     grpc_server = providers.Singleton(
         GrpcServer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -61,3 +62,30 @@ async def test_batched_delivery_and_acknowledgement(server: Running) -> None:
     again = await server.stub.AckJobs(pb.AckJobsRequest(completed=[pb.CompleteJobRequest(job_id=ids[0])]))
     [result] = again.completed
     assert (result.success, result.error_code) == (False, "FAILED_PRECONDITION")
+
+
+async def test_big_jobs_are_split_across_messages_and_pages(start_server: Any) -> None:
+    server: Running = await start_server(STACKDUCK_MAX_PAYLOAD_BYTES=300_000)
+    big = '"' + "x" * 250_000 + '"'
+    ids = [await server.enqueue("big", big) for _ in range(4)]
+
+    listed, token = [], ""
+    while True:
+        page = await server.stub.ListJobs(pb.ListJobsRequest(job_type="big", page_token=token))
+        assert len(page.jobs) <= 2
+        listed.extend(j.id for j in page.jobs)
+        token = page.next_page_token
+        if not token:
+            break
+    assert listed == ids
+
+    stream = server.stub.ConsumeJobs(
+        pb.ConsumeJobsRequest(worker_id="w", job_types=["big"], max_in_flight=4, batch=True)
+    )
+    delivered: list[str] = []
+    while len(delivered) < 4:
+        message = await asyncio.wait_for(stream.read(), 5)
+        assert 1 <= len(message.jobs) <= 2
+        delivered.extend(j.id for j in message.jobs)
+    assert sorted(delivered) == sorted(ids)
+    stream.cancel()

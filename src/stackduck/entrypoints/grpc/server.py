@@ -27,6 +27,11 @@ ENVELOPE_BYTES = 64 * 1024
 STREAM_CLOSE_SECONDS = 5.0
 
 
+def message_limit(max_payload_bytes: int) -> int:
+    """The largest message the server sends or receives."""
+    return max_payload_bytes + ENVELOPE_BYTES
+
+
 @dataclass(frozen=True, slots=True)
 class Listen:
     address: str
@@ -51,7 +56,7 @@ class GrpcServer:
         self._duties = duties
         self._health = health
         self._listen = listen
-        limit = listen.max_payload_bytes + ENVELOPE_BYTES
+        limit = message_limit(listen.max_payload_bytes)
         self._server = grpc.aio.server(
             interceptors=[TokenAuth(listen.token)] if listen.token else [],
             options=[

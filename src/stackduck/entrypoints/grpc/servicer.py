@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -22,6 +22,9 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
 JOB_READY = "job_ready"
+#: Bytes kept free in a reply for its own fields, and per job for its framing.
+REPLY_HEADROOM = 4096
+JOB_OVERHEAD = 16
 MAX_BATCH = 10_000
 NO_JOB_READY = "no job ready"
 
@@ -30,8 +33,16 @@ class StackDuckServicer:
     """Every RPC of StackDuckService (registered by the generated adder)."""
 
     def __init__(
-        self, producer: Producer, dispatcher: Dispatcher, acks: Acks, admin: Admin, operations: Operations
+        self,
+        producer: Producer,
+        dispatcher: Dispatcher,
+        acks: Acks,
+        admin: Admin,
+        operations: Operations,
+        max_message_bytes: int,
     ) -> None:
+        #: Replies that carry many jobs are cut to fit what the server may send.
+        self._budget = max_message_bytes - REPLY_HEADROOM
         self._producer = producer
         self._dispatcher = dispatcher
         self._acks = acks
@@ -70,9 +81,8 @@ class StackDuckServicer:
         async with aclosing(batches):
             async for jobs in batches:
                 if request.batch:
-                    yield pb.JobMessage(
-                        jobs=[convert.job_to_pb(job) for job in jobs], notification_type=JOB_READY
-                    )
+                    for chunk in self._fit([convert.job_to_pb(job) for job in jobs]):
+                        yield pb.JobMessage(jobs=chunk, notification_type=JOB_READY)
                     continue
                 for job in jobs:
                     yield pb.JobMessage(job=convert.job_to_pb(job), notification_type=JOB_READY)
@@ -126,9 +136,8 @@ class StackDuckServicer:
     ) -> pb.ListDeadLettersResponse:
         job_type = convert.job_type_filter(request.job_type)
         page = await self._admin.dead_letters(job_type, request.limit, request.page_token)
-        return pb.ListDeadLettersResponse(
-            jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
-        )
+        jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
+        return pb.ListDeadLettersResponse(jobs=jobs, next_page_token=next_token)
 
     @unary
     async def RequeueDeadLetter(
@@ -142,9 +151,8 @@ class StackDuckServicer:
         status = convert.job_status(request.status)
         job_type = convert.job_type_filter(request.job_type)
         page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token)
-        return pb.ListJobsResponse(
-            jobs=[convert.job_to_pb(job) for job in page.jobs], next_page_token=page.next_cursor
-        )
+        jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
+        return pb.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 
     @unary
     async def RequeueDeadLetters(
@@ -197,6 +205,26 @@ class StackDuckServicer:
             completed=[convert.ack_result(a.job_id, o) for a, o in zip(completes, completed, strict=True)],
             failed=[convert.ack_result(f.job_id, o) for f, o in zip(failures, failed, strict=True)],
         )
+
+    def _fit(self, jobs: list[pb.Job]) -> list[list[pb.Job]]:
+        """Jobs split into runs that each fit in one message."""
+        runs: list[list[pb.Job]] = [[]]
+        size = 0
+        for job in jobs:
+            cost = job.ByteSize() + JOB_OVERHEAD
+            if runs[-1] and size + cost > self._budget:
+                runs.append([])
+                size = 0
+            runs[-1].append(job)
+            size += cost
+        return runs
+
+    def _fit_page(self, page: Sequence[Job], next_cursor: str) -> tuple[list[pb.Job], str]:
+        """A page cut to fit one message; the cut continues from its last job."""
+        first = self._fit([convert.job_to_pb(job) for job in page])[0]
+        if len(first) < len(page):
+            return first, first[-1].id
+        return first, next_cursor
 
     async def _fail(self, failure: Failure) -> Job:
         [outcome] = await self._acks.fail([failure])
