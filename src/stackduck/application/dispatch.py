@@ -82,7 +82,16 @@ class Dispatcher:
             return []
         lease = self._policy.lease_seconds
         now = self._clock.now()
-        claimed = await self._claimer.claim(worker_id, wanted, now, lease, limit)
+        claiming = asyncio.ensure_future(self._claimer.claim(worker_id, wanted, now, lease, limit))
+        try:
+            claimed = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # The caller left (stream closed, deadline) while the claim was being
+            # written: what it leased goes straight back, rather than waiting out a lease.
+            with contextlib.suppress(Exception):
+                if leased := await claiming:
+                    await self._release(worker_id, {job.id: job.attempt for job in leased})
+            raise
         if claimed:
             self._reaper.poke(now + lease)
             self._metrics.delivered(claimed, now)
