@@ -44,7 +44,9 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("STACKDUCK_LOG_LEVEL", "LOG_LEVEL")
     )
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STACKDUCK_LOG_FORMAT"))
-    http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR"))
+    http_addr: str = Field(
+        "127.0.0.1:8080", pattern=r"^.+:\d{1,5}$", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR")
+    )
     auth_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN"))
     auth_token_file: Path | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN_FILE"))
     tls_cert: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_CERT"))

@@ -164,3 +164,15 @@ async def test_tls_for_grpc_and_http(start_server: ServerFactory, certificate: t
         with pytest.raises(aiohttp.ClientError):
             async with http.get(server.http.url.replace("https", "http") + "/healthz") as response:
                 await response.read()
+
+
+async def test_http_client_mistakes_are_4xx(server: Running) -> None:
+    url = server.http.url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/api/dead?limit=lots") as response:
+            assert response.status == 400 and "whole number" in (await response.json())["error"]
+        for body in ("[1, 2]", '{"job_ids": "abc"}', "nope"):
+            async with http.post(
+                f"{url}/api/dead/purge", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                assert response.status == 400, body

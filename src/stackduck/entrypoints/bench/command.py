@@ -104,12 +104,14 @@ async def _one(config: str, args: argparse.Namespace, options: Options, report: 
     with provision(config, args.database_url, args.redis_url) as env:
         values: dict[str, Any] = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **env}
         container = build_container(Settings(**values))
-        server = await provide(container.grpc_server)
-        await server.start()
         try:
-            return await Scenarios(server.address, options, report).run(Result(config))
+            server = await provide(container.grpc_server)
+            await server.start()
+            try:
+                return await Scenarios(server.address, options, report).run(Result(config))
+            finally:
+                await server.stop(1)
         finally:
-            await server.stop(1)
             await close_resources(container)
 
 

@@ -19,6 +19,7 @@ from stackduck.domain.errors import (
     IllegalTransition,
     InvalidJob,
     JobNotFound,
+    ShuttingDown,
     StackduckError,
     StorageUnavailable,
 )
@@ -34,6 +35,7 @@ STATUS_OF: tuple[tuple[type[StackduckError], int], ...] = (
     (JobNotFound, 404),
     (IllegalTransition, 409),
     (StorageUnavailable, 503),
+    (ShuttingDown, 503),
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -92,7 +94,7 @@ def build_app(
         return web.json_response([views.worker(c) for c in operations.workers()])
 
     async def dead(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "0") or 0)
+        limit = _number("limit", request.query.get("limit", "0") or "0")
         page = await admin.dead_letters(
             request.query.get("job_type") or None, limit, request.query.get("cursor", "")
         )
@@ -140,13 +142,21 @@ def build_app(
     return app
 
 
-async def _selection(request: web.Request) -> DeadLetterSelection:
+def _number(name: str, text: str) -> int:
     try:
-        body: dict[str, Any] = await request.json()
+        return int(text)
+    except ValueError:
+        raise InvalidJob(f"{name} must be a whole number; got {text!r}") from None
+
+
+async def _selection(request: web.Request) -> DeadLetterSelection:
+    shape = 'send a JSON object: {"job_ids": [...]} or {"job_type": ...} or {"all": true}'
+    try:
+        body: Any = await request.json()
     except json.JSONDecodeError as exc:
-        raise InvalidJob(
-            'send a JSON object: {"job_ids": [...]} or {"job_type": ...} or {"all": true}'
-        ) from exc
+        raise InvalidJob(shape) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("job_ids") or [], list):
+        raise InvalidJob(shape)
     return DeadLetterSelection(
         tuple(body.get("job_ids") or ()), str(body.get("job_type") or ""), bool(body.get("all"))
     )
