@@ -12,9 +12,9 @@ from stackduck.domain.errors import StackduckError
 
 log = logging.getLogger(__name__)
 
-#: Even with nothing planned, look again this often: another server instance may
-#: have planned work this one was not told about.
-MAX_SLEEP_SECONDS = 60.0
+#: Even with nothing planned, look again this often: another server instance, or a
+#: storage tier that was re-seeded, may hold work this loop was not told about.
+MAX_SLEEP_SECONDS = 5.0
 #: Pause after a storage error before trying again.
 ERROR_BACKOFF_SECONDS = 1.0
 

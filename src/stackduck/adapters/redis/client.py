@@ -9,6 +9,7 @@ from importlib.resources import files
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError
 
 from stackduck.adapters.redis.errors import UNAVAILABLE, unavailable
 
@@ -29,10 +30,11 @@ async def open_client(url: str) -> AsyncIterator[Client]:
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
-        # No automatic retry: a script that timed out on this side may have run on the
-        # server, and running a pop or a compare-and-set twice is not harmless. A broken
-        # pooled connection fails one call (UNAVAILABLE, retryable) and is replaced.
-        retry=Retry(NoBackoff(), 0),
+        # One retry, on a broken connection only (a pooled connection to a Redis that
+        # restarted: the command never reached the new server). Never on a timeout: a
+        # script that timed out here may have run there, and a pop or a compare-and-set
+        # must not run twice.
+        retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         health_check_interval=10,
     )
     try:
