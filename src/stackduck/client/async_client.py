@@ -25,6 +25,10 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", -1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 5000),
+    # Each client its own connections: otherwise a new client shares the process-wide
+    # subchannel of an older one, and inherits its reconnect backoff after an outage
+    # (its first calls fail at once with the old "connection refused").
+    ("grpc.use_local_subchannel_pool", 1),
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stackduck.client import AsyncClient, JobInfo, JobStatus, Worker
 from tests.integration.conftest import Running
@@ -104,13 +105,28 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
-        """Start it and wait until it answers (grpc's own connection wait, no polling)."""
+        """Start it and wait until it answers a health check (the readiness probe an
+        orchestrator would use), with the server's log when it never does."""
         self.spawn()
         async with grpc.aio.insecure_channel(self.address) as channel:
-            try:
-                await asyncio.wait_for(channel.channel_ready(), PATIENCE)
-            except TimeoutError:
-                raise AssertionError(f"the server never answered:\n{self.log()}") from None
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = asyncio.get_running_loop().time() + PATIENCE
+            while True:
+                try:
+                    reply = await health.Check(
+                        health_pb2.HealthCheckRequest(), timeout=1, wait_for_ready=True
+                    )
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                if (
+                    asyncio.get_running_loop().time() > deadline
+                    or (self.process
+                    and self.process.poll() is not None)
+                ):
+                    raise AssertionError(f"the server never answered:\n{self.log()}")
+                await asyncio.sleep(0.05)
 
     def spawn(self) -> None:
         with self._log_path.open("ab") as log:
