@@ -120,10 +120,8 @@ class ServerProcess:
                         return
                 except grpc.aio.AioRpcError:
                     pass
-                if (
-                    asyncio.get_running_loop().time() > deadline
-                    or (self.process
-                    and self.process.poll() is not None)
+                if asyncio.get_running_loop().time() > deadline or (
+                    self.process and self.process.poll() is not None
                 ):
                     raise AssertionError(f"the server never answered:\n{self.log()}")
                 await asyncio.sleep(0.05)
