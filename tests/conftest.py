@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,8 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from stackduck.entrypoints.bench.storage import throwaway_database
 from tests.services import POSTGRES, REDIS, service_url
 
 
@@ -35,31 +34,17 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
-@contextlib.contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    name = f"stackduck_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    try:
-        yield make_conninfo("", **params)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def postgres_database(postgres_server: str) -> Iterator[str]:
     """The URL of a database made for this run, dropped at its end."""
-    with throwaway_database(postgres_server) as url:
+    with throwaway_database(postgres_server, "test") as url:
         yield url
 
 
 @pytest.fixture
 def fresh_database(postgres_server: str) -> Iterator[str]:
     """An empty database of its own for one test (no schema), dropped after it."""
-    with throwaway_database(postgres_server) as url:
+    with throwaway_database(postgres_server, "test") as url:
         yield url
 
 

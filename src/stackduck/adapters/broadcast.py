@@ -11,7 +11,6 @@ local consumer, since what was said in between is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -21,6 +20,7 @@ from typing import Protocol
 
 from stackduck.adapters.memory.notifier import MemoryNotifier
 from stackduck.application.ports import Waiter
+from stackduck.application.tasks import cancel_and_wait
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,7 @@ class BroadcastNotifier:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
 
     async def _publish_forever(self) -> None:
         while True:

@@ -22,6 +22,7 @@ from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.memory.queue import MemoryReadyQueue
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.application.ports import Clock, JobStore, QueueEntry, ReadyQueue
+from stackduck.application.tasks import cancel_and_wait
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,7 @@ async def run_failover(queue: FailoverReadyQueue) -> AsyncIterator[FailoverReady
     try:
         yield queue
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await cancel_and_wait([watcher])
 
 
 async def run_seeded(queue: RedisReadyQueue, store: JobStore, clock: Clock) -> AsyncIterator[RedisReadyQueue]:

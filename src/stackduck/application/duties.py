@@ -4,11 +4,11 @@ prune finished jobs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from stackduck.application.leases import LeaseReaper
 from stackduck.application.ready import ReadyPath
 from stackduck.application.retention import Retention
+from stackduck.application.tasks import cancel_and_wait
 
 
 class Duties:
@@ -24,8 +24,4 @@ class Duties:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)

@@ -21,11 +21,16 @@ JobRow = tuple[
 ]  # fmt: skip
 
 
+def _read(name: str) -> str:
+    return files("stackduck.adapters.postgres").joinpath("sql", "queries", f"{name}.sql").read_text()
+
+
 @cache
 def sql(name: str) -> bytes:
-    """The statement in ``sql/queries/<name>.sql``, with the job columns filled in."""
-    text = files("stackduck.adapters.postgres").joinpath("sql", "queries", f"{name}.sql").read_text()
+    """The statement in ``sql/queries/<name>.sql``, with the job columns and the lease
+    (``_lease.sql``: the domain's start move, shared by every statement that leases) filled in."""
     qualified = ", ".join(f"j.{field}" for field in _FIELDS)
+    text = _read(name).replace("{lease}", _read("_lease").strip())
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 
 

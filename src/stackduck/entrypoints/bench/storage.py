@@ -36,8 +36,9 @@ def redis_answers(url: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def _database(server_url: str) -> Iterator[str]:
-    name = f"stackduck_bench_{uuid.uuid4().hex[:10]}"
+def throwaway_database(server_url: str, kind: str = "bench") -> Iterator[str]:
+    """A new database on the server at ``server_url``, dropped afterwards."""
+    name = f"stackduck_{kind}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(server_url)
@@ -71,7 +72,7 @@ def provision(config: str, database_url: str | None, redis_url: str | None) -> I
         env: dict[str, str] = {}
         if "postgres" in config:
             assert database_url is not None
-            env["DATABASE_URL"] = stack.enter_context(_database(database_url))
+            env["DATABASE_URL"] = stack.enter_context(throwaway_database(database_url))
         if "redis" in config:
             assert redis_url is not None
             env["REDIS_URL"] = redis_url

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
 from stackduck.application.gate import Gate
+from stackduck.application.tasks import cancel_and_wait
 from stackduck.entrypoints.grpc.auth import TokenAuth
 from stackduck.entrypoints.grpc.generated import stackduck_pb2
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import add_StackDuckServiceServicer_to_server
@@ -110,8 +111,5 @@ class GrpcServer:
         await self._server.stop(max(deadline - loop.time(), 0.0))
         with contextlib.suppress(TimeoutError):  # cancelled streams hand their jobs back
             await asyncio.wait_for(self._dispatcher.streams_closed(), STREAM_CLOSE_SECONDS)
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        await cancel_and_wait([self._health_task])
         await self._duties.stop()

@@ -20,13 +20,7 @@ WITH candidates AS (
     LIMIT %(limit)s
 )
 UPDATE stackduck_jobs AS j
-SET status = 'running',
-    attempt = j.attempt + 1,
-    lease_owner = %(worker_id)s,
-    lease_expires_at = %(now)s + %(lease_seconds)s,
-    started_at = %(now)s,
-    updated_at = %(now)s,
-    version = j.version + 1
+SET {lease}
 FROM candidates
 WHERE j.id = candidates.id
 RETURNING {j.columns}

@@ -1,0 +1,7 @@
+status = 'running',
+    attempt = j.attempt + 1,
+    lease_owner = %(worker_id)s,
+    lease_expires_at = %(now)s + %(lease_seconds)s,
+    started_at = %(now)s,
+    updated_at = %(now)s,
+    version = j.version + 1
