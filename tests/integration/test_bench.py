@@ -17,7 +17,8 @@ STACKDUCK = str(Path(sys.executable).parent / "stackduck")
 def test_bench_measures_every_scenario_and_prints_json() -> None:
     command = [
         STACKDUCK, "bench", "--configs", "memory", "--jobs", "300", "--seed-jobs", "100",
-        "--latency-rate", "100", "--latency-seconds", "0.5", "--producers", "1", "--workers", "1", "--json",
+        "--latency-rate", "100", "--latency-seconds", "0.5", "--producers", "1", "--workers", "2",
+        "--streams", "20", "--json",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
@@ -29,6 +30,7 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     for rate in ("enqueue_unary", "enqueue_batch", "end_to_end_batch", "end_to_end_seed"):
         assert memory[rate] > 0, rate
     assert 0 < memory["latency_ms"]["p50"] <= memory["latency_ms"]["p99"]
+    assert (memory["streams"], memory["streams_served"]) == (20, 20) and memory["streams_rate"] > 0
 
 
 def test_bench_refuses_an_unknown_configuration() -> None:

@@ -47,6 +47,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--batch", type=int, default=Options.batch, help="jobs per EnqueueJobs call")
     parser.add_argument("--latency-rate", type=float, default=Options.latency_rate, help="offered jobs/s")
     parser.add_argument("--latency-seconds", type=float, default=Options.latency_seconds)
+    parser.add_argument("--streams", type=int, default=Options.streams, help="fan-out streams (0 = skip)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         latency_rate=args.latency_rate,
         latency_seconds=args.latency_seconds,
+        streams=args.streams,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -127,11 +129,12 @@ def _table(results: list[Result], options: Options) -> Table:
         "end to end batch",
         "end to end seed",
         "latency p50 / p95 / p99",
+        "streams served",
     ):
         table.add_column(heading, justify="left" if heading == "configuration" else "right")
     for r in results:
         if r.skipped:
-            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "")
+            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "", "")
             continue
         latency = " / ".join(f"{r.latency_ms[p]:.2f}" for p in ("p50", "p95", "p99")) + " ms"
         table.add_row(
@@ -141,5 +144,6 @@ def _table(results: list[Result], options: Options) -> Table:
             f"{r.end_to_end_batch:,.0f}/s",
             f"{r.end_to_end_seed:,.0f}/s",
             latency,
+            f"{r.streams_served:,}/{r.streams:,} at {r.streams_rate:,.0f}/s" if r.streams else "",
         )
     return table

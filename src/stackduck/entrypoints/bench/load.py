@@ -47,6 +47,7 @@ class WorkerPlan:
     in_flight: int
     batch: bool  # batched delivery and AckJobs; False = one job a message, unary CompleteJob
     worker_id: str
+    streams: int = 1  # ConsumeJobs streams this process holds (ids worker_id-0, -1, ...)
 
 
 def payload(size: int) -> str:
@@ -128,29 +129,42 @@ def run_worker(plan: WorkerPlan, stop: Event, done: Counter, outbox: Outbox) -> 
 
 async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
     latencies: list[float] = []
+    served: dict[str, int] = {}
     async with grpc.aio.insecure_channel(plan.address) as channel:
         stub = StackDuckServiceStub(channel)
-        request = pb.ConsumeJobsRequest(
-            worker_id=plan.worker_id,
-            job_types=[plan.job_type],
-            max_in_flight=plan.in_flight,
-            batch=plan.batch,
-        )
-        stream = stub.ConsumeJobs(request)
-        reader = asyncio.ensure_future(_consume(stub, stream, plan, latencies, done))
+        streams, readers = [], []
+        for n in range(plan.streams):
+            worker_id = plan.worker_id if plan.streams == 1 else f"{plan.worker_id}-{n}"
+            request = pb.ConsumeJobsRequest(
+                worker_id=worker_id, job_types=[plan.job_type], max_in_flight=plan.in_flight, batch=plan.batch
+            )
+            stream = stub.ConsumeJobs(request)
+            streams.append(stream)
+            readers.append(
+                asyncio.ensure_future(_consume(stub, stream, plan, latencies, done, served, worker_id))
+            )
         await asyncio.to_thread(stop.wait)
-        stream.cancel()
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return {"latencies": latencies}
+        for stream in streams:
+            stream.cancel()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    return {"latencies": latencies, "served": served}
 
 
 async def _consume(
-    stub: StackDuckServiceStub, stream: Any, plan: WorkerPlan, latencies: list[float], done: Counter
+    stub: StackDuckServiceStub,
+    stream: Any,
+    plan: WorkerPlan,
+    latencies: list[float],
+    done: Counter,
+    served: dict[str, int],
+    worker_id: str,
 ) -> None:
     acks: set[asyncio.Future[Any]] = set()
     async for message in stream:
         jobs = list(message.jobs) if plan.batch else [message.job]
+        served[worker_id] = served.get(worker_id, 0) + len(jobs)
         now = time.time()
         for job in jobs:
             if job.payload.startswith('{"t"'):

@@ -31,6 +31,7 @@ class Options:
     batch: int = 100
     latency_rate: float = 200.0
     latency_seconds: float = 5.0
+    streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Result:
     end_to_end_batch: float = 0.0
     end_to_end_seed: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p95, p99
+    streams: int = 0  # streams held open in the fan-out scenario
+    streams_served: int = 0  # of those, how many were handed at least one job
+    streams_rate: float = 0.0  # jobs/s through them
     skipped: str = ""
 
 
@@ -72,7 +76,31 @@ class Scenarios:
             "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
         )
         result.latency_ms = await self.latency("latency", "bench-latency")
+        if o.streams:
+            result.streams = o.streams
+            result.streams_served, result.streams_rate = await self.fan_out(
+                f"{o.streams:,} streams", "bench-streams", o.streams
+            )
         return result
+
+    async def fan_out(self, what: str, job_type: str, streams: int) -> tuple[int, float]:
+        """Many streams (one job in flight each) on one server, jobs flowing to all of them."""
+        o = self._options
+        count = streams * 5
+        plans = [
+            WorkerPlan(self._address, job_type, 1, False, f"bench-fan-{i}", streams=share)
+            for i, share in enumerate(_split(streams, o.workers))
+            if share
+        ]
+        producers = _Producers(self._producer_plans(job_type, count, o.batch))
+        async with _Workers(self._address, plans) as workers:
+            started = await producers.start()
+            await self._until_done(what, workers, count)
+            elapsed = time.perf_counter() - started
+            await producers.finish()
+        served = sum(1 for r in workers.reports for n in r["served"].values() if n)
+        self._progress(what, 1.0)
+        return served, count / elapsed
 
     async def enqueue(self, what: str, job_type: str, count: int, batch: int) -> float:
         self._progress(what, 0.0)
@@ -184,7 +212,11 @@ class _Workers:
             await asyncio.to_thread(process.join, 30)
 
     async def _until_streams_open(self) -> None:
-        wanted = {plan.worker_id for plan in self._plans}
+        wanted = {
+            plan.worker_id if plan.streams == 1 else f"{plan.worker_id}-{n}"
+            for plan in self._plans
+            for n in range(plan.streams)
+        }
         async with grpc.aio.insecure_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             for _ in range(3000):
