@@ -28,6 +28,7 @@ import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from tests.books import books
 
 pytestmark = pytest.mark.slow
 
@@ -128,17 +129,6 @@ async def rows(url: str) -> dict[str, tuple[str, int]]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute("SELECT id::text, status, attempt FROM stackduck_jobs")
         return {job_id: (status, attempt) for job_id, status, attempt in await cursor.fetchall()}
-
-
-async def books(url: str) -> tuple[dict[str, int], int]:
-    """Count by status, and the total number of rows."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        cursor = await conn.execute("SELECT status, count(*) FROM stackduck_jobs GROUP BY status")
-        by_status = {status: int(n) for status, n in await cursor.fetchall()}
-        cursor = await conn.execute("SELECT count(*) FROM stackduck_jobs")
-        row = await cursor.fetchone()
-    assert row is not None
-    return by_status, int(row[0])
 
 
 # --- workers and producers ------------------------------------------------------------------

@@ -28,6 +28,7 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 from stackduck.entrypoints.grpc.server import GrpcServer
 from stackduck.settings import Settings
+from tests.books import books
 from tests.redis_server import RedisServer, private_redis
 
 pytestmark = pytest.mark.slow
@@ -251,17 +252,6 @@ async def statuses(url: str) -> dict[str, str]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute("SELECT id::text, status FROM stackduck_jobs")
         return {job_id: status for job_id, status in await cursor.fetchall()}
-
-
-async def books(url: str) -> tuple[dict[str, int], int]:
-    """Count by status, and the total number of rows."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        cursor = await conn.execute("SELECT status, count(*) FROM stackduck_jobs GROUP BY status")
-        by_status = {status: int(n) for status, n in await cursor.fetchall()}
-        cursor = await conn.execute("SELECT count(*) FROM stackduck_jobs")
-        row = await cursor.fetchone()
-    assert row is not None
-    return by_status, int(row[0])
 
 
 async def backlog(url: str) -> int:
