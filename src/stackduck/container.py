@@ -23,6 +23,7 @@ from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.adapters.postgres.switches import PostgresSwitches
 from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.redis.channel import RedisChannel
+from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import open_client
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.queue import RedisReadyQueue
@@ -116,7 +117,7 @@ class Container(containers.DeclarativeContainer):
         config.storage,
         memory=queue_claimer,
         postgres=providers.Singleton(PostgresClaimer, postgres_pool),
-        redis=queue_claimer,
+        redis=providers.Singleton(RedisClaimer, redis_client, redis_keys),
         **{"redis+postgres": queue_claimer},
     )
     ready_index = providers.Selector(

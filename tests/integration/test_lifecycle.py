@@ -83,14 +83,14 @@ async def test_retry_timing_with_delay_one_then_dead_letter_and_requeue(server: 
     job_id = await server.enqueue("flaky", delay=1, max_retries=2)
     stream = consume(server, "w1", "flaky")
     delivered_at = []
-    failed_at = []
+    failed_at = []  # taken before the call: the server's clock reads the failure after it
     for _ in range(3):
         job = (await asyncio.wait_for(stream.read(), 10)).job
         delivered_at.append(time.monotonic())
+        failed_at.append(time.monotonic())
         reply = await server.stub.FailJob(
             pb.FailJobRequest(job_id=job.id, error_message="nope", lease_token=job.lease_token)
         )
-        failed_at.append(time.monotonic())
         assert reply.will_retry == (len(failed_at) < 3)
 
     assert delivered_at[1] - failed_at[0] >= 1.0

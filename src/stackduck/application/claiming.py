@@ -22,24 +22,32 @@ class QueueClaimer:
     async def claim(
         self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
     ) -> list[Job]:
-        entries = await self._queue.pop(job_types, now, limit)
-        if not entries:
-            return []
-        # What the queue handed out was due when it was pushed, which may be after the
-        # caller read the clock: judge "due" by the time now, not by the time then.
-        now = max(now, self._clock.now())
-        try:
-            return await self._start(entries, worker_id, now, lease_seconds)
-        except BaseException:
-            await self._queue.push(entries, now)  # nothing was leased: put them back
-            raise
+        leased: list[Job] = []
+        while len(leased) < limit:
+            entries = await self._queue.pop(job_types, now, limit - len(leased))
+            if not entries:
+                break
+            # What the queue handed out was due when it was pushed, which may be after the
+            # caller read the clock: judge "due" by the time now, not by the time then.
+            now = max(now, self._clock.now())
+            try:
+                started = await self._start(entries, worker_id, now, lease_seconds)
+            except BaseException as exc:
+                await self._queue.push(entries, now)  # nothing was leased: put them back
+                if leased and isinstance(exc, Exception):
+                    break  # keep what an earlier round leased; the failure shows on the next claim
+                raise
+            leased.extend(started)
+            if len(started) == len(entries):
+                break
+            # Some entries were stale (their job cancelled or re-planned): take the next ones.
+        return sorted(leased, key=lambda job: job.ready_key)
 
     async def _start(
         self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
         # An entry whose job is gone or not due any more was stale (cancelled, re-planned).
-        leased = await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
-        return sorted(leased, key=lambda job: job.ready_key)
+        return await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
 
 
 async def start_by_moves(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from stackduck.application.ports import Change
 from stackduck.domain.job import JobStatus
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
 
@@ -27,6 +28,24 @@ async def test_claims_take_priority_then_due_time_then_arrival_across_types(port
     assert all(
         stored[j.id].status is JobStatus.RUNNING and stored[j.id].version == j.version for j in claimed
     )
+
+
+async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Ports) -> None:
+    gone, cancelled, wanted = await ports.add(
+        ports.job(run_at=NOW - 3), ports.job(run_at=NOW - 2), ports.job()
+    )
+    await ports.store.delete([gone.id], {JobStatus.QUEUED})
+    version = cancelled.version
+    cancelled.cancel(NOW)
+    assert await ports.store.apply([Change(cancelled, version)]) == [True]
+
+    claimed = await ports.claimer.claim("w", ["t"], NOW, 60, 2)
+
+    expected = wanted.copy()
+    expected.start("w", NOW, 60)
+    assert claimed == [expected]
+    assert (await ports.store.get([wanted.id]))[wanted.id] == expected
+    assert await ports.claimer.claim("w", ["t"], NOW, 60, 2) == []
 
 
 async def test_claims_respect_the_limit_and_skip_what_is_not_due(ports: Ports) -> None:

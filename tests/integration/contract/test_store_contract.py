@@ -14,7 +14,7 @@ from tests.integration.contract.conftest import NOW, Ports
 
 async def test_jobs_come_back_exactly_as_stored(ports: Ports) -> None:
     job = ports.job("ü'; DROP TABLE x; --\\", 1, NOW + 0.123456, payload='{"k": "\\"q\\" 🦆", "n": 1.50}')
-    job.error_message = "earlier 'error'"
+    job.error_message = "earlier 'error'\x01\t\u2028 🦆"
 
     await ports.store.insert([job])
     found = await ports.store.get([job.id, "not-a-uuid", "01a2211a-a2be-7000-9ae6-cb2f559fabfe"])

@@ -47,8 +47,13 @@ class Keys:
 
     # -- the job store (Redis alone) --------------------------------------------
 
+    @property
+    def job_prefix(self) -> str:
+        """What a job's hash key is made of, before its id (scripts build keys from ids)."""
+        return f"{self.prefix}:job:"
+
     def job(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}"
+        return f"{self.job_prefix}{job_id}"
 
     def status(self, status: JobStatus) -> str:
         """Sorted set (all scores 0, so ordered by id) of the jobs in one state."""

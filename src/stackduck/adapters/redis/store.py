@@ -4,6 +4,7 @@ its index updates land together or not at all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -41,7 +42,12 @@ def _encode(value: object) -> str:
     return str(value)
 
 
-def _decode(job_id: str, values: Sequence[str | None]) -> Job:
+def _batch(names: Sequence[str], rows: list[list[str]]) -> str:
+    """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
+    return json.dumps({"names": names, "rows": rows}, ensure_ascii=False)
+
+
+def decode(job_id: str, values: Sequence[str | None]) -> Job:
     fields: dict[str, Any] = {"id": job_id}
     for name, raw in zip(FIELDS, values, strict=True):
         text = raw or ""
@@ -67,17 +73,15 @@ class RedisJobStore:
         self._insert = client.register_script(lua("insert"))
         self._apply = client.register_script(lua("apply"))
         self._delete = client.register_script(lua("delete"))
+        self._read = client.register_script(lua("read"))
 
     @translated
     async def insert(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
-        args: list[str] = [str(len(FIELDS)), *FIELDS]
-        for job in jobs:
-            args.append(job.id)
-            args.extend(_encode(getattr(job, name)) for name in FIELDS)
-        await self._insert(keys=keys, args=args)
+        rows = [[job.id, *(_encode(getattr(job, name)) for name in FIELDS)] for job in jobs]
+        await self._insert(keys=keys, args=[_batch(FIELDS, rows)])
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -86,12 +90,11 @@ class RedisJobStore:
     async def _get(self, job_ids: Sequence[str]) -> dict[str, Job]:
         if not job_ids:
             return {}
-        pipe = self._client.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hmget(self._keys.job(job_id), list(FIELDS))
-        rows = await pipe.execute()
+        flat = await self._read(args=[self._keys.job_prefix, len(FIELDS), *FIELDS, *job_ids])
+        width = len(FIELDS)
+        rows = (flat[i : i + width] for i in range(0, len(flat), width))
         return {
-            job_id: _decode(job_id, row)
+            job_id: decode(job_id, row)
             for job_id, row in zip(job_ids, rows, strict=True)
             if row[0] is not None
         }
@@ -101,11 +104,11 @@ class RedisJobStore:
         if not changes:
             return []
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
-        args: list[str] = [str(len(MUTABLE)), *MUTABLE]
-        for change in changes:
-            args.extend((change.job.id, str(change.expected_version)))
-            args.extend(_encode(getattr(change.job, name)) for name in MUTABLE)
-        flags = await self._apply(keys=keys, args=args)
+        rows = [
+            [c.job.id, str(c.expected_version), *(_encode(getattr(c.job, name)) for name in MUTABLE)]
+            for c in changes
+        ]
+        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows)])
         return [bool(int(flag)) for flag in flags]
 
     async def start(

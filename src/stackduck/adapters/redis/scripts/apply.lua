@@ -1,24 +1,24 @@
 -- Write moves, each only over the version it was made from (compare-and-set).
 -- KEYS: the 5 status sets, queued-at, leases, finished, all jobs, then one job hash
 --       per change.
--- ARGV: n, the n field names (which include status, run_at, lease_expires_at and
---       version), then per change: id, expected version, its n values.
+-- ARGV[1]: JSON {"names": the n field names (which include status, run_at,
+--          lease_expires_at and version), "rows": per change [id, expected version,
+--          its n values]} (values are strings, "" = none).
 -- Returns one flag per change: 1 written, 0 refused.
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
-local n = tonumber(ARGV[1])
-local names = {}
-for f = 1, n do names[f] = ARGV[1 + f] end
+local batch = cjson.decode(ARGV[1])
+local names, rows = batch.names, batch.rows
+local n = #names
 local written = {}
-for j = 1, #KEYS - 9 do
+for j, row in ipairs(rows) do
     local key = KEYS[9 + j]
-    local base = 2 + n + (j - 1) * (n + 2)
-    local id, expected = ARGV[base], ARGV[base + 1]
+    local id, expected = row[1], row[2]
     local current = redis.call('HMGET', key, 'version', 'status')
     if current[1] == expected then
         local fields = {}
         local values = {}
         for f = 1, n do
-            local value = ARGV[base + 1 + f]
+            local value = row[2 + f]
             values[names[f]] = value
             table.insert(fields, names[f])
             table.insert(fields, value)

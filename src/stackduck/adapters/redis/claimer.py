@@ -1,0 +1,44 @@
+"""Claims on Redis alone: one script pops the best due entries and leases their
+jobs, so a claim is one round trip and no job is ever leased twice."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.errors import translated
+from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.store import FIELDS, decode
+from stackduck.domain.job import Job, JobStatus
+
+
+class RedisClaimer:
+    def __init__(self, client: Client, keys: Keys) -> None:
+        self._keys = keys
+        self._claim = client.register_script(lua("claim"))
+        self._index_keys = [
+            keys.status(JobStatus.QUEUED),
+            keys.status(JobStatus.RUNNING),
+            keys.queued_at,
+            keys.leases,
+        ]
+
+    @translated
+    async def claim(
+        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+    ) -> list[Job]:
+        keys = [*self._index_keys]
+        for job_type in job_types:
+            keys.extend((self._keys.ready(job_type), self._keys.scheduled(job_type)))
+        args: list[str | int] = [
+            limit,
+            repr(now),
+            repr(lease_seconds),
+            self._keys.job_prefix,
+            worker_id,
+            *FIELDS,
+        ]
+        flat = await self._claim(keys=keys, args=args)
+        width = len(FIELDS) + 1
+        jobs = [decode(flat[i], flat[i + 1 : i + width]) for i in range(0, len(flat), width)]
+        return sorted(jobs, key=lambda job: job.ready_key)

@@ -1,0 +1,61 @@
+"""Redis alone claims in one script: what it does with clocks that disagree."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+
+from stackduck.adapters.redis.claimer import RedisClaimer
+from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.queue import held_member, ready_score
+from stackduck.adapters.redis.store import RedisJobStore
+from stackduck.application.ids import JobIds
+from stackduck.application.ports import QueueEntry
+from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import JobSpec
+
+
+@pytest.fixture
+async def client(redis_server: str) -> AsyncIterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_server, decode_responses=True)
+    yield connection
+    await connection.aclose()
+
+
+def new_job(run_at: float) -> Job:
+    return Job.new(JobIds().new(run_at), JobSpec("t", "{}", 2, 30, 2, run_at), run_at)
+
+
+async def test_an_entry_pushed_by_a_clock_ahead_of_the_callers_is_leased_at_redis_time(
+    client: redis.Redis, redis_prefix: str
+) -> None:
+    keys = Keys(redis_prefix)
+    job = new_job(time.time() - 1)
+    await RedisJobStore(client, keys).insert([job])
+    await client.zadd(keys.ready("t"), {job.id: ready_score(QueueEntry.of(job))})
+
+    before = time.time()
+    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], job.run_at - 60, 30, 10)
+
+    assert leased.status is JobStatus.RUNNING
+    assert leased.started_at is not None and before <= leased.started_at <= time.time()
+    assert leased.lease_expires_at == leased.started_at + 30
+
+
+async def test_a_ready_entry_of_a_job_not_yet_due_goes_back_to_its_schedule(
+    client: redis.Redis, redis_prefix: str
+) -> None:
+    keys = Keys(redis_prefix)
+    later = new_job(time.time() + 3600)
+    await RedisJobStore(client, keys).insert([later])
+    await client.zadd(keys.ready("t"), {later.id: ready_score(QueueEntry.of(later))})
+
+    assert await RedisClaimer(client, keys).claim("w", ["t"], time.time(), 30, 10) == []
+
+    assert await client.zcard(keys.ready("t")) == 0
+    assert await client.zscore(keys.scheduled("t"), held_member(QueueEntry.of(later))) == later.run_at
+    stored = await RedisJobStore(client, keys).get([later.id])
+    assert stored[later.id].status is JobStatus.QUEUED and stored[later.id].version == later.version
