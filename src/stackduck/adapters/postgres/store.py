@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -30,8 +31,8 @@ def _value(job: Job, name: str) -> Any:
     return value.value if name == "status" else value
 
 
-def _columns(jobs: Sequence[Job], names: Sequence[str]) -> dict[str, list[Any]]:
-    return {name: [getattr(job, name) for job in jobs] for name in names}
+def _fields(job: Job, names: Sequence[str]) -> dict[str, Any]:
+    return {name: _value(job, name) for name in names}
 
 
 MUTABLE = (
@@ -86,11 +87,11 @@ class PostgresJobStore:
                 for slot, change in pending:
                     (later if change.job.id in seen else round_).append((slot, change))
                     seen.add(change.job.id)
-                jobs = [change.job for _, change in round_]
-                params = _columns(jobs, ("id", *MUTABLE))
-                params["status"] = [job.status.value for job in jobs]
-                params["expected_version"] = [change.expected_version for _, change in round_]
-                cursor = await conn.execute(sql("apply"), params)
+                rows = [
+                    {"expected_version": change.expected_version, **_fields(change.job, ("id", *MUTABLE))}
+                    for _, change in round_
+                ]
+                cursor = await conn.execute(sql("apply"), {"changes": json.dumps(rows)})
                 done = {row[0] for row in await cursor.fetchall()}
                 for slot, change in round_:
                     written[slot] = change.job.id in done

@@ -4,6 +4,7 @@ scripts, so several server instances never take the same entry."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 
 from stackduck.adapters.redis.client import Client, lua
@@ -27,6 +28,7 @@ class RedisReadyQueue:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
         self._keys = keys
+        self._push = client.register_script(lua("push"))
         self._pop = client.register_script(lua("pop"))
         self._promote = client.register_script(lua("promote"))
 
@@ -34,15 +36,19 @@ class RedisReadyQueue:
     async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
         if not entries:
             return
-        keys = self._keys
-        pipe = self._client.pipeline(transaction=False)
+        keys = [self._keys.types]
+        numbers: dict[str, int] = {}
+        rows: list[tuple[int, str, int, str, str]] = []  # scores as text: Lua would round them
         for entry in entries:
+            number = numbers.get(entry.job_type)
+            if number is None:
+                number = numbers[entry.job_type] = len(numbers) + 1
+                keys.extend((self._keys.ready(entry.job_type), self._keys.scheduled(entry.job_type)))
             if entry.run_at <= now:
-                pipe.zadd(keys.ready(entry.job_type), {entry.job_id: ready_score(entry)})
+                rows.append((number, entry.job_type, 1, str(ready_score(entry)), entry.job_id))
             else:
-                pipe.zadd(keys.scheduled(entry.job_type), {held_member(entry): entry.run_at})
-        pipe.sadd(keys.types, *{entry.job_type for entry in entries})
-        await pipe.execute()
+                rows.append((number, entry.job_type, 0, repr(entry.run_at), held_member(entry)))
+        await self._push(keys=keys, args=[json.dumps(rows, ensure_ascii=False)])
 
     @translated
     async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
-        Console(width=160).print(_table(results, options))
+        Console(width=200).print(_table(results, options))
     return 0
 
 
@@ -110,11 +110,21 @@ async def _one(config: str, args: argparse.Namespace, options: Options, report: 
             server = await provide(container.grpc_server)
             await server.start()
             try:
-                return await Scenarios(server.address, options, report).run(Result(config))
+                return await Scenarios(server.address, options, report, in_process=True).run(Result(config))
             finally:
                 await server.stop(1)
         finally:
             await close_resources(container)
+
+
+def _cpu(r: Result) -> str:
+    if not r.server_cpu_us:
+        return ""
+    return " / ".join(
+        f"{r.server_cpu_us[k]:,.0f} µs ({r.server_busy[k]:.0%})"
+        for k in ("batch", "seed")
+        if k in r.server_cpu_us
+    )
 
 
 def _table(results: list[Result], options: Options) -> Table:
@@ -130,11 +140,12 @@ def _table(results: list[Result], options: Options) -> Table:
         "end to end seed",
         "latency p50 / p95 / p99",
         "streams served",
+        "server CPU per job, batch / seed",
     ):
         table.add_column(heading, justify="left" if heading == "configuration" else "right")
     for r in results:
         if r.skipped:
-            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "", "")
+            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "", "", "")
             continue
         latency = " / ".join(f"{r.latency_ms[p]:.2f}" for p in ("p50", "p95", "p99")) + " ms"
         table.add_row(
@@ -145,5 +156,6 @@ def _table(results: list[Result], options: Options) -> Table:
             f"{r.end_to_end_seed:,.0f}/s",
             latency,
             f"{r.streams_served:,}/{r.streams:,} at {r.streams_rate:,.0f}/s" if r.streams else "",
+            _cpu(r),
         )
     return table

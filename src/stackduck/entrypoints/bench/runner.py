@@ -45,6 +45,11 @@ class Result:
     streams: int = 0  # streams held open in the fan-out scenario
     streams_served: int = 0  # of those, how many were handed at least one job
     streams_rate: float = 0.0  # jobs/s through them
+    # Server CPU per job end to end (µs; batch, seed) and its share of one core, read
+    # from this process when it runs the server (0 against --address). Steadier than a
+    # rate on a noisy machine, and it says whether the server process was the bound.
+    server_cpu_us: dict[str, float] = field(default_factory=dict)
+    server_busy: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
 
 
@@ -60,10 +65,12 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 class Scenarios:
-    def __init__(self, address: str, options: Options, progress: Progress) -> None:
+    def __init__(self, address: str, options: Options, progress: Progress, in_process: bool = False) -> None:
         self._address = address
         self._options = options
         self._progress = progress
+        self._in_process = in_process
+        self.cpu: dict[str, tuple[float, float]] = {}  # scenario: (cpu µs per job, share of a core)
 
     async def run(self, result: Result) -> Result:
         o = self._options
@@ -75,6 +82,9 @@ class Scenarios:
         result.end_to_end_seed = await self.end_to_end(
             "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
         )
+        if self._in_process:
+            for name, (per_job, busy) in self.cpu.items():
+                result.server_cpu_us[name], result.server_busy[name] = per_job, busy
         result.latency_ms = await self.latency("latency", "bench-latency")
         if o.streams:
             result.streams = o.streams
@@ -120,9 +130,12 @@ class Scenarios:
         producers = _Producers(self._producer_plans(job_type, count, o.batch if batched else 0))
         async with _Workers(self._address, plans) as workers:
             started = await producers.start()
+            cpu = time.process_time()
             await self._until_done(what, workers, count)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             await producers.finish()
+        self.cpu["batch" if batched else "seed"] = (cpu / count * 1e6, cpu / elapsed)
         self._progress(what, 1.0)
         return count / elapsed
 

@@ -1,4 +1,6 @@
 -- Write a batch of moves, each only over the version it was made from (compare-and-set).
+-- The batch is one JSON array of objects: one parameter, which the driver sends as
+-- is, where an array per column costs it a Python loop over every element.
 UPDATE stackduck_jobs AS j
 SET status = c.status,
     run_at = c.run_at,
@@ -11,14 +13,10 @@ SET status = c.status,
     lease_owner = c.lease_owner,
     lease_expires_at = c.lease_expires_at,
     version = c.version
-FROM unnest(
-    %(id)s::uuid[], %(expected_version)s::bigint[], %(status)s::text[], %(run_at)s::float8[],
-    %(updated_at)s::float8[], %(retry_count)s::integer[], %(attempt)s::integer[],
-    %(error_message)s::text[], %(started_at)s::float8[], %(completed_at)s::float8[],
-    %(lease_owner)s::text[], %(lease_expires_at)s::float8[], %(version)s::bigint[]
-) AS c (
-    id, expected_version, status, run_at, updated_at, retry_count, attempt, error_message,
-    started_at, completed_at, lease_owner, lease_expires_at, version
+FROM json_to_recordset(%(changes)s::json) AS c (
+    id uuid, expected_version bigint, status text, run_at float8, updated_at float8,
+    retry_count integer, attempt integer, error_message text, started_at float8,
+    completed_at float8, lease_owner text, lease_expires_at float8, version bigint
 )
 WHERE j.id = c.id AND j.version = c.expected_version
 RETURNING j.id::text
