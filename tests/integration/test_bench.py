@@ -18,7 +18,7 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     command = [
         STACKDUCK, "bench", "--configs", "memory", "--jobs", "300", "--seed-jobs", "100",
         "--latency-rate", "100", "--latency-seconds", "0.5", "--producers", "1", "--workers", "2",
-        "--streams", "20", "--json",
+        "--streams", "20", "--backlog", "500", "--json",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
@@ -31,6 +31,10 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
         assert memory[rate] > 0, rate
     assert 0 < memory["latency_ms"]["p50"] <= memory["latency_ms"]["p99"]
     assert (memory["streams"], memory["streams_served"]) == (20, 20) and memory["streams_rate"] > 0
+    assert memory["backlog"] == 500 and memory["backlog_fill"] > 0
+    assert memory["backlog_rates"]["10"] > 0 and memory["backlog_rates"]["backlog"] > 0
+    assert set(memory["backlog_rss_mb"]) == {"before", "filled", "after"}
+    assert {"batch", "seed", "backlog-10", "backlog"} <= set(memory["server_cpu_us"])
 
 
 def test_bench_refuses_an_unknown_configuration() -> None:

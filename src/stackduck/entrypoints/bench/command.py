@@ -48,6 +48,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--latency-rate", type=float, default=Options.latency_rate, help="offered jobs/s")
     parser.add_argument("--latency-seconds", type=float, default=Options.latency_seconds)
     parser.add_argument("--streams", type=int, default=Options.streams, help="fan-out streams (0 = skip)")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=Options.backlog,
+        help="deep-queue scenario: end to end over this many waiting jobs, e.g. 1000000 (0 = skip)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         latency_rate=args.latency_rate,
         latency_seconds=args.latency_seconds,
         streams=args.streams,
+        backlog=args.backlog,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -75,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
-        Console(width=200).print(_table(results, options))
+        console = Console(width=200)
+        console.print(_table(results, options))
+        for line in _deep_queue_lines(results):
+            console.print(line)
     return 0
 
 
@@ -115,6 +125,25 @@ async def _one(config: str, args: argparse.Namespace, options: Options, report: 
                 await server.stop(1)
         finally:
             await close_resources(container)
+
+
+def _deep_queue_lines(results: list[Result]) -> list[str]:
+    lines = []
+    for r in results:
+        if not r.backlog:
+            continue
+        rss = r.backlog_rss_mb
+        cpu = ""
+        if "backlog" in r.server_cpu_us:
+            shallow, deep = r.server_cpu_us["backlog-10"], r.server_cpu_us["backlog"]
+            cpu = f"; server CPU per job {shallow:,.0f} → {deep:,.0f} µs"
+        lines.append(
+            f"deep queue, {r.config}: workers drained {r.backlog_rates['10']:,.0f} jobs/s off a short "
+            f"queue, {r.backlog_rates['backlog']:,.0f}/s off {r.backlog:,} waiting "
+            f"(filled at {r.backlog_fill:,.0f}/s)"
+            f"{cpu}; server memory {rss['before']:,.0f} → {rss['filled']:,.0f} → {rss['after']:,.0f} MiB"
+        )
+    return lines
 
 
 def _cpu(r: Result) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class Options:
     latency_rate: float = 200.0
     latency_seconds: float = 5.0
     streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
+    backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
 
 
 @dataclass
@@ -50,7 +52,23 @@ class Result:
     # rate on a noisy machine, and it says whether the server process was the bound.
     server_cpu_us: dict[str, float] = field(default_factory=dict)
     server_busy: dict[str, float] = field(default_factory=dict)
+    # The deep-queue scenario: workers (batch paths) drain jobs off a short queue, then
+    # off one ``backlog`` deep; the server's memory (RSS) along the way.
+    backlog: int = 0
+    backlog_fill: float = 0.0  # jobs/s while filling it
+    backlog_rates: dict[str, float] = field(default_factory=dict)  # "10", "backlog": jobs/s
+    backlog_rss_mb: dict[str, float] = field(default_factory=dict)  # before, filled, after
     skipped: str = ""
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux), in MiB; 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -82,16 +100,67 @@ class Scenarios:
         result.end_to_end_seed = await self.end_to_end(
             "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
         )
-        if self._in_process:
-            for name, (per_job, busy) in self.cpu.items():
-                result.server_cpu_us[name], result.server_busy[name] = per_job, busy
         result.latency_ms = await self.latency("latency", "bench-latency")
+        if o.backlog:
+            await self.deep_queue(result, o.backlog)
         if o.streams:
             result.streams = o.streams
             result.streams_served, result.streams_rate = await self.fan_out(
                 f"{o.streams:,} streams", "bench-streams", o.streams
             )
+        if self._in_process:
+            for name, (per_job, busy) in self.cpu.items():
+                result.server_cpu_us[name], result.server_busy[name] = per_job, busy
         return result
+
+    async def deep_queue(self, result: Result, backlog: int) -> None:
+        """Workers drain the same number of jobs off a short queue (10 left at the end),
+        then off one ``backlog`` deep: if a claim cost more with more jobs waiting, the
+        second rate would show it."""
+        o, job_type, shallow = self._options, "bench-backlog", 10
+        count = o.jobs // 2
+        result.backlog_rss_mb["before"] = resident_mb()
+        await self._fill(job_type, count + shallow, "backlog: filling a short queue")
+        result.backlog_rates["10"] = await self._drain(
+            "backlog: draining a short queue", job_type, count, "backlog-10"
+        )
+        started = time.perf_counter()
+        await self._fill(job_type, backlog + count, f"backlog: filling {backlog:,}")
+        result.backlog_fill = (backlog + count) / (time.perf_counter() - started)
+        result.backlog_rss_mb["filled"] = resident_mb()
+        result.backlog_rates["backlog"] = await self._drain(
+            f"backlog: draining {backlog:,}", job_type, count, "backlog"
+        )
+        result.backlog_rss_mb["after"] = resident_mb()
+        result.backlog = backlog
+
+    async def _fill(self, job_type: str, count: int, what: str) -> None:
+        self._progress(what, 0.0)
+        o = self._options
+        producers = _Producers(self._producer_plans(job_type, count, max(o.batch, 500)))
+        await producers.start()
+        await producers.finish()
+        self._progress(what, 1.0)
+
+    async def _drain(self, what: str, job_type: str, count: int, key: str) -> float:
+        """Jobs/s through workers taking ``count`` jobs off a standing queue: the queue
+        is paused while their streams open, and the clock starts when it resumes."""
+        o = self._options
+        plans = [
+            WorkerPlan(self._address, job_type, o.in_flight, True, f"bench-drain-{i}")
+            for i in range(o.workers)
+        ]
+        async with grpc.aio.insecure_channel(self._address) as channel:
+            stub = StackDuckServiceStub(channel)
+            await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
+            async with _Workers(self._address, plans) as workers:
+                started, cpu = time.perf_counter(), time.process_time()
+                await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
+                await self._until_done(what, workers, count)
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                done: int = workers.done.value
+        self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
+        return done / elapsed
 
     async def fan_out(self, what: str, job_type: str, streams: int) -> tuple[int, float]:
         """Many streams (one job in flight each) on one server, jobs flowing to all of them."""
