@@ -47,6 +47,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--batch", type=int, default=Options.batch, help="jobs per EnqueueJobs call")
     parser.add_argument("--latency-rate", type=float, default=Options.latency_rate, help="offered jobs/s")
     parser.add_argument("--latency-seconds", type=float, default=Options.latency_seconds)
+    parser.add_argument(
+        "--latency-in-flight",
+        type=int,
+        default=Options.latency_in_flight,
+        help="the latency worker's unacknowledged jobs (1 = a strictly serial worker)",
+    )
     parser.add_argument("--streams", type=int, default=Options.streams, help="fan-out streams (0 = skip)")
     parser.add_argument(
         "--backlog",
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         latency_rate=args.latency_rate,
         latency_seconds=args.latency_seconds,
+        latency_in_flight=args.latency_in_flight,
         streams=args.streams,
         backlog=args.backlog,
     )

@@ -32,6 +32,10 @@ class Options:
     batch: int = 100
     latency_rate: float = 200.0
     latency_seconds: float = 5.0
+    # The latency worker's in-flight limit: with 1, each delivery waits for the previous
+    # job's CompleteJob and the next claim, so the number measures one worker's serial
+    # cycle (and queueing once that cycle passes 1/rate) rather than delivery.
+    latency_in_flight: int = 10
     streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
 
@@ -211,7 +215,7 @@ class Scenarios:
     async def latency(self, what: str, job_type: str) -> dict[str, float]:
         o = self._options
         count = max(int(o.latency_rate * o.latency_seconds), 1)
-        plan = WorkerPlan(self._address, job_type, 1, False, f"bench-{job_type}")
+        plan = WorkerPlan(self._address, job_type, o.latency_in_flight, False, f"bench-{job_type}")
         producers = _Producers(
             [ProducerPlan(self._address, job_type, count, o.payload_bytes, rate=o.latency_rate)]
         )
