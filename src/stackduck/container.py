@@ -82,7 +82,7 @@ class Container(containers.DeclarativeContainer):
     )
     postgres_store = providers.Singleton(PostgresJobStore, postgres_pool)
 
-    redis_client = providers.Resource(open_client, config.redis_url)
+    redis_client = providers.Resource(open_client, config.redis_url, config.redis_pool_size)
     redis_keys = providers.Singleton(Keys, config.redis_prefix)
     redis_queue = providers.Singleton(RedisReadyQueue, redis_client, redis_keys)
     redis_notifier = providers.Resource(

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
     database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("STACKDUCK_DATABASE_POOL_SIZE"))
+    redis_pool_size: int = Field(50, ge=1, le=1000, validation_alias=_env("STACKDUCK_REDIS_POOL_SIZE"))
     redis_prefix: str = Field(
         "stackduck", min_length=1, pattern=r"^[^{}\s]+$", validation_alias=_env("STACKDUCK_REDIS_PREFIX")
     )

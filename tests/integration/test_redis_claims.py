@@ -1,7 +1,8 @@
-"""Redis alone claims in one script: what it does with clocks that disagree."""
+"""Redis alone claims in one script: clocks that disagree, more claims than connections."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -14,8 +15,10 @@ from stackduck.adapters.redis.queue import held_member, ready_score
 from stackduck.adapters.redis.store import RedisJobStore
 from stackduck.application.ids import JobIds
 from stackduck.application.ports import QueueEntry
+from stackduck.container import build_container, close_resources, provide
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import JobSpec
+from stackduck.settings import Settings
 
 
 @pytest.fixture
@@ -59,3 +62,18 @@ async def test_a_ready_entry_of_a_job_not_yet_due_goes_back_to_its_schedule(
     assert await client.zscore(keys.scheduled("t"), held_member(QueueEntry.of(later))) == later.run_at
     stored = await RedisJobStore(client, keys).get([later.id])
     assert stored[later.id].status is JobStatus.QUEUED and stored[later.id].version == later.version
+
+
+async def test_more_concurrent_commands_than_pooled_connections_wait_their_turn(
+    redis_server: str, redis_prefix: str
+) -> None:
+    settings = Settings(
+        REDIS_URL=redis_server, STACKDUCK_REDIS_PREFIX=redis_prefix, STACKDUCK_REDIS_POOL_SIZE=2
+    )
+    container = build_container(settings)
+    try:
+        claimer = await provide(container.claimer)
+        claims = [claimer.claim(f"w{n}", ["t"], time.time(), 30, 1) for n in range(40)]
+        assert await asyncio.gather(*claims) == [[]] * 40
+    finally:
+        await close_resources(container)

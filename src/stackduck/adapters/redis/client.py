@@ -15,6 +15,8 @@ from stackduck.adapters.redis.errors import UNAVAILABLE, unavailable
 
 #: How long one command may take before Redis counts as failing.
 SOCKET_TIMEOUT_SECONDS = 1.0
+#: How long a command waits for a free connection before UNAVAILABLE (as with Postgres).
+CHECKOUT_TIMEOUT_SECONDS = 5.0
 
 Client = redis.Redis
 
@@ -24,9 +26,13 @@ def lua(name: str) -> str:
     return files("stackduck.adapters.redis").joinpath("scripts", f"{name}.lua").read_text()
 
 
-async def open_client(url: str) -> AsyncIterator[Client]:
-    client = redis.Redis.from_url(
+async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:
+    # A blocking pool: with every connection busy (a thousand streams claiming at once),
+    # a command waits its turn instead of failing with "Too many connections".
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=pool_size,
+        timeout=CHECKOUT_TIMEOUT_SECONDS,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -37,6 +43,7 @@ async def open_client(url: str) -> AsyncIterator[Client]:
         retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         health_check_interval=10,
     )
+    client = redis.Redis.from_pool(pool)
     try:
         yield client
     finally:
