@@ -8,15 +8,16 @@ lease, whoever holds it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.group_commit import GroupCommit
-from stackduck.application.moves import Move, Outcome, apply_moves
+from stackduck.application.moves import Move, Outcome, apply_moves, log_state
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Clock, JobStore, Metrics
+from stackduck.application.ports import Clock, Completion, JobStore, Metrics
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.job import Job
 
@@ -28,6 +29,16 @@ class Ack:
     job_id: str
     worker_id: str | None = None
     lease_token: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One answer waiting for the next write: its move, and for a completion the same
+    move in the form a store can write without reading first."""
+
+    job_id: str
+    move: Move
+    completion: Completion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +66,19 @@ class Acks:
         self._consumers = consumers
         self._clock = clock
         self._policy = policy
-        self._commit: GroupCommit[tuple[str, Move], Outcome] = GroupCommit(self._write)
+        self._commit: GroupCommit[_Answer, Outcome] = GroupCommit(self._write)
 
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
         now = self._clock.now()
-        moves: list[tuple[str, Move]] = [
-            (a.job_id, partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now))
+        answers = [
+            _Answer(
+                a.job_id,
+                partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now),
+                Completion(a.job_id, a.worker_id, a.lease_token, now),
+            )
             for a in acks
         ]
-        settled, outcomes = await self._settle(moves)
+        settled, outcomes = await self._settle(answers)
         self._metrics.completed(settled, now)
         return outcomes
 
@@ -71,8 +86,8 @@ class Acks:
         """Each failure is retried after its backoff while retries remain, else dead-lettered."""
         now = self._clock.now()
         policy = self._policy.retry
-        moves: list[tuple[str, Move]] = [
-            (
+        answers = [
+            _Answer(
                 f.job_id,
                 partial(
                     Job.fail,
@@ -87,7 +102,7 @@ class Acks:
             )
             for f in failures
         ]
-        settled, outcomes = await self._settle(moves)
+        settled, outcomes = await self._settle(answers)
         self._metrics.failed(settled, now)
         return outcomes
 
@@ -108,15 +123,34 @@ class Acks:
         self._consumers.seen((o.job.id for o in outcomes if o.job is not None), now)
         return outcomes
 
-    async def _settle(self, moves: Sequence[tuple[str, Move]]) -> tuple[list[Job], list[Outcome]]:
-        outcomes = await self._commit.submit(moves)
+    async def _settle(self, answers: Sequence[_Answer]) -> tuple[list[Job], list[Outcome]]:
+        outcomes = await self._commit.submit(answers)
         return [outcome.job for outcome in outcomes if outcome.job is not None], outcomes
 
-    async def _write(self, moves: list[tuple[str, Move]]) -> list[Outcome]:
-        """One read and one write for every answer that arrived while the previous ran."""
-        outcomes = await apply_moves(self._store, moves)
-        settled = [outcome.job for outcome in outcomes if outcome.job is not None]
+    async def _write(self, answers: list[_Answer]) -> list[Outcome]:
+        """Every answer that arrived while the previous write ran, in one or two round
+        trips: completions of distinct jobs in one write without a read (the common
+        case), then the rest (failures, refusals, a job answered twice) through a read
+        and a compare-and-set write, in arrival order."""
+        outcomes: list[Outcome | None] = [None] * len(answers)
+        answered = Counter(answer.job_id for answer in answers)
+        direct = [
+            (i, a.completion) for i, a in enumerate(answers) if a.completion and answered[a.job_id] == 1
+        ]
+        if direct:
+            completed = await self._store.complete([completion for _, completion in direct])
+            for (i, _), job in zip(direct, completed, strict=True):
+                if job is not None:
+                    outcomes[i] = Outcome(job)
+                    log_state(job)
+        rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        if rest:
+            judged = await apply_moves(self._store, [(answers[i].job_id, answers[i].move) for i in rest])
+            for i, outcome in zip(rest, judged, strict=True):
+                outcomes[i] = outcome
+        done = [outcome for outcome in outcomes if outcome is not None]
+        settled = [outcome.job for outcome in done if outcome.job is not None]
         now = self._clock.now()
         self._consumers.done((job.id for job in settled), now)
         await self._ready.offer(settled, now)
-        return outcomes
+        return done

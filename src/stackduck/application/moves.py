@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from stackduck.application.ports import Change, JobStore
+from stackduck.application.ports import Change, Completion, JobStore
 from stackduck.domain.errors import IllegalTransition, JobNotFound, StackduckError
 from stackduck.domain.job import Job
 
@@ -63,9 +64,12 @@ async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> lis
         except StackduckError as exc:
             outcomes.append(Outcome(None, exc))
             continue
+        # A snapshot (a later move in the batch may move the same job again), shared by
+        # the outcome and the write: neither is changed after this.
+        moved = job.copy()
         slots.append(len(outcomes))
-        outcomes.append(Outcome(job.copy()))
-        changes.append(Change(job.copy(), version))
+        outcomes.append(Outcome(moved))
+        changes.append(Change(moved, version))
     if changes:
         written = await store.apply(changes)
         for slot, ok, change in zip(slots, written, changes, strict=True):
@@ -79,3 +83,16 @@ async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> lis
                     ),
                 )
     return outcomes
+
+
+async def complete_by_moves(store: JobStore, completions: Sequence[Completion]) -> list[Job | None]:
+    """The complete move through the domain: read, move, write back with compare-and-set.
+    For stores that cannot do it in one statement."""
+    outcomes = await apply_moves(
+        store,
+        [
+            (c.job_id, partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now))
+            for c in completions
+        ],
+    )
+    return [outcome.job for outcome in outcomes]

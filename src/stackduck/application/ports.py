@@ -23,6 +23,17 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """The domain's complete move, as a store can write it without reading first: the
+    lease it must match (token and worker; None = not checked) and the time."""
+
+    job_id: str
+    worker_id: str | None
+    token: int | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class QueueEntry:
     """What the ready queue knows of a job: enough to order and route it."""
 
@@ -81,6 +92,11 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """Lease to the worker those of these jobs that are queued and due (the domain's
         start move, each job atomically); returns the jobs leased."""
+
+    async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
+        """Complete the running jobs whose lease each completion matches (the domain's
+        complete move, each job atomically; ids distinct); per completion the job as
+        stored, or None where it did not apply (the caller judges those with the moves)."""
 
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
         """Running jobs whose lease deadline is at or before ``now``."""

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from stackduck.application.ports import Change
+from stackduck.application.ports import Change, Completion
 from stackduck.domain.job import JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
@@ -157,3 +157,38 @@ async def test_delete_takes_only_jobs_in_the_allowed_states(ports: Ports) -> Non
 
     assert await ports.store.delete([queued.id, dead.id, "missing"], [JobStatus.FAILED]) == 1
     assert list(await ports.store.get([queued.id, dead.id])) == [queued.id]
+
+
+async def test_complete_is_the_complete_move_where_the_lease_matches(ports: Ports) -> None:
+    jobs = await ports.add(*(ports.job() for _ in range(5)))
+    started = []
+    for job in jobs:
+        running = job.copy()
+        running.start(f"w-{job.id}", NOW, 60)
+        started.append(running)
+    assert await ports.store.apply([Change(s, s.version - 1) for s in started[:4]]) == [True] * 4
+    right, by_token_only, stale_token, other_worker = started[:4]
+    queued = jobs[4]
+
+    done = await ports.store.complete(
+        [
+            Completion(right.id, right.lease_owner, right.attempt, NOW + 1),
+            Completion(by_token_only.id, None, by_token_only.attempt, NOW + 2),
+            Completion(stale_token.id, stale_token.lease_owner, stale_token.attempt + 1, NOW + 1),
+            Completion(other_worker.id, "someone-else", None, NOW + 1),
+            Completion(queued.id, None, None, NOW + 1),
+            Completion("not-a-uuid", None, None, NOW + 1),
+            Completion("01a2211a-a2be-7000-9ae6-cb2f559fabfe", None, None, NOW + 1),
+        ]
+    )
+
+    expected = []
+    for job, now in ((right, NOW + 1), (by_token_only, NOW + 2)):
+        moved = job.copy()
+        moved.complete(job.lease_owner, job.attempt, now)
+        expected.append(moved)
+    assert done == [*expected, None, None, None, None, None]
+    stored = await ports.store.get([j.id for j in jobs])
+    assert [stored[j.id] for j in (right, by_token_only)] == expected
+    assert [stored[j.id] for j in (stale_token, other_worker)] == [stale_token, other_worker]
+    assert stored[queued.id] == queued

@@ -4,9 +4,11 @@ and the indexes serve the hot queries on a large table."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -96,6 +98,11 @@ HOT_QUERIES = {
     "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
                                         "after": "00000000-0000-0000-0000-000000000000", "limit": 100},
                      "stackduck_jobs_status"),
+    "complete": (sql("complete"), {"completions": json.dumps(
+        [{"id": str(uuid.uuid4()), "worker_id": "w", "token": 1, "now": NOW} for _ in range(100)]
+    )}, "stackduck_jobs_pkey"),
+    "write-back": (sql("apply"), {"changes": json.dumps([{"id": str(uuid.uuid4()), "expected_version": 0}
+                                                         for _ in range(100)])}, "stackduck_jobs_pkey"),
     "retention": (sql("prune"), {"statuses": ["completed", "cancelled"], "before": NOW - 86400,
                                  "limit": 1000}, "stackduck_jobs_finished"),
 }  # fmt: skip

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
-from stackduck.application.ports import Change, Page, TypeStats
+from stackduck.application.ports import Change, Completion, Page, TypeStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 
@@ -109,6 +109,21 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("start"), params)
             return [job_from_row(row) for row in await cursor.fetchall()]
+
+    @translated
+    async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
+        """One statement, no read: the domain's complete move where the lease matches."""
+        rows = [
+            {"id": c.job_id, "worker_id": c.worker_id, "token": c.token, "now": c.now}
+            for c in completions
+            if _is_id(c.job_id)
+        ]
+        if not rows:
+            return [None] * len(completions)
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("complete"), {"completions": json.dumps(rows)})
+            done = {job.id: job for job in map(job_from_row, await cursor.fetchall())}
+        return [done.get(c.job_id) for c in completions]
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:

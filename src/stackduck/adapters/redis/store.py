@@ -13,7 +13,8 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.tally import StatsTally
 from stackduck.application.claiming import start_by_moves
-from stackduck.application.ports import Change, Page, TypeStats
+from stackduck.application.moves import complete_by_moves
+from stackduck.application.ports import Change, Completion, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 FIELDS = (
@@ -115,6 +116,9 @@ class RedisJobStore:
         self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
         return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
+
+    async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
+        return await complete_by_moves(self, completions)
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
