@@ -21,9 +21,18 @@ CHECKOUT_TIMEOUT_SECONDS = 5.0
 Client = redis.Redis
 
 
+INCLUDE = "--#include "
+
+
 @cache
 def lua(name: str) -> str:
-    return files("stackduck.adapters.redis").joinpath("scripts", f"{name}.lua").read_text()
+    """A script's text, with each ``--#include <fragment>`` line replaced by that
+    fragment (Redis scripts cannot load one another)."""
+    text = files("stackduck.adapters.redis").joinpath("scripts", f"{name}.lua").read_text()
+    return "".join(
+        lua(line.removeprefix(INCLUDE).strip()) if line.startswith(INCLUDE) else line
+        for line in text.splitlines(keepends=True)
+    )
 
 
 async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:

@@ -12,6 +12,7 @@
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
 -- which is what Redis alone on one server allows (see ADR 0009 on Redis Cluster).
 -- Returns per leased job: its id, then its n field values.
+--#include _heads
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
@@ -20,29 +21,19 @@ local QUEUED, RUNNING, QUEUED_AT, LEASES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local names = {}
 for f = 6, #ARGV do names[#names + 1] = ARGV[f] end
 
-local heads = {}
-local function look(i)
-    local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    if head[1] then heads[i] = {head[1], tonumber(head[2])} else heads[i] = nil end
-end
 for i = 5, #KEYS, 2 do look(i) end
 
 local leased, count = {}, 0
 while count < limit do
-    local best = nil
-    for i, head in pairs(heads) do
-        if best == nil or head[2] < heads[best][2] or (head[2] == heads[best][2] and head[1] < heads[best][1]) then
-            best = i
-        end
-    end
-    if best == nil then break end
-    local id = heads[best][1]
-    redis.call('ZREM', KEYS[best], id)
-    look(best)
+    local k = best()
+    if k == nil then break end
+    local id = heads[k][1]
+    redis.call('ZREM', KEYS[k], id)
+    look(k)
     local key = prefix .. id
     local job = redis.call('HMGET', key, 'status', 'run_at', 'priority')
     if job[1] == 'queued' and tonumber(job[2]) > now then
-        redis.call('ZADD', KEYS[best + 1], job[2], job[3] .. '|' .. id)
+        redis.call('ZADD', KEYS[k + 1], job[2], job[3] .. '|' .. id)
     elseif job[1] == 'queued' then
         redis.call('HINCRBY', key, 'attempt', 1)
         redis.call('HINCRBY', key, 'version', 1)
