@@ -46,8 +46,17 @@ class QueueClaimer:
     async def _start(
         self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:
-        # An entry whose job is gone or not due any more was stale (cancelled, re-planned).
-        return await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
+        started = await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
+        if len(started) < len(entries):
+            # An entry whose job is gone or no longer queued was stale (cancelled, finished):
+            # dropped. A job still queued but not due by this clock (its entry pushed by a
+            # clock ahead of ours) goes back to the queue for its time, never lost.
+            taken = {job.id for job in started}
+            stored = await self._store.get([e.job_id for e in entries if e.job_id not in taken])
+            waiting = [QueueEntry.of(job) for job in stored.values() if job.is_scheduled(now)]
+            if waiting:
+                await self._queue.push(waiting, now)
+        return started
 
 
 async def start_by_moves(

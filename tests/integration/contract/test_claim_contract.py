@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stackduck.application.ports import Change
+from stackduck.application.ports import Change, QueueEntry
 from stackduck.domain.job import JobStatus
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
 
@@ -46,6 +46,19 @@ async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Po
     assert claimed == [expected]
     assert (await ports.store.get([wanted.id]))[wanted.id] == expected
     assert await ports.claimer.claim("w", ["t"], NOW, 60, 2) == []
+
+
+async def test_an_entry_whose_job_is_not_yet_due_waits_for_its_time(ports: Ports) -> None:
+    later = ports.job(run_at=NOW + 30)
+    await ports.store.insert([later])
+    # Pushed as due by a clock ahead of the claimer's: the job itself is due in 30 s.
+    await ports.ready.push([QueueEntry(later.id, "t", 2, NOW - 1)], NOW)
+
+    assert await ports.claimer.claim("w", ["t"], NOW, 60, 5) == []
+
+    assert await ports.ready.next_due() == NOW + 30
+    await ports.ready.promote_due(NOW + 30)
+    assert [job.id for job in await ports.claimer.claim("w", ["t"], NOW + 30, 60, 5)] == [later.id]
 
 
 async def test_claims_respect_the_limit_and_skip_what_is_not_due(ports: Ports) -> None:
