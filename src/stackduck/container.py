@@ -26,7 +26,7 @@ from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import open_client
 from stackduck.adapters.redis.keys import Keys
-from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.adapters.redis.queue import RedisReadyQueue, StoreKeptQueue
 from stackduck.adapters.redis.store import RedisJobStore
 from stackduck.adapters.redis.switches import RedisSwitches
 from stackduck.application.acks import Acks
@@ -124,7 +124,7 @@ class Container(containers.DeclarativeContainer):
         config.storage,
         memory=queue,
         postgres=providers.Singleton(PostgresReadyIndex, postgres_pool, clock.provided.now.call()),
-        redis=queue,
+        redis=providers.Singleton(StoreKeptQueue, queue),
         **{"redis+postgres": queue},
     )
     notifier = providers.Selector(

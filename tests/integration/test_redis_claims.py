@@ -1,4 +1,5 @@
-"""Redis alone claims in one script: clocks that disagree, more claims than connections."""
+"""Redis alone: claims in one script (clocks that disagree, more claims than connections),
+and the store keeping each job's queue entry with its write."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.queue import held_member, ready_score
 from stackduck.adapters.redis.store import RedisJobStore
 from stackduck.application.ids import JobIds
-from stackduck.application.ports import QueueEntry
+from stackduck.application.ports import Change, QueueEntry
 from stackduck.container import build_container, close_resources, provide
 from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.retry import RetryPolicy
 from stackduck.domain.rules import JobSpec
 from stackduck.settings import Settings
 
@@ -77,3 +79,25 @@ async def test_more_concurrent_commands_than_pooled_connections_wait_their_turn(
         assert await asyncio.gather(*claims) == [[]] * 40
     finally:
         await close_resources(container)
+
+
+async def test_the_store_keeps_each_jobs_queue_entry_in_the_same_call_as_its_write(
+    client: redis.Redis, redis_prefix: str
+) -> None:
+    keys, policy = Keys(redis_prefix), RetryPolicy(jitter=0.0)
+    store = RedisJobStore(client, keys)
+    first, second = new_job(time.time() - 1), new_job(time.time() - 1)
+    await store.insert([first, second])
+    assert await client.zscore(keys.ready("t"), first.id) == ready_score(QueueEntry.of(first))
+
+    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], time.time(), 30, 1)
+    doomed = second if leased.id == first.id else first
+    cancelled = doomed.copy()
+    cancelled.cancel(time.time())
+    failed = leased.copy()
+    failed.fail("w", leased.attempt, time.time(), "boom", policy, 0.0)
+    changes = [Change(cancelled, doomed.version), Change(failed, leased.version)]
+    assert await store.apply(changes) == [True, True]
+
+    assert await client.zcard(keys.ready("t")) == 0
+    assert await client.zscore(keys.scheduled("t"), held_member(QueueEntry.of(failed))) == failed.run_at

@@ -43,9 +43,10 @@ def _encode(value: object) -> str:
     return str(value)
 
 
-def _batch(names: Sequence[str], rows: list[list[str]]) -> str:
+def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], types: str) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
-    return json.dumps({"names": names, "rows": rows}, ensure_ascii=False)
+    document = {"names": names, "rows": rows, "queues": queues, "types": types}
+    return json.dumps(document, ensure_ascii=False)
 
 
 def decode(job_id: str, values: Sequence[str | None]) -> Job:
@@ -82,7 +83,11 @@ class RedisJobStore:
             return
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [[job.id, *(_encode(getattr(job, name)) for name in FIELDS)] for job in jobs]
-        await self._insert(keys=keys, args=[_batch(FIELDS, rows)])
+        queues = [self._queue_of(job) for job in jobs]
+        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys.types)])
+
+    def _queue_of(self, job: Job) -> tuple[str, str]:
+        return self._keys.ready(job.job_type), self._keys.scheduled(job.job_type)
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -109,7 +114,8 @@ class RedisJobStore:
             [c.job.id, str(c.expected_version), *(_encode(getattr(c.job, name)) for name in MUTABLE)]
             for c in changes
         ]
-        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows)])
+        queues = [self._queue_of(c.job) for c in changes]
+        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys.types)])
         return [bool(int(flag)) for flag in flags]
 
     async def start(

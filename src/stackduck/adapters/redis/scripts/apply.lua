@@ -3,7 +3,11 @@
 --       per change.
 -- ARGV[1]: JSON {"names": the n field names (which include status, run_at,
 --          lease_expires_at and version), "rows": per change [id, expected version,
---          its n values]} (values are strings, "" = none).
+--          its n values]} (values are strings, "" = none), "queues": per change [its
+--          type's ready set, its scheduled set], "types": the set of types}.
+-- A job that is or becomes queued gets its ready-queue entry in the same call, one
+-- that leaves the queued state loses it (_entries.lua).
+--#include _entries
 -- Returns one flag per change: 1 written, 0 refused.
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local batch = cjson.decode(ARGV[1])
@@ -13,7 +17,7 @@ local written = {}
 for j, row in ipairs(rows) do
     local key = KEYS[9 + j]
     local id, expected = row[1], row[2]
-    local current = redis.call('HMGET', key, 'version', 'status')
+    local current = redis.call('HMGET', key, 'version', 'status', 'priority', 'job_type')
     if current[1] == expected then
         local fields = {}
         local values = {}
@@ -30,8 +34,10 @@ for j, row in ipairs(rows) do
         end
         if values.status == 'queued' then
             redis.call('ZADD', KEYS[6], values.run_at, id)
+            enqueue(batch.queues[j], batch.types, current[4], id, current[3], values.run_at, values.updated_at)
         else
             redis.call('ZREM', KEYS[6], id)
+            if current[2] == 'queued' then withdraw(batch.queues[j], id, current[3]) end
         end
         if values.status == 'running' and values.lease_expires_at ~= '' then
             redis.call('ZADD', KEYS[7], values.lease_expires_at, id)

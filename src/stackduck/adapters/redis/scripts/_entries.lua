@@ -1,0 +1,22 @@
+-- Ready-queue entries kept by the store's own scripts (Redis alone: the store is the
+-- queue, as Postgres' table is), so a job and its entry change together or not at all.
+-- `queue` is {ready set, scheduled set} of the job's type. A queued job goes to the
+-- ready set when due, else to the scheduled set, as RedisReadyQueue.push does; due =
+-- run_at no later than the move's own time (updated_at, the caller's clock) or Redis's.
+local clock = redis.call('TIME')
+local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1e6
+local function withdraw(queue, id, priority)
+    redis.call('ZREM', queue[1], id)
+    redis.call('ZREM', queue[2], priority .. '|' .. id)
+end
+local function enqueue(queue, types, job_type, id, priority, run_at, updated_at)
+    withdraw(queue, id, priority)
+    local at = tonumber(run_at)
+    if at <= math.max(redis_now, tonumber(updated_at)) then
+        local score = tonumber(priority) * 1e13 + math.floor(at * 1000)
+        redis.call('ZADD', queue[1], string.format('%.0f', score), id)
+    else
+        redis.call('ZADD', queue[2], run_at, priority .. '|' .. id)
+    end
+    redis.call('SADD', types, job_type)
+end
