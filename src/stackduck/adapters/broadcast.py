@@ -20,7 +20,7 @@ from typing import Protocol
 
 from stackduck.adapters.memory.notifier import MemoryNotifier
 from stackduck.application.ports import Waiter
-from stackduck.application.tasks import cancel_and_wait
+from stackduck.application.tasks import cancel_and_wait, stop_if_cancelled
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,12 @@ class BroadcastNotifier:
                 for message in self._messages(ready):
                     await self._channel.publish(message)
             except StorageUnavailable as exc:
+                stop_if_cancelled()
                 # The jobs are stored; other instances find them on their next look.
                 log.warning("could not tell other instances about ready jobs: %s", exc)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
             except Exception:
+                stop_if_cancelled()
                 log.exception("publishing wake-ups failed unexpectedly; going on")
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
@@ -108,8 +110,10 @@ class BroadcastNotifier:
                 async for message in self._subscribed():
                     self._heard(message)
             except (StorageUnavailable, OSError) as exc:
+                stop_if_cancelled()
                 log.warning("%s listener lost its link (%s); re-subscribing", self._channel.name, exc)
             except Exception:
+                stop_if_cancelled()
                 log.exception("%s listener failed unexpectedly; re-subscribing", self._channel.name)
             self.listening.clear()
             await asyncio.sleep(RESUBSCRIBE_SECONDS)

@@ -141,8 +141,9 @@ class Dispatcher:
             except StorageUnavailable as exc:
                 # Keep the stream: the worker is fine, storage will be back.
                 log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), STORAGE_RETRY_SECONDS)
+                with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
+                    async with asyncio.timeout(STORAGE_RETRY_SECONDS):
+                        await self._closing.wait()
                 return []
             if not jobs:
                 await waiter.wait(self._policy.idle_recheck_seconds)

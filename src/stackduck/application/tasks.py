@@ -15,3 +15,15 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[None] | None]) -> None:
     for task in running:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError when the running task has been asked to stop.
+
+    For loops that catch a storage client's exceptions to go on: a client that turns
+    a cancellation into an error of its own (redis-py does, mid-command) would
+    otherwise keep a cancelled loop running, and whoever waits for it waiting forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

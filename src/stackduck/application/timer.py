@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from stackduck.application.ports import Clock
+from stackduck.application.tasks import stop_if_cancelled
 from stackduck.domain.errors import StackduckError
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,15 @@ class DueLoop:
             except Exception:  # a duty must never die: say so loudly and go on
                 log.exception("%s: unexpected error, retrying in %.0f s", self._name, ERROR_BACKOFF_SECONDS)
                 planned = self._clock.now() + ERROR_BACKOFF_SECONDS
+            stop_if_cancelled()
             self._planned = planned
             if self._wake.is_set():
                 continue
             timeout = MAX_SLEEP_SECONDS
             if planned is not None:
                 timeout = min(max(planned - self._clock.now(), 0.0), MAX_SLEEP_SECONDS)
+            # asyncio.timeout rather than wait_for, which on Python 3.11 can lose a
+            # cancellation that arrives together with the wake-up.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()

@@ -223,8 +223,11 @@ class Worker:
                 backoff.reset()
             wait = backoff.next()
             log.info("worker %s: reconnecting to %s in %.2f s", self.worker_id, client.address, wait)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that arrives as the event is set.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.stopping.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await run.stopping.wait()
 
     async def _stream(self, run: _Run, client: AsyncClient, pending: asyncio.Queue[_Delivery]) -> bool:
         """One stream, until it ends (True if it brought a job) or the worker stops
