@@ -1,7 +1,7 @@
 """Claiming through a ready queue and a store: pop the best entries, then lease
 each job with a compare-and-set write, so no job is ever leased twice.
 
-Stores that can do both in one statement (Postgres) implement the
+Stores that can do both in one call (Postgres, Redis alone) implement the
 :class:`~stackduck.application.ports.Claimer` port themselves.
 """
 

@@ -76,9 +76,15 @@ class JobInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterPage:
+class JobPage:
+    """One page of a listing (jobs, dead letters)."""
+
     jobs: tuple[JobInfo, ...]
     next_page_token: str | None  # None on the last page
+
+
+#: The page ``list_dead_letters`` returns (the same shape as every listing).
+DeadLetterPage = JobPage
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from stackduck.client.jobs import JobInfo
+from stackduck.client.jobs import JobInfo, JobPage
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    jobs: tuple[JobInfo, ...]
-    next_page_token: str | None  # None on the last page
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,11 +83,14 @@ class RedisJobStore:
             return
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [[job.id, *(_encode(getattr(job, name)) for name in FIELDS)] for job in jobs]
-        queues = [self._queue_of(job) for job in jobs]
+        queues = self._queues_of(jobs)
         await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys.types)])
 
-    def _queue_of(self, job: Job) -> tuple[str, str]:
-        return self._keys.ready(job.job_type), self._keys.scheduled(job.job_type)
+    def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
+        """Each job's ready and scheduled set, the keys built once per job type."""
+        keys = self._keys
+        of_type = {t: (keys.ready(t), keys.scheduled(t)) for t in {job.job_type for job in jobs}}
+        return [of_type[job.job_type] for job in jobs]
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -114,7 +117,7 @@ class RedisJobStore:
             [c.job.id, str(c.expected_version), *(_encode(getattr(c.job, name)) for name in MUTABLE)]
             for c in changes
         ]
-        queues = [self._queue_of(c.job) for c in changes]
+        queues = self._queues_of([c.job for c in changes])
         flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys.types)])
         return [bool(int(flag)) for flag in flags]
 
