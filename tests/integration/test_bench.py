@@ -35,6 +35,14 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert memory["backlog_rates"]["10"] > 0 and memory["backlog_rates"]["backlog"] > 0
     assert set(memory["backlog_rss_mb"]) == {"before", "filled", "after"}
     assert {"batch", "seed", "backlog-10", "backlog"} <= set(memory["server_cpu_us"])
+    # Whole-machine accounting: the load's own CPU, and the machine's (Linux /proc/stat).
+    assert {"batch", "seed", "backlog-10", "backlog"} <= set(memory["load_cpu_us"])
+    assert all(v > 0 for v in memory["load_cpu_us"].values())
+    if Path("/proc/stat").exists():
+        assert set(memory["machine_cpu_us"]) == set(memory["load_cpu_us"])
+        assert all(0 < share <= 1 for share in memory["machine_busy"].values())
+    # The gRPC floor: empty unary calls, CPU per call on both sides.
+    assert memory["floor_rate"] > 0 and memory["floor_server_us"] > 0 and memory["floor_client_us"] > 0
 
 
 def test_bench_refuses_an_unknown_configuration() -> None:

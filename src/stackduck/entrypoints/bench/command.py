@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         console = Console(width=200)
         console.print(_table(results, options))
-        for line in _deep_queue_lines(results):
+        for line in _accounting_lines(results) + _deep_queue_lines(results):
             console.print(line)
     return 0
 
@@ -132,6 +132,34 @@ async def _one(config: str, args: argparse.Namespace, options: Options, report: 
                 await server.stop(1)
         finally:
             await close_resources(container)
+
+
+def _accounting_lines(results: list[Result]) -> list[str]:
+    """Where each end-to-end job's CPU went: the server, the load, the whole machine."""
+    cores = os.cpu_count() or 1
+    lines = []
+    for r in results:
+        parts = []
+        for name in ("batch", "seed"):
+            if name not in r.machine_cpu_us:
+                continue
+            server = f"server {r.server_cpu_us[name]:,.0f} µs, " if name in r.server_cpu_us else ""
+            steal = r.machine_steal[name]
+            parts.append(
+                f"{name}: {server}load {r.load_cpu_us[name]:,.0f} µs, whole machine "
+                f"{r.machine_cpu_us[name]:,.0f} µs ({r.machine_busy[name]:.0%} of {cores} cores busy"
+                + (f", {steal:.0%} stolen" if steal >= 0.01 else "")
+                + ")"
+            )
+        if parts:
+            lines.append(f"CPU per job end to end, {r.config}: " + "; ".join(parts))
+        if r.floor_rate:
+            server = f"server {r.floor_server_us:,.0f} µs, " if r.floor_server_us else ""
+            lines.append(
+                f"gRPC floor, {r.config}: empty unary health Checks at {r.floor_rate:,.0f}/s; CPU per "
+                f"call: {server}callers {r.floor_client_us:,.0f} µs"
+            )
+    return lines
 
 
 def _deep_queue_lines(results: list[Result]) -> list[str]:

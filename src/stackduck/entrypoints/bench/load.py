@@ -14,6 +14,7 @@ from multiprocessing.synchronize import Barrier, Event
 from typing import Any, Protocol
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
@@ -38,6 +39,7 @@ class ProducerPlan:
     batch: int = 0  # 0 = one unary EnqueueJob per job
     concurrency: int = 16
     rate: float = 0.0  # jobs/s, 0 = as fast as it goes; paced runs stamp the send time
+    floor: bool = False  # the gRPC floor: empty health Checks instead of jobs (nothing stored)
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,21 @@ async def _produce(plan: ProducerPlan, go: Barrier) -> dict[str, Any]:
         stub = StackDuckServiceStub(channel)
         await channel.channel_ready()
         await asyncio.to_thread(go.wait)  # every producer, and the clock, start together
-        started = time.perf_counter()
-        if plan.rate:
+        started, cpu = time.perf_counter(), time.process_time()
+        if plan.floor:
+            await _checks(health_pb2_grpc.HealthStub(channel), plan)
+        elif plan.rate:
             await _paced(stub, plan)
         elif plan.batch:
             await _batches(stub, plan)
         else:
             await _unary(stub, plan)
-        return {"sent": plan.count, "started": started, "finished": time.perf_counter()}
+        return {
+            "sent": plan.count,
+            "started": started,
+            "finished": time.perf_counter(),
+            "cpu": time.process_time() - cpu,
+        }
 
 
 async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
@@ -89,6 +98,21 @@ async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
         for _ in range(share):
             await stub.EnqueueJob(request)
 
+    await asyncio.gather(*(send(share) for share in shares))
+
+
+async def _checks(stub: Any, plan: ProducerPlan) -> None:  # grpc_health ships no stub types
+    """Unary calls that do no work in the server: what any unary RPC costs both sides."""
+    request = health_pb2.HealthCheckRequest()
+
+    async def send(share: int) -> None:
+        for _ in range(share):
+            await stub.Check(request)
+
+    shares = [
+        plan.count // plan.concurrency + (1 if i < plan.count % plan.concurrency else 0)
+        for i in range(plan.concurrency)
+    ]
     await asyncio.gather(*(send(share) for share in shares))
 
 
@@ -130,6 +154,7 @@ def run_worker(plan: WorkerPlan, stop: Event, done: Counter, outbox: Outbox) -> 
 async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
     latencies: list[float] = []
     served: dict[str, int] = {}
+    cpu = time.process_time()
     async with grpc.aio.insecure_channel(plan.address) as channel:
         stub = StackDuckServiceStub(channel)
         streams, readers = [], []
@@ -149,7 +174,7 @@ async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"latencies": latencies, "served": served}
+    return {"latencies": latencies, "served": served, "cpu": time.process_time() - cpu}
 
 
 async def _consume(

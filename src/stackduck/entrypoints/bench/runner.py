@@ -56,12 +56,24 @@ class Result:
     # rate on a noisy machine, and it says whether the server process was the bound.
     server_cpu_us: dict[str, float] = field(default_factory=dict)
     server_busy: dict[str, float] = field(default_factory=dict)
+    # The same scenarios from the other side: the load processes' own CPU per job, and
+    # the whole machine's (Linux) - CPU per job and the share of all cores in use. What
+    # the server and the load leave of the machine's time went to the databases and the kernel.
+    load_cpu_us: dict[str, float] = field(default_factory=dict)
+    machine_cpu_us: dict[str, float] = field(default_factory=dict)
+    machine_busy: dict[str, float] = field(default_factory=dict)
+    machine_steal: dict[str, float] = field(default_factory=dict)  # share of all cores
     # The deep-queue scenario: workers (batch paths) drain jobs off a short queue, then
     # off one ``backlog`` deep; the server's memory (RSS) along the way.
     backlog: int = 0
     backlog_fill: float = 0.0  # jobs/s while filling it
     backlog_rates: dict[str, float] = field(default_factory=dict)  # "10", "backlog": jobs/s
     backlog_rss_mb: dict[str, float] = field(default_factory=dict)  # before, filled, after
+    # The gRPC floor: unary health Checks (no storage, no Stackduck code) as fast as the
+    # producers send them - calls/s, and CPU per call in the server and in the callers.
+    floor_rate: float = 0.0
+    floor_server_us: float = 0.0
+    floor_client_us: float = 0.0
     skipped: str = ""
 
 
@@ -73,6 +85,33 @@ def resident_mb() -> float:
     except (OSError, IndexError, ValueError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@dataclass(frozen=True)
+class MachineTime:
+    """The whole machine's CPU time (all cores, every process: the server, the load,
+    the databases, the kernel), from Linux's /proc/stat."""
+
+    busy: float  # CPU-seconds spent running anything
+    total: float  # CPU-seconds that passed on all cores together
+    steal: float  # CPU-seconds the hypervisor gave to other guests
+
+    @classmethod
+    def now(cls) -> MachineTime | None:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, idle, iowait, irq, softirq, steal = fields
+        tick = os.sysconf("SC_CLK_TCK")
+        busy = user + nice + system + irq + softirq
+        return cls(busy / tick, (busy + idle + iowait + steal) / tick, steal / tick)
+
+    def since(self, earlier: MachineTime | None) -> MachineTime | None:
+        if earlier is None:
+            return None
+        return MachineTime(self.busy - earlier.busy, self.total - earlier.total, self.steal - earlier.steal)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -93,6 +132,8 @@ class Scenarios:
         self._progress = progress
         self._in_process = in_process
         self.cpu: dict[str, tuple[float, float]] = {}  # scenario: (cpu µs per job, share of a core)
+        self.load: dict[str, float] = {}  # scenario: the load processes' CPU µs per job
+        self.machine: dict[str, tuple[float, float, float]] = {}  # scenario: (µs per job, busy, steal)
 
     async def run(self, result: Result) -> Result:
         o = self._options
@@ -105,6 +146,9 @@ class Scenarios:
             "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
         )
         result.latency_ms = await self.latency("latency", "bench-latency")
+        result.floor_rate, result.floor_server_us, result.floor_client_us = await self.floor(
+            "gRPC floor", o.seed_jobs
+        )
         if o.backlog:
             await self.deep_queue(result, o.backlog)
         if o.streams:
@@ -115,7 +159,26 @@ class Scenarios:
         if self._in_process:
             for name, (per_job, busy) in self.cpu.items():
                 result.server_cpu_us[name], result.server_busy[name] = per_job, busy
+        result.load_cpu_us = dict(self.load)
+        for name, (per_job, busy, steal) in self.machine.items():
+            result.machine_cpu_us[name], result.machine_busy[name], result.machine_steal[name] = (
+                per_job,
+                busy,
+                steal,
+            )
         return result
+
+    def _account(
+        self, name: str, jobs: int, machine: MachineTime | None, reports: list[dict[str, Any]]
+    ) -> None:
+        """Record the load's and the machine's CPU per job for scenario ``name``."""
+        self.load[name] = sum(r["cpu"] for r in reports) / jobs * 1e6
+        if machine is not None and machine.total > 0:
+            self.machine[name] = (
+                machine.busy / jobs * 1e6,
+                machine.busy / machine.total,
+                machine.steal / machine.total,
+            )
 
     async def deep_queue(self, result: Result, backlog: int) -> None:
         """Workers drain the same number of jobs off a short queue (10 left at the end),
@@ -158,12 +221,14 @@ class Scenarios:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
             async with _Workers(self._address, plans) as workers:
-                started, cpu = time.perf_counter(), time.process_time()
+                started, cpu, machine = time.perf_counter(), time.process_time(), MachineTime.now()
                 await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
                 await self._until_done(what, workers, count)
                 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                machine = _since(machine)
                 done: int = workers.done.value
         self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
+        self._account(key, done, machine, workers.reports)
         return done / elapsed
 
     async def fan_out(self, what: str, job_type: str, streams: int) -> tuple[int, float]:
@@ -193,6 +258,26 @@ class Scenarios:
         self._progress(what, 1.0)
         return float(count / (max(r["finished"] for r in reports) - min(r["started"] for r in reports)))
 
+    async def floor(self, what: str, count: int) -> tuple[float, float, float]:
+        """What a unary call costs with nothing behind it: calls/s, and CPU µs per call in
+        the server (0 against --address) and in the callers."""
+        self._progress(what, 0.0)
+        o = self._options
+        plans = [
+            ProducerPlan(self._address, "", share, 0, floor=True)
+            for share in _split(count, o.producers)
+            if share
+        ]
+        producers = _Producers(plans)
+        started = await producers.start()
+        cpu = time.process_time()
+        reports = await producers.finish()
+        cpu = time.process_time() - cpu
+        elapsed = max(r["finished"] for r in reports) - started
+        self._progress(what, 1.0)
+        server = cpu / count * 1e6 if self._in_process else 0.0
+        return count / elapsed, server, sum(r["cpu"] for r in reports) / count * 1e6
+
     async def end_to_end(self, what: str, job_type: str, count: int, batched: bool) -> float:
         o = self._options
         in_flight = o.in_flight if batched else max(o.in_flight // 10, 1)
@@ -203,12 +288,14 @@ class Scenarios:
         producers = _Producers(self._producer_plans(job_type, count, o.batch if batched else 0))
         async with _Workers(self._address, plans) as workers:
             started = await producers.start()
-            cpu = time.process_time()
+            cpu, machine = time.process_time(), MachineTime.now()
             await self._until_done(what, workers, count)
             elapsed = time.perf_counter() - started
-            cpu = time.process_time() - cpu
-            await producers.finish()
-        self.cpu["batch" if batched else "seed"] = (cpu / count * 1e6, cpu / elapsed)
+            cpu, machine = time.process_time() - cpu, _since(machine)
+            reports = await producers.finish()
+        name = "batch" if batched else "seed"
+        self.cpu[name] = (cpu / count * 1e6, cpu / elapsed)
+        self._account(name, count, machine, reports + workers.reports)
         self._progress(what, 1.0)
         return count / elapsed
 
@@ -244,6 +331,11 @@ class Scenarios:
         while workers.done.value < count:
             self._progress(what, workers.done.value / count)
             await asyncio.sleep(0.01)
+
+
+def _since(earlier: MachineTime | None) -> MachineTime | None:
+    now = MachineTime.now()
+    return now.since(earlier) if now is not None else None
 
 
 class _Producers:
