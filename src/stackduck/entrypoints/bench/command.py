@@ -172,6 +172,9 @@ def _deep_queue_lines(results: list[Result]) -> list[str]:
         if "backlog" in r.server_cpu_us:
             shallow, deep = r.server_cpu_us["backlog-10"], r.server_cpu_us["backlog"]
             cpu = f"; server CPU per job {shallow:,.0f} → {deep:,.0f} µs"
+        if "backlog" in r.machine_cpu_us:
+            shallow, deep = r.machine_cpu_us["backlog-10"], r.machine_cpu_us["backlog"]
+            cpu += f", whole machine {shallow:,.0f} → {deep:,.0f} µs"
         lines.append(
             f"deep queue, {r.config}: workers drained {r.backlog_rates['10']:,.0f} jobs/s off a short "
             f"queue, {r.backlog_rates['backlog']:,.0f}/s off {r.backlog:,} waiting "
