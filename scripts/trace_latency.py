@@ -58,7 +58,8 @@ def report() -> None:
     for name, values in sorted(samples.items()):
         values.sort()
         p50, mean = values[len(values) // 2], sum(values) / len(values)
-        print(f"{name:32} n={len(values):6,}  p50 {p50 * 1e3:6.3f} ms  mean {mean * 1e3:6.3f} ms", file=sys.stderr)
+        line = f"{name:32} n={len(values):6,}  p50 {p50 * 1e3:6.3f} ms  mean {mean * 1e3:6.3f} ms"
+        print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":  # the bench's load processes import this module again: only time here
