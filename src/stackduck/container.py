@@ -169,7 +169,6 @@ class Container(containers.DeclarativeContainer):
     retention = providers.Singleton(Retention, store, clock, policy)
     duties = providers.Singleton(Duties, ready, reaper, retention)
 
-    producer = providers.Singleton(Producer, store, ready, clock, ids, policy, gate, metrics)
     dispatcher = providers.Singleton(
         Dispatcher,
         store,
@@ -184,6 +183,7 @@ class Container(containers.DeclarativeContainer):
         policy,
         gate,
     )
+    producer = providers.Singleton(Producer, store, ready, dispatcher, clock, ids, policy, gate, metrics)
     acks = providers.Singleton(Acks, store, ready, consumers, metrics, clock, policy)
     admin = providers.Singleton(Admin, store, ready, clock)
     operations = providers.Singleton(Operations, store, admin, pauses, consumers, clock)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
+from stackduck.application.ports import Waiter
 from stackduck.domain.job import Job
 
 
@@ -18,7 +19,14 @@ class Consumer:
     connected_at: float = 0.0
     last_seen: float = 0.0  # last delivery, acknowledgement or heartbeat
     held: dict[str, int] = field(default_factory=dict)  # job id → lease token
-    room: asyncio.Event = field(default_factory=asyncio.Event)  # set while below the limit
+    # Direct hand-off (ADR 0013): slots promised to jobs being inserted for this stream,
+    # jobs handed over but not yet sent, and the wait it is parked in after finding
+    # nothing to claim (None while it is not).
+    reserved: int = 0
+    inbox: list[Job] = field(default_factory=list)
+    parked: Waiter | None = None
+    # Set while the stream has something to do: room below its limit, or jobs handed to it.
+    room: asyncio.Event = field(default_factory=asyncio.Event)
     emptied: asyncio.Event = field(default_factory=asyncio.Event)  # set while holding nothing
 
     def __post_init__(self) -> None:
@@ -27,10 +35,11 @@ class Consumer:
 
     @property
     def free_slots(self) -> int:
-        return max(self.max_in_flight - len(self.held), 0)
+        return max(self.max_in_flight - len(self.held) - self.reserved, 0)
 
     def _sync_room(self) -> None:
-        for event, on in ((self.room, self.free_slots > 0), (self.emptied, not self.held)):
+        busy = self.free_slots > 0 or bool(self.inbox)
+        for event, on in ((self.room, busy), (self.emptied, not self.held)):
             if on:
                 event.set()
             else:
@@ -45,6 +54,7 @@ class ConsumerRegistry:
         self._by_job: dict[str, Consumer] = {}
         self.none_open = asyncio.Event()  # set while no stream is open
         self.none_open.set()
+        self.parked: set[Consumer] = set()  # streams waiting after a claim found nothing
 
     def open(
         self, worker_id: str, job_types: Collection[str], max_in_flight: int, client: str, now: float
@@ -57,6 +67,7 @@ class ConsumerRegistry:
     def close(self, consumer: Consumer) -> dict[str, int]:
         """Forget the consumer; returns the jobs it still held (id → token)."""
         self._consumers.discard(consumer)
+        self.parked.discard(consumer)
         for job_id in consumer.held:
             if self._by_job.get(job_id) is consumer:
                 del self._by_job[job_id]
@@ -84,6 +95,36 @@ class ConsumerRegistry:
             consumer.held[job.id] = job.attempt
             self._by_job[job.id] = consumer
         consumer._sync_room()
+
+    def is_open(self, consumer: Consumer) -> bool:
+        return consumer in self._consumers
+
+    def reserve(self, consumer: Consumer, count: int) -> None:
+        """Promise ``count`` of the consumer's free slots to jobs about to be handed to it
+        (``count`` < 0 takes a promise back)."""
+        consumer.reserved += count
+        consumer._sync_room()
+
+    def park(self, consumer: Consumer, waiter: Waiter) -> None:
+        consumer.parked = waiter
+        self.parked.add(consumer)
+
+    def unpark(self, consumer: Consumer) -> None:
+        consumer.parked = None
+        self.parked.discard(consumer)
+
+    def hand(self, consumer: Consumer, jobs: list[Job], now: float) -> None:
+        """Jobs leased to the consumer outside its claims: held from now, sent next."""
+        consumer.reserved -= len(jobs)
+        consumer.inbox.extend(jobs)
+        self.hold(consumer, jobs, now)
+        if consumer.parked is not None:
+            consumer.parked.wake()
+
+    def take_inbox(self, consumer: Consumer) -> list[Job]:
+        jobs, consumer.inbox = consumer.inbox, []
+        consumer._sync_room()
+        return jobs
 
     def done(self, job_ids: Iterable[str], now: float | None = None) -> None:
         """These jobs left their lease (acknowledged, failed, expired, released);

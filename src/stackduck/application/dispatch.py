@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Collection, Sequence
 from functools import partial
 
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.gate import Gate
+from stackduck.application.handoff import NOTHING, Reservation, assign
 from stackduck.application.moves import apply_moves, log_state
 from stackduck.application.pauses import Pauses
 from stackduck.application.policy import QueuePolicy
@@ -93,11 +94,52 @@ class Dispatcher:
                     await self._release(worker_id, {job.id: job.attempt for job in leased})
             raise
         if claimed:
-            self._reaper.poke(now + lease)
-            self._metrics.delivered(claimed, now)
-            for job in claimed:
-                log_state(job)
+            self._delivered(claimed, now)
         return claimed
+
+    def _delivered(self, jobs: Sequence[Job], now: float) -> None:
+        self._reaper.poke(now + self._policy.lease_seconds)
+        self._metrics.delivered(jobs, now)
+        for job in jobs:
+            log_state(job)
+
+    def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
+        """Before new jobs are inserted: lease the due ones to streams parked here with
+        room (ADR 0013). They are started in place and so inserted running."""
+        parked = [consumer for consumer in self._consumers.parked if consumer.free_slots > 0]
+        if not parked or self._closing.is_set():
+            return NOTHING
+        paused = self._pauses.known(now)
+        if paused is None:  # not read lately: let the claim, which reads them, decide
+            return NOTHING
+        assignments = assign(jobs, parked, paused, now, self._policy.lease_seconds)
+        for consumer, handed in assignments.items():
+            self._consumers.reserve(consumer, len(handed))
+        return Reservation(now, assignments) if assignments else NOTHING
+
+    def cancel(self, reservation: Reservation) -> None:
+        """The insert failed: the promised slots are free again."""
+        for consumer, handed in reservation.assignments.items():
+            self._consumers.reserve(consumer, -len(handed))
+
+    async def deliver(self, reservation: Reservation) -> None:
+        """After the insert committed: each stream gets its jobs. A stream that closed
+        meanwhile, or a server that began to stop, gives them back to the queue."""
+        for consumer, handed in reservation.assignments.items():
+            if self._consumers.is_open(consumer) and not self._closing.is_set():
+                self._consumers.hand(consumer, handed, self._clock.now())
+                self._delivered(handed, reservation.now)
+                continue
+            self._consumers.reserve(consumer, -len(handed))
+            try:
+                await self._release(consumer.worker_id, {job.id: job.attempt for job in handed})
+            except StorageUnavailable as exc:
+                log.warning(
+                    "%d job(s) handed to the closed stream of worker %s return when their leases expire: %s",
+                    len(handed),
+                    consumer.worker_id,
+                    exc,
+                )
 
     async def consume(
         self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1, client: str = ""
@@ -116,6 +158,9 @@ class Dispatcher:
         consumer = self._consumers.open(worker_id, job_types, max_in_flight, client, self._clock.now())
         try:
             while not self._closing.is_set():
+                if consumer.inbox:  # handed over directly, already held
+                    yield self._consumers.take_inbox(consumer)
+                    continue
                 if not consumer.room.is_set():
                     try:
                         async with asyncio.timeout(self._policy.idle_recheck_seconds):
@@ -127,6 +172,8 @@ class Dispatcher:
                 if jobs:
                     self._consumers.hold(consumer, jobs, self._clock.now())
                     yield jobs
+            if consumer.inbox:  # handed over just before closing: the worker answers them too
+                yield self._consumers.take_inbox(consumer)
             while consumer.held:  # closing: let the worker answer what it holds
                 await consumer.emptied.wait()
             self._gate.check()  # ends the stream with "shutting down": workers reconnect elsewhere
@@ -145,8 +192,12 @@ class Dispatcher:
                     async with asyncio.timeout(STORAGE_RETRY_SECONDS):
                         await self._closing.wait()
                 return []
-            if not jobs:
-                await waiter.wait(self._policy.idle_recheck_seconds)
+            if not jobs and not consumer.inbox:
+                self._consumers.park(consumer, waiter)  # new jobs may now be handed to it
+                try:
+                    await waiter.wait(self._policy.idle_recheck_seconds)
+                finally:
+                    self._consumers.unpark(consumer)
             return jobs
         finally:
             waiter.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from stackduck.application.gate import Gate
 from stackduck.application.group_commit import GroupCommit
+from stackduck.application.handoff import Reservation
 from stackduck.application.ids import JobIds
 from stackduck.application.moves import log_state
 from stackduck.application.policy import QueuePolicy
@@ -16,17 +18,32 @@ from stackduck.domain.job import Job
 from stackduck.domain.rules import JobRequest, JobSpec, validate
 
 
+class Handoff(Protocol):
+    """Streams waiting on this server, to which new jobs can go straight (ADR 0013)."""
+
+    def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
+        """Before the insert: lease what can go straight to a waiting stream."""
+
+    def cancel(self, reservation: Reservation) -> None:
+        """The insert failed."""
+
+    async def deliver(self, reservation: Reservation) -> None:
+        """The insert committed: send the leased jobs."""
+
+
 class Producer:
     def __init__(
         self,
         store: JobStore,
         ready: ReadyPath,
+        handoff: Handoff,
         clock: Clock,
         ids: JobIds,
         policy: QueuePolicy,
         gate: Gate,
         metrics: Metrics,
     ) -> None:
+        self._handoff = handoff
         self._metrics = metrics
         self._commit: GroupCommit[Job, Job] = GroupCommit(self._write)
         self._store = store
@@ -56,10 +73,18 @@ class Producer:
             raise type(exc)(f"job {index} of the batch: {exc}") from exc
 
     async def _write(self, jobs: list[Job]) -> list[Job]:
-        """One commit for every job enqueued while the previous commit ran."""
-        await self._store.insert(jobs)
-        await self._ready.offer(jobs, self._clock.now())
+        """One commit for every job enqueued while the previous commit ran. Jobs a
+        waiting stream can take are inserted leased to it and sent after the commit;
+        the rest go to the ready queue."""
+        reservation = self._handoff.reserve(jobs, self._clock.now())
+        try:
+            await self._store.insert(jobs)
+        except BaseException:
+            self._handoff.cancel(reservation)
+            raise
         self._metrics.enqueued(jobs)
         for job in jobs:
             log_state(job, "job enqueued")
+        await self._handoff.deliver(reservation)
+        await self._ready.offer(jobs, self._clock.now())  # the ones still queued
         return jobs

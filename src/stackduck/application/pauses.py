@@ -39,6 +39,13 @@ class Pauses:
                 self._reading = None
         return self._cached
 
+    def known(self, now: float) -> frozenset[str] | None:
+        """The paused types if this server read them within the last second, else None
+        (for decisions that cannot wait for a read)."""
+        if self._read_at is not None and 0 <= now - self._read_at < CACHE_SECONDS:
+            return self._cached
+        return None
+
     async def pause(self, job_type: str) -> None:
         await self._switches.set_paused(validate_job_type(job_type), True)
         self._read_at = None

@@ -212,6 +212,9 @@ class Waiter(Protocol):
     def close(self) -> None:
         """Stop listening; a wake-up this waiter took but did not use is passed on."""
 
+    def wake(self) -> None:
+        """Wake this waiter alone, now (its consumer was handed jobs directly)."""
+
 
 class Clock(Protocol):
     def now(self) -> float:

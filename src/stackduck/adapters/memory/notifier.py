@@ -22,6 +22,11 @@ class _Waiter:
         self.used = True
         return True
 
+    def wake(self) -> None:
+        self._hub._forget(self)
+        self.used = True  # not a notify's wake-up: nothing to pass on at close
+        self.event.set()
+
     def close(self) -> None:
         self._hub._forget(self)
         if self.event.is_set() and not self.used:

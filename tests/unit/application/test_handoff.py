@@ -1,0 +1,178 @@
+"""Direct hand-off (ADR 0013): a job enqueued while a stream of its type waits with room
+is inserted leased to that stream and sent after the commit, never queued."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import pytest
+
+from stackduck.application.acks import Ack
+from stackduck.container import Container
+from stackduck.domain.errors import StorageUnavailable
+from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import JobRequest
+from tests.unit.application.conftest import World
+
+
+class Inserts:
+    """Records what the store is asked to insert; can hold an insert or fail it."""
+
+    def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        store = container.store()
+        self._insert = store.insert
+        self.seen: list[list[tuple[JobStatus, str | None]]] = []
+        self.gate: asyncio.Event | None = None
+        self.failure: Exception | None = None
+        self.called = asyncio.Event()
+        monkeypatch.setattr(store, "insert", self.insert)
+
+    async def insert(self, jobs: Sequence[Job]) -> None:
+        self.seen.append([(job.status, job.lease_owner) for job in jobs])
+        self.called.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+        await self._insert(jobs)
+
+
+@pytest.fixture
+def inserts(container: Container, monkeypatch: pytest.MonkeyPatch) -> Inserts:
+    return Inserts(container, monkeypatch)
+
+
+async def parked(container: Container, streams: int = 1) -> None:
+    """Until ``streams`` streams wait on this server after finding nothing to claim."""
+    for _ in range(200):
+        if len(container.consumers().parked) >= streams:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the stream never parked")
+
+
+async def stop(waiting: asyncio.Future[Any]) -> None:
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_job_enqueued_while_a_stream_waits_is_inserted_leased_to_it(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+
+        job = await world.enqueue()
+
+        [handed] = await asyncio.wait_for(waiting, 1)
+        assert handed.id == job.id and handed.lease_token == 1
+        assert inserts.seen == [[(JobStatus.RUNNING, "w")]]  # one write: no push, pop or start
+        stored = await world.admin.get(job.id)
+        assert (stored.status, stored.lease_owner, stored.attempt) == (JobStatus.RUNNING, "w", 1)
+        assert await world.claim(worker="other") == []  # it never went to the queue
+
+        # The worker answers it as any delivered job.
+        [outcome] = await world.acks.complete([Ack(job.id, "w", handed.lease_token)])
+        assert outcome.unwrap().status is JobStatus.COMPLETED
+
+
+async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_first(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=2)) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+
+        low, high, mid = await world.producer.enqueue(
+            [JobRequest("email", "{}", priority=p) for p in (3, 1, 2)]
+        )
+
+        handed = await asyncio.wait_for(waiting, 1)
+        assert [j.id for j in handed] == [high.id, mid.id]  # the best two, as a claim would take
+        assert (await world.admin.get(low.id)).status is JobStatus.QUEUED
+        [claimed] = await world.claim(worker="other")
+        assert claimed.id == low.id
+
+
+async def test_paused_types_scheduled_jobs_and_other_types_take_the_queue(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    await container.operations().pause("report")
+    async with aclosing(world.dispatcher.consume("w", ["email", "report"], max_in_flight=5)) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+
+        paused = await world.enqueue("report")
+        later = await world.enqueue(scheduled_in=60.0)
+        other = await world.enqueue("sms")
+
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        for job in (paused, later, other):
+            assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+        assert all(status is JobStatus.QUEUED for batch in inserts.seen for status, _ in batch)
+        await stop(waiting)
+
+
+async def _held_insert(
+    world: World, container: Container, inserts: Inserts, stream: AsyncGenerator[Any, None]
+) -> tuple[asyncio.Future[Any], asyncio.Future[Job]]:
+    """A stream parked, then an enqueue handed to it whose insert is held."""
+    waiting = asyncio.ensure_future(anext(stream))
+    await parked(container)
+    inserts.gate = asyncio.Event()
+    enqueued = asyncio.ensure_future(world.enqueue())
+    await asyncio.wait_for(inserts.called.wait(), 1)
+    return waiting, enqueued
+
+
+async def test_a_stream_that_closes_before_the_commit_gets_nothing_and_the_job_is_queued(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        waiting, enqueued = await _held_insert(world, container, inserts, stream)
+        assert inserts.seen == [[(JobStatus.RUNNING, "w")]]
+        await stop(waiting)
+    # The stream is gone; now the insert commits.
+    inserts.gate.set()  # type: ignore[union-attr]
+    job = await enqueued
+
+    back = await world.admin.get(job.id)
+    assert (back.status, back.lease_owner) == (JobStatus.QUEUED, None)
+    [again] = await world.claim(worker="other")
+    assert (again.id, again.lease_token) == (job.id, 2)
+
+
+async def test_a_server_that_begins_to_stop_before_the_commit_queues_the_job(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        _, enqueued = await _held_insert(world, container, inserts, stream)
+        container.gate().close()
+        inserts.gate.set()  # type: ignore[union-attr]
+        job = await enqueued
+        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+
+
+async def test_a_failed_insert_gives_the_promised_slots_back(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+        inserts.failure = StorageUnavailable("PostgreSQL is unavailable")
+
+        with pytest.raises(StorageUnavailable):
+            await world.enqueue()
+
+        [consumer] = container.consumers().consumers
+        assert (consumer.reserved, consumer.free_slots, consumer.inbox) == (0, 1, [])
+        job = await world.enqueue()  # the slot is free again: the next job goes straight there
+        assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [job.id]
