@@ -71,6 +71,22 @@ async def test_expired_leases_and_the_next_deadline(ports: Ports) -> None:
     assert [j.id for j in await ports.store.expired_leases(NOW + 20, 10)] == [jobs[2].id]
 
 
+async def test_a_job_inserted_running_is_leased_like_a_started_one(ports: Ports) -> None:
+    """Direct hand-off (ADR 0013) inserts jobs already started: the store must index the
+    lease (the reaper finds it) and keep it out of the ready queue."""
+    job = ports.job()
+    job.start("w", NOW, 10)
+
+    await ports.store.insert([job])
+
+    stored = (await ports.store.get([job.id]))[job.id]
+    assert dataclasses.asdict(stored) == dataclasses.asdict(job)
+    assert await ports.store.next_lease_deadline() == NOW + 10
+    assert [j.id for j in await ports.store.expired_leases(NOW + 10, 10)] == [job.id]
+    assert [j.id for j in await ports.store.runnable(10, "")] == []
+    assert await ports.claimer.claim("other", [job.job_type], NOW + 5, 60, 10) == []
+
+
 async def test_listing_pages_through_a_status_and_a_type(ports: Ports) -> None:
     jobs = await ports.add(*(ports.job("a" if n % 2 else "b") for n in range(7)))
     for job in jobs[:5]:
