@@ -40,7 +40,9 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert all(v > 0 for v in memory["load_cpu_us"].values())
     if Path("/proc/stat").exists():
         assert set(memory["machine_cpu_us"]) == set(memory["load_cpu_us"])
-        assert all(0 < share <= 1 for share in memory["machine_busy"].values())
+        # /proc/stat counts in ticks (10 ms): a tiny scenario may see none go by.
+        assert all(0 <= share <= 1 for share in memory["machine_busy"].values())
+        assert sum(memory["machine_cpu_us"].values()) > 0
     # The gRPC floor: empty unary calls, CPU per call on both sides.
     assert memory["floor_rate"] > 0 and memory["floor_server_us"] > 0 and memory["floor_client_us"] > 0
 
