@@ -12,15 +12,25 @@ from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
 
 
-async def test_jobs_come_back_exactly_as_stored(ports: Ports) -> None:
-    job = ports.job("ü'; DROP TABLE x; --\\", 1, NOW + 0.123456, payload='{"k": "\\"q\\" 🦆", "n": 1.50}')
-    job.error_message = "earlier 'error'\x01\t\u2028 🦆"
+@pytest.mark.parametrize("batch", [1, 40], ids=["one", "forty"])  # Postgres: INSERT, then COPY
+async def test_jobs_come_back_exactly_as_stored(ports: Ports, batch: int) -> None:
+    jobs = []
+    for n in range(batch):
+        job = ports.job(
+            "ü'; DROP TABLE x; --\\", 1 + n % 3, NOW + 0.123456 + n, payload='{"k": "\\"q\\" 🦆", "n": 1.50}'
+        )
+        job.error_message = "earlier 'error'\x01\t\u2028 🦆"
+        jobs.append(job)
+    jobs[-1].start("w", jobs[-1].run_at, 10.25)  # a job can be stored running (ADR 0013)
 
-    await ports.store.insert([job])
-    found = await ports.store.get([job.id, "not-a-uuid", "01a2211a-a2be-7000-9ae6-cb2f559fabfe"])
+    await ports.store.insert(jobs)
+    found = await ports.store.get(
+        [j.id for j in jobs] + ["not-a-uuid", "01a2211a-a2be-7000-9ae6-cb2f559fabfe"]
+    )
 
-    assert list(found) == [job.id]
-    assert dataclasses.asdict(found[job.id]) == dataclasses.asdict(job)
+    assert list(found) == [j.id for j in jobs]
+    for job in jobs:
+        assert dataclasses.asdict(found[job.id]) == dataclasses.asdict(job)
 
 
 async def test_a_change_is_written_only_over_the_version_it_was_made_from(ports: Ports) -> None:
