@@ -34,6 +34,7 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert memory["backlog"] == 500 and memory["backlog_fill"] > 0
     assert memory["backlog_rates"]["10"] > 0 and memory["backlog_rates"]["backlog"] > 0
     assert set(memory["backlog_rss_mb"]) == {"before", "filled", "after"}
+    assert memory["backlog_stats_ms"] > 0
     assert {"batch", "seed", "backlog-10", "backlog"} <= set(memory["server_cpu_us"])
     # Whole-machine accounting: the load's own CPU, and the machine's (Linux /proc/stat).
     assert {"batch", "seed", "backlog-10", "backlog"} <= set(memory["load_cpu_us"])

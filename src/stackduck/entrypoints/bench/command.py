@@ -179,7 +179,8 @@ def _deep_queue_lines(results: list[Result]) -> list[str]:
             f"deep queue, {r.config}: workers drained {r.backlog_rates['10']:,.0f} jobs/s off a short "
             f"queue, {r.backlog_rates['backlog']:,.0f}/s off {r.backlog:,} waiting "
             f"(filled at {r.backlog_fill:,.0f}/s)"
-            f"{cpu}; server memory {rss['before']:,.0f} → {rss['filled']:,.0f} → {rss['after']:,.0f} MiB"
+            f"{cpu}; server memory {rss['before']:,.0f} → {rss['filled']:,.0f} → {rss['after']:,.0f} MiB; "
+            f"one QueueStats with them waiting {r.backlog_stats_ms:,.0f} ms"
         )
     return lines
 

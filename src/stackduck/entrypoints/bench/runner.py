@@ -69,6 +69,7 @@ class Result:
     backlog_fill: float = 0.0  # jobs/s while filling it
     backlog_rates: dict[str, float] = field(default_factory=dict)  # "10", "backlog": jobs/s
     backlog_rss_mb: dict[str, float] = field(default_factory=dict)  # before, filled, after
+    backlog_stats_ms: float = 0.0  # one QueueStats call with the backlog waiting
     # The gRPC floor: unary health Checks (no storage, no Stackduck code) as fast as the
     # producers send them - calls/s, and CPU per call in the server and in the callers.
     floor_rate: float = 0.0
@@ -195,11 +196,20 @@ class Scenarios:
         await self._fill(job_type, backlog + count, f"backlog: filling {backlog:,}")
         result.backlog_fill = (backlog + count) / (time.perf_counter() - started)
         result.backlog_rss_mb["filled"] = resident_mb()
+        result.backlog_stats_ms = await self._stats_ms()
         result.backlog_rates["backlog"] = await self._drain(
             f"backlog: draining {backlog:,}", job_type, count, "backlog"
         )
         result.backlog_rss_mb["after"] = resident_mb()
         result.backlog = backlog
+
+    async def _stats_ms(self) -> float:
+        """How long one QueueStats (what the dashboard and a metrics scrape read) takes."""
+        async with grpc.aio.insecure_channel(self._address) as channel:
+            stub = StackDuckServiceStub(channel)
+            started = time.perf_counter()
+            await stub.QueueStats(pb.QueueStatsRequest(), timeout=600)
+            return (time.perf_counter() - started) * 1000
 
     async def _fill(self, job_type: str, count: int, what: str) -> None:
         self._progress(what, 0.0)
