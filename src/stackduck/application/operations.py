@@ -10,12 +10,11 @@ from stackduck.application.admin import Admin
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.pauses import Pauses
 from stackduck.application.ports import Clock, JobStore, TypeStats
+from stackduck.application.stats_reads import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
 from stackduck.domain.rules import validate_job_type
 
-#: "Recently", for the rates in the stats.
-STATS_WINDOW_SECONDS = 60.0
 BULK_PAGE = 500
 
 
@@ -50,15 +49,13 @@ class Operations:
         self._pauses = pauses
         self._consumers = consumers
         self._clock = clock
+        self._stats = SharedStats(store, clock)
 
     async def queues(self, job_type: str = "") -> list[QueueView]:
         """Every job type with jobs, or one; paused types show even when empty."""
         if job_type:
             validate_job_type(job_type)
-        now = self._clock.now()
-        stats = {
-            s.job_type: s for s in await self._store.stats(job_type or None, now, now - STATS_WINDOW_SECONDS)
-        }
+        stats = {s.job_type: s for s in await self._stats.read(job_type or None)}
         paused = await self._pauses.paused()
         for name in paused - stats.keys():
             if not job_type or name == job_type:
