@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Sequence
+from operator import attrgetter
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -47,6 +48,17 @@ ALL_FIELDS = (
 
 #: Up to this many new jobs are inserted by one INSERT statement, more by COPY.
 SMALL_BATCH = 16
+_STATUS_AT = ALL_FIELDS.index("status")
+_ALL_VALUES = attrgetter(*ALL_FIELDS)
+
+
+def _row(job: Job) -> list[Any]:
+    """The job's values in ALL_FIELDS order, as the table stores them."""
+    row = list(_ALL_VALUES(job))
+    row[_STATUS_AT] = job.status.value
+    return row
+
+
 COPY_IN = f"COPY stackduck_jobs ({', '.join(ALL_FIELDS)}) FROM STDIN".encode()
 
 
@@ -62,13 +74,13 @@ class PostgresJobStore:
         if not jobs:
             return
         if len(jobs) <= SMALL_BATCH:
-            rows = [_fields(job, ALL_FIELDS) for job in jobs]
+            rows = [dict(zip(ALL_FIELDS, _row(job), strict=True)) for job in jobs]
             async with self._pool.connection() as conn:
                 await conn.execute(sql("insert"), {"jobs": json.dumps(rows)})
             return
         async with self._pool.connection() as conn, conn.cursor() as cursor, cursor.copy(COPY_IN) as copy:
             for job in jobs:
-                await copy.write_row([_value(job, name) for name in ALL_FIELDS])
+                await copy.write_row(_row(job))
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
