@@ -91,7 +91,11 @@ class Dispatcher:
             # written: what it leased goes straight back, rather than waiting out a lease.
             with contextlib.suppress(Exception):
                 if leased := await claiming:
-                    await self._release(worker_id, {job.id: job.attempt for job in leased})
+                    await self._release(
+                        worker_id,
+                        {job.id: job.attempt for job in leased},
+                        "the caller left as they were claimed",
+                    )
             raise
         if claimed:
             self._delivered(claimed, now)
@@ -103,19 +107,28 @@ class Dispatcher:
         for job in jobs:
             log_state(job)
 
-    def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
+    async def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
         """Before new jobs are inserted: lease the due ones to streams parked here with
         room (ADR 0013). They are started in place and so inserted running."""
-        parked = [consumer for consumer in self._consumers.parked if consumer.free_slots > 0]
-        if not parked or self._closing.is_set():
+        if not self._waiting_streams() or self._closing.is_set():
             return NOTHING
-        paused = self._pauses.known(now)
-        if paused is None:  # not read lately: let the claim, which reads them, decide
-            return NOTHING
+        try:
+            paused = await self._pauses.paused()  # read at most once a second
+        except StorageUnavailable:
+            return NOTHING  # the queue, and the claim's own read, decide
+        parked = self._waiting_streams()  # again: the read may have let some wake or close
         assignments = assign(jobs, parked, paused, now, self._policy.lease_seconds)
         for consumer, handed in assignments.items():
             self._consumers.reserve(consumer, len(handed))
         return Reservation(now, assignments) if assignments else NOTHING
+
+    def _waiting_streams(self) -> list[Consumer]:
+        """Streams parked after an empty claim, with room, not already woken for other jobs."""
+        return [
+            consumer
+            for consumer in self._consumers.parked
+            if consumer.free_slots > 0 and consumer.parked is not None and not consumer.parked.woken
+        ]
 
     def cancel(self, reservation: Reservation) -> None:
         """The insert failed: the promised slots are free again."""
@@ -124,22 +137,54 @@ class Dispatcher:
 
     async def deliver(self, reservation: Reservation) -> None:
         """After the insert committed: each stream gets its jobs. A stream that closed
-        meanwhile, or a server that began to stop, gives them back to the queue."""
+        meanwhile, a type paused meanwhile, or a server that began to stop gives them back
+        to the queue."""
+        if not reservation.assignments:
+            return
+        now = self._clock.now()
+        paused = self._pauses.known(now)
+        unsent: list[tuple[str, list[Job]]] = []
         for consumer, handed in reservation.assignments.items():
-            if self._consumers.is_open(consumer) and not self._closing.is_set():
-                self._consumers.hand(consumer, handed, self._clock.now())
-                self._delivered(handed, reservation.now)
-                continue
-            self._consumers.reserve(consumer, -len(handed))
-            try:
-                await self._release(consumer.worker_id, {job.id: job.attempt for job in handed})
-            except StorageUnavailable as exc:
-                log.warning(
-                    "%d job(s) handed to the closed stream of worker %s return when their leases expire: %s",
-                    len(handed),
-                    consumer.worker_id,
-                    exc,
-                )
+            open_ = self._consumers.is_open(consumer) and not self._closing.is_set()
+            send: list[Job] = []
+            back: list[Job] = []
+            for job in handed:
+                sendable = open_ and paused is not None and job.job_type not in paused
+                (send if sendable else back).append(job)
+            self._consumers.reserve(consumer, -len(back))
+            if send:
+                self._consumers.hand(consumer, send, now)
+                self._delivered(send, reservation.now)
+            if back:
+                unsent.append((consumer.worker_id, back))
+        for worker_id, jobs in unsent:
+            await self.give_back(
+                worker_id, jobs, "stream closed, type paused or server stopping as they were stored"
+            )
+
+    async def withdraw(self, reservation: Reservation) -> None:
+        """The insert failed — possibly after the database committed it (a connection
+        lost on the way back): the slots are free again, and any job that was written
+        anyway goes back to the queue rather than wait out a lease nobody holds."""
+        self.cancel(reservation)
+        for consumer, handed in reservation.assignments.items():
+            await self.give_back(consumer.worker_id, handed, "their insert failed")
+
+    async def give_back(self, worker_id: str, jobs: Sequence[Job], why: str) -> None:
+        """Jobs leased to a stream that never got them go back to the queue now (a
+        compare-and-set release: a job that was never stored, or moved on, is left be).
+        If storage fails, their leases expire and the reaper queues them."""
+        try:
+            await self._release(worker_id, {job.id: job.attempt for job in jobs}, why)
+        except Exception as exc:
+            log.warning(
+                "%d job(s) leased to worker %s but not sent (%s) could not be given back now; "
+                "they return when their leases expire: %s",
+                len(jobs),
+                worker_id,
+                why,
+                exc,
+            )
 
     async def consume(
         self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1, client: str = ""
@@ -211,13 +256,14 @@ class Dispatcher:
     async def _forget_settled(self, consumer: Consumer) -> None:
         """Drop held jobs that were answered elsewhere (e.g. an ack that reached another
         server instance) or whose lease was taken from this stream."""
+        held = dict(consumer.held)  # jobs handed to it meanwhile are not judged by this read
         try:
-            stored = await self._store.get(list(consumer.held))
+            stored = await self._store.get(list(held))
         except StorageUnavailable:
             return
         settled = [
             job_id
-            for job_id, token in consumer.held.items()
+            for job_id, token in held.items()
             if (job := stored.get(job_id)) is None
             or job.status is not JobStatus.RUNNING
             or job.attempt != token
@@ -244,7 +290,7 @@ class Dispatcher:
         finally:
             self._consumers.closed(consumer)
 
-    async def _release(self, worker_id: str, held: dict[str, int]) -> None:
+    async def _release(self, worker_id: str, held: dict[str, int], why: str = "its stream closed") -> None:
         now = self._clock.now()
         outcomes = await apply_moves(
             self._store,
@@ -255,8 +301,6 @@ class Dispatcher:
         )
         released = [outcome.job for outcome in outcomes if outcome.job is not None]
         await self._ready.offer(released, now)
-        log.info(
-            "stream of worker %s closed; %d unacknowledged job(s) returned to the queue",
-            worker_id,
-            len(released),
-        )
+        if released:
+            count = len(released)
+            log.info("%d unacknowledged job(s) of worker %s returned to the queue: %s", count, worker_id, why)

@@ -21,11 +21,15 @@ from stackduck.domain.rules import JobRequest, JobSpec, validate
 class Handoff(Protocol):
     """Streams waiting on this server, to which new jobs can go straight (ADR 0013)."""
 
-    def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
+    async def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
         """Before the insert: lease what can go straight to a waiting stream."""
 
     def cancel(self, reservation: Reservation) -> None:
-        """The insert failed."""
+        """The insert was cancelled: take the reservations back."""
+
+    async def withdraw(self, reservation: Reservation) -> None:
+        """The insert failed, perhaps after writing: take the reservations back and
+        give back whatever was written."""
 
     async def deliver(self, reservation: Reservation) -> None:
         """The insert committed: send the leased jobs."""
@@ -76,9 +80,12 @@ class Producer:
         """One commit for every job enqueued while the previous commit ran. Jobs a
         waiting stream can take are inserted leased to it and sent after the commit;
         the rest go to the ready queue."""
-        reservation = self._handoff.reserve(jobs, self._clock.now())
+        reservation = await self._handoff.reserve(jobs, self._clock.now())
         try:
             await self._store.insert(jobs)
+        except Exception:
+            await self._handoff.withdraw(reservation)
+            raise
         except BaseException:
             self._handoff.cancel(reservation)
             raise

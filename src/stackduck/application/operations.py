@@ -55,7 +55,7 @@ class Operations:
         """Every job type with jobs, or one; paused types show even when empty."""
         if job_type:
             validate_job_type(job_type)
-        stats = {s.job_type: s for s in await self._stats.read(job_type or None)}
+        stats = {s.job_type: s for s in await self._stats.read() if not job_type or s.job_type == job_type}
         paused = await self._pauses.paused()
         for name in paused - stats.keys():
             if not job_type or name == job_type:
@@ -76,12 +76,14 @@ class Operations:
         async for ids in self._dead_ids(selection):
             outcomes = await self._admin.requeue_dead(ids)
             requeued += sum(1 for outcome in outcomes if outcome.error is None)
+        self._stats.forget()
         return requeued
 
     async def purge_dead(self, selection: DeadLetterSelection) -> int:
         purged = 0
         async for ids in self._dead_ids(selection):
             purged += await self._store.delete(ids, [JobStatus.FAILED])
+        self._stats.forget()
         return purged
 
     async def _dead_ids(self, selection: DeadLetterSelection) -> AsyncIterator[list[str]]:

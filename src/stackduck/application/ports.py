@@ -215,6 +215,10 @@ class Waiter(Protocol):
     def wake(self) -> None:
         """Wake this waiter alone, now (its consumer was handed jobs directly)."""
 
+    @property
+    def woken(self) -> bool:
+        """Woken already (its consumer is about to look at the queue)."""
+
 
 class Clock(Protocol):
     def now(self) -> float:

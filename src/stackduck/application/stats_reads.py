@@ -33,34 +33,36 @@ class SharedStats:
     def __init__(self, store: JobStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._kept: dict[str | None, _Kept] = {}
-        self._reading: dict[str | None, asyncio.Future[list[TypeStats]]] = {}
+        self._kept: _Kept | None = None
+        self._reading: asyncio.Future[list[TypeStats]] | None = None
 
-    async def read(self, job_type: str | None) -> list[TypeStats]:
-        """Stats of one job type, or of all (None)."""
-        kept = self._kept.get(job_type)
+    async def read(self) -> list[TypeStats]:
+        """Stats of every job type. (Always all: where a read walks every job, one type
+        costs the same walk, and callers asking for different types share it.)"""
+        kept = self._kept
         if kept is not None and self._clock.now() < kept.until:
             return kept.stats
-        reading = self._reading.get(job_type)
+        reading = self._reading
         if reading is None:
-            reading = asyncio.ensure_future(self._read(job_type))
-            self._reading[job_type] = reading
-            reading.add_done_callback(lambda done: self._forget(job_type, done))
+            reading = self._reading = asyncio.ensure_future(self._read())
+            reading.add_done_callback(self._done)
         return await asyncio.shield(reading)  # a caller that leaves does not cancel the others'
 
-    async def _read(self, job_type: str | None) -> list[TypeStats]:
+    def forget(self) -> None:
+        """Something changed that the stats must show at once (an operator's bulk change)."""
+        self._kept = None
+
+    async def _read(self) -> list[TypeStats]:
         started = self._clock.now()
-        stats = await self._store.stats(job_type, started, started - STATS_WINDOW_SECONDS)
+        stats = await self._store.stats(None, started, started - STATS_WINDOW_SECONDS)
         finished = self._clock.now()
         took = finished - started
-        if took >= SLOW_SECONDS:
-            self._kept[job_type] = _Kept(stats, finished + min(took * REUSE_FACTOR, MAX_REUSE_SECONDS))
-        else:
-            self._kept.pop(job_type, None)
+        slow = took >= SLOW_SECONDS
+        self._kept = _Kept(stats, finished + min(took * REUSE_FACTOR, MAX_REUSE_SECONDS)) if slow else None
         return stats
 
-    def _forget(self, job_type: str | None, done: asyncio.Future[list[TypeStats]]) -> None:
-        if self._reading.get(job_type) is done:
-            del self._reading[job_type]
+    def _done(self, done: asyncio.Future[list[TypeStats]]) -> None:
+        if self._reading is done:
+            self._reading = None
         if not done.cancelled():
             done.exception()  # retrieved: every waiter has been given it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -15,7 +16,7 @@ from stackduck.application.acks import Ack
 from stackduck.container import Container
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import JobRequest
+from stackduck.domain.rules import JobRequest, validate
 from tests.unit.application.conftest import World
 
 
@@ -28,6 +29,7 @@ class Inserts:
         self.seen: list[list[tuple[JobStatus, str | None]]] = []
         self.gate: asyncio.Event | None = None
         self.failure: Exception | None = None
+        self.fail_after_writing = False
         self.called = asyncio.Event()
         monkeypatch.setattr(store, "insert", self.insert)
 
@@ -38,6 +40,8 @@ class Inserts:
             await self.gate.wait()
         if self.failure is not None:
             failure, self.failure = self.failure, None
+            if self.fail_after_writing:  # committed, but the answer was lost on the way back
+                await self._insert(jobs)
             raise failure
         await self._insert(jobs)
 
@@ -176,3 +180,56 @@ async def test_a_failed_insert_gives_the_promised_slots_back(
         assert (consumer.reserved, consumer.free_slots, consumer.inbox) == (0, 1, [])
         job = await world.enqueue()  # the slot is free again: the next job goes straight there
         assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [job.id]
+
+
+async def test_an_insert_that_failed_after_writing_gives_the_job_back_to_the_queue(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+        inserts.failure, inserts.fail_after_writing = StorageUnavailable("connection lost"), True
+
+        with pytest.raises(StorageUnavailable):
+            await world.enqueue()
+
+        [written] = [j for j in (await world.admin.list_jobs(None, None, 10, "")).jobs]
+        assert (written.status, written.lease_owner) == (JobStatus.QUEUED, None)  # not a lease nobody holds
+        assert container.consumers().consumers[0].reserved == 0
+        assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [written.id]  # claimed as usual
+
+
+async def test_a_type_paused_during_the_insert_is_not_delivered(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        waiting, enqueued = await _held_insert(world, container, inserts, stream)
+        await container.operations().pause("email")
+        inserts.gate.set()  # type: ignore[union-attr]
+        job = await enqueued
+
+        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await stop(waiting)
+
+
+async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
+    world: World, container: Container
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        waiting = asyncio.ensure_future(anext(stream))
+        await parked(container)
+        container.notifier().wake_everyone()  # it will look at the queue: leave it to the claim
+
+        [job] = [
+            Job.new(
+                str(uuid.uuid4()),
+                validate(JobRequest("email", "{}"), world.clock.now(), 1024),
+                world.clock.now(),
+            )
+        ]
+        reservation = await world.dispatcher.reserve([job], world.clock.now())
+
+        assert reservation.assignments == {} and job.status is JobStatus.QUEUED
+        await stop(waiting)

@@ -42,9 +42,9 @@ async def test_a_fast_read_is_never_reused() -> None:
     stats = SharedStats(store, clock)
     await add(store)
 
-    [first] = await stats.read(None)
+    [first] = await stats.read()
     await add(store)
-    [second] = await stats.read(None)
+    [second] = await stats.read()
 
     assert (store.reads, first.ready_by_priority[1], second.ready_by_priority[1]) == (2, 1, 2)
 
@@ -56,24 +56,38 @@ async def test_a_slow_read_is_reused_for_ten_times_its_cost_then_read_again() ->
     await add(store)
     store.cost = 2.0  # a walk over a big store
 
-    first = await stats.read(None)
+    first = await stats.read()
     await add(store)
     clock.advance(19.9)  # the read ended 2 s after it began, and is kept 20 s from then
-    assert await stats.read(None) == first and store.reads == 1
+    assert await stats.read() == first and store.reads == 1
 
     clock.advance(0.2)
-    [fresh] = await stats.read(None)
+    [fresh] = await stats.read()
     assert store.reads == 2 and fresh.ready_by_priority[1] == 2
 
     clock.advance(20.1)
     store.cost = 30.0  # kept at most a minute, however slow
-    await stats.read(None)
+    await stats.read()
     clock.advance(MAX_REUSE_SECONDS - 0.1)
-    await stats.read(None)
+    await stats.read()
     assert store.reads == 3
     clock.advance(0.2)
-    await stats.read(None)
+    await stats.read()
     assert store.reads == 4
+
+
+async def test_a_kept_read_is_dropped_when_told_something_changed() -> None:
+    clock = ManualClock(start=1_800_000_000.0)
+    store = CountedStore(clock)
+    stats = SharedStats(store, clock)
+    store.cost = 2.0
+    await stats.read()
+    await add(store)
+
+    stats.forget()  # e.g. an operator requeued dead letters
+    [fresh] = await stats.read()
+
+    assert store.reads == 2 and fresh.ready_by_priority[1] == 1
 
 
 async def test_callers_at_the_same_time_share_one_read_and_one_leaving_does_not_cancel_it() -> None:
@@ -83,7 +97,7 @@ async def test_callers_at_the_same_time_share_one_read_and_one_leaving_does_not_
     await add(store)
     store.gate = asyncio.Event()
 
-    callers = [asyncio.ensure_future(stats.read(None)) for _ in range(3)]
+    callers = [asyncio.ensure_future(stats.read()) for _ in range(3)]
     await asyncio.sleep(0)
     callers[0].cancel()
     store.gate.set()

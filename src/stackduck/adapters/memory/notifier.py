@@ -22,6 +22,10 @@ class _Waiter:
         self.used = True
         return True
 
+    @property
+    def woken(self) -> bool:
+        return self.event.is_set()
+
     def wake(self) -> None:
         self._hub._forget(self)
         self.used = True  # not a notify's wake-up: nothing to pass on at close
