@@ -3,7 +3,9 @@ this server with room is inserted already leased to that stream and sent once th
 insert commits — one write on its trip instead of a push, a wake-up, a pop and a start.
 
 Only due, queued jobs of types not paused go this way, and only to streams whose last
-claim found nothing; everything else takes the ready queue as before.
+claim found nothing and that no wake-up has reached yet; everything else takes the
+ready queue as before. The dispatcher (``Dispatcher.reserve`` / ``deliver`` /
+``withdraw``) owns the streams; this module picks which job goes to which.
 """
 
 from __future__ import annotations
