@@ -218,3 +218,9 @@ async def test_complete_is_the_complete_move_where_the_lease_matches(ports: Port
     assert [stored[j.id] for j in (right, by_token_only)] == expected
     assert [stored[j.id] for j in (stale_token, other_worker)] == [stale_token, other_worker]
     assert stored[queued.id] == queued
+    # The store's indexes moved with them: counts, leases, what retention prunes.
+    counts = await ports.store.count(NOW + 3)
+    assert (counts["completed"], counts["running"], counts["queued"]) == (2, 2, 1)
+    expired = {j.id for j in await ports.store.expired_leases(NOW + 1000, 10)}
+    assert expired == {stale_token.id, other_worker.id}
+    assert await ports.store.prune([JobStatus.COMPLETED], NOW + 10, 10) == 2

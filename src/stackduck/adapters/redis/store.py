@@ -13,7 +13,6 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.tally import StatsTally
 from stackduck.application.claiming import start_by_moves
-from stackduck.application.moves import complete_by_moves
 from stackduck.application.ports import Change, Completion, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
@@ -76,6 +75,7 @@ class RedisJobStore:
         self._apply = client.register_script(lua("apply"))
         self._delete = client.register_script(lua("delete"))
         self._read = client.register_script(lua("read"))
+        self._complete = client.register_script(lua("complete"))
 
     @translated
     async def insert(self, jobs: Sequence[Job]) -> None:
@@ -126,8 +126,21 @@ class RedisJobStore:
     ) -> list[Job]:
         return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
 
+    @translated
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
-        return await complete_by_moves(self, completions)
+        """One script, no read: the domain's complete move where the lease matches (as
+        complete.sql on Postgres; the store contract holds both to ``Job.complete``)."""
+        if not completions:
+            return []
+        keys = [*self._keys.store_keys(), *(self._keys.job(c.job_id) for c in completions)]
+        rows = [
+            [c.job_id, c.worker_id or "", "" if c.token is None else str(c.token), repr(c.now)]
+            for c in completions
+        ]
+        flat = await self._complete(keys=keys, args=[json.dumps(rows, ensure_ascii=False), *FIELDS])
+        width = len(FIELDS) + 1
+        done = {flat[i]: decode(flat[i], flat[i + 1 : i + width]) for i in range(0, len(flat), width)}
+        return [done.get(c.job_id) for c in completions]
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
