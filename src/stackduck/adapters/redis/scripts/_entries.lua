@@ -9,8 +9,8 @@ local function withdraw(queue, id, priority)
     redis.call('ZREM', queue[1], id)
     redis.call('ZREM', queue[2], priority .. '|' .. id)
 end
-local function enqueue(queue, types, job_type, id, priority, run_at, updated_at)
-    withdraw(queue, id, priority)
+local function enqueue(queue, types, job_type, id, priority, run_at, updated_at, fresh)
+    if not fresh then withdraw(queue, id, priority) end  -- a new job has no entry to move
     local at = tonumber(run_at)
     if at <= math.max(redis_now, tonumber(updated_at)) then
         local score = tonumber(priority) * 1e13 + math.floor(at * 1000)

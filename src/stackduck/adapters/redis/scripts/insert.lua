@@ -30,7 +30,7 @@ for j, row in ipairs(rows) do
     redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
     if values.status == 'queued' then
         redis.call('ZADD', KEYS[6], values.run_at, id)
-        enqueue(batch.queues[j], batch.types, values.job_type, id, values.priority, values.run_at, values.updated_at)
+        enqueue(batch.queues[j], batch.types, values.job_type, id, values.priority, values.run_at, values.updated_at, true)
     end
     if values.status == 'running' and values.lease_expires_at ~= '' then
         redis.call('ZADD', KEYS[7], values.lease_expires_at, id)
