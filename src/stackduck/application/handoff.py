@@ -33,21 +33,30 @@ def assign(
 ) -> dict[Consumer, list[Job]]:
     """Lease the best due jobs to the parked streams, filling one stream's free slots
     before the next (fewer, fuller messages). The jobs are started in place (the
-    domain's start move: they are inserted running)."""
+    domain's start move: they are inserted running). Linear in jobs plus streams: a
+    job looks only at streams of its type, and a full stream is dropped for good."""
+    waiting: dict[str, list[Consumer]] = {}  # per type, the next stream to fill last
+    for consumer in reversed(list(parked)):
+        for job_type in consumer.job_types:
+            waiting.setdefault(job_type, []).append(consumer)
     due = sorted(
         (
             job
             for job in jobs
-            if job.status is JobStatus.QUEUED and job.run_at <= now and job.job_type not in paused
+            if job.job_type in waiting
+            and job.job_type not in paused
+            and job.status is JobStatus.QUEUED
+            and job.run_at <= now
         ),
         key=lambda job: job.ready_key,
     )
-    streams = list(parked)
     given: dict[Consumer, list[Job]] = {}
     for job in due:
-        for consumer in streams:
-            if job.job_type in consumer.job_types and consumer.free_slots > len(given.get(consumer, ())):
-                job.start(consumer.worker_id, now, lease_seconds)
-                given.setdefault(consumer, []).append(job)
-                break
+        streams = waiting[job.job_type]
+        while streams and streams[-1].free_slots <= len(given.get(streams[-1], ())):
+            streams.pop()  # full
+        if streams:
+            consumer = streams[-1]
+            job.start(consumer.worker_id, now, lease_seconds)
+            given.setdefault(consumer, []).append(job)
     return given

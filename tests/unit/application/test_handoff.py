@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from stackduck.application.acks import Ack
+from stackduck.application.consumers import Consumer
+from stackduck.application.handoff import assign
+from stackduck.application.ids import JobIds
 from stackduck.container import Container
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
@@ -233,3 +236,20 @@ async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
 
         assert reservation.assignments == {} and job.status is JobStatus.QUEUED
         await stop(waiting)
+
+
+def test_assign_fills_the_first_stream_of_each_type_then_the_next_and_skips_other_types() -> None:
+    now = 1_800_000_000.0
+    first, second = Consumer("w1", frozenset({"email"}), 2), Consumer("w2", frozenset({"email", "sms"}), 2)
+    ids = JobIds()  # in creation order, the order a claim takes equal jobs in
+    jobs = [
+        Job.new(ids.new(now), validate(JobRequest(job_type, "{}"), now, 1024), now)
+        for job_type in ("email", "email", "email", "sms", "report", "email", "email")
+    ]
+
+    given = assign(jobs, [first, second], frozenset(), now, 60)
+
+    assert [j.job_type for j in given[first]] == ["email", "email"]
+    assert [j.job_type for j in given[second]] == ["email", "sms"]  # one slot went to sms, in order
+    handed = {j.id for batch in given.values() for j in batch}
+    assert all((j.status is JobStatus.RUNNING) == (j.id in handed) for j in jobs)
