@@ -63,6 +63,13 @@ async def parked(container: Container, streams: int = 1) -> None:
     raise AssertionError("the stream never parked")
 
 
+async def parked_on(stream: AsyncGenerator[Any, None], container: Container) -> asyncio.Future[Any]:
+    """Ask the stream for its next jobs and return once it is parked waiting for them."""
+    waiting = asyncio.ensure_future(anext(stream))
+    await parked(container)
+    return waiting
+
+
 async def stop(waiting: asyncio.Future[Any]) -> None:
     waiting.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -73,8 +80,7 @@ async def test_a_job_enqueued_while_a_stream_waits_is_inserted_leased_to_it(
     world: World, container: Container, inserts: Inserts
 ) -> None:
     async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
 
         job = await world.enqueue()
 
@@ -94,8 +100,7 @@ async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_firs
     world: World, container: Container, inserts: Inserts
 ) -> None:
     async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=2)) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
 
         low, high, mid = await world.producer.enqueue(
             [JobRequest("email", "{}", priority=p) for p in (3, 1, 2)]
@@ -113,8 +118,7 @@ async def test_paused_types_scheduled_jobs_and_other_types_take_the_queue(
 ) -> None:
     await container.operations().pause("report")
     async with aclosing(world.dispatcher.consume("w", ["email", "report"], max_in_flight=5)) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
 
         paused = await world.enqueue("report")
         later = await world.enqueue(scheduled_in=60.0)
@@ -132,8 +136,7 @@ async def _held_insert(
     world: World, container: Container, inserts: Inserts, stream: AsyncGenerator[Any, None]
 ) -> tuple[asyncio.Future[Any], asyncio.Future[Job]]:
     """A stream parked, then an enqueue handed to it whose insert is held."""
-    waiting = asyncio.ensure_future(anext(stream))
-    await parked(container)
+    waiting = await parked_on(stream, container)
     inserts.gate = asyncio.Event()
     enqueued = asyncio.ensure_future(world.enqueue())
     await asyncio.wait_for(inserts.called.wait(), 1)
@@ -172,8 +175,7 @@ async def test_a_failed_insert_gives_the_promised_slots_back(
     world: World, container: Container, inserts: Inserts
 ) -> None:
     async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
         inserts.failure = StorageUnavailable("PostgreSQL is unavailable")
 
         with pytest.raises(StorageUnavailable):
@@ -189,8 +191,7 @@ async def test_an_insert_that_failed_after_writing_gives_the_job_back_to_the_que
     world: World, container: Container, inserts: Inserts
 ) -> None:
     async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
         inserts.failure, inserts.fail_after_writing = StorageUnavailable("connection lost"), True
 
         with pytest.raises(StorageUnavailable):
@@ -221,8 +222,7 @@ async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
     world: World, container: Container
 ) -> None:
     async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
-        waiting = asyncio.ensure_future(anext(stream))
-        await parked(container)
+        waiting = await parked_on(stream, container)
         container.notifier().wake_everyone()  # it will look at the queue: leave it to the claim
 
         [job] = [
