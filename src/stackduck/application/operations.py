@@ -48,7 +48,6 @@ class Operations:
         self._admin = admin
         self._pauses = pauses
         self._consumers = consumers
-        self._clock = clock
         self._stats = SharedStats(store, clock)
 
     async def queues(self, job_type: str = "") -> list[QueueView]:

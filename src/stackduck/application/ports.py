@@ -115,8 +115,8 @@ class JobStore(Protocol):
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""
 
-    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
-        """Per job type (one, or every type), by job type; "recently" means after ``since``."""
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
+        """Per job type, by job type; "recently" means after ``since``."""
 
     async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
         """Remove for good those of these jobs that are (still) in one of ``statuses``,

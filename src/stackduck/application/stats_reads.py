@@ -54,7 +54,7 @@ class SharedStats:
 
     async def _read(self) -> list[TypeStats]:
         started = self._clock.now()
-        stats = await self._store.stats(None, started, started - STATS_WINDOW_SECONDS)
+        stats = await self._store.stats(started, started - STATS_WINDOW_SECONDS)
         finished = self._clock.now()
         took = finished - started
         slow = took >= SLOW_SECONDS

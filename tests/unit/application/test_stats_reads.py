@@ -22,12 +22,12 @@ class CountedStore(MemoryJobStore):
         self.reads = 0
         self.gate: asyncio.Event | None = None
 
-    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
         self.reads += 1
         if self.gate is not None:
             await self.gate.wait()
         self.clock.advance(self.cost)
-        return await super().stats(job_type, now, since)
+        return await super().stats(now, since)
 
 
 async def add(store: CountedStore, job_type: str = "email") -> None:

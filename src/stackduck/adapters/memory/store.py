@@ -97,11 +97,10 @@ class MemoryJobStore:
         counts["scheduled"] = scheduled
         return counts
 
-    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
         tally = StatsTally(now, since)
         for job in self._jobs.values():
-            if job_type is None or job.job_type == job_type:
-                tally.add(job.job_type, job.status.value, job.priority, job.run_at, job.completed_at)
+            tally.add(job.job_type, job.status.value, job.priority, job.run_at, job.completed_at)
         return tally.result()
 
     async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:

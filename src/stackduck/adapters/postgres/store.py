@@ -198,9 +198,9 @@ class PostgresJobStore:
         return counts
 
     @translated
-    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("stats"), {"job_type": job_type, "now": now, "since": since})
+            cursor = await conn.execute(sql("stats"), {"now": now, "since": since})
             rows = await cursor.fetchall()
         return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 

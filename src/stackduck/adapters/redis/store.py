@@ -193,7 +193,7 @@ class RedisJobStore:
         return counts
 
     @translated
-    async def stats(self, job_type: str | None, now: float, since: float) -> list[TypeStats]:
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
         """Walks every job: the cost grows with the store (Redis alone keeps no per-type counts)."""
         tally = StatsTally(now, since)
         wanted = ["job_type", "status", "priority", "run_at", "completed_at"]
@@ -203,7 +203,7 @@ class RedisJobStore:
             for job_id in ids:
                 pipe.hmget(self._keys.job(job_id), wanted)
             for name, status, priority, run_at, completed_at in await pipe.execute():
-                if name is not None and job_type in (None, name):
+                if name is not None:
                     done = float(completed_at) if completed_at else None
                     tally.add(name, status, int(priority), float(run_at), done)
             after = ids[-1]

@@ -9,6 +9,5 @@ SELECT job_type,
        count(*) FILTER (WHERE status = 'completed' AND completed_at > %(since)s),
        count(*) FILTER (WHERE status = 'failed' AND completed_at > %(since)s)
 FROM stackduck_jobs
-WHERE %(job_type)s::text IS NULL OR job_type = %(job_type)s::text
 GROUP BY job_type
 ORDER BY job_type
