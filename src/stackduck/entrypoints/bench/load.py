@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any, Protocol
@@ -86,34 +87,29 @@ async def _produce(plan: ProducerPlan, go: Barrier) -> dict[str, Any]:
         }
 
 
-async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
-    body = payload(plan.payload_bytes)
-    shares = [
-        plan.count // plan.concurrency + (1 if i < plan.count % plan.concurrency else 0)
-        for i in range(plan.concurrency)
-    ]
+def split(total: int, parts: int) -> list[int]:
+    """``total`` in ``parts`` shares as even as can be."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+async def _calls(call: Callable[[Any], Awaitable[Any]], request: Any, plan: ProducerPlan) -> None:
+    """``plan.count`` unary calls of one request, ``plan.concurrency`` at a time."""
 
     async def send(share: int) -> None:
-        request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=body)
         for _ in range(share):
-            await stub.EnqueueJob(request)
+            await call(request)
 
-    await asyncio.gather(*(send(share) for share in shares))
+    await asyncio.gather(*(send(share) for share in split(plan.count, plan.concurrency)))
+
+
+async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
+    request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=payload(plan.payload_bytes))
+    await _calls(stub.EnqueueJob, request, plan)
 
 
 async def _checks(stub: Any, plan: ProducerPlan) -> None:  # grpc_health ships no stub types
     """Unary calls that do no work in the server: what any unary RPC costs both sides."""
-    request = health_pb2.HealthCheckRequest()
-
-    async def send(share: int) -> None:
-        for _ in range(share):
-            await stub.Check(request)
-
-    shares = [
-        plan.count // plan.concurrency + (1 if i < plan.count % plan.concurrency else 0)
-        for i in range(plan.concurrency)
-    ]
-    await asyncio.gather(*(send(share) for share in shares))
+    await _calls(stub.Check, health_pb2.HealthCheckRequest(), plan)
 
 
 async def _batches(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:

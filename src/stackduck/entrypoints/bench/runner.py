@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker
+from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
@@ -120,10 +120,6 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
         return 0.0
     index = min(int(fraction * len(sorted_values)), len(sorted_values) - 1)
     return sorted_values[index]
-
-
-def _split(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 class Scenarios:
@@ -247,7 +243,7 @@ class Scenarios:
         count = streams * 5
         plans = [
             WorkerPlan(self._address, job_type, 1, False, f"bench-fan-{i}", streams=share)
-            for i, share in enumerate(_split(streams, o.workers))
+            for i, share in enumerate(split(streams, o.workers))
             if share
         ]
         producers = _Producers(self._producer_plans(job_type, count, o.batch))
@@ -275,7 +271,7 @@ class Scenarios:
         o = self._options
         plans = [
             ProducerPlan(self._address, "", share, 0, floor=True)
-            for share in _split(count, o.producers)
+            for share in split(count, o.producers)
             if share
         ]
         producers = _Producers(plans)
@@ -333,7 +329,7 @@ class Scenarios:
         o = self._options
         return [
             ProducerPlan(self._address, job_type, share, o.payload_bytes, batch=batch)
-            for share in _split(count, o.producers)
+            for share in split(count, o.producers)
             if share
         ]
 
