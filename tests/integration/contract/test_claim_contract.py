@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from stackduck.application.ports import Change, QueueEntry
 from stackduck.domain.job import JobStatus
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
@@ -30,7 +32,8 @@ async def test_claims_take_priority_then_due_time_then_arrival_across_types(port
     )
 
 
-async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Ports) -> None:
+@pytest.mark.parametrize("limit", [1, 2])  # Redis alone reads a ready set a page of `limit` at a time
+async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Ports, limit: int) -> None:
     gone, cancelled, wanted = await ports.add(
         ports.job(run_at=NOW - 3), ports.job(run_at=NOW - 2), ports.job()
     )
@@ -39,7 +42,7 @@ async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Po
     cancelled.cancel(NOW)
     assert await ports.store.apply([Change(cancelled, version)]) == [True]
 
-    claimed = await ports.claimer.claim("w", ["t"], NOW, 60, 2)
+    claimed = await ports.claimer.claim("w", ["t"], NOW, 60, limit)
 
     expected = wanted.copy()
     expected.start("w", NOW, 60)

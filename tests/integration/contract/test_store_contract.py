@@ -130,12 +130,19 @@ async def test_runnable_pages_through_queued_jobs_by_id(ports: Ports) -> None:
     assert [j.id for j in first + rest] == [j.id for j in jobs]
 
 
-async def test_inserting_an_existing_id_fails_and_keeps_the_original(ports: Ports) -> None:
+@pytest.mark.parametrize("fresh", [0, 2_500], ids=["alone", "inside-a-large-batch"])
+async def test_inserting_an_existing_id_fails_and_keeps_the_original(ports: Ports, fresh: int) -> None:
     [job] = await ports.add(ports.job(payload='{"v": 1}'))
     clash = dataclasses.replace(job, payload='{"v": 2}')
+    others = [ports.job(run_at=NOW + n % 2 * 60) for n in range(fresh)]
     with pytest.raises(Exception):  # noqa: B017 - each adapter raises its own driver error
-        await ports.store.insert([clash])
+        await ports.store.insert([*others[: fresh * 4 // 5], clash, *others[fresh * 4 // 5 :]])
     assert (await ports.store.get([job.id]))[job.id].payload == '{"v": 1}'
+    assert await ports.store.get([j.id for j in others]) == {}  # all or none
+
+    await ports.store.insert(others)  # the same batch without the clash: every job and index
+    counts = await ports.store.count(NOW)
+    assert (counts["queued"], counts["scheduled"]) == (1 + fresh // 2, fresh // 2)
 
 
 async def test_start_leases_only_queued_due_jobs_and_each_once(ports: Ports) -> None:

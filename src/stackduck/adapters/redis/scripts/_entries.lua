@@ -9,14 +9,16 @@ local function withdraw(queue, id, priority)
     redis.call('ZREM', queue[1], id)
     redis.call('ZREM', queue[2], priority .. '|' .. id)
 end
-local function enqueue(queue, types, job_type, id, priority, run_at, updated_at, fresh)
-    if not fresh then withdraw(queue, id, priority) end  -- a new job has no entry to move
+-- Where a queued job's entry goes: its set, its score, its member.
+local function placement(queue, id, priority, run_at, updated_at)
     local at = tonumber(run_at)
     if at <= math.max(redis_now, tonumber(updated_at)) then
-        local score = tonumber(priority) * 1e13 + math.floor(at * 1000)
-        redis.call('ZADD', queue[1], string.format('%.0f', score), id)
-    else
-        redis.call('ZADD', queue[2], run_at, priority .. '|' .. id)
+        return queue[1], string.format('%.0f', tonumber(priority) * 1e13 + math.floor(at * 1000)), id
     end
+    return queue[2], run_at, priority .. '|' .. id
+end
+local function enqueue(queue, types, job_type, id, priority, run_at, updated_at)
+    withdraw(queue, id, priority)
+    redis.call('ZADD', placement(queue, id, priority, run_at, updated_at))
     redis.call('SADD', types, job_type)
 end

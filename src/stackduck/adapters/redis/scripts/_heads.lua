@@ -1,18 +1,46 @@
 -- The ready-queue order across job types, shared by pop.lua and claim.lua (the loader
--- puts this where a script says --#include _heads): the head of each of some sorted
--- sets in KEYS, and which of them is the best (lowest score, then lowest member).
-local heads = {}
-local function look(i)
-    local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    if head[1] then heads[i] = {head[1], tonumber(head[2]), head[2]} else heads[i] = nil end
+-- puts this where a script says --#include _heads): a merge of the heads of some
+-- sorted sets in KEYS by lowest score, then lowest member. Each set is read a page
+-- at a time (one ZRANGE per page, not per entry) and what was taken from it is
+-- removed at the end, one ZREM per set (drop_taken). Nothing else writes these sets
+-- while a script runs, so the ranks read stay valid until then.
+--#include _many
+local pages, at, read, full, taken = {}, {}, {}, {}, {}
+local page_size = 1
+local function open(i, size)
+    page_size = math.max(1, size)
+    pages[i], at[i], read[i], full[i], taken[i] = {}, 1, 0, true, {}
 end
+local function head(i)
+    local page = pages[i]
+    if page[at[i]] == nil and full[i] then
+        local flat = redis.call('ZRANGE', KEYS[i], read[i], read[i] + page_size - 1, 'WITHSCORES')
+        page = {}
+        for j = 1, #flat, 2 do page[#page + 1] = {flat[j], tonumber(flat[j + 1]), flat[j + 1]} end
+        pages[i], at[i], read[i], full[i] = page, 1, read[i] + #page, #page == page_size
+    end
+    return page[at[i]]
+end
+-- The set whose head is best, or nil when all are empty.
 local function best()
-    local found = nil
-    for i, head in pairs(heads) do
-        if found == nil or head[2] < heads[found][2]
-            or (head[2] == heads[found][2] and head[1] < heads[found][1]) then
-            found = i
+    local found, top = nil, nil
+    for i in pairs(pages) do
+        local h = head(i)
+        if h and (top == nil or h[2] < top[2] or (h[2] == top[2] and h[1] < top[1])) then
+            found, top = i, h
         end
     end
     return found
+end
+-- Take set i's head: returns its member and its score as text.
+local function take(i)
+    local h = pages[i][at[i]]
+    at[i] = at[i] + 1
+    taken[i][#taken[i] + 1] = h[1]
+    return h[1], h[3]
+end
+local function drop_taken()
+    for i, members in pairs(taken) do
+        if #members > 0 then many('ZREM', KEYS[i], members) end
+    end
 end

@@ -8,9 +8,10 @@
 -- KEYS: status:queued, status:running, queued-at, leases, then per job type its ready
 --       set and its scheduled set.
 -- ARGV: limit, the caller's now, lease seconds, the job key prefix, worker id, then the
---       n field names to return.
+--       n field names to return (which include every field the lease writes).
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
 -- which is what Redis alone on one server allows (see ADR 0009 on Redis Cluster).
+-- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua).
 -- Returns per leased job: its id, then its n field values.
 --#include _heads
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -18,35 +19,48 @@ local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
 local QUEUED, RUNNING, QUEUED_AT, LEASES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local names = {}
-for f = 6, #ARGV do names[#names + 1] = ARGV[f] end
+local names, at = {}, {}
+for f = 6, #ARGV do
+    names[#names + 1] = ARGV[f]
+    at[ARGV[f]] = #names
+end
+local STATUS, RUN_AT, PRIORITY = at.status, at.run_at, at.priority
+local ATTEMPT, VERSION = at.attempt, at.version
 
-for i = 5, #KEYS, 2 do look(i) end
+for i = 5, #KEYS, 2 do open(i, limit) end
 
-local leased, count = {}, 0
+local leased, ids, running, leases, count = {}, {}, {}, {}, 0
 while count < limit do
     local k = best()
     if k == nil then break end
-    local id = heads[k][1]
-    redis.call('ZREM', KEYS[k], id)
-    look(k)
+    local id = take(k)
     local key = prefix .. id
-    local job = redis.call('HMGET', key, 'status', 'run_at', 'priority')
-    if job[1] == 'queued' and tonumber(job[2]) > now then
-        redis.call('ZADD', KEYS[k + 1], job[2], job[3] .. '|' .. id)
-    elseif job[1] == 'queued' then
-        redis.call('HINCRBY', key, 'attempt', 1)
-        redis.call('HINCRBY', key, 'version', 1)
-        redis.call('HSET', key, 'status', 'running', 'lease_owner', worker, 'lease_expires_at', deadline,
-            'started_at', stamp, 'updated_at', stamp)
-        redis.call('ZREM', QUEUED, id)
-        redis.call('ZADD', RUNNING, 0, id)
-        redis.call('ZREM', QUEUED_AT, id)
-        redis.call('ZADD', LEASES, deadline, id)
+    local values = redis.call('HMGET', key, unpack(names))
+    if values[STATUS] == 'queued' and tonumber(values[RUN_AT]) > now then
+        redis.call('ZADD', KEYS[k + 1], values[RUN_AT], values[PRIORITY] .. '|' .. id)
+    elseif values[STATUS] == 'queued' then
+        values[ATTEMPT] = tostring(tonumber(values[ATTEMPT]) + 1)
+        values[VERSION] = tostring(tonumber(values[VERSION]) + 1)
+        values[STATUS] = 'running'
+        values[at.lease_owner], values[at.lease_expires_at] = worker, deadline
+        values[at.started_at], values[at.updated_at] = stamp, stamp
+        redis.call('HSET', key, 'status', 'running', 'attempt', values[ATTEMPT], 'version', values[VERSION],
+            'lease_owner', worker, 'lease_expires_at', deadline, 'started_at', stamp, 'updated_at', stamp)
+        ids[#ids + 1] = id
+        running[#running + 1] = 0
+        running[#running + 1] = id
+        leases[#leases + 1] = deadline
+        leases[#leases + 1] = id
         leased[#leased + 1] = id
-        local values = redis.call('HMGET', key, unpack(names))
         for f = 1, #names do leased[#leased + 1] = values[f] or '' end
         count = count + 1
     end
+end
+drop_taken()
+if count > 0 then
+    many('ZREM', QUEUED, ids)
+    many('ZADD', RUNNING, running)
+    many('ZREM', QUEUED_AT, ids)
+    many('ZADD', LEASES, leases)
 end
 return leased

@@ -5,31 +5,45 @@
 -- KEYS: the 5 status sets, queued-at, leases, finished, all jobs, then one job hash per
 --       completion (distinct jobs).
 -- ARGV[1]: JSON [[id, worker id or "", token or "", now], ...] (times as text);
--- ARGV[2..]: the n field names to return.
+-- ARGV[2..]: the n field names to return (which include every field the move writes).
+-- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). A
+-- running job has no queued-at entry, so there is none to remove.
 -- Returns per completed job: its id, then its n field values ("" = none).
-local RUNNING, COMPLETED, QUEUED_AT, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[8]
+--#include _many
+local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[7], KEYS[8]
 local completions = cjson.decode(ARGV[1])
-local names = {}
-for f = 2, #ARGV do names[#names + 1] = ARGV[f] end
-local done = {}
+local names, at = {}, {}
+for f = 2, #ARGV do
+    names[#names + 1] = ARGV[f]
+    at[ARGV[f]] = #names
+end
+local STATUS, ATTEMPT, OWNER, VERSION = at.status, at.attempt, at.lease_owner, at.version
+local done, ids, completed, finished = {}, {}, {}, {}
 for j, c in ipairs(completions) do
     local key = KEYS[9 + j]
     local id, worker, token, now = c[1], c[2], c[3], c[4]
-    local job = redis.call('HMGET', key, 'status', 'attempt', 'lease_owner')
-    if job[1] == 'running'
-        and (token == '' or tonumber(job[2]) == tonumber(token))
-        and (worker == '' or job[3] == worker) then
+    local values = redis.call('HMGET', key, unpack(names))
+    if values[STATUS] == 'running'
+        and (token == '' or tonumber(values[ATTEMPT]) == tonumber(token))
+        and (worker == '' or values[OWNER] == worker) then
+        values[VERSION] = tostring(tonumber(values[VERSION]) + 1)
+        values[STATUS], values[at.completed_at], values[at.error_message] = 'completed', now, ''
+        values[OWNER], values[at.lease_expires_at], values[at.updated_at] = '', '', now
         redis.call('HSET', key, 'status', 'completed', 'completed_at', now, 'error_message', '',
-            'lease_owner', '', 'lease_expires_at', '', 'updated_at', now)
-        redis.call('HINCRBY', key, 'version', 1)
-        redis.call('ZREM', RUNNING, id)
-        redis.call('ZADD', COMPLETED, 0, id)
-        redis.call('ZREM', QUEUED_AT, id)
-        redis.call('ZREM', LEASES, id)
-        redis.call('ZADD', FINISHED, now, id)
+            'lease_owner', '', 'lease_expires_at', '', 'updated_at', now, 'version', values[VERSION])
+        ids[#ids + 1] = id
+        completed[#completed + 1] = 0
+        completed[#completed + 1] = id
+        finished[#finished + 1] = now
+        finished[#finished + 1] = id
         done[#done + 1] = id
-        local values = redis.call('HMGET', key, unpack(names))
         for f = 1, #names do done[#done + 1] = values[f] or '' end
     end
+end
+if #ids > 0 then
+    many('ZREM', RUNNING, ids)
+    many('ZADD', COMPLETED, completed)
+    many('ZREM', LEASES, ids)
+    many('ZADD', FINISHED, finished)
 end
 return done

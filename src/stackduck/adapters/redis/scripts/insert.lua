@@ -6,15 +6,35 @@
 --          its scheduled set], "types": the set of types}. One argument, not n per
 --          job: packing arguments is what a batch costs the server otherwise.
 -- A queued job gets its ready-queue entry in the same call (_entries.lua).
+-- Per job: one HSET; the existence check and every index change once per call.
 --#include _entries
+--#include _many
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local batch = cjson.decode(ARGV[1])
 local names, rows = batch.names, batch.rows
-for j = 1, #rows do
-    if redis.call('EXISTS', KEYS[9 + j]) == 1 then
-        return redis.error_reply('job ' .. rows[j][1] .. ' already exists')
+local job_keys = {}
+for j = 1, #rows do job_keys[j] = KEYS[9 + j] end
+for s = 1, #job_keys, CHUNK do
+    local last = math.min(s + CHUNK - 1, #job_keys)
+    if redis.call('EXISTS', unpack(job_keys, s, last)) > 0 then
+        for j = s, last do
+            if redis.call('EXISTS', job_keys[j]) == 1 then
+                return redis.error_reply('job ' .. rows[j][1] .. ' already exists')
+            end
+        end
     end
 end
+local adds = {}  -- per index key: its score/member pairs
+local function add(key, score, member)
+    local pairs_of = adds[key]
+    if pairs_of == nil then
+        pairs_of = {}
+        adds[key] = pairs_of
+    end
+    pairs_of[#pairs_of + 1] = score
+    pairs_of[#pairs_of + 1] = member
+end
+local types = {}
 for j, row in ipairs(rows) do
     local id = row[1]
     local fields = {}
@@ -25,15 +45,18 @@ for j, row in ipairs(rows) do
         fields[#fields + 1] = name
         fields[#fields + 1] = value
     end
-    redis.call('HSET', KEYS[9 + j], unpack(fields))
-    redis.call('ZADD', KEYS[9], 0, id)
-    redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
+    redis.call('HSET', job_keys[j], unpack(fields))
+    add(KEYS[9], 0, id)
+    add(KEYS[STATUS[values.status]], 0, id)
     if values.status == 'queued' then
-        redis.call('ZADD', KEYS[6], values.run_at, id)
-        enqueue(batch.queues[j], batch.types, values.job_type, id, values.priority, values.run_at, values.updated_at, true)
+        add(KEYS[6], values.run_at, id)
+        add(placement(batch.queues[j], id, values.priority, values.run_at, values.updated_at))
+        types[values.job_type] = true
     end
     if values.status == 'running' and values.lease_expires_at ~= '' then
-        redis.call('ZADD', KEYS[7], values.lease_expires_at, id)
+        add(KEYS[7], values.lease_expires_at, id)
     end
 end
+for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
+for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
 return #rows

@@ -3,16 +3,15 @@
 -- Returns a flat list: key index (1-based), job id, score, ...
 --#include _heads
 local limit = tonumber(ARGV[1])
-local taken = {}
-for i = 1, #KEYS do look(i) end
-while #taken < limit * 3 do
+local taken_entries = {}
+for i = 1, #KEYS do open(i, limit) end
+while #taken_entries < limit * 3 do
     local i = best()
     if i == nil then break end
-    local member, score = heads[i][1], heads[i][3]
-    redis.call('ZREM', KEYS[i], member)
-    taken[#taken + 1] = i
-    taken[#taken + 1] = member
-    taken[#taken + 1] = score
-    look(i)
+    local member, score = take(i)
+    taken_entries[#taken_entries + 1] = i
+    taken_entries[#taken_entries + 1] = member
+    taken_entries[#taken_entries + 1] = score
 end
-return taken
+drop_taken()
+return taken_entries
