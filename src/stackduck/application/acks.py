@@ -33,12 +33,20 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """One answer waiting for the next write: its move, and for a completion the same
-    move in the form a store can write without reading first."""
+    """One answer waiting for the next write: its move, or a completion (the complete
+    move in the form a store can write without reading first; the move itself is made
+    only for the few that need the read path)."""
 
     job_id: str
-    move: Move
+    move: Move | None = None
     completion: Completion | None = None
+
+    def as_move(self) -> Move:
+        if self.move is not None:
+            return self.move
+        assert self.completion is not None
+        c = self.completion
+        return partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +79,7 @@ class Acks:
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
         now = self._clock.now()
         answers = [
-            _Answer(
-                a.job_id,
-                partial(Job.complete, worker_id=a.worker_id, token=a.lease_token, now=now),
-                Completion(a.job_id, a.worker_id, a.lease_token, now),
-            )
-            for a in acks
+            _Answer(a.job_id, completion=Completion(a.job_id, a.worker_id, a.lease_token, now)) for a in acks
         ]
         settled, outcomes = await self._settle(answers)
         self._metrics.completed(settled, now)
@@ -145,7 +148,7 @@ class Acks:
                     log_state(job)
         rest = [i for i, outcome in enumerate(outcomes) if outcome is None]
         if rest:
-            judged = await apply_moves(self._store, [(answers[i].job_id, answers[i].move) for i in rest])
+            judged = await apply_moves(self._store, [(answers[i].job_id, answers[i].as_move()) for i in rest])
             for i, outcome in zip(rest, judged, strict=True):
                 outcomes[i] = outcome
         done = [outcome for outcome in outcomes if outcome is not None]

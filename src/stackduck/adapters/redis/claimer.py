@@ -7,8 +7,8 @@ from collections.abc import Collection
 
 from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
+from stackduck.adapters.redis.fields import FIELDS, decode
 from stackduck.adapters.redis.keys import Keys
-from stackduck.adapters.redis.store import FIELDS, decode
 from stackduck.domain.job import Job, JobStatus
 
 

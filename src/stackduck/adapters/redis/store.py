@@ -6,65 +6,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
+from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.tally import StatsTally
 from stackduck.application.claiming import start_by_moves
 from stackduck.application.ports import Change, Completion, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
-FIELDS = (
-    "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at", "created_at",
-    "updated_at", "retry_count", "attempt", "error_message", "started_at", "completed_at",
-    "lease_owner", "lease_expires_at", "version",
-)  # fmt: skip
-MUTABLE = (
-    "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
-    "completed_at", "lease_owner", "lease_expires_at", "version",
-)  # fmt: skip
-INTS = {"priority", "delay", "max_retries", "retry_count", "attempt", "version"}
-FLOATS = {"run_at", "created_at", "updated_at"}
-OPTIONAL_FLOATS = {"started_at", "completed_at", "lease_expires_at"}
 LIST_CHUNK = 500
 PRUNE_SCAN = 2000
-
-
-def _encode(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, JobStatus):
-        return value.value
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
 
 
 def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], types: str) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
     document = {"names": names, "rows": rows, "queues": queues, "types": types}
     return json.dumps(document, ensure_ascii=False)
-
-
-def decode(job_id: str, values: Sequence[str | None]) -> Job:
-    fields: dict[str, Any] = {"id": job_id}
-    for name, raw in zip(FIELDS, values, strict=True):
-        text = raw or ""
-        if name in INTS:
-            fields[name] = int(text)
-        elif name in FLOATS:
-            fields[name] = float(text)
-        elif name in OPTIONAL_FLOATS:
-            fields[name] = float(text) if text else None
-        elif name == "status":
-            fields[name] = JobStatus(text)
-        elif name == "lease_owner":
-            fields[name] = text or None
-        else:
-            fields[name] = text
-    return Job(**fields)
 
 
 class RedisJobStore:
@@ -82,7 +41,7 @@ class RedisJobStore:
         if not jobs:
             return
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
-        rows = [[job.id, *(_encode(getattr(job, name)) for name in FIELDS)] for job in jobs]
+        rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs)
         await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys.types)])
 
@@ -113,10 +72,7 @@ class RedisJobStore:
         if not changes:
             return []
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
-        rows = [
-            [c.job.id, str(c.expected_version), *(_encode(getattr(c.job, name)) for name in MUTABLE)]
-            for c in changes
-        ]
+        rows = [mutable_row(c.job, c.expected_version) for c in changes]
         queues = self._queues_of([c.job for c in changes])
         flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys.types)])
         return [bool(int(flag)) for flag in flags]
