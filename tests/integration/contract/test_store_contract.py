@@ -231,3 +231,29 @@ async def test_complete_is_the_complete_move_where_the_lease_matches(ports: Port
     expired = {j.id for j in await ports.store.expired_leases(NOW + 1000, 10)}
     assert expired == {stale_token.id, other_worker.id}
     assert await ports.store.prune([JobStatus.COMPLETED], NOW + 10, 10) == 2
+
+
+async def test_an_id_spelled_otherwise_than_given_finds_and_moves_nothing(ports: Ports) -> None:
+    """Job ids are exact strings on every store: Postgres' uuid type would read these
+    spellings as the same job (or fail the whole batch on ``urn:uuid:``)."""
+    waiting, other, held = await ports.add(ports.job(), ports.job(), ports.job())
+    running = held.copy()
+    running.start("w", NOW, 60)
+    assert await ports.store.apply([Change(running, held.version)]) == [True]
+    spellings = [
+        held.id.upper(),
+        f"{{{held.id}}}",
+        f"urn:uuid:{held.id}",
+        held.id.replace("-", ""),
+        f" {held.id}",
+    ]
+
+    done = await ports.store.complete(
+        [*(Completion(s, None, None, NOW + 1) for s in spellings), Completion(running.id, "w", None, NOW + 1)]
+    )
+    assert [job is not None for job in done] == [False] * len(spellings) + [True]
+    assert await ports.store.get([s.replace(held.id, waiting.id) for s in spellings]) == {}
+    odd = [s.replace(held.id, i) for i in (waiting.id, other.id) for s in spellings]
+    assert await ports.store.start(odd, "w", NOW, 60) == []
+    stored = await ports.store.get([waiting.id, other.id])
+    assert [job.status for job in stored.values()] == [JobStatus.QUEUED, JobStatus.QUEUED]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import re
 from collections.abc import Collection, Sequence
 from operator import attrgetter
 from typing import Any
@@ -19,12 +19,10 @@ from stackduck.domain.job import Job, JobStatus
 NIL_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def _is_id(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+#: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
+#: other spellings (upper case, braces, no hyphens) as the same job, and fail a whole
+#: statement on ``urn:uuid:…``; ids are exact strings on every store.
+_is_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 
 
 def _value(job: Job, name: str) -> Any:
