@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
-from stackduck.application.ports import Change, Completion
-from stackduck.domain.job import JobStatus
+from stackduck.adapters.redis import store as redis_store
+from stackduck.application.ports import Change, Completion, TypeStats
+from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
 
@@ -257,3 +259,47 @@ async def test_an_id_spelled_otherwise_than_given_finds_and_moves_nothing(ports:
     assert await ports.store.start(odd, "w", NOW, 60) == []
     stored = await ports.store.get([waiting.id, other.id])
     assert [job.status for job in stored.values()] == [JobStatus.QUEUED, JobStatus.QUEUED]
+
+
+@pytest.mark.parametrize("chunk", [None, 1], ids=["", "chunks-of-one"])
+async def test_stats_count_each_type_as_the_record_stands(
+    ports: Ports, chunk: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunk is not None:  # Redis alone counts in chunks: make every walk take several
+        monkeypatch.setattr(redis_store, "STATS_CHUNK", chunk)
+    now = NOW + 60
+    policy = RetryPolicy()
+
+    async def moved(job: Job, move: Callable[[Job], object]) -> Job:
+        after = job.copy()
+        move(after)
+        assert await ports.store.apply([Change(after, job.version)]) == [True]
+        return after
+
+    async def started(job: Job) -> Job:
+        return await moved(job, lambda j: j.start("w", NOW, 600))
+
+    a = [
+        ports.job("a", 1), ports.job("a", 3), ports.job("a", 3),
+        ports.job("a", 2, run_at=NOW + 30),  # due by `now`, though it was not when stored
+        ports.job("a", 2, run_at=NOW + 600),  # scheduled
+        *(ports.job("a", max_retries=0) for _ in range(6)),
+    ]  # fmt: skip
+    b = [ports.job("b") for _ in range(2)]
+    await ports.add(*a, *b)
+    running_a, done_recently, done_long_ago, dead_recently, dead_long_ago, cancelled = a[5:]
+    for job in (running_a, done_recently, done_long_ago, dead_recently, dead_long_ago, *b):
+        await started(job)
+    for job, at in ((done_recently, now - 10), (done_long_ago, now - 120)):
+        await moved((await ports.store.get([job.id]))[job.id], lambda j, at=at: j.complete("w", None, at))
+    for job, at in ((dead_recently, now - 5), (dead_long_ago, now - 200)):
+        current = (await ports.store.get([job.id]))[job.id]
+        await moved(current, lambda j, at=at: j.fail("w", None, at, "no", policy))
+    await moved(cancelled, lambda j: j.cancel(now - 1))
+    retried = (await ports.store.get([b[1].id]))[b[1].id]  # b's second job fails and waits to retry
+    await moved(retried, lambda j: j.fail("w", None, now - 1, "again", policy))
+
+    stats = {s.job_type: s for s in await ports.store.stats(now, now - 60)}
+
+    assert stats["a"] == TypeStats("a", (1, 1, 2), 1, 1, 2, 1, 1)
+    assert stats["b"] == TypeStats("b", (0, 0, 0), 1, 1, 0, 0, 0)

@@ -51,8 +51,8 @@ for j, row in ipairs(rows) do
     if values.status == 'queued' then
         add(KEYS[6], values.run_at, id)
         add(placement(batch.queues[j], id, values.priority, values.run_at, values.updated_at))
-        types[values.job_type] = true
     end
+    types[values.job_type] = true  -- every type, handed-off ones too: stats list them
     if values.status == 'running' and values.lease_expires_at ~= '' then
         add(KEYS[7], values.lease_expires_at, id)
     end

@@ -1,0 +1,31 @@
+-- How one job type's queued jobs stand, from its ready and scheduled sets alone (Redis
+-- alone keeps one entry per queued job there, in the same calls as the jobs' writes):
+-- due jobs by priority and jobs waiting for their time, without reading a job, so
+-- the cost does not grow with the queue (ZCOUNT is O(log n)).
+-- KEYS: the type's ready set, its scheduled set.
+-- ARGV: now, offset, limit: a scheduled entry that is due by now but not yet moved to
+--       the ready set counts as ready; those are read a chunk at a time (a scheduler
+--       that was away may have left many), from `offset`, at most `limit` per call.
+-- Returns: ready with priority 1, 2, 3, scheduled, how many due entries were read
+--          (the set counts only when offset is 0; zeros otherwise).
+local READY, SCHEDULED = KEYS[1], KEYS[2]
+local now, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {0, 0, 0, 0, 0}
+if offset == 0 then
+    for p = 1, 3 do
+        out[p] = redis.call('ZCOUNT', READY, string.format('%.0f', p * 1e13),
+            '(' .. string.format('%.0f', (p + 1) * 1e13))
+    end
+    out[4] = redis.call('ZCOUNT', SCHEDULED, '(' .. now, '+inf')
+end
+local due = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'LIMIT', offset, limit)
+for _, member in ipairs(due) do
+    local bar = string.find(member, '|', 1, true)
+    local p = tonumber(string.sub(member, 1, bar - 1))
+    -- A job with a ready entry too (a re-seed pushed it) is counted there already.
+    if p and p >= 1 and p <= 3 and not redis.call('ZSCORE', READY, string.sub(member, bar + 1)) then
+        out[p] = out[p] + 1
+    end
+end
+out[5] = #due
+return out
