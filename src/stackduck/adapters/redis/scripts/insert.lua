@@ -35,26 +35,27 @@ local function add(key, score, member)
     pairs_of[#pairs_of + 1] = member
 end
 local types = {}
+local n, at = #names, {}  -- at[name]: where a row holds that field's value
+for f = 1, n do at[names[f]] = 1 + f end
+local JOB_TYPE, PRIORITY, STATE, RUN_AT = at.job_type, at.priority, at.status, at.run_at
+local UPDATED_AT, LEASE_EXPIRES_AT = at.updated_at, at.lease_expires_at
 for j, row in ipairs(rows) do
-    local id = row[1]
+    local id, status = row[1], row[STATE]
     local fields = {}
-    local values = {}
-    for f, name in ipairs(names) do
-        local value = row[1 + f]
-        values[name] = value
-        fields[#fields + 1] = name
-        fields[#fields + 1] = value
+    for f = 1, n do
+        fields[2 * f - 1] = names[f]
+        fields[2 * f] = row[1 + f]
     end
     redis.call('HSET', job_keys[j], unpack(fields))
     add(KEYS[9], 0, id)
-    add(KEYS[STATUS[values.status]], 0, id)
-    if values.status == 'queued' then
-        add(KEYS[6], values.run_at, id)
-        add(placement(batch.queues[j], id, values.priority, values.run_at, values.updated_at))
+    add(KEYS[STATUS[status]], 0, id)
+    if status == 'queued' then
+        add(KEYS[6], row[RUN_AT], id)
+        add(placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT]))
     end
-    types[values.job_type] = true  -- every type, handed-off ones too: stats list them
-    if values.status == 'running' and values.lease_expires_at ~= '' then
-        add(KEYS[7], values.lease_expires_at, id)
+    types[row[JOB_TYPE]] = true  -- every type, handed-off ones too: stats list them
+    if status == 'running' and row[LEASE_EXPIRES_AT] ~= '' then
+        add(KEYS[7], row[LEASE_EXPIRES_AT], id)
     end
 end
 for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
