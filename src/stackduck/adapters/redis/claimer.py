@@ -39,6 +39,5 @@ class RedisClaimer:
             *FIELDS,
         ]
         flat = await self._claim(keys=keys, args=args)
-        width = len(FIELDS) + 1
-        jobs = [decode(flat[i], flat[i + 1 : i + width]) for i in range(0, len(flat), width)]
+        jobs = [decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         return sorted(jobs, key=lambda job: job.ready_key)

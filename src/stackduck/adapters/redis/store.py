@@ -96,8 +96,7 @@ class RedisJobStore:
             for c in completions
         ]
         flat = await self._complete(keys=keys, args=[json.dumps(rows, ensure_ascii=False), *FIELDS])
-        width = len(FIELDS) + 1
-        done = {flat[i]: decode(flat[i], flat[i + 1 : i + width]) for i in range(0, len(flat), width)}
+        done = {flat[i]: decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
         return [done.get(c.job_id) for c in completions]
 
     @translated

@@ -12,7 +12,7 @@
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
 -- which is what Redis alone on one server allows (see ADR 0009 on Redis Cluster).
 -- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua).
--- Returns per leased job: its id, then its n field values.
+-- Returns per leased job: its id, then the list of its n field values.
 --#include _heads
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local clock = redis.call('TIME')
@@ -52,7 +52,7 @@ while count < limit do
         leases[#leases + 1] = deadline
         leases[#leases + 1] = id
         leased[#leased + 1] = id
-        for f = 1, #names do leased[#leased + 1] = values[f] or '' end
+        leased[#leased + 1] = values
         count = count + 1
     end
 end

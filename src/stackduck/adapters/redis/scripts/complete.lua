@@ -8,7 +8,7 @@
 -- ARGV[2..]: the n field names to return (which include every field the move writes).
 -- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). A
 -- running job has no queued-at entry, so there is none to remove.
--- Returns per completed job: its id, then its n field values ("" = none).
+-- Returns per completed job: its id, then the list of its n field values ("" = none).
 --#include _many
 local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[7], KEYS[8]
 local completions = cjson.decode(ARGV[1])
@@ -37,7 +37,7 @@ for j, c in ipairs(completions) do
         finished[#finished + 1] = now
         finished[#finished + 1] = id
         done[#done + 1] = id
-        for f = 1, #names do done[#done + 1] = values[f] or '' end
+        done[#done + 1] = values
     end
 end
 if #ids > 0 then
