@@ -11,7 +11,10 @@
 --       n field names to return (which include every field the lease writes).
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
 -- which is what Redis alone on one server allows (see ADR 0009 on Redis Cluster).
--- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua).
+-- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). That
+-- is safe because nothing after the first write can fail: Redis lets a script that has
+-- written go on writing past maxmemory, and a field missing from a damaged hash reads
+-- as 0 here (as HINCRBY would) rather than raising halfway.
 -- Returns per leased job: its id, then the list of its n field values.
 --#include _heads
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -36,11 +39,11 @@ while count < limit do
     local id = take(k)
     local key = prefix .. id
     local values = redis.call('HMGET', key, unpack(names))
-    if values[STATUS] == 'queued' and tonumber(values[RUN_AT]) > now then
+    if values[STATUS] == 'queued' and (tonumber(values[RUN_AT]) or 0) > now then
         redis.call('ZADD', KEYS[k + 1], values[RUN_AT], values[PRIORITY] .. '|' .. id)
     elseif values[STATUS] == 'queued' then
-        values[ATTEMPT] = tostring(tonumber(values[ATTEMPT]) + 1)
-        values[VERSION] = tostring(tonumber(values[VERSION]) + 1)
+        values[ATTEMPT] = tostring((tonumber(values[ATTEMPT]) or 0) + 1)
+        values[VERSION] = tostring((tonumber(values[VERSION]) or 0) + 1)
         values[STATUS] = 'running'
         values[at.lease_owner], values[at.lease_expires_at] = worker, deadline
         values[at.started_at], values[at.updated_at] = stamp, stamp

@@ -26,7 +26,7 @@ for j, c in ipairs(completions) do
     if values[STATUS] == 'running'
         and (token == '' or tonumber(values[ATTEMPT]) == tonumber(token))
         and (worker == '' or values[OWNER] == worker) then
-        values[VERSION] = tostring(tonumber(values[VERSION]) + 1)
+        values[VERSION] = tostring((tonumber(values[VERSION]) or 0) + 1)
         values[STATUS], values[at.completed_at], values[at.error_message] = 'completed', now, ''
         values[OWNER], values[at.lease_expires_at], values[at.updated_at] = '', '', now
         redis.call('HSET', key, 'status', 'completed', 'completed_at', now, 'error_message', '',
