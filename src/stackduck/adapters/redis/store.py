@@ -91,8 +91,9 @@ class RedisJobStore:
         if not completions:
             return []
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job_id) for c in completions)]
+        times = {now: repr(now) for now in {c.now for c in completions}}  # shared by a batch
         rows = [
-            [c.job_id, c.worker_id or "", "" if c.token is None else str(c.token), repr(c.now)]
+            [c.job_id, c.worker_id or "", "" if c.token is None else str(c.token), times[c.now]]
             for c in completions
         ]
         flat = await self._complete(keys=keys, args=[json.dumps(rows, ensure_ascii=False), *FIELDS])
