@@ -40,6 +40,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: Each state by its stored name: what stores read back (``JobStatus(text)`` costs about 20x
+#: more, and a store reads one per job).
+STATUS_OF: dict[str, JobStatus] = {status.value: status for status in JobStatus}
+
 Q, R, C, F, X = (
     JobStatus.QUEUED,
     JobStatus.RUNNING,

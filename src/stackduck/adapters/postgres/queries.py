@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import STATUS_OF, Job
 
 _FIELDS = (
     "id::text", "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at",
@@ -36,5 +36,5 @@ def sql(name: str) -> bytes:
 
 def job_from_row(row: JobRow) -> Job:
     values = list(row)
-    values[6] = JobStatus(row[6])
+    values[6] = STATUS_OF[row[6]]
     return Job(*values)  # type: ignore[arg-type]

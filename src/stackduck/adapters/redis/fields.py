@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import STATUS_OF, Job
 
 #: The hash's fields, in the order of ``Job``'s fields after its id.
 FIELDS = (
@@ -23,7 +23,6 @@ MUTABLE = (
     "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
     "completed_at", "lease_owner", "lease_expires_at", "version",
 )  # fmt: skip
-_STATUS = {status.value: status for status in JobStatus}
 
 
 def _time(value: float | None) -> str:
@@ -54,7 +53,7 @@ def decode(job_id: str, v: Sequence[str | None]) -> Job:
     a required value missing (a damaged hash) raises instead of reading as zero."""
     return Job(
         job_id, v[0] or "", v[1] or "", int(v[2] or ""), int(v[3] or ""), int(v[4] or ""),
-        _STATUS[v[5] or ""], float(v[6] or ""), float(v[7] or ""), float(v[8] or ""),
+        STATUS_OF[v[5] or ""], float(v[6] or ""), float(v[7] or ""), float(v[8] or ""),
         int(v[9] or ""), int(v[10] or ""), v[11] or "", float(v[12]) if v[12] else None,
         float(v[13]) if v[13] else None, v[14] or None, float(v[15]) if v[15] else None,
         int(v[16] or ""),
