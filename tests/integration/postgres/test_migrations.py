@@ -101,6 +101,8 @@ HOT_QUERIES = {
     "complete": (sql("complete"), {"completions": json.dumps(
         [{"id": str(uuid.uuid4()), "worker_id": "w", "token": 1, "now": NOW} for _ in range(100)]
     )}, "stackduck_jobs_pkey"),
+    "start": (sql("start"), {"ids": ",".join(str(uuid.uuid4()) for _ in range(100)), "worker_id": "w",
+                             "now": NOW, "lease_seconds": 60}, "stackduck_jobs_status"),  # (status, id)
     "write-back": (sql("apply"), {"changes": json.dumps([{"id": str(uuid.uuid4()), "expected_version": 0}
                                                          for _ in range(100)])}, "stackduck_jobs_pkey"),
     "retention": (sql("prune"), {"statuses": ["completed", "cancelled"], "before": NOW - 86400,
