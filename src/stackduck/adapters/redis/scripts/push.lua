@@ -4,15 +4,22 @@
 -- ARGV[1]: JSON array of [type number (1-based, in KEYS order), job type, due (1/0),
 --          score as text, member] (one argument, not a command per entry; scores stay
 --          text because Lua would print a number with 14 digits).
+-- One ZADD per set touched and one SADD per type, whatever the number of entries.
+--#include _many
 local entries = cjson.decode(ARGV[1])
-local named = {}
+local adds, named = {}, {}
 for _, entry in ipairs(entries) do
     local k, job_type, due, score, member = entry[1], entry[2], entry[3], entry[4], entry[5]
     local key = KEYS[2 * k + (due == 1 and 0 or 1)]
-    redis.call('ZADD', key, score, member)
-    if not named[job_type] then
-        redis.call('SADD', KEYS[1], job_type)
-        named[job_type] = true
+    local pairs_of = adds[key]
+    if pairs_of == nil then
+        pairs_of = {}
+        adds[key] = pairs_of
     end
+    pairs_of[#pairs_of + 1] = score
+    pairs_of[#pairs_of + 1] = member
+    named[job_type] = true
 end
+for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
+for job_type in pairs(named) do redis.call('SADD', KEYS[1], job_type) end
 return #entries
