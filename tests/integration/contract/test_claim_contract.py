@@ -32,6 +32,25 @@ async def test_claims_take_priority_then_due_time_then_arrival_across_types(port
     )
 
 
+async def test_claims_across_deep_types_take_the_best_first_however_the_queue_is_read(ports: Ports) -> None:
+    """Redis reads each type's ready set a page at a time (a share of the limit, then
+    pages twice as large): the merge must still pick exactly the best jobs."""
+    jobs = await ports.add(
+        *(
+            ports.job(t, 1 + (n * 7 + k) % 3, NOW - 100 + (n * 13) % 97)
+            for t, k in (("a", 0), ("b", 1))
+            for n in range(30)
+        )
+    )
+    best = sorted(jobs, key=lambda j: j.ready_key)
+    taken = []
+    for limit in (25, 25, 25):
+        claimed = await ports.claimer.claim("w", ["a", "b"], NOW, 60, limit)
+        assert {j.id for j in claimed} == {j.id for j in best[len(taken) : len(taken) + limit]}
+        taken.extend(claimed)
+    assert len(taken) == 60
+
+
 @pytest.mark.parametrize("limit", [1, 2])  # Redis alone reads a ready set a page of `limit` at a time
 async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Ports, limit: int) -> None:
     gone, cancelled, wanted = await ports.add(

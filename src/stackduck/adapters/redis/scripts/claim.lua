@@ -30,7 +30,7 @@ end
 local STATUS, RUN_AT, PRIORITY = at.status, at.run_at, at.priority
 local ATTEMPT, VERSION = at.attempt, at.version
 
-for i = 5, #KEYS, 2 do open(i, limit) end
+open(5, 2, (#KEYS - 4) / 2, limit)
 
 local leased, ids, running, leases, count = {}, {}, {}, {}, 0
 while count < limit do

@@ -4,7 +4,7 @@
 --#include _heads
 local limit = tonumber(ARGV[1])
 local taken_entries = {}
-for i = 1, #KEYS do open(i, limit) end
+open(1, 1, #KEYS, limit)
 while #taken_entries < limit * 3 do
     local i = best()
     if i == nil then break end
