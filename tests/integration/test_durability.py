@@ -377,7 +377,7 @@ async def test_two_instances_share_one_database_without_double_delivery(
     # The database agrees: each job completed, on its first and only attempt.
     stored = await rows(postgres)
     assert len(stored) == TOTAL
-    assert [i for i, (status, attempt) in stored.items() if (status, attempt) != ("completed", 1)] == []
+    assert {i: row for i, row in stored.items() if row != ("completed", 1)} == {}
     by_status, total = await books(postgres)
     assert by_status == {"completed": TOTAL} and total == TOTAL
     print(

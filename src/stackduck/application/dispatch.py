@@ -143,6 +143,11 @@ class Dispatcher:
             return
         now = self._clock.now()
         paused = self._pauses.known(now)
+        if paused is None:  # read fresh for the reservation, but the insert outlasted it
+            try:
+                paused = await self._pauses.paused()
+            except StorageUnavailable:
+                paused = None  # unknown: give them back, the claims will decide
         unsent: list[tuple[str, list[Job]]] = []
         for consumer, handed in reservation.assignments.items():
             open_ = self._consumers.is_open(consumer) and not self._closing.is_set()

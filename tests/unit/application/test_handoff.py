@@ -218,6 +218,23 @@ async def test_a_type_paused_during_the_insert_is_not_delivered(
         await stop(waiting)
 
 
+async def test_an_insert_outlasting_the_pause_cache_still_delivers_to_its_stream(
+    world: World, container: Container, inserts: Inserts
+) -> None:
+    """The paused types were read fresh for the reservation; by the commit that read is
+    over a second old (a slow insert): delivery reads them again rather than giving the
+    job back (a give-back makes a second start: attempt 2 for a job delivered once)."""
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        waiting, enqueued = await _held_insert(world, container, inserts, stream)
+        world.clock.advance(5)
+        inserts.gate.set()  # type: ignore[union-attr]
+        job = await enqueued
+
+        [delivered] = await asyncio.wait_for(waiting, 1)
+        assert delivered.id == job.id and delivered.attempt == 1
+        assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+
+
 async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
     world: World, container: Container
 ) -> None:
