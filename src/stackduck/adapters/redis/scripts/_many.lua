@@ -6,3 +6,17 @@ local function many(command, key, args)
         redis.call(command, key, unpack(args, s, math.min(s + CHUNK - 1, #args)))
     end
 end
+-- Score/member pairs gathered per sorted set (`adds`: set -> its pairs), then written
+-- with one ZADD per set (add_all).
+local function gather(adds, key, score, member)
+    local pairs_of = adds[key]
+    if pairs_of == nil then
+        pairs_of = {}
+        adds[key] = pairs_of
+    end
+    pairs_of[#pairs_of + 1] = score
+    pairs_of[#pairs_of + 1] = member
+end
+local function add_all(adds)
+    for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
+end

@@ -25,15 +25,7 @@ for s = 1, #job_keys, CHUNK do
     end
 end
 local adds = {}  -- per index key: its score/member pairs
-local function add(key, score, member)
-    local pairs_of = adds[key]
-    if pairs_of == nil then
-        pairs_of = {}
-        adds[key] = pairs_of
-    end
-    pairs_of[#pairs_of + 1] = score
-    pairs_of[#pairs_of + 1] = member
-end
+local function add(key, score, member) gather(adds, key, score, member) end
 local types = {}
 local n, at = #names, {}  -- at[name]: where a row holds that field's value
 for f = 1, n do at[names[f]] = 1 + f end
@@ -58,6 +50,6 @@ for j, row in ipairs(rows) do
         add(KEYS[7], row[LEASE_EXPIRES_AT], id)
     end
 end
-for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
+add_all(adds)
 for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
 return #rows

@@ -10,16 +10,9 @@ local entries = cjson.decode(ARGV[1])
 local adds, named = {}, {}
 for _, entry in ipairs(entries) do
     local k, job_type, due, score, member = entry[1], entry[2], entry[3], entry[4], entry[5]
-    local key = KEYS[2 * k + (due == 1 and 0 or 1)]
-    local pairs_of = adds[key]
-    if pairs_of == nil then
-        pairs_of = {}
-        adds[key] = pairs_of
-    end
-    pairs_of[#pairs_of + 1] = score
-    pairs_of[#pairs_of + 1] = member
+    gather(adds, KEYS[2 * k + (due == 1 and 0 or 1)], score, member)
     named[job_type] = true
 end
-for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
+add_all(adds)
 for job_type in pairs(named) do redis.call('SADD', KEYS[1], job_type) end
 return #entries
