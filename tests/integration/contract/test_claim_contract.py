@@ -133,3 +133,10 @@ async def test_a_notification_wakes_a_listening_consumer(make_ports: PortsFactor
     assert await other.wait(0.2) is False
     waiter.close()
     other.close()
+
+
+async def test_a_type_named_twice_in_one_claim_is_still_one_queue(ports: Ports) -> None:
+    jobs = await ports.add(*(ports.job("a", run_at=NOW - n) for n in range(3)))
+    claimed = await ports.claimer.claim("w", ["a", "a"], NOW, 60, 10)
+    assert sorted(j.id for j in claimed) == sorted(j.id for j in jobs)
+    assert all(j.attempt == 1 for j in claimed)

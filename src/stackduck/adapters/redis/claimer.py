@@ -28,7 +28,7 @@ class RedisClaimer:
         self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
     ) -> list[Job]:
         keys = [*self._index_keys]
-        for job_type in job_types:
+        for job_type in dict.fromkeys(job_types):  # once each: a script reads a set once
             keys.extend((self._keys.ready(job_type), self._keys.scheduled(job_type)))
         args: list[str | int] = [
             limit,

@@ -52,7 +52,7 @@ class RedisReadyQueue:
 
     @translated
     async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
-        types = list(job_types)
+        types = list(dict.fromkeys(job_types))  # once each: pop.lua reads each set once
         flat = await self._pop(keys=[self._keys.ready(t) for t in types], args=[limit])
         entries = []
         for i in range(0, len(flat), 3):
