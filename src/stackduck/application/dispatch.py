@@ -142,19 +142,16 @@ class Dispatcher:
         if not reservation.assignments:
             return
         now = self._clock.now()
-        paused = self._pauses.known(now)
-        if paused is None:  # read fresh for the reservation, but the insert outlasted it
-            try:
-                paused = await self._pauses.paused()
-            except StorageUnavailable:
-                paused = None  # unknown: give them back, the claims will decide
+        # As read for the reservation (or since), with this server's own pauses applied;
+        # not awaited, so nothing can stop a delivery between the commit and the streams.
+        paused = self._pauses.latest()
         unsent: list[tuple[str, list[Job]]] = []
         for consumer, handed in reservation.assignments.items():
             open_ = self._consumers.is_open(consumer) and not self._closing.is_set()
             send: list[Job] = []
             back: list[Job] = []
             for job in handed:
-                sendable = open_ and paused is not None and job.job_type not in paused
+                sendable = open_ and job.job_type not in paused
                 (send if sendable else back).append(job)
             self._consumers.reserve(consumer, -len(back))
             if send:

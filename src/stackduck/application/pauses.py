@@ -39,18 +39,21 @@ class Pauses:
                 self._reading = None
         return self._cached
 
-    def known(self, now: float) -> frozenset[str] | None:
-        """The paused types if this server read them within the last second, else None
-        (for decisions that cannot wait for a read)."""
-        if self._read_at is not None and 0 <= now - self._read_at < CACHE_SECONDS:
-            return self._cached
-        return None
+    def latest(self) -> frozenset[str]:
+        """The paused types as last read, with this server's own pauses and resumes since
+        applied (for decisions that must not wait for a read: a hand-off's delivery, whose
+        reservation read them at most a second earlier)."""
+        return self._cached
 
     async def pause(self, job_type: str) -> None:
-        await self._switches.set_paused(validate_job_type(job_type), True)
+        job_type = validate_job_type(job_type)
+        await self._switches.set_paused(job_type, True)
+        self._cached |= {job_type}
         self._read_at = None
 
     async def resume(self, job_type: str) -> None:
-        await self._switches.set_paused(validate_job_type(job_type), False)
+        job_type = validate_job_type(job_type)
+        await self._switches.set_paused(job_type, False)
+        self._cached -= {job_type}
         self._read_at = None
         await self._ready.wake_all([job_type])

@@ -222,8 +222,8 @@ async def test_an_insert_outlasting_the_pause_cache_still_delivers_to_its_stream
     world: World, container: Container, inserts: Inserts
 ) -> None:
     """The paused types were read fresh for the reservation; by the commit that read is
-    over a second old (a slow insert): delivery reads them again rather than giving the
-    job back (a give-back makes a second start: attempt 2 for a job delivered once)."""
+    over a second old (a slow insert): delivery goes by it rather than giving the job back
+    (a give-back makes a second start: attempt 2 for a job delivered once)."""
     async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
         waiting, enqueued = await _held_insert(world, container, inserts, stream)
         world.clock.advance(5)
