@@ -66,6 +66,28 @@ async def test_a_ready_entry_of_a_job_not_yet_due_goes_back_to_its_schedule(
     assert stored[later.id].status is JobStatus.QUEUED and stored[later.id].version == later.version
 
 
+async def test_a_damaged_hash_met_late_in_a_claim_leaves_the_jobs_leased_before_it_whole(
+    client: redis.Redis, redis_prefix: str
+) -> None:
+    """Indexes are written at the end of the claim script: nothing met after the first
+    lease may make it fail halfway (here a job not yet due whose hash lost its priority)."""
+    keys = Keys(redis_prefix)
+    store = RedisJobStore(client, keys)
+    now = time.time()
+    first, later = new_job(now - 10), new_job(now + 3600)
+    await store.insert([first, later])
+    await client.zadd(keys.ready("t"), {later.id: ready_score(QueueEntry.of(first)) + 1})  # after first
+    await client.hdel(keys.job(later.id), "priority")
+
+    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], now, 30, 10)
+
+    assert leased.id == first.id
+    assert await client.zscore(keys.leases, first.id) == leased.lease_expires_at
+    assert await client.zscore(keys.status(JobStatus.RUNNING), first.id) == 0
+    assert await client.zscore(keys.status(JobStatus.QUEUED), first.id) is None
+    assert await client.zscore(keys.scheduled("t"), f"2|{later.id}") == later.run_at  # its ready score's
+
+
 async def test_more_concurrent_commands_than_pooled_connections_wait_their_turn(
     redis_server: str, redis_prefix: str
 ) -> None:

@@ -267,6 +267,7 @@ async def test_stats_count_each_type_as_the_record_stands(
 ) -> None:
     if chunk is not None:  # Redis alone counts in chunks: make every walk take several
         monkeypatch.setattr(redis_store, "STATS_CHUNK", chunk)
+        monkeypatch.setattr(redis_store, "DUE_CHUNK", chunk)
     now = NOW + 60
     policy = RetryPolicy()
 

@@ -22,13 +22,12 @@ local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
 local QUEUED, RUNNING, QUEUED_AT, LEASES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local names, at = {}, {}
+local names, pos = {}, {}  -- pos[name]: where HMGET returns that field
 for f = 6, #ARGV do
     names[#names + 1] = ARGV[f]
-    at[ARGV[f]] = #names
+    pos[ARGV[f]] = #names
 end
-local STATUS, RUN_AT, PRIORITY = at.status, at.run_at, at.priority
-local ATTEMPT, VERSION = at.attempt, at.version
+local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
 
 open(5, 2, (#KEYS - 4) / 2, limit)
 
@@ -36,17 +35,19 @@ local leased, ids, running, leases, count = {}, {}, {}, {}, 0
 while count < limit do
     local k = best()
     if k == nil then break end
-    local id = take(k)
+    local id, score = take(k)
     local key = prefix .. id
     local values = redis.call('HMGET', key, unpack(names))
     if values[STATUS] == 'queued' and (tonumber(values[RUN_AT]) or 0) > now then
-        redis.call('ZADD', KEYS[k + 1], values[RUN_AT], values[PRIORITY] .. '|' .. id)
+        -- back to its schedule, under the priority its ready score carries
+        local priority = string.format('%d', math.floor(tonumber(score) / 1e13))
+        redis.call('ZADD', KEYS[k + 1], values[RUN_AT], priority .. '|' .. id)
     elseif values[STATUS] == 'queued' then
         values[ATTEMPT] = tostring((tonumber(values[ATTEMPT]) or 0) + 1)
         values[VERSION] = tostring((tonumber(values[VERSION]) or 0) + 1)
         values[STATUS] = 'running'
-        values[at.lease_owner], values[at.lease_expires_at] = worker, deadline
-        values[at.started_at], values[at.updated_at] = stamp, stamp
+        values[pos.lease_owner], values[pos.lease_expires_at] = worker, deadline
+        values[pos.started_at], values[pos.updated_at] = stamp, stamp
         redis.call('HSET', key, 'status', 'running', 'attempt', values[ATTEMPT], 'version', values[VERSION],
             'lease_owner', worker, 'lease_expires_at', deadline, 'started_at', stamp, 'updated_at', stamp)
         ids[#ids + 1] = id

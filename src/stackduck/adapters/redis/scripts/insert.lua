@@ -24,13 +24,26 @@ for s = 1, #job_keys, CHUNK do
         end
     end
 end
-local adds = {}  -- per index key: its score/member pairs
-local function add(key, score, member) gather(adds, key, score, member) end
-local types = {}
 local n, at = #names, {}  -- at[name]: where a row holds that field's value
 for f = 1, n do at[names[f]] = 1 + f end
 local JOB_TYPE, PRIORITY, STATE, RUN_AT = at.job_type, at.priority, at.status, at.run_at
 local UPDATED_AT, LEASE_EXPIRES_AT = at.updated_at, at.lease_expires_at
+-- Every value an index needs is checked before the first write: the indexes are
+-- written after all the hashes, and nothing may fail in between.
+local function number(text)  -- a score ZADD takes (not NaN)
+    local x = tonumber(text)
+    return x ~= nil and x == x
+end
+for _, row in ipairs(rows) do
+    local lease = row[LEASE_EXPIRES_AT]
+    if not STATUS[row[STATE]] or not number(row[RUN_AT]) or not number(row[UPDATED_AT])
+        or not number(row[PRIORITY]) or (lease ~= '' and not number(lease)) then
+        return redis.error_reply('job ' .. tostring(row[1]) .. ' has a state, time or priority that is not one')
+    end
+end
+local adds = {}  -- per index key: its score/member pairs
+local function add(key, score, member) gather(adds, key, score, member) end
+local types = {}
 for j, row in ipairs(rows) do
     local id, status = row[1], row[STATE]
     local fields = {}
