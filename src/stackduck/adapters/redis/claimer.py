@@ -19,7 +19,6 @@ class RedisClaimer:
         self._index_keys = [
             keys.status(JobStatus.QUEUED),
             keys.status(JobStatus.RUNNING),
-            keys.queued_at,
             keys.leases,
         ]
 

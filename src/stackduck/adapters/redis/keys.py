@@ -61,7 +61,9 @@ class Keys:
 
     @property
     def queued_at(self) -> str:
-        """Queued jobs by run_at: how many wait for their time."""
+        """Written by earlier versions (queued jobs by run_at), neither written nor read
+        now: the scheduled sets tell how many wait for their time. A store written by an
+        earlier version keeps it until deleted (ADR 0014: ``UNLINK <prefix>:queued-at``)."""
         return f"{self.prefix}:queued-at"
 
     @property
@@ -88,7 +90,6 @@ class Keys:
         """The index keys every store script receives first, in this order."""
         return [
             *(self.status(s) for s in JobStatus),
-            self.queued_at,
             self.leases,
             self.finished,
             self.all_jobs,

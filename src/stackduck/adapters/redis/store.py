@@ -143,14 +143,19 @@ class RedisJobStore:
 
     @translated
     async def count(self, now: float) -> dict[str, int]:
+        """Scheduled = queued jobs whose entry waits in their type's scheduled set (the
+        store is the queue: ADR 0012, 0014); the rest of the queued are due."""
+        types = [str(t) for t in await self._client.smembers(self._keys.types)]
         pipe = self._client.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(self._keys.status(status))
-        pipe.zcount(self._keys.queued_at, f"({now}", "+inf")
-        *sizes, scheduled = await pipe.execute()
-        counts = {status.value: int(size) for status, size in zip(JobStatus, sizes, strict=True)}
-        counts["queued"] -= int(scheduled)
-        counts["scheduled"] = int(scheduled)
+        for job_type in types:
+            pipe.zcount(self._keys.scheduled(job_type), f"({now}", "+inf")
+        found = [int(n) for n in await pipe.execute()]
+        counts = {status.value: size for status, size in zip(JobStatus, found, strict=False)}
+        scheduled = sum(found[len(JobStatus) :])
+        counts["queued"] -= scheduled
+        counts["scheduled"] = scheduled
         return counts
 
     @translated

@@ -1,6 +1,5 @@
 -- Write moves, each only over the version it was made from (compare-and-set).
--- KEYS: the 5 status sets, queued-at, leases, finished, all jobs, then one job hash
---       per change.
+-- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per change.
 -- ARGV[1]: JSON {"names": the n field names (which include status, run_at,
 --          lease_expires_at and version), "rows": per change [id, expected version,
 --          its n values]} (values are strings, "" = none), "queues": per change [its
@@ -15,7 +14,7 @@ local names, rows = batch.names, batch.rows
 local n = #names
 local written = {}
 for j, row in ipairs(rows) do
-    local key = KEYS[9 + j]
+    local key = KEYS[8 + j]
     local id, expected = row[1], row[2]
     local current = redis.call('HMGET', key, 'version', 'status', 'priority', 'job_type')
     if current[1] == expected then
@@ -33,21 +32,19 @@ for j, row in ipairs(rows) do
             redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
         end
         if values.status == 'queued' then
-            redis.call('ZADD', KEYS[6], values.run_at, id)
             enqueue(batch.queues[j], batch.types, current[4], id, current[3], values.run_at, values.updated_at)
         else
-            redis.call('ZREM', KEYS[6], id)
             if current[2] == 'queued' then withdraw(batch.queues[j], id, current[3]) end
         end
         if values.status == 'running' and values.lease_expires_at ~= '' then
-            redis.call('ZADD', KEYS[7], values.lease_expires_at, id)
+            redis.call('ZADD', KEYS[6], values.lease_expires_at, id)
         else
-            redis.call('ZREM', KEYS[7], id)
+            redis.call('ZREM', KEYS[6], id)
         end
         if STATUS[values.status] >= 3 and values.completed_at ~= '' then
-            redis.call('ZADD', KEYS[8], values.completed_at, id)
+            redis.call('ZADD', KEYS[7], values.completed_at, id)
         else
-            redis.call('ZREM', KEYS[8], id)
+            redis.call('ZREM', KEYS[7], id)
         end
         written[j] = 1
     else

@@ -5,8 +5,8 @@
 -- due by the clock of whoever pushed it, possibly read after the caller read its own.
 -- An entry whose job is gone or no longer queued was stale (cancelled, finished): it
 -- is dropped. A queued job not yet due goes back to its scheduled set, never lost.
--- KEYS: status:queued, status:running, queued-at, leases, then per job type its ready
---       set and its scheduled set.
+-- KEYS: status:queued, status:running, leases, then per job type its ready set and its
+--       scheduled set.
 -- ARGV: limit, the caller's now, lease seconds, the job key prefix, worker id, then the
 --       n field names to return (which include every field the lease writes).
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
@@ -21,7 +21,7 @@ local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[
 local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
-local QUEUED, RUNNING, QUEUED_AT, LEASES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local QUEUED, RUNNING, LEASES = KEYS[1], KEYS[2], KEYS[3]
 local names, pos = {}, {}  -- pos[name]: where HMGET returns that field
 for f = 6, #ARGV do
     names[#names + 1] = ARGV[f]
@@ -29,7 +29,7 @@ for f = 6, #ARGV do
 end
 local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
 
-open(5, 2, (#KEYS - 4) / 2, limit)
+open(4, 2, (#KEYS - 3) / 2, limit)
 
 local leased, ids, running, leases, count = {}, {}, {}, {}, 0
 while count < limit do
@@ -64,7 +64,6 @@ drop_taken()
 if count > 0 then
     many('ZREM', QUEUED, ids)
     many('ZADD', RUNNING, running)
-    many('ZREM', QUEUED_AT, ids)
     many('ZADD', LEASES, leases)
 end
 return leased

@@ -2,15 +2,15 @@
 -- where given): the domain's complete move (Job.complete) in one call, without a read
 -- first, as complete.sql does on Postgres. A script runs alone, so it is exclusive with
 -- any other move of the same job.
--- KEYS: the 5 status sets, queued-at, leases, finished, all jobs, then one job hash per
---       completion (distinct jobs).
+-- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per completion
+--       (distinct jobs).
 -- ARGV[1]: JSON [[id, worker id or "", token or "", now], ...] (times as text);
 -- ARGV[2..]: the n field names to return (which include every field the move writes).
 -- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). A
 -- running job has no queued-at entry, so there is none to remove.
 -- Returns per completed job: its id, then the list of its n field values ("" = none).
 --#include _many
-local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[7], KEYS[8]
+local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local completions = cjson.decode(ARGV[1])
 local names, at = {}, {}
 for f = 2, #ARGV do
@@ -20,7 +20,7 @@ end
 local STATUS, ATTEMPT, OWNER, VERSION = at.status, at.attempt, at.lease_owner, at.version
 local done, ids, completed, finished = {}, {}, {}, {}
 for j, c in ipairs(completions) do
-    local key = KEYS[9 + j]
+    local key = KEYS[8 + j]
     local id, worker, token, now = c[1], c[2], c[3], c[4]
     local values = redis.call('HMGET', key, unpack(names))
     if values[STATUS] == 'running'

@@ -1,6 +1,6 @@
 -- Store new jobs, all or none.
--- KEYS: the 5 status sets (queued, running, completed, failed, cancelled), queued-at,
---       leases, finished, all jobs, then one job hash per job.
+-- KEYS: the 5 status sets (queued, running, completed, failed, cancelled), leases,
+--       finished, all jobs, then one job hash per job.
 -- ARGV[1]: JSON {"names": the n field names, "rows": per job [id, its n values]
 --          (values are strings, "" = none), "queues": per job [its type's ready set,
 --          its scheduled set], "types": the set of types}. One argument, not n per
@@ -13,7 +13,7 @@ local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 
 local batch = cjson.decode(ARGV[1])
 local names, rows = batch.names, batch.rows
 local job_keys = {}
-for j = 1, #rows do job_keys[j] = KEYS[9 + j] end
+for j = 1, #rows do job_keys[j] = KEYS[8 + j] end
 for s = 1, #job_keys, CHUNK do
     local last = math.min(s + CHUNK - 1, #job_keys)
     if redis.call('EXISTS', unpack(job_keys, s, last)) > 0 then
@@ -52,15 +52,14 @@ for j, row in ipairs(rows) do
         fields[2 * f] = row[1 + f]
     end
     redis.call('HSET', job_keys[j], unpack(fields))
-    add(KEYS[9], 0, id)
+    add(KEYS[8], 0, id)
     add(KEYS[STATUS[status]], 0, id)
     if status == 'queued' then
-        add(KEYS[6], row[RUN_AT], id)
         add(placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT]))
     end
     types[row[JOB_TYPE]] = true  -- every type, handed-off ones too: stats list them
     if status == 'running' and row[LEASE_EXPIRES_AT] ~= '' then
-        add(KEYS[7], row[LEASE_EXPIRES_AT], id)
+        add(KEYS[6], row[LEASE_EXPIRES_AT], id)
     end
 end
 add_all(adds)
