@@ -17,21 +17,18 @@
 -- as 0 here (as HINCRBY would) rather than raising halfway.
 -- Returns per leased job: its id, then the list of its n field values.
 --#include _heads
+--#include _job
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
 local QUEUED, RUNNING, LEASES = KEYS[1], KEYS[2], KEYS[3]
-local names, pos = {}, {}  -- pos[name]: where HMGET returns that field
-for f = 6, #ARGV do
-    names[#names + 1] = ARGV[f]
-    pos[ARGV[f]] = #names
-end
+local names, pos = field_names(6)
 local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
 
 open(4, 2, (#KEYS - 3) / 2, limit)
 
-local leased, ids, running, leases, count = {}, {}, {}, {}, 0
+local leased, ids, adds, count = {}, {}, {}, 0
 while count < limit do
     local k = best()
     if k == nil then break end
@@ -43,18 +40,12 @@ while count < limit do
         local priority = string.format('%d', math.floor(tonumber(score) / 1e13))
         redis.call('ZADD', KEYS[k + 1], values[RUN_AT], priority .. '|' .. id)
     elseif values[STATUS] == 'queued' then
-        values[ATTEMPT] = tostring((tonumber(values[ATTEMPT]) or 0) + 1)
-        values[VERSION] = tostring((tonumber(values[VERSION]) or 0) + 1)
-        values[STATUS] = 'running'
-        values[pos.lease_owner], values[pos.lease_expires_at] = worker, deadline
-        values[pos.started_at], values[pos.updated_at] = stamp, stamp
-        redis.call('HSET', key, 'status', 'running', 'attempt', values[ATTEMPT], 'version', values[VERSION],
-            'lease_owner', worker, 'lease_expires_at', deadline, 'started_at', stamp, 'updated_at', stamp)
+        write(key, values, pos, {'status', 'running', 'attempt', bumped(values[ATTEMPT]),
+            'version', bumped(values[VERSION]), 'lease_owner', worker, 'lease_expires_at', deadline,
+            'started_at', stamp, 'updated_at', stamp})
         ids[#ids + 1] = id
-        running[#running + 1] = 0
-        running[#running + 1] = id
-        leases[#leases + 1] = deadline
-        leases[#leases + 1] = id
+        gather(adds, RUNNING, 0, id)
+        gather(adds, LEASES, deadline, id)
         leased[#leased + 1] = id
         leased[#leased + 1] = values
         count = count + 1
@@ -63,7 +54,6 @@ end
 drop_taken()
 if count > 0 then
     many('ZREM', QUEUED, ids)
-    many('ZADD', RUNNING, running)
-    many('ZADD', LEASES, leases)
+    add_all(adds)
 end
 return leased

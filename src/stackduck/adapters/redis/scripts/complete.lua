@@ -10,15 +10,12 @@
 -- running job has no queued-at entry, so there is none to remove.
 -- Returns per completed job: its id, then the list of its n field values ("" = none).
 --#include _many
+--#include _job
 local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local completions = cjson.decode(ARGV[1])
-local names, at = {}, {}
-for f = 2, #ARGV do
-    names[#names + 1] = ARGV[f]
-    at[ARGV[f]] = #names
-end
-local STATUS, ATTEMPT, OWNER, VERSION = at.status, at.attempt, at.lease_owner, at.version
-local done, ids, completed, finished = {}, {}, {}, {}
+local names, pos = field_names(2)
+local STATUS, ATTEMPT, OWNER, VERSION = pos.status, pos.attempt, pos.lease_owner, pos.version
+local done, ids, adds = {}, {}, {}
 for j, c in ipairs(completions) do
     local key = KEYS[8 + j]
     local id, worker, token, now = c[1], c[2], c[3], c[4]
@@ -26,24 +23,18 @@ for j, c in ipairs(completions) do
     if values[STATUS] == 'running'
         and (token == '' or tonumber(values[ATTEMPT]) == tonumber(token))
         and (worker == '' or values[OWNER] == worker) then
-        values[VERSION] = tostring((tonumber(values[VERSION]) or 0) + 1)
-        values[STATUS], values[at.completed_at], values[at.error_message] = 'completed', now, ''
-        values[OWNER], values[at.lease_expires_at], values[at.updated_at] = '', '', now
-        redis.call('HSET', key, 'status', 'completed', 'completed_at', now, 'error_message', '',
-            'lease_owner', '', 'lease_expires_at', '', 'updated_at', now, 'version', values[VERSION])
+        write(key, values, pos, {'status', 'completed', 'completed_at', now, 'error_message', '',
+            'lease_owner', '', 'lease_expires_at', '', 'updated_at', now, 'version', bumped(values[VERSION])})
         ids[#ids + 1] = id
-        completed[#completed + 1] = 0
-        completed[#completed + 1] = id
-        finished[#finished + 1] = now
-        finished[#finished + 1] = id
+        gather(adds, COMPLETED, 0, id)
+        gather(adds, FINISHED, now, id)
         done[#done + 1] = id
         done[#done + 1] = values
     end
 end
 if #ids > 0 then
     many('ZREM', RUNNING, ids)
-    many('ZADD', COMPLETED, completed)
     many('ZREM', LEASES, ids)
-    many('ZADD', FINISHED, finished)
+    add_all(adds)
 end
 return done
