@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
 
 from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
@@ -169,15 +170,16 @@ class RedisJobStore:
             return rows.setdefault(job_type, [0] * 8)
 
         types = sorted(str(t) for t in await self._client.smembers(self._keys.types))
+        pipe = self._client.pipeline(transaction=False)  # every type's first call at once
         for job_type in types:
-            counts, offset = of(job_type), 0
-            while True:
-                keys = [self._keys.ready(job_type), self._keys.scheduled(job_type)]
-                *found, read = await self._queued(keys=keys, args=[repr(now), offset, DUE_CHUNK])
-                counts[:4] = [c + int(n) for c, n in zip(counts[:4], found, strict=True)]
+            await self._queued_chunk(job_type, now, 0, pipe)
+        for job_type, (*found, read) in zip(types, await pipe.execute(), strict=True):
+            of(job_type)[:4] = [int(n) for n in found]
+            offset = int(read)
+            while int(read) == DUE_CHUNK:  # a scheduler far behind: the rest, a chunk a call
+                *more, read = await self._queued_chunk(job_type, now, offset, self._client)
+                of(job_type)[:4] = [c + int(n) for c, n in zip(of(job_type)[:4], more, strict=True)]
                 offset += int(read)
-                if int(read) < DUE_CHUNK:
-                    break
         for status, column in ((JobStatus.RUNNING, 4), (JobStatus.FAILED, 5)):
             async for job_type, _, n in self._tally(self._keys.status(status), "lex", ""):
                 of(job_type)[column] += n
@@ -185,6 +187,12 @@ class RedisJobStore:
             if state in ("completed", "failed"):  # cancelled jobs count in neither
                 of(job_type)[6 if state == "completed" else 7] += n
         return [TypeStats(t, (r[0], r[1], r[2]), *r[3:]) for t, r in sorted(rows.items())]
+
+    async def _queued_chunk(self, job_type: str, now: float, offset: int, client: Any) -> Any:
+        """queued.lua for one type: its ready counts by priority, its scheduled count, and
+        up to DUE_CHUNK due-but-unmoved entries from ``offset``."""
+        keys = [self._keys.ready(job_type), self._keys.scheduled(job_type)]
+        return await self._queued(keys=keys, args=[repr(now), offset, DUE_CHUNK], client=client)
 
     async def _tally(self, index: str, mode: str, start: str) -> AsyncIterator[tuple[str, str, int]]:
         """(type, state, count) over an index, a chunk per call (tally.lua)."""
