@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.failover import FailoverReadyQueue, run_broadcast, run_failover, run_seeded
-from stackduck.adapters.health import FailoverHealth, MemoryHealth, PostgresHealth, RedisHealth, TiersHealth
+from stackduck.adapters.health import (
+    FailoverHealth,
+    MemoryHealth,
+    RedisHealth,
+    TiersHealth,
+    open_postgres_health,
+)
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue, MemorySwitches
 from stackduck.adapters.postgres.claimer import PostgresClaimer
 from stackduck.adapters.postgres.notifier import PostgresChannel
@@ -143,16 +149,17 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisSwitches, redis_client, redis_keys),
         **{"redis+postgres": postgres_switches},
     )
+    postgres_health = providers.Resource(open_postgres_health, config.database_url)
     storage_health = providers.Selector(
         config.storage,
         memory=providers.Singleton(MemoryHealth),
-        postgres=providers.Singleton(PostgresHealth, postgres_pool),
+        postgres=postgres_health,
         redis=providers.Singleton(RedisHealth, redis_queue),
         **{
             "redis+postgres": providers.Singleton(
                 TiersHealth,
                 providers.List(
-                    providers.Singleton(PostgresHealth, postgres_pool),
+                    postgres_health,
                     providers.Singleton(FailoverHealth, queue),
                 ),
             )

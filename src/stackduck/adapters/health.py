@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from psycopg_pool import AsyncConnectionPool
+import psycopg
 
 from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.adapters.redis.queue import RedisReadyQueue
@@ -21,17 +23,58 @@ class MemoryHealth:
         return {"memory": True}
 
 
+#: How long PostgreSQL may take to connect and answer the probe before it counts as down.
+PROBE_TIMEOUT_SECONDS = 3.0
+
+
 class PostgresHealth:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
-        self._pool = pool
+    """Asks PostgreSQL over a connection of its own, not one from the pool: a server
+    whose pool is busy with work (a thousand streams claiming at once) is not down,
+    and must not report NOT_SERVING while it serves. The connection is opened on the
+    first check and again after any failure."""
+
+    def __init__(self, conninfo: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+        self._conninfo = conninfo
+        self._timeout = timeout
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()  # the gRPC reporter, /healthz and the scrape may ask at once
 
     async def check(self) -> dict[str, bool]:
-        try:
-            async with self._pool.connection(timeout=1.0) as conn:
-                await conn.execute("SELECT 1")
-        except Exception:  # any failure to answer is "down"
-            return {"postgres": False}
-        return {"postgres": True}
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._ask()
+            except Exception:  # any failure to answer in time is "down"
+                await self.close()
+                return {"postgres": False}
+            return {"postgres": True}
+
+    async def _ask(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                # Broken since the last check (a database restart, a dropped socket):
+                # once more on a new connection before calling PostgreSQL down.
+                await self.close()
+        self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        await self._conn.execute("SELECT 1")
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+async def open_postgres_health(conninfo: str) -> AsyncIterator[PostgresHealth]:
+    """The probe as a resource: its connection closes when the server stops."""
+    health = PostgresHealth(conninfo)
+    try:
+        yield health
+    finally:
+        await health.close()
 
 
 class RedisHealth:

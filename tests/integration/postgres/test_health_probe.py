@@ -1,0 +1,75 @@
+"""The PostgreSQL health probe asks the database, not the pool: a server whose every
+pooled connection is busy still reports PostgreSQL up, a broken probe connection is
+replaced within one check, and an unreachable database is reported down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from stackduck.adapters.health import PostgresHealth
+from stackduck.container import build_container, close_resources, provide
+from stackduck.settings import Settings
+from tests.proxy import Proxy
+
+
+@pytest.fixture
+async def proxy(postgres: str) -> AsyncIterator[Proxy]:
+    params = conninfo_to_dict(postgres)
+    running = Proxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
+    await running.start()
+    yield running
+    await running.cut()
+
+
+async def test_a_busy_pool_is_not_a_database_down(postgres: str) -> None:
+    container = build_container(
+        Settings(SERVER_ADDR="127.0.0.1:0", DATABASE_URL=postgres, STACKDUCK_DATABASE_POOL_SIZE=2)
+    )
+    try:
+        pool: AsyncConnectionPool[Any] = await provide(container.postgres_pool)
+        health = await provide(container.storage_health)
+        held = [await pool.getconn() for _ in range(pool.max_size)]  # every request's connection busy
+        try:
+            assert await asyncio.wait_for(health.check(), 10) == {"postgres": True}
+        finally:
+            for conn in held:
+                await pool.putconn(conn)
+    finally:
+        await close_resources(container)
+
+
+async def test_a_broken_probe_connection_is_replaced_within_one_check(postgres: str) -> None:
+    health = PostgresHealth(postgres)
+    try:
+        assert await health.check() == {"postgres": True}
+        async with await psycopg.AsyncConnection.connect(postgres, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query = 'SELECT 1' AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert await health.check() == {"postgres": True}
+    finally:
+        await health.close()
+
+
+async def test_an_unreachable_database_is_down_and_back_up_once_it_answers(
+    postgres: str, proxy: Proxy
+) -> None:
+    params = conninfo_to_dict(postgres)
+    params.update(host="127.0.0.1", port=str(proxy.port))
+    health = PostgresHealth(make_conninfo("", **params), timeout=2.0)
+    try:
+        assert await health.check() == {"postgres": True}
+        await proxy.cut()
+        assert await health.check() == {"postgres": False}
+        await proxy.restore()
+        assert await health.check() == {"postgres": True}
+    finally:
+        await health.close()
