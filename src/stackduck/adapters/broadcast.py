@@ -52,6 +52,9 @@ class BroadcastNotifier:
     def listen(self, job_types: Collection[str]) -> Waiter:
         return self._hub.listen(job_types)
 
+    def announced(self, job_types: Collection[str]) -> int:
+        return self._hub.announced(job_types)
+
     async def notify(self, ready: Mapping[str, int]) -> None:
         self._hub.wake(ready)
         self._pending.update(ready)

@@ -25,6 +25,10 @@ class Consumer:
     reserved: int = 0
     inbox: list[Job] = field(default_factory=list)
     parked: Waiter | None = None
+    # Woken from its park by a hand-off: the notifier's count of announced wake-ups for
+    # its types when it last found the queue empty, and when that was. While the count
+    # has not moved, the queue holds nothing new for it: its next claim would be empty.
+    quiet_since: tuple[int, float] | None = None
     # Set while the stream has something to do: room below its limit, or jobs handed to it.
     room: asyncio.Event = field(default_factory=asyncio.Event)
     emptied: asyncio.Event = field(default_factory=asyncio.Event)  # set while holding nothing

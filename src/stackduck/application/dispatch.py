@@ -229,22 +229,38 @@ class Dispatcher:
 
     async def _next_batch(self, consumer: Consumer) -> list[Job]:
         waiter = self._notifier.listen(consumer.job_types)
+        announced, now = self._notifier.announced(consumer.job_types), self._clock.now()
+        quiet, consumer.quiet_since = consumer.quiet_since, None
         try:
-            try:
-                jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
-            except StorageUnavailable as exc:
-                # Keep the stream: the worker is fine, storage will be back.
-                log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
-                with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
-                    async with asyncio.timeout(STORAGE_RETRY_SECONDS):
-                        await self._closing.wait()
-                return []
+            if (
+                quiet is not None
+                and quiet[0] == announced
+                and now - quiet[1] < self._policy.idle_recheck_seconds
+            ):
+                # Handed jobs since its last empty claim, and no job of its types was
+                # announced since: its claim would be empty, so it parks again without
+                # one (still a claim at least every idle recheck, as when parked).
+                jobs: list[Job] = []
+                claimed_at = quiet[1]
+            else:
+                try:
+                    jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
+                except StorageUnavailable as exc:
+                    # Keep the stream: the worker is fine, storage will be back.
+                    log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
+                    with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
+                        async with asyncio.timeout(STORAGE_RETRY_SECONDS):
+                            await self._closing.wait()
+                    return []
+                claimed_at = now
             if not jobs and not consumer.inbox:
                 self._consumers.park(consumer, waiter)  # new jobs may now be handed to it
                 try:
-                    await waiter.wait(self._policy.idle_recheck_seconds)
+                    woken = await waiter.wait(self._policy.idle_recheck_seconds)
                 finally:
                     self._consumers.unpark(consumer)
+                if woken and consumer.inbox:  # by a hand-off (after a timeout it claims)
+                    consumer.quiet_since = (announced, claimed_at)
             return jobs
         finally:
             waiter.close()

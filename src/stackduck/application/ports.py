@@ -204,6 +204,11 @@ class Notifier(Protocol):
     def wake_everyone(self) -> None:
         """Wake every consumer waiting here (the queue changed under them, or shutdown)."""
 
+    def announced(self, job_types: Collection[str]) -> int:
+        """A count that grows with every wake-up of these types this process hears of
+        (its own and other instances', and every ``wake_everyone``): unchanged means
+        no job of these types was announced ready since it was read."""
+
 
 class Waiter(Protocol):
     async def wait(self, max_seconds: float) -> bool:

@@ -255,6 +255,72 @@ async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
         await stop(waiting)
 
 
+class Claims:
+    """Counts the claims dispatch asks storage for."""
+
+    def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        claimer = container.claimer()
+        self._claim = claimer.claim
+        self.count = 0
+        monkeypatch.setattr(claimer, "claim", self.claim)
+
+    async def claim(self, *args: Any) -> list[Job]:
+        self.count += 1
+        return await self._claim(*args)
+
+
+@pytest.fixture
+def claims(container: Container, monkeypatch: pytest.MonkeyPatch) -> Claims:
+    return Claims(container, monkeypatch)
+
+
+async def test_a_stream_handed_jobs_parks_again_without_asking_storage(
+    world: World, container: Container, claims: Claims
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+        waiting = await parked_on(stream, container)
+        assert claims.count == 1  # found nothing, parked
+        for _ in range(3):
+            job = await world.enqueue()
+            assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [job.id]
+            waiting = await parked_on(stream, container)
+        assert claims.count == 1  # nothing was queued for it since: no claim would find anything
+        await stop(waiting)
+
+
+async def test_a_job_queued_while_a_handed_stream_was_full_is_claimed_next(
+    world: World, container: Container, claims: Claims
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+        first = await world.enqueue()  # queued: nobody waits yet
+        assert [j.id for j in await asyncio.wait_for(anext(stream), 1)] == [first.id]
+        await world.acks.complete([Ack(first.id, "w", 1)])
+        waiting = await parked_on(stream, container)
+        handed = await world.enqueue()
+        assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [handed.id]
+
+        queued = await world.enqueue()  # the stream is full: this one takes the queue
+        await world.acks.complete([Ack(handed.id, "w", 1)])
+
+        [claimed] = await asyncio.wait_for(anext(stream), 1)  # announced: the stream claims it
+        assert claimed.id == queued.id
+
+
+async def test_a_handed_stream_still_claims_once_per_idle_recheck(
+    world: World, container: Container, claims: Claims
+) -> None:
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+        waiting = await parked_on(stream, container)
+        await world.enqueue()
+        await asyncio.wait_for(waiting, 1)
+        world.clock.advance(container.policy().idle_recheck_seconds)
+
+        waiting = await parked_on(stream, container)
+
+        assert claims.count == 2
+        await stop(waiting)
+
+
 def test_assign_fills_the_first_stream_of_each_type_then_the_next_and_skips_other_types() -> None:
     now = 1_800_000_000.0
     first, second = Consumer("w1", frozenset({"email"}), 2), Consumer("w2", frozenset({"email", "sms"}), 2)

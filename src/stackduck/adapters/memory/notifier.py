@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Collection, Mapping
 
 
@@ -42,6 +43,8 @@ class MemoryNotifier:
 
     def __init__(self) -> None:
         self._waiting: dict[str, dict[_Waiter, None]] = {}
+        self._announced: Counter[str] = Counter()
+        self._everyone = 0
 
     async def notify(self, ready: Mapping[str, int]) -> None:
         self.wake(ready)
@@ -52,8 +55,13 @@ class MemoryNotifier:
             self._waiting.setdefault(job_type, {})[waiter] = None
         return waiter
 
+    def announced(self, job_types: Collection[str]) -> int:
+        return self._everyone + sum(self._announced[job_type] for job_type in job_types)
+
     def wake(self, ready: Mapping[str, int]) -> None:
         for job_type, count in ready.items():
+            if count > 0:
+                self._announced[job_type] += 1
             queue = self._waiting.get(job_type)
             while queue and count > 0:
                 waiter = next(iter(queue))
@@ -63,6 +71,7 @@ class MemoryNotifier:
 
     def wake_everyone(self) -> None:
         """Wake every waiting consumer, e.g. after wake-ups may have been missed."""
+        self._everyone += 1
         self.wake({job_type: len(queue) for job_type, queue in list(self._waiting.items())})
 
     def _forget(self, waiter: _Waiter) -> None:
