@@ -65,7 +65,8 @@ class Producer:
         self._gate.check()
         now = self._clock.now()
         specs = [self._validate(i, request, now, len(requests)) for i, request in enumerate(requests)]
-        jobs = [Job.new(self._ids.new(now), spec, now) for spec in specs]
+        ids = self._ids.new_many(now, len(specs))
+        jobs = [Job.new(job_id, spec, now) for job_id, spec in zip(ids, specs, strict=True)]
         return await self._commit.submit(jobs)
 
     def _validate(self, index: int, request: JobRequest, now: float, count: int) -> JobSpec:

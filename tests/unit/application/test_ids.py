@@ -66,3 +66,19 @@ def test_the_timestamp_follows_now() -> None:
     earlier = uuid.UUID(ids_source.new(T0)).int >> 80
     later = uuid.UUID(ids_source.new(T0 + 5)).int >> 80
     assert later - earlier == 5000
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 5000])
+def test_ids_made_in_batches_strictly_increase_across_batches_and_single_ids(size: int) -> None:
+    ids_source = JobIds()
+    ids: list[str] = []
+    for i in range(6):
+        now = T0 + (i // 2) * 0.0005  # some batches share a millisecond with the one before
+        ids += ids_source.new_many(now, size)
+        ids.append(ids_source.new(now))
+
+    assert_strictly_increasing_and_unique(ids)
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert (str(parsed), parsed.version, parsed.variant) == (job_id, 7, uuid.RFC_4122)
+    assert uuid.UUID(ids[0]).int >> 80 == int(T0 * 1000)
