@@ -11,6 +11,8 @@ class Proxy:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def start(self) -> None:
@@ -30,6 +32,14 @@ class Proxy:
     async def restore(self) -> None:
         await self.start()
 
+    def stall(self, stalled: bool = True) -> None:
+        """Keep every connection open but carry nothing (a peer that stopped answering,
+        not one that refuses), until ``stall(False)``."""
+        if stalled:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
@@ -42,6 +52,7 @@ class Proxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

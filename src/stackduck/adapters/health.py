@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
@@ -25,47 +26,83 @@ class MemoryHealth:
 
 #: How long PostgreSQL may take to connect and answer the probe before it counts as down.
 PROBE_TIMEOUT_SECONDS = 3.0
+#: How long stopping waits for a probe still unwinding against a database that hangs.
+STOP_WAIT_SECONDS = 1.0
 
 
 class PostgresHealth:
     """Asks PostgreSQL over a connection of its own, not one from the pool: a server
     whose pool is busy with work (a thousand streams claiming at once) is not down,
     and must not report NOT_SERVING while it serves. The connection is opened on the
-    first check and again after any failure."""
+    first check and again after any failure. One probe runs at a time; whoever asks
+    meanwhile (the gRPC reporter, ``/healthz``, the metrics scrape) shares its answer."""
 
     def __init__(self, conninfo: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
         self._conninfo = conninfo
         self._timeout = timeout
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()  # the gRPC reporter, /healthz and the scrape may ask at once
+        self._probing: asyncio.Future[bool] | None = None
+        self._unwinding: set[asyncio.Future[Any]] = set()
 
     async def check(self) -> dict[str, bool]:
-        async with self._lock:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._ask()
-            except Exception:  # any failure to answer in time is "down"
-                await self.close()
-                return {"postgres": False}
-            return {"postgres": True}
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe())
+        return {"postgres": await asyncio.shield(self._probing)}
 
-    async def _ask(self) -> None:
-        if self._conn is not None:
+    async def _probe(self) -> bool:
+        conn, self._conn = self._conn, None
+        asking = asyncio.ensure_future(self._ask(conn))
+        done, _ = await asyncio.wait({asking}, timeout=self._timeout)
+        if not done:
+            # Cancelled, not awaited: psycopg answers a cancellation by asking the server
+            # to cancel the query and waiting for that, seconds more against a database
+            # that does not answer. The probe says "down" now; the task closes its
+            # connection when it is through.
+            asking.cancel()
+            self._unwinding.add(asking)
+            asking.add_done_callback(self._unwinding.discard)
+            return False
+        if asking.exception() is not None:  # any failure to answer is "down"
+            return False
+        self._conn = asking.result()
+        return True
+
+    async def _ask(self, conn: psycopg.AsyncConnection[Any] | None) -> psycopg.AsyncConnection[Any]:
+        if conn is not None:
             try:
-                await self._conn.execute("SELECT 1")
-                return
+                await conn.execute("SELECT 1")
+                return conn
             except psycopg.OperationalError:
                 # Broken since the last check (a database restart, a dropped socket):
                 # once more on a new connection before calling PostgreSQL down.
-                await self.close()
-        self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        await self._conn.execute("SELECT 1")
+                await _close(conn)
+            except BaseException:
+                await _close(conn)
+                raise
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=max(1, math.ceil(self._timeout))
+        )
+        try:
+            await conn.execute("SELECT 1")
+        except BaseException:
+            await _close(conn)
+            raise
+        return conn
 
     async def close(self) -> None:
+        pending = [task for task in (self._probing, *self._unwinding) if task is not None and not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=STOP_WAIT_SECONDS)
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await _close(conn)
+
+
+async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 async def open_postgres_health(conninfo: str) -> AsyncIterator[PostgresHealth]:

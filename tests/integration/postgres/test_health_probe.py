@@ -5,6 +5,7 @@ replaced within one check, and an unreachable database is reported down."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,6 +71,28 @@ async def test_an_unreachable_database_is_down_and_back_up_once_it_answers(
         await proxy.cut()
         assert await health.check() == {"postgres": False}
         await proxy.restore()
+        assert await health.check() == {"postgres": True}
+    finally:
+        await health.close()
+
+
+async def test_a_database_that_stops_answering_is_down_within_the_timeout(
+    postgres: str, proxy: Proxy
+) -> None:
+    """Not after psycopg's own cancellation of the query (seconds more against a peer that
+    does not answer), and every caller asking meanwhile shares the one probe's answer."""
+    params = conninfo_to_dict(postgres)
+    params.update(host="127.0.0.1", port=str(proxy.port))
+    health = PostgresHealth(make_conninfo("", **params), timeout=1.0)
+    try:
+        assert await health.check() == {"postgres": True}
+        proxy.stall()
+        started = time.monotonic()
+        answers = await asyncio.gather(*(health.check() for _ in range(3)))
+        took = time.monotonic() - started
+        assert answers == [{"postgres": False}] * 3
+        assert took < 5, f"the probe took {took:.1f} s with a 1 s timeout"  # 11-13 s before
+        proxy.stall(False)
         assert await health.check() == {"postgres": True}
     finally:
         await health.close()
