@@ -85,8 +85,11 @@ class BroadcastNotifier:
                     await self._channel.publish(message)
             except StorageUnavailable as exc:
                 stop_if_cancelled()
-                # The jobs are stored; other instances find them on their next look.
-                log.warning("could not tell other instances about ready jobs: %s", exc)
+                # The jobs are stored; the wake-ups are sent again with the next ones (a
+                # stream elsewhere may be parked on the count of announced wake-ups).
+                log.warning("could not tell other instances about ready jobs (trying again): %s", exc)
+                self._pending.update(ready)
+                self._have_pending.set()
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
             except Exception:
                 stop_if_cancelled()

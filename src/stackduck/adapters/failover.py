@@ -111,13 +111,11 @@ class FailoverReadyQueue:
                 await self._primary.mark_seeded()
             finally:
                 self._returning = False
-            was_degraded = self.degraded
             self._fallback, self.degraded = None, False
         log.warning(
             "%s: Redis re-seeded with %d job(s) from the record; it serves the ready queue", why, count
         )
-        if was_degraded:
-            self._notifier.wake_everyone()
+        self._notifier.wake_everyone()  # the queue changed under every waiting stream
 
     async def start(self) -> None:
         """Seed Redis from the record (it may hold less, or nothing)."""

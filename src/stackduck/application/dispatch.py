@@ -230,18 +230,15 @@ class Dispatcher:
     async def _next_batch(self, consumer: Consumer) -> list[Job]:
         waiter = self._notifier.listen(consumer.job_types)
         announced, now = self._notifier.announced(consumer.job_types), self._clock.now()
+        recheck = self._policy.idle_recheck_seconds
         quiet, consumer.quiet_since = consumer.quiet_since, None
         try:
-            if (
-                quiet is not None
-                and quiet[0] == announced
-                and now - quiet[1] < self._policy.idle_recheck_seconds
-            ):
-                # Handed jobs since its last empty claim, and no job of its types was
-                # announced since: its claim would be empty, so it parks again without
-                # one (still a claim at least every idle recheck, as when parked).
+            if quiet is not None and quiet[0] == announced and 0 <= now - quiet[1] < recheck:
+                # Handed jobs since an empty claim that looked at all its types, and no
+                # job of its types was announced since: a claim would be empty, so it
+                # parks again without one (and claims when the recheck comes due).
                 jobs: list[Job] = []
-                claimed_at = quiet[1]
+                claimed_at, covered = quiet[1], True
             else:
                 try:
                     jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
@@ -252,14 +249,16 @@ class Dispatcher:
                         async with asyncio.timeout(STORAGE_RETRY_SECONDS):
                             await self._closing.wait()
                     return []
-                claimed_at = now
+                # A paused type was left out of the claim: a resume heard of later (from
+                # another server, through the pause cache) may be announced before it shows.
+                claimed_at, covered = now, not (consumer.job_types & self._pauses.latest())
             if not jobs and not consumer.inbox:
                 self._consumers.park(consumer, waiter)  # new jobs may now be handed to it
                 try:
-                    woken = await waiter.wait(self._policy.idle_recheck_seconds)
+                    woken = await waiter.wait(recheck - (now - claimed_at))
                 finally:
                     self._consumers.unpark(consumer)
-                if woken and consumer.inbox:  # by a hand-off (after a timeout it claims)
+                if woken and consumer.inbox and covered:  # by a hand-off (after a timeout it claims)
                     consumer.quiet_since = (announced, claimed_at)
             return jobs
         finally:

@@ -321,6 +321,31 @@ async def test_a_handed_stream_still_claims_once_per_idle_recheck(
         await stop(waiting)
 
 
+async def test_a_backlog_resumed_elsewhere_is_claimed_after_a_hand_off(
+    world: World, container: Container
+) -> None:
+    """The claim that left a paused type out proves nothing about that type's queue: a
+    resume on another server, heard here before the pause cache shows it, must not let
+    newer handed jobs keep the stream from the older backlog (found in review)."""
+    await container.pauses().pause("email")
+    backlog = await world.enqueue(priority=1)  # queued while paused
+    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+        waiting = await parked_on(stream, container)
+        # Another server resumes email: the shared switch flips and its wake-up arrives
+        # at once; the stream claims, but its pause cache (under a second old) says paused.
+        await container.switches().set_paused("email", False)
+        container.notifier().wake_everyone()
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+
+        world.clock.advance(1.5)  # the cache is stale now; nothing more is announced
+        fresh = await world.enqueue(priority=3)
+        assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [fresh.id]
+
+        [claimed] = await asyncio.wait_for(anext(stream), 1)
+        assert claimed.id == backlog.id
+
+
 def test_assign_fills_the_first_stream_of_each_type_then_the_next_and_skips_other_types() -> None:
     now = 1_800_000_000.0
     first, second = Consumer("w1", frozenset({"email"}), 2), Consumer("w2", frozenset({"email", "sms"}), 2)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Collection, Mapping
+
+#: Announced wake-ups are counted in this many buckets by job type (a type that shares
+#: a bucket only makes a stream claim when it need not): bounded whatever the types.
+ANNOUNCED_BUCKETS = 1024
 
 
 class _Waiter:
@@ -43,7 +46,7 @@ class MemoryNotifier:
 
     def __init__(self) -> None:
         self._waiting: dict[str, dict[_Waiter, None]] = {}
-        self._announced: Counter[str] = Counter()
+        self._announced = [0] * ANNOUNCED_BUCKETS
         self._everyone = 0
 
     async def notify(self, ready: Mapping[str, int]) -> None:
@@ -56,12 +59,13 @@ class MemoryNotifier:
         return waiter
 
     def announced(self, job_types: Collection[str]) -> int:
-        return self._everyone + sum(self._announced[job_type] for job_type in job_types)
+        buckets = self._announced
+        return self._everyone + sum(buckets[hash(job_type) % ANNOUNCED_BUCKETS] for job_type in job_types)
 
     def wake(self, ready: Mapping[str, int]) -> None:
         for job_type, count in ready.items():
             if count > 0:
-                self._announced[job_type] += 1
+                self._announced[hash(job_type) % ANNOUNCED_BUCKETS] += 1
             queue = self._waiting.get(job_type)
             while queue and count > 0:
                 waiter = next(iter(queue))
