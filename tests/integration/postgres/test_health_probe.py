@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
-import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.health import PostgresHealth
 from stackduck.container import build_container, close_resources, provide
 from stackduck.settings import Settings
 from tests.proxy import Proxy
-
-
-@pytest.fixture
-async def proxy(postgres: str) -> AsyncIterator[Proxy]:
-    params = conninfo_to_dict(postgres)
-    running = Proxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
-    await running.start()
-    yield running
-    await running.cut()
 
 
 async def test_a_busy_pool_is_not_a_database_down(postgres: str) -> None:
@@ -61,11 +49,9 @@ async def test_a_broken_probe_connection_is_replaced_within_one_check(postgres: 
 
 
 async def test_an_unreachable_database_is_down_and_back_up_once_it_answers(
-    postgres: str, proxy: Proxy
+    proxied: str, proxy: Proxy
 ) -> None:
-    params = conninfo_to_dict(postgres)
-    params.update(host="127.0.0.1", port=str(proxy.port))
-    health = PostgresHealth(make_conninfo("", **params), timeout=2.0)
+    health = PostgresHealth(proxied, timeout=2.0)
     try:
         assert await health.check() == {"postgres": True}
         await proxy.cut()
@@ -76,14 +62,10 @@ async def test_an_unreachable_database_is_down_and_back_up_once_it_answers(
         await health.close()
 
 
-async def test_a_database_that_stops_answering_is_down_within_the_timeout(
-    postgres: str, proxy: Proxy
-) -> None:
+async def test_a_database_that_stops_answering_is_down_within_the_timeout(proxied: str, proxy: Proxy) -> None:
     """Not after psycopg's own cancellation of the query (seconds more against a peer that
     does not answer), and every caller asking meanwhile shares the one probe's answer."""
-    params = conninfo_to_dict(postgres)
-    params.update(host="127.0.0.1", port=str(proxy.port))
-    health = PostgresHealth(make_conninfo("", **params), timeout=1.0)
+    health = PostgresHealth(proxied, timeout=1.0)
     try:
         assert await health.check() == {"postgres": True}
         proxy.stall()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from stackduck.container import build_container, close_resources, provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -18,24 +16,13 @@ from stackduck.settings import Settings
 from tests.proxy import Proxy
 
 
-@pytest.fixture
-async def proxy(postgres: str) -> AsyncIterator[Proxy]:
-    params = conninfo_to_dict(postgres)
-    running = Proxy(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432)))
-    await running.start()
-    yield running
-    await running.cut()
-
-
 async def enqueue(stub: StackDuckServiceStub) -> str:
     reply = await stub.EnqueueJob(pb.EnqueueJobRequest(job_type="t", payload="{}"), timeout=15)
     return str(reply.job_id)
 
 
-async def test_postgres_outage_and_recovery(postgres: str, proxy: Proxy) -> None:
-    params = conninfo_to_dict(postgres)
-    params.update(host="127.0.0.1", port=str(proxy.port))
-    settings = Settings(SERVER_ADDR="127.0.0.1:0", DATABASE_URL=make_conninfo("", **params))
+async def test_postgres_outage_and_recovery(proxied: str, proxy: Proxy) -> None:
+    settings = Settings(SERVER_ADDR="127.0.0.1:0", DATABASE_URL=proxied)
     container = build_container(settings)
     server = await provide(container.grpc_server)
     await server.start()
