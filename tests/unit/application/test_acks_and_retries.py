@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 import pytest
 
 from stackduck.application.acks import Ack, Failure
+from stackduck.container import Container
 from stackduck.domain.errors import IllegalTransition, JobNotFound, LeaseMismatch
-from stackduck.domain.job import LEASE_EXPIRED_MESSAGE, JobStatus
+from stackduck.domain.job import LEASE_EXPIRED_MESSAGE, Job, JobStatus
 from tests.unit.application.conftest import LEASE, World
 
 
@@ -154,6 +158,38 @@ async def test_heartbeat_keeps_the_lease(world: World) -> None:
 
     assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
     assert await world.reaper.expire_due() == world.clock.now() + 1
+
+
+async def test_heartbeats_arriving_during_a_write_share_the_next_one(
+    world: World, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = [await world.enqueue() for _ in range(10)]
+    claimed = await world.claim(limit=10)
+    store = container.store()
+    reads: list[int] = []
+    first_read, release = asyncio.Event(), asyncio.Event()
+    get = store.get
+
+    async def counted_get(job_ids: Sequence[str]) -> dict[str, Job]:
+        reads.append(len(job_ids))
+        first_read.set()
+        await release.wait()
+        return await get(job_ids)
+
+    monkeypatch.setattr(store, "get", counted_get)
+    first = asyncio.ensure_future(world.acks.heartbeat([Ack(claimed[0].id, "w1", claimed[0].lease_token)]))
+    await first_read.wait()  # the first beat's write is in flight: the others wait for it
+    rest = [
+        asyncio.ensure_future(world.acks.heartbeat([Ack(job.id, "w1", job.lease_token)]))
+        for job in claimed[1:]
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    beats = [await first] + [await beat for beat in rest]
+
+    assert reads == [1, 9]  # two reads (and two writes) for ten heartbeat calls
+    assert all(outcome.unwrap().lease_expires_at == world.clock.now() + LEASE for [outcome] in beats)
+    assert {job.id for job in jobs} == {job.id for job in claimed}
 
 
 async def test_a_late_answer_from_an_expired_lease_cannot_touch_the_new_attempt(world: World) -> None:
