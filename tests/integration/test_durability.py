@@ -386,10 +386,19 @@ async def test_two_instances_share_one_database_without_double_delivery(
     )
 
 
+@pytest.mark.parametrize("channel", ["postgres", "redis"])
 async def test_a_job_enqueued_on_one_instance_wakes_a_worker_on_the_other(
-    start_server: StartServer,
+    start_server: StartServer, channel: str, request: pytest.FixtureRequest
 ) -> None:
-    a, b = await asyncio.gather(start_server(), start_server())
+    """Through PostgreSQL's LISTEN/NOTIFY, or Redis pub/sub (Redis over Postgres); the
+    instances publish wake-ups once they have heard each other say they are here."""
+    env: dict[str, str] = {}
+    if channel == "redis":
+        env = {
+            "REDIS_URL": request.getfixturevalue("redis_server"),
+            "STACKDUCK_REDIS_PREFIX": request.getfixturevalue("redis_prefix"),
+        }
+    a, b = await asyncio.gather(start_server(**env), start_server(**env))
     async with grpc.aio.insecure_channel(a.address) as to_a, grpc.aio.insecure_channel(b.address) as to_b:
         stub_a, stub_b = StackDuckServiceStub(to_a), StackDuckServiceStub(to_b)
         stream = stub_b.ConsumeJobs(pb.ConsumeJobsRequest(worker_id="on-b", job_types=[JOB_TYPE]))

@@ -6,11 +6,19 @@ wake their own. Publishing happens in the background, never on the request path
 (a hung channel must not slow an enqueue), and what piles up meanwhile goes out
 as one message. The listener re-subscribes after a failure, and then wakes every
 local consumer, since what was said in between is lost.
+
+Wake-ups go out only while another instance is there to hear them: every instance
+says it is here (a message with no wake-ups) as soon as its own subscription is live,
+every ``PRESENCE_SECONDS`` after, and at once on hearing an instance new to it (so a
+newcomer learns of the others in one round trip); it publishes wake-ups while it has
+heard another within ``PEER_SECONDS``. A lone server — the usual deployment — so skips a publish
+per enqueue, and hearing its own message back (ADR 0013, fifth session).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -26,6 +34,9 @@ from stackduck.domain.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 RESUBSCRIBE_SECONDS = 1.0
+#: How often an instance says it is here, and how long one it heard counts as there.
+PRESENCE_SECONDS = 2.0
+PEER_SECONDS = 3 * PRESENCE_SECONDS
 MAX_MESSAGE = 7000  # Postgres NOTIFY payloads must stay under 8000 bytes
 
 
@@ -47,6 +58,13 @@ class BroadcastNotifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: Counter[str] = Counter()
         self._have_pending = asyncio.Event()
+        # Said as soon as this instance's own subscription is live (at start, and again
+        # after a lost link), never before: a peer's answer must find it listening.
+        self._say_here = False
+        # Set on hearing an instance new to this one: its next presence asks every
+        # instance to look at the queue again (wake-ups skipped while alone are owed).
+        self._wake_them = False
+        self._peers: dict[str, float] = {}  # instance → when last heard (the event loop's clock)
         self.listening = asyncio.Event()
 
     def listen(self, job_types: Collection[str]) -> Waiter:
@@ -57,8 +75,14 @@ class BroadcastNotifier:
 
     async def notify(self, ready: Mapping[str, int]) -> None:
         self._hub.wake(ready)
-        self._pending.update(ready)
-        self._have_pending.set()
+        if self.peers_heard():  # alone, there is nobody to tell
+            self._pending.update(ready)
+            self._have_pending.set()
+
+    def peers_heard(self) -> bool:
+        """Whether another instance was heard from lately (its wake-ups or its presence)."""
+        now = asyncio.get_running_loop().time()
+        return any(now - heard < PEER_SECONDS for heard in self._peers.values())
 
     def wake_everyone(self) -> None:
         """Every local consumer looks at the queue again (it changed under them)."""
@@ -76,20 +100,35 @@ class BroadcastNotifier:
         await cancel_and_wait(tasks)
 
     async def _publish_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        said_at = loop.time()  # the first presence waits for the subscription (above)
         while True:
-            await self._have_pending.wait()
+            with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
+                async with asyncio.timeout(max(said_at + PRESENCE_SECONDS - loop.time(), 0)):
+                    await self._have_pending.wait()
             self._have_pending.clear()
             ready, self._pending = self._pending, Counter()
+            if not ready and not self._say_here and loop.time() - said_at < PRESENCE_SECONDS:
+                continue
+            owed, self._say_here, self._wake_them = self._wake_them, False, False
+            messages = self._messages(ready)
+            if owed or not messages:  # "here" (asking for a look at the queue when owed)
+                messages.append(self._encode({}, wake_everyone=owed))
             try:
-                for message in self._messages(ready):
+                for message in messages:
                     await self._channel.publish(message)
+                    said_at = loop.time()
             except StorageUnavailable as exc:
                 stop_if_cancelled()
-                # The jobs are stored; the wake-ups are sent again with the next ones (a
-                # stream elsewhere may be parked on the count of announced wake-ups).
-                log.warning("could not tell other instances about ready jobs (trying again): %s", exc)
-                self._pending.update(ready)
-                self._have_pending.set()
+                self._wake_them |= owed
+                if ready:
+                    # The jobs are stored; the wake-ups are sent again with the next ones
+                    # (a stream elsewhere may be parked on the count of announced wake-ups).
+                    log.warning("could not tell other instances about ready jobs (trying again): %s", exc)
+                    self._pending.update(ready)
+                    self._have_pending.set()
+                else:  # presence: said again at its next turn (the listener warns of the link)
+                    log.debug("could not tell other instances this one is here: %s", exc)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
             except Exception:
                 stop_if_cancelled()
@@ -107,8 +146,11 @@ class BroadcastNotifier:
             messages.append(self._encode(chunk))
         return messages
 
-    def _encode(self, chunk: Mapping[str, int]) -> str:
-        return json.dumps({"from": self._instance, "ready": chunk})
+    def _encode(self, chunk: Mapping[str, int], wake_everyone: bool = False) -> str:
+        message: dict[str, object] = {"from": self._instance, "ready": chunk}
+        if wake_everyone:
+            message["everyone"] = True  # an earlier version ignores the key
+        return json.dumps(message)
 
     async def _listen_forever(self) -> None:
         while True:
@@ -131,13 +173,31 @@ class BroadcastNotifier:
                 first = False
                 self.listening.set()
                 self._hub.wake_everyone()
+                self._say_here = True  # and tell the others at once
+                self._have_pending.set()
             if message:
                 yield message
+
+    def _heard_from(self, sender: str) -> None:
+        now = asyncio.get_running_loop().time()
+        heard = self._peers.get(sender)
+        if heard is None or now - heard >= PEER_SECONDS:
+            # New here (or back): it learns of this one now, not at the next presence,
+            # and looks at the queue again: jobs made ready here while this instance
+            # thought itself alone were not announced to it.
+            self._peers = {k: t for k, t in self._peers.items() if now - t < PEER_SECONDS}
+            self._say_here = self._wake_them = True
+            self._have_pending.set()
+        self._peers[sender] = now
 
     def _heard(self, payload: str) -> None:
         try:
             message = json.loads(payload)
-            if message["from"] != self._instance:
-                self._hub.wake({str(k): int(v) for k, v in message["ready"].items()})
+            if (sender := str(message["from"])) != self._instance:
+                self._heard_from(sender)
+                if ready := message["ready"]:
+                    self._hub.wake({str(k): int(v) for k, v in ready.items()})
+                if message.get("everyone"):
+                    self._hub.wake_everyone()
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed message on %s: %.200r", self._channel.name, payload)

@@ -1,41 +1,148 @@
-"""Wake-ups between server instances: what the channel failed to carry is sent again."""
+"""Wake-ups between server instances: sent only while another instance is there to
+hear them, and what the channel failed to carry is sent again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from stackduck.adapters import broadcast
+from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.domain.errors import StorageUnavailable
 
 
-async def test_a_failed_publish_is_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+class Channel:
+    """A broadcast channel in memory: every subscriber hears every message, the
+    publisher's own subscription included (as on LISTEN/NOTIFY and Redis pub/sub)."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.failures: list[Exception] = []
+        self._subscribers: list[asyncio.Queue[str]] = []
+
+    async def publish(self, message: str) -> None:
+        if self.failures:
+            raise self.failures.pop()
+        self.sent.append(json.loads(message))
+        for queue in self._subscribers:
+            queue.put_nowait(message)
+
+    async def messages(self) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            yield ""  # subscribed
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    def wake_ups(self) -> list[dict[str, object]]:
+        return [message for message in self.sent if message["ready"]]
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(broadcast, "PRESENCE_SECONDS", 0.05)
+    monkeypatch.setattr(broadcast, "PEER_SECONDS", 0.15)
+    monkeypatch.setattr(broadcast, "RESUBSCRIBE_SECONDS", 0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(channel: Channel) -> AsyncIterator[BroadcastNotifier]:
+    notifier = BroadcastNotifier(channel)  # type: ignore[arg-type]
+    await notifier.start()
+    try:
+        await asyncio.wait_for(notifier.listening.wait(), 1)
+        yield notifier
+    finally:
+        await notifier.stop()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_a_lone_instance_says_it_is_here_but_publishes_no_wake_ups() -> None:
+    channel = Channel()
+    async with running(channel) as alone:
+        waiter = alone.listen(["email"])
+        await alone.notify({"email": 1})
+        assert waiter.woken  # its own streams are woken in process, as always
+        await asyncio.sleep(0.2)
+    assert channel.sent and channel.wake_ups() == []  # presence only
+
+
+async def test_with_another_instance_there_wake_ups_reach_it() -> None:
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        waiter = b.listen(["email"])
+        announced = b.announced(["email"])
+
+        await a.notify({"email": 1})
+
+        await until(lambda: waiter.woken)
+        assert b.announced(["email"]) > announced
+
+
+async def test_a_newcomer_hears_of_the_others_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not at their next presence: an instance that hears a new one says it is here."""
+    monkeypatch.setattr(broadcast, "PRESENCE_SECONDS", 30.0)
+    monkeypatch.setattr(broadcast, "PEER_SECONDS", 90.0)
+    channel = Channel()
+    async with running(channel) as a:
+        await asyncio.sleep(0.05)  # a has said it is here, to nobody
+        async with running(channel) as b:
+            await until(lambda: a.peers_heard() and b.peers_heard())  # within 2 s, not 30
+
+
+async def test_instances_that_meet_look_at_the_queue_again() -> None:
+    """Wake-ups an instance skipped while it thought itself alone are owed to the one
+    that just arrived: meeting, each asks the other to look at the queue once."""
+    channel = Channel()
+    async with running(channel) as a:
+        await a.notify({"email": 1})  # alone: not published
+        waiter_a = a.listen(["email"])
+        async with running(channel) as b:
+            waiter_b = b.listen(["email"])
+            await until(lambda: waiter_a.woken and waiter_b.woken)
+            await asyncio.sleep(0.2)  # several presences later
+    asks = [message for message in channel.sent if message.get("everyone")]
+    assert len(asks) == 2  # one each, when they met; not in every presence
+
+
+async def test_an_instance_that_went_quiet_is_no_longer_told() -> None:
+    channel = Channel()
+    async with running(channel) as a:
+        async with running(channel) as b:
+            await until(lambda: a.peers_heard() and b.peers_heard())
+        await until(lambda: not a.peers_heard())  # b stopped saying it is here
+        sent = len(channel.wake_ups())
+        await a.notify({"email": 1})
+        await asyncio.sleep(0.1)
+        assert len(channel.wake_ups()) == sent
+
+
+async def test_a_failed_publish_is_sent_again() -> None:
     """Another server's streams may park on the count of announced wake-ups: a wake-up
     the channel failed to carry goes out again with the next ones."""
-    sent: list[str] = []
-    failures = [StorageUnavailable("Redis is unavailable")]
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        channel.failures.append(StorageUnavailable("Redis is unavailable"))
 
-    class Channel:
-        name = "test"
+        await a.notify({"email": 2})
 
-        async def publish(self, message: str) -> None:
-            if failures:
-                raise failures.pop()
-            sent.append(message)
-
-    monkeypatch.setattr(broadcast, "RESUBSCRIBE_SECONDS", 0.01)
-    notifier = broadcast.BroadcastNotifier(Channel())  # type: ignore[arg-type]
-    publishing = asyncio.ensure_future(notifier._publish_forever())
-    try:
-        await notifier.notify({"email": 2})
-        for _ in range(100):
-            if sent:
-                break
-            await asyncio.sleep(0.01)
-        assert len(sent) == 1 and "email" in sent[0]
-    finally:
-        publishing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publishing
+        await until(lambda: bool(channel.wake_ups()))
+        assert [message["ready"] for message in channel.wake_ups()] == [{"email": 2}]
