@@ -12,7 +12,7 @@ says it is here (a message with no wake-ups) as soon as its own subscription is 
 every ``PRESENCE_SECONDS`` after, and at once on hearing an instance new to it (so a
 newcomer learns of the others in one round trip); it publishes wake-ups while it has
 heard another within ``PEER_SECONDS``. A lone server — the usual deployment — so skips a publish
-per enqueue, and hearing its own message back (ADR 0013, fifth session).
+per enqueue, and hearing its own message back (ADR 0015).
 """
 
 from __future__ import annotations
