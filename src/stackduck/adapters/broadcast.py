@@ -65,6 +65,7 @@ class BroadcastNotifier:
         # instance to look at the queue again (wake-ups skipped while alone are owed).
         self._wake_them = False
         self._peers: dict[str, float] = {}  # instance → when last heard (the event loop's clock)
+        self._echo_at: float | None = None  # when this instance last heard its own message
         self.listening = asyncio.Event()
 
     def listen(self, job_types: Collection[str]) -> Waiter:
@@ -75,7 +76,7 @@ class BroadcastNotifier:
 
     async def notify(self, ready: Mapping[str, int]) -> None:
         self._hub.wake(ready)
-        if self.peers_heard():  # alone, there is nobody to tell
+        if not self.alone():  # alone, there is nobody to tell
             self._pending.update(ready)
             self._have_pending.set()
 
@@ -83,6 +84,14 @@ class BroadcastNotifier:
         """Whether another instance was heard from lately (its wake-ups or its presence)."""
         now = asyncio.get_running_loop().time()
         return any(now - heard < PEER_SECONDS for heard in self._peers.values())
+
+    def alone(self) -> bool:
+        """Known to be alone: this instance hears the channel (its own messages come
+        back) and has heard no other lately. A listener that hears nothing — down, or
+        a link that died without a word — proves nothing, so wake-ups go out."""
+        echo = self._echo_at
+        heard_itself = echo is not None and asyncio.get_running_loop().time() - echo < PEER_SECONDS
+        return heard_itself and not self.peers_heard()
 
     def wake_everyone(self) -> None:
         """Every local consumer looks at the queue again (it changed under them)."""
@@ -108,7 +117,16 @@ class BroadcastNotifier:
                     await self._have_pending.wait()
             self._have_pending.clear()
             ready, self._pending = self._pending, Counter()
-            if not ready and not self._say_here and loop.time() - said_at < PRESENCE_SECONDS:
+            if (
+                not ready
+                and not (self._say_here or self._wake_them)
+                and loop.time() - said_at < PRESENCE_SECONDS
+            ):
+                continue
+            if not ready and not self.listening.is_set():
+                # Never "here" before (or while not) listening: an answer would be lost,
+                # and the others are right to count this instance gone meanwhile.
+                said_at = loop.time()
                 continue
             owed, self._say_here, self._wake_them = self._wake_them, False, False
             messages = self._messages(ready)
@@ -193,11 +211,15 @@ class BroadcastNotifier:
     def _heard(self, payload: str) -> None:
         try:
             message = json.loads(payload)
-            if (sender := str(message["from"])) != self._instance:
-                self._heard_from(sender)
-                if ready := message["ready"]:
-                    self._hub.wake({str(k): int(v) for k, v in ready.items()})
-                if message.get("everyone"):
-                    self._hub.wake_everyone()
+            sender = str(message["from"])
+            ready = {str(k): int(v) for k, v in message["ready"].items()}
+            if sender == self._instance:
+                self._echo_at = asyncio.get_running_loop().time()  # this listener hears
+                return
+            self._heard_from(sender)
+            if ready:
+                self._hub.wake(ready)
+            if message.get("everyone"):
+                self._hub.wake_everyone()
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed message on %s: %.200r", self._channel.name, payload)

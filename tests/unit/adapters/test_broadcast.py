@@ -21,10 +21,12 @@ class Channel:
 
     name = "test"
 
-    def __init__(self) -> None:
+    def __init__(self, deaf: int = 0, subscribe_seconds: float = 0.0) -> None:
         self.sent: list[dict[str, object]] = []
         self.failures: list[Exception] = []
         self._subscribers: list[asyncio.Queue[str]] = []
+        self._deaf = deaf  # the first this many subscriptions go live but hear nothing
+        self._subscribe_seconds = subscribe_seconds
 
     async def publish(self, message: str) -> None:
         if self.failures:
@@ -34,6 +36,11 @@ class Channel:
             queue.put_nowait(message)
 
     async def messages(self) -> AsyncIterator[str]:
+        await asyncio.sleep(self._subscribe_seconds)
+        if self._deaf:
+            self._deaf -= 1
+            yield ""  # "subscribed", then silence: a link that died without a word
+            await asyncio.Event().wait()
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
@@ -76,11 +83,36 @@ async def until(condition: Callable[[], bool]) -> None:
 async def test_a_lone_instance_says_it_is_here_but_publishes_no_wake_ups() -> None:
     channel = Channel()
     async with running(channel) as alone:
+        await until(alone.alone)  # it hears its own "here", and nobody else's
         waiter = alone.listen(["email"])
         await alone.notify({"email": 1})
         assert waiter.woken  # its own streams are woken in process, as always
         await asyncio.sleep(0.2)
     assert channel.sent and channel.wake_ups() == []  # presence only
+
+
+async def test_an_instance_that_does_not_hear_itself_keeps_publishing() -> None:
+    """Its listener may be dead without a word while others listen: not knowing it is
+    alone, it tells them (found in review)."""
+    channel = Channel(deaf=1)
+    async with running(channel) as deaf:
+        await asyncio.sleep(0.1)
+        await deaf.notify({"email": 1})
+        await until(lambda: bool(channel.wake_ups()))
+
+
+async def test_nothing_is_said_before_the_subscription_is_live() -> None:
+    """An answer to a "here" said before listening would be lost (found in review)."""
+    channel = Channel(subscribe_seconds=0.2)  # four presence periods
+    notifier = BroadcastNotifier(channel)  # type: ignore[arg-type]
+    await notifier.start()
+    try:
+        await asyncio.sleep(0.15)
+        assert channel.sent == []
+        await asyncio.wait_for(notifier.listening.wait(), 1)
+        await until(lambda: bool(channel.sent))
+    finally:
+        await notifier.stop()
 
 
 async def test_with_another_instance_there_wake_ups_reach_it() -> None:
@@ -127,7 +159,7 @@ async def test_an_instance_that_went_quiet_is_no_longer_told() -> None:
     async with running(channel) as a:
         async with running(channel) as b:
             await until(lambda: a.peers_heard() and b.peers_heard())
-        await until(lambda: not a.peers_heard())  # b stopped saying it is here
+        await until(a.alone)  # b stopped saying it is here
         sent = len(channel.wake_ups())
         await a.notify({"email": 1})
         await asyncio.sleep(0.1)
