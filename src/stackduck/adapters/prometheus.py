@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -14,6 +15,8 @@ from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+M = TypeVar("M", Counter, Histogram)
+
 RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
 
@@ -24,8 +27,8 @@ class PrometheusMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
 
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(f"stackduck_jobs_{name}", doc, ["job_type"], registry=r)
+        def counter(name: str, doc: str) -> _ByType[Counter]:
+            return _ByType(Counter(f"stackduck_jobs_{name}", doc, ["job_type"], registry=r))
 
         self._enqueued = counter("enqueued", "Jobs enqueued")
         self._delivered = counter("delivered", "Jobs leased to a worker")
@@ -33,15 +36,23 @@ class PrometheusMetrics:
         self._failed = counter("failed", "Failed attempts (refused by the worker or lease expired)")
         self._retried = counter("retried", "Failed attempts queued again for a retry")
         self._dead = counter("dead_lettered", "Jobs dead-lettered")
-        self._wait = Histogram(
-            "stackduck_job_wait_seconds", "From due to leased", ["job_type"], buckets=WAIT_BUCKETS, registry=r
+        self._wait = _ByType(
+            Histogram(
+                "stackduck_job_wait_seconds",
+                "From due to leased",
+                ["job_type"],
+                buckets=WAIT_BUCKETS,
+                registry=r,
+            )
         )
-        self._run = Histogram(
-            "stackduck_job_run_seconds",
-            "From leased to completed",
-            ["job_type"],
-            buckets=RUN_BUCKETS,
-            registry=r,
+        self._run = _ByType(
+            Histogram(
+                "stackduck_job_run_seconds",
+                "From leased to completed",
+                ["job_type"],
+                buckets=RUN_BUCKETS,
+                registry=r,
+            )
         )
         self.ready = Gauge("stackduck_queue_ready", "Due jobs waiting", ["job_type", "priority"], registry=r)
         self.scheduled = Gauge(
@@ -115,17 +126,27 @@ class PrometheusPage:
         return generate_latest(m.registry), CONTENT_TYPE_LATEST
 
 
-def _count(counter: Counter, job_types: Iterable[str]) -> None:
-    for job_type, n in Tally(job_types).items():
-        counter.labels(job_type).inc(n)
+class _ByType(Generic[M]):
+    """A metric labelled by job type, each type's child looked up once for good
+    (prometheus-client's ``labels()`` validates and takes a lock on every call: it cost
+    more than the count or observation itself)."""
 
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[str, M] = {}
 
-def _observe(histogram: Histogram, samples: Iterable[tuple[str, float]]) -> None:
-    """One observation per job, the labelled child looked up once per type (a lookup
-    costs more than the observation: about 2.4 against 1.4 µs, timeit)."""
-    children: dict[str, Histogram] = {}
-    for job_type, seconds in samples:
-        child = children.get(job_type)
+    def __call__(self, job_type: str) -> M:
+        child = self._children.get(job_type)
         if child is None:
-            child = children[job_type] = histogram.labels(job_type)
-        child.observe(max(seconds, 0.0))
+            child = self._children[job_type] = self._metric.labels(job_type)
+        return child
+
+
+def _count(counter: _ByType[Counter], job_types: Iterable[str]) -> None:
+    for job_type, n in Tally(job_types).items():
+        counter(job_type).inc(n)
+
+
+def _observe(histogram: _ByType[Histogram], samples: Iterable[tuple[str, float]]) -> None:
+    for job_type, seconds in samples:
+        histogram(job_type).observe(max(seconds, 0.0))
