@@ -60,13 +60,6 @@ class Keys:
         return f"{self.prefix}:status:{status.value}"
 
     @property
-    def queued_at(self) -> str:
-        """Written by earlier versions (queued jobs by run_at), neither written nor read
-        now: the scheduled sets tell how many wait for their time. A store written by an
-        earlier version keeps it until deleted (ADR 0014: ``UNLINK <prefix>:queued-at``)."""
-        return f"{self.prefix}:queued-at"
-
-    @property
     def leases(self) -> str:
         """Running jobs by lease deadline."""
         return f"{self.prefix}:leases"
