@@ -7,12 +7,12 @@ wake their own. Publishing happens in the background, never on the request path
 as one message. The listener re-subscribes after a failure, and then wakes every
 local consumer, since what was said in between is lost.
 
-Wake-ups go out only while another instance is there to hear them: every instance
-says it is here (a message with no wake-ups) as soon as its own subscription is live,
-every ``PRESENCE_SECONDS`` after, and at once on hearing an instance new to it (so a
-newcomer learns of the others in one round trip); it publishes wake-ups while it has
-heard another within ``PEER_SECONDS``. A lone server — the usual deployment — so skips a publish
-per enqueue, and hearing its own message back (ADR 0015).
+Wake-ups are not published by an instance that knows it is alone: every instance says
+it is here (a message with no wake-ups) as soon as its own subscription is live, every
+``PRESENCE_SECONDS`` after, and at once on hearing an instance new to it (so a newcomer
+learns of the others in one round trip); one that hears its own messages come back and
+no other instance's within ``PEER_SECONDS`` skips the publish. A lone server — the usual
+deployment — so saves a publish per enqueue, and hearing it back (ADR 0015).
 """
 
 from __future__ import annotations

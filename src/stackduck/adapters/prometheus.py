@@ -15,9 +15,9 @@ from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-M = TypeVar("M", Counter, Histogram)
-
 RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+M = TypeVar("M", Counter, Histogram)
 
 
 class PrometheusMetrics:
