@@ -75,9 +75,10 @@ class Acks:
         self._clock = clock
         self._policy = policy
         self._commit: GroupCommit[_Answer, Outcome] = GroupCommit(self._write)
-        # Heartbeats share writes too (a thousand workers beating each of their jobs),
-        # but apart from answers: a beaten job stays held and is not offered anywhere.
-        self._beats: GroupCommit[tuple[str, Move], Outcome] = GroupCommit(self._beat)
+        # Heartbeats share writes too (a thousand workers beating each of their jobs): one
+        # read and one compare-and-set write for all that arrived while the last ran, apart
+        # from answers (a beaten job stays held and is not offered anywhere).
+        self._beats: GroupCommit[tuple[str, Move], Outcome] = GroupCommit(partial(apply_moves, store))
 
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
         now = self._clock.now()
@@ -128,11 +129,6 @@ class Acks:
         outcomes = await self._beats.submit(moves)
         self._consumers.seen((o.job.id for o in outcomes if o.job is not None), now)
         return outcomes
-
-    async def _beat(self, moves: list[tuple[str, Move]]) -> list[Outcome]:
-        """Every heartbeat that arrived while the previous write ran: one read and one
-        compare-and-set write, in arrival order."""
-        return await apply_moves(self._store, moves)
 
     async def _settle(self, answers: Sequence[_Answer]) -> tuple[list[Job], list[Outcome]]:
         outcomes = await self._commit.submit(answers)
