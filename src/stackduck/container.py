@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dependency_injector import containers, providers
 from pydantic import ValidationError
@@ -169,7 +169,7 @@ class Container(containers.DeclarativeContainer):
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
-    consumers = providers.Singleton(ConsumerRegistry)
+    consumers = providers.Singleton(ConsumerRegistry, metrics)
     ready = providers.Singleton(ReadyPath, ready_index, notifier, clock)
     pauses = providers.Singleton(Pauses, switches, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, metrics, clock, policy)
@@ -231,6 +231,7 @@ class Container(containers.DeclarativeContainer):
         config.http_addr,
         config.tls_cert,
         config.tls_key,
+        config.shared_ports,
     )
 
 
@@ -253,12 +254,19 @@ async def close_resources(container: Container) -> None:
 SUPPORTED_STORAGE = ("memory", "postgres", "redis", "redis+postgres")
 
 
-def build_container(settings: Settings | None = None) -> Container:
+def read_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and .env), ``overrides`` on top."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc
+
+
+def build_container(settings: Settings | None = None, shared_ports: bool = False) -> Container:
+    """The server's object graph; ``shared_ports`` when it is one of several processes
+    on the same ports (``stackduck serve --processes N``)."""
     if settings is None:
-        try:
-            settings = Settings()
-        except ValidationError as exc:
-            raise ConfigurationError(f"invalid settings: {exc}") from exc
+        settings = read_settings()
     if settings.storage not in SUPPORTED_STORAGE:
         raise ConfigurationError(
             f"storage {settings.storage!r} (from DATABASE_URL / REDIS_URL) is not available in "
@@ -267,4 +275,5 @@ def build_container(settings: Settings | None = None) -> Container:
     container = Container()
     container.config.from_pydantic(settings)
     container.config.auth_token_value.from_value(settings.token())
+    container.config.shared_ports.from_value(shared_ports)
     return container

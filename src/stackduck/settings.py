@@ -12,6 +12,8 @@ from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
+#: Server processes sharing one port (``stackduck serve --processes N``) at most.
+MAX_PROCESSES = 64
 
 
 def _env(*names: str) -> AliasChoices:
@@ -59,6 +61,7 @@ class Settings(BaseSettings):
     dead_retention_seconds: float = Field(
         0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
     )
+    processes: int = Field(1, ge=1, le=MAX_PROCESSES, validation_alias=_env("STACKDUCK_PROCESSES"))
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
@@ -66,6 +69,12 @@ class Settings(BaseSettings):
             raise ValueError("STACKDUCK_TLS_CERT and STACKDUCK_TLS_KEY go together: set both or neither")
         if self.auth_token and self.auth_token_file:
             raise ValueError("set STACKDUCK_AUTH_TOKEN or STACKDUCK_AUTH_TOKEN_FILE, not both")
+        if self.processes > 1 and self.storage == "memory":
+            raise ValueError(
+                f"{self.processes} server processes need shared storage: in-memory storage lives in one "
+                "process, so each would keep a queue of its own; set DATABASE_URL and/or REDIS_URL, "
+                "or serve with one process"
+            )
         return self
 
     def token(self) -> str | None:

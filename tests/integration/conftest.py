@@ -7,8 +7,15 @@ prefix of the test's own), and Redis over Postgres.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -81,3 +88,59 @@ async def start_server(storage_settings: dict[str, str]) -> AsyncIterator[Server
 async def server(start_server: ServerFactory) -> Running:
     running: Running = await start_server()
     return running
+
+
+STACKDUCK = str(Path(sys.executable).parent / "stackduck")
+
+
+@dataclass
+class Served:
+    """``stackduck`` run as a real process, its log read line by line."""
+
+    process: subprocess.Popen[str]
+    address: str
+
+    def wait_for_line(self, words: str, timeout: float = 20) -> str:
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if words in line:
+                return line
+            if not line and self.process.poll() is not None:
+                break
+        raise AssertionError(f"never logged {words!r}")
+
+    async def started(self) -> str:
+        return await asyncio.to_thread(self.wait_for_line, "serving on")
+
+    async def exit_code(self) -> int:
+        return await asyncio.to_thread(self.process.wait, 30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Served]]:
+    """Starts ``stackduck ARGS`` with ``ENV``; storage only from what the test passes."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, **env_vars: str) -> Served:
+        address = f"127.0.0.1:{free_port()}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update({"SERVER_ADDR": address, "STACKDUCK_SHUTDOWN_GRACE_SECONDS": "5", **env_vars})
+        process = subprocess.Popen([STACKDUCK, *args], env=env, stderr=subprocess.PIPE, text=True)
+        processes.append(process)
+        return Served(process, address)
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stderr is not None
+        process.stderr.close()

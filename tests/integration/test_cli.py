@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -18,59 +15,9 @@ import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from tests.integration.conftest import Served
 
-STACKDUCK = str(Path(sys.executable).parent / "stackduck")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    address: str
-
-    def wait_for_line(self, words: str, timeout: float = 20) -> str:
-        assert self.process.stderr is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if words in line:
-                return line
-            if not line and self.process.poll() is not None:
-                break
-        raise AssertionError(f"never logged {words!r}")
-
-    async def started(self) -> str:
-        return await asyncio.to_thread(self.wait_for_line, "serving on")
-
-    async def exit_code(self) -> int:
-        return await asyncio.to_thread(self.process.wait, 15)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(*args: str, **env_vars: str) -> Served:
-        address = f"127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update(SERVER_ADDR=address, STACKDUCK_SHUTDOWN_GRACE_SECONDS="5", **env_vars)
-        process = subprocess.Popen([STACKDUCK, *args], env=env, stderr=subprocess.PIPE, text=True)
-        processes.append(process)
-        return Served(process, address)
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        assert process.stderr is not None
-        process.stderr.close()
 
 
 async def test_serve_logs_its_address_and_storage_and_stops_on_sigterm(serve: Callable[..., Served]) -> None:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter as Tally
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
-from stackduck.application.operations import Operations
+from stackduck.application.operations import Operations, QueueView
 from stackduck.application.ports import StorageHealth
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+#: prometheus-client's own variable (read when it is imported): where every process of a
+#: server keeps its metrics, set by the supervisor of ``stackduck serve --processes N``.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+TYPE = ["job_type"]
 
 M = TypeVar("M", Counter, Histogram)
 
@@ -54,24 +63,21 @@ class PrometheusMetrics:
                 registry=r,
             )
         )
-        self.ready = Gauge("stackduck_queue_ready", "Due jobs waiting", ["job_type", "priority"], registry=r)
-        self.scheduled = Gauge(
-            "stackduck_queue_scheduled", "Jobs waiting for their time", ["job_type"], registry=r
+        self._streams = Gauge(
+            "stackduck_workers_connected",
+            "Open ConsumeJobs streams (on every process of this server)",
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.running = Gauge("stackduck_queue_running", "Jobs leased to workers", ["job_type"], registry=r)
-        self.dead = Gauge("stackduck_queue_dead", "Dead letters", ["job_type"], registry=r)
-        self.paused = Gauge(
-            "stackduck_queue_paused", "1 while the job type is paused", ["job_type"], registry=r
-        )
-        self.workers = Gauge(
-            "stackduck_workers_connected", "Open ConsumeJobs streams on this server", registry=r
-        )
-        self.storage_up = Gauge(
-            "stackduck_storage_up", "1 while the storage tier answers and serves", ["tier"], registry=r
-        )
-        self.degraded = Gauge(
-            "stackduck_degraded", "1 while a storage tier is down and the server works around it", registry=r
-        )
+        # Under several server processes (``stackduck serve --processes N``) the values
+        # live in files under prometheus-client's PROMETHEUS_MULTIPROC_DIR, and the page
+        # shows every process's, merged.
+        shared = os.environ.get(METRICS_DIR)
+        if shared:
+            self.collector: Collector = CollectorRegistry()
+            MultiProcessCollector(self.collector, shared)  # type: ignore[no-untyped-call]
+        else:
+            self.collector = self.registry
 
     # -- the Metrics port ------------------------------------------------------------
 
@@ -93,9 +99,12 @@ class PrometheusMetrics:
         _count(self._retried, (job.job_type for job in jobs if job.status is JobStatus.QUEUED))
         _count(self._dead, (job.job_type for job in jobs if job.status is JobStatus.FAILED))
 
+    def streams_open(self, count: int) -> None:
+        self._streams.set(count)
+
 
 class PrometheusPage:
-    """The /metrics page: counters as they are, gauges read from the record at scrape time."""
+    """The /metrics page: what was counted, and gauges read from the record at scrape time."""
 
     def __init__(self, metrics: PrometheusMetrics, operations: Operations, health: StorageHealth) -> None:
         self._metrics = metrics
@@ -103,27 +112,48 @@ class PrometheusPage:
         self._health = health
 
     async def render(self) -> tuple[bytes, str]:
-        m = self._metrics
-        for gauge in (m.ready, m.scheduled, m.running, m.dead, m.paused, m.storage_up):
-            gauge.clear()
         try:
             views = await self._operations.queues()
         except StorageUnavailable:
             views = []  # the record is down: the health gauges below say so
-        for view in views:
-            stats, name = view.stats, view.stats.job_type
-            for priority, ready in enumerate(stats.ready_by_priority, start=1):
-                m.ready.labels(name, str(priority)).set(ready)
-            m.scheduled.labels(name).set(stats.scheduled)
-            m.running.labels(name).set(stats.running)
-            m.dead.labels(name).set(stats.dead)
-            m.paused.labels(name).set(int(view.paused))
-        m.workers.set(len(self._operations.workers()))
         tiers = await self._health.check()
-        for tier, up in tiers.items():
-            m.storage_up.labels(tier).set(int(up))
-        m.degraded.set(int(not all(tiers.values())))
-        return generate_latest(m.registry), CONTENT_TYPE_LATEST
+        snapshot = _Snapshot(views, tiers)
+        return generate_latest(self._metrics.collector) + generate_latest(snapshot), CONTENT_TYPE_LATEST
+
+
+class _Snapshot:
+    """The queues and the storage tiers as read for one scrape (the same from whichever
+    server process answers, so they are never kept in a metric)."""
+
+    def __init__(self, views: Sequence[QueueView], tiers: Mapping[str, bool]) -> None:
+        self._views = views
+        self._tiers = tiers
+
+    def collect(self) -> Iterable[Metric]:
+        ready = GaugeMetricFamily("stackduck_queue_ready", "Due jobs waiting", labels=[*TYPE, "priority"])
+        scheduled = GaugeMetricFamily("stackduck_queue_scheduled", "Jobs waiting for their time", labels=TYPE)
+        running = GaugeMetricFamily("stackduck_queue_running", "Jobs leased to workers", labels=TYPE)
+        dead = GaugeMetricFamily("stackduck_queue_dead", "Dead letters", labels=TYPE)
+        paused = GaugeMetricFamily("stackduck_queue_paused", "1 while the job type is paused", labels=TYPE)
+        for view in self._views:
+            stats, name = view.stats, [view.stats.job_type]
+            for priority, count in enumerate(stats.ready_by_priority, start=1):
+                ready.add_metric([*name, str(priority)], count)
+            scheduled.add_metric(name, stats.scheduled)
+            running.add_metric(name, stats.running)
+            dead.add_metric(name, stats.dead)
+            paused.add_metric(name, int(view.paused))
+        up = GaugeMetricFamily(
+            "stackduck_storage_up", "1 while the storage tier answers and serves", labels=["tier"]
+        )
+        for tier, answers in self._tiers.items():
+            up.add_metric([tier], int(answers))
+        degraded = GaugeMetricFamily(
+            "stackduck_degraded",
+            "1 while a storage tier is down and the server works around it",
+            value=int(not all(self._tiers.values())),
+        )
+        return [ready, scheduled, running, dead, paused, up, degraded]
 
 
 class _ByType(Generic[M]):

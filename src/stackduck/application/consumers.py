@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from stackduck.application.ports import Waiter
+from stackduck.application.ports import Metrics, Waiter
 from stackduck.domain.job import Job
 
 
@@ -53,7 +53,8 @@ class Consumer:
 class ConsumerRegistry:
     """Who on this server holds which job, so acknowledgements make room at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
         self._consumers: set[Consumer] = set()
         self._by_job: dict[str, Consumer] = {}
         self.none_open = asyncio.Event()  # set while no stream is open
@@ -66,11 +67,13 @@ class ConsumerRegistry:
         consumer = Consumer(worker_id, frozenset(job_types), max_in_flight, client, now, now)
         self._consumers.add(consumer)
         self.none_open.clear()
+        self._metrics.streams_open(len(self._consumers))
         return consumer
 
     def close(self, consumer: Consumer) -> dict[str, int]:
         """Forget the consumer; returns the jobs it still held (id → token)."""
         self._consumers.discard(consumer)
+        self._metrics.streams_open(len(self._consumers))
         self.parked.discard(consumer)
         for job_id in consumer.held:
             if self._by_job.get(job_id) is consumer:

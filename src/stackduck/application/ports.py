@@ -156,6 +156,9 @@ class Metrics(Protocol):
     def failed(self, jobs: Sequence[Job], now: float) -> None:
         """Failed attempts (refused or lease expired); queued again = retried, failed = dead."""
 
+    def streams_open(self, count: int) -> None:
+        """How many ConsumeJobs streams this server holds now."""
+
 
 class Claimer(Protocol):
     """Leases the best ready jobs to a worker, atomically: no job goes to two callers,

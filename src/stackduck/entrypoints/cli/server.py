@@ -5,15 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from stackduck import __version__
 from stackduck.adapters.postgres.migrations import migrate
-from stackduck.container import ConfigurationError, Container, build_container, close_resources, provide
+from stackduck.container import (
+    ConfigurationError,
+    Container,
+    build_container,
+    close_resources,
+    provide,
+    read_settings,
+)
 from stackduck.domain.errors import StackduckError, StorageUnavailable
 from stackduck.entrypoints import logs
+from stackduck.entrypoints.cli.processes import READY, supervise
+from stackduck.settings import Settings
 
 log = logging.getLogger("stackduck")
 
@@ -27,22 +39,46 @@ STORAGE_WARNINGS = {
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser("serve", help="run the gRPC server (the default command)").set_defaults(
-        run=lambda args: with_container(_serve)
+    parser = commands.add_parser("serve", help="run the gRPC server (the default command)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="server processes sharing the gRPC and HTTP ports (STACKDUCK_PROCESSES, default 1); "
+        "more than one needs DATABASE_URL and/or REDIS_URL",
     )
+    # Set by the supervisor of several processes on each server it starts.
+    parser.add_argument("--supervised", type=int, metavar="INDEX", help=argparse.SUPPRESS)
+    parser.set_defaults(run=serve)
     commands.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date").set_defaults(
         run=lambda args: with_container(_migrate)
     )
 
 
 def serve(args: argparse.Namespace) -> int:
-    return with_container(_serve)
+    """One server, or (``--processes N``) a supervisor of N sharing its ports."""
+    processes, supervised = getattr(args, "processes", None), getattr(args, "supervised", None)
+    try:
+        settings = read_settings(**({} if processes is None else {"processes": processes}))
+    except ConfigurationError as exc:
+        log.error("%s", exc)
+        return 2
+    if supervised is None and settings.processes > 1:
+        logs.configure(settings.log_level, settings.log_format)
+        if settings.storage in STORAGE_WARNINGS:
+            log.warning("%s", STORAGE_WARNINGS[settings.storage])
+        return supervise(settings)
+    shared = supervised is not None
+    return with_container(partial(_serve, supervised=supervised), settings, shared_ports=shared)
 
 
-def with_container(command: Callable[[Container], Coroutine[Any, Any, int]]) -> int:
+def with_container(
+    command: Callable[[Container], Coroutine[Any, Any, int]],
+    settings: Settings | None = None,
+    shared_ports: bool = False,
+) -> int:
     """Build the container from the settings, then run ``command`` with it."""
     try:
-        container = build_container()
+        container = build_container(settings, shared_ports=shared_ports)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
@@ -65,7 +101,21 @@ async def _migrate(container: Container) -> int:
     return 0
 
 
-async def _serve(container: Container) -> int:
+def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Stop when the supervisor is gone, however it went: it holds the other end of this
+    process's standard input, which reads as closed once it dies."""
+    loop, stdin = asyncio.get_running_loop(), sys.stdin.fileno()
+
+    def readable() -> None:
+        if not os.read(stdin, 4096):
+            loop.remove_reader(stdin)
+            log.warning("the supervisor is gone: stopping")
+            stop.set()
+
+    loop.add_reader(stdin, readable)
+
+
+async def _serve(container: Container, supervised: int | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -86,9 +136,15 @@ async def _serve(container: Container) -> int:
         await close_resources(container)
         return 1
     storage = container.config.storage()
-    log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
-    log.info("metrics, health and the dashboard on %s", http.url)
-    if storage in STORAGE_WARNINGS:
+    if supervised is None:
+        log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
+        log.info("metrics, health and the dashboard on %s", http.url)
+    else:
+        log.info("server process %d (pid %d) serving on %s", supervised, os.getpid(), server.address)
+        sys.stdout.buffer.write(READY)  # the supervisor waits for this line
+        sys.stdout.flush()
+        _stop_when_orphaned(stop)
+    if storage in STORAGE_WARNINGS and supervised is None:  # a supervisor says it once for all
         log.warning("%s", STORAGE_WARNINGS[storage])
     await stop.wait()
     grace = container.config.shutdown_grace_seconds()

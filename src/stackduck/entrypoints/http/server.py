@@ -10,9 +10,15 @@ from aiohttp import web
 
 class HttpServer:
     def __init__(
-        self, app: web.Application, address: str, tls_cert: Path | None, tls_key: Path | None
+        self,
+        app: web.Application,
+        address: str,
+        tls_cert: Path | None,
+        tls_key: Path | None,
+        shared_port: bool = False,
     ) -> None:
         self._app = app
+        self._shared_port = shared_port  # one of several server processes on this port
         self._host, _, port = address.rpartition(":")
         self._port = int(port)
         self._ssl: ssl.SSLContext | None = None
@@ -32,7 +38,9 @@ class HttpServer:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
+        site = web.TCPSite(
+            self._runner, self._host, self._port, ssl_context=self._ssl, reuse_port=self._shared_port or None
+        )
         await site.start()
         server = site._server  # the bound port, when 0 was asked for
         sockets = getattr(server, "sockets", None) or []
