@@ -53,3 +53,25 @@ def test_bench_refuses_an_unknown_configuration() -> None:
         [STACKDUCK, "bench", "--configs", "floppy"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2 and "unknown configuration" in result.stderr
+
+
+@pytest.mark.slow
+def test_bench_serves_from_several_processes(postgres_server: str) -> None:
+    command = [
+        STACKDUCK, "bench", "--configs", "memory,postgres", "--server-processes", "2",
+        "--database-url", postgres_server, "--jobs", "300", "--seed-jobs", "60", "--latency-rate", "100",
+        "--latency-seconds", "0.3", "--producers", "2", "--workers", "2", "--streams", "6",
+        "--backlog", "200", "--json",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    memory, postgres = json.loads(result.stdout)
+    assert "one process" in memory["skipped"]
+    assert not postgres["skipped"] and postgres["end_to_end_batch"] > 0 and postgres["end_to_end_seed"] > 0
+    assert (postgres["streams"], postgres["streams_served"]) == (6, 6)
+    # The server's CPU and memory are read from its processes (supervisor and servers).
+    assert postgres["server_cpu_us"]["batch"] > 0 and postgres["floor_server_us"] > 0
+    assert postgres["backlog_rss_mb"]["filled"] > 100  # two servers and a supervisor, not one

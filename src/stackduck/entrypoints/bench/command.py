@@ -16,8 +16,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stackduck.container import build_container, close_resources, provide
-from stackduck.entrypoints.bench.runner import Options, Result, Scenarios
+from stackduck.entrypoints.bench.runner import Options, Result, Scenarios, ThisProcess
 from stackduck.entrypoints.bench.runner import Progress as ProgressReport
+from stackduck.entrypoints.bench.served import server_processes
 from stackduck.entrypoints.bench.storage import CONFIGS, missing, provision
 from stackduck.settings import Settings
 
@@ -60,6 +61,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=Options.backlog,
         help="deep-queue scenario: end to end over this many waiting jobs, e.g. 1000000 (0 = skip)",
     )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="serve each configuration with `stackduck serve --processes N` in processes of its own "
+        "(1 = a server inside the bench's process; memory runs only there)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(r) for r in results], indent=2))
     else:
         console = Console(width=200)
-        console.print(_table(results, options))
+        console.print(_table(results, options, args.server_processes))
         for line in _accounting_lines(results) + _deep_queue_lines(results):
             console.print(line)
     return 0
@@ -114,6 +122,8 @@ async def _bench(args: argparse.Namespace, configs: list[str], options: Options)
             return results
         for current in configs:
             why = missing(current, args.database_url, args.redis_url)
+            if args.server_processes > 1 and current == "memory":
+                why = "in-memory storage serves from one process"
             if why:
                 results.append(Result(current, skipped=why))
                 continue
@@ -123,13 +133,23 @@ async def _bench(args: argparse.Namespace, configs: list[str], options: Options)
 
 async def _one(config: str, args: argparse.Namespace, options: Options, report: ProgressReport) -> Result:
     with provision(config, args.database_url, args.redis_url) as env:
-        values: dict[str, Any] = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **env}
+        if args.server_processes > 1:
+            async with server_processes(args.server_processes, env) as (address, tree):
+                return await Scenarios(address, options, report, tree).run(Result(config))
+        # Storage from ``env`` alone, not from the bench's own DATABASE_URL / REDIS_URL.
+        values: dict[str, Any] = {
+            "DATABASE_URL": None,
+            "REDIS_URL": None,
+            "SERVER_ADDR": "127.0.0.1:0",
+            "HTTP_ADDR": "127.0.0.1:0",
+            **env,
+        }
         container = build_container(Settings(**values))
         try:
             server = await provide(container.grpc_server)
             await server.start()
             try:
-                return await Scenarios(server.address, options, report, in_process=True).run(Result(config))
+                return await Scenarios(server.address, options, report, ThisProcess()).run(Result(config))
             finally:
                 await server.stop(1)
         finally:
@@ -197,10 +217,11 @@ def _cpu(r: Result) -> str:
     )
 
 
-def _table(results: list[Result], options: Options) -> Table:
+def _table(results: list[Result], options: Options, server_processes: int) -> Table:
+    served = f", server in {server_processes} processes" if server_processes > 1 else ""
     table = Table(
         title=f"stackduck bench — {options.jobs:,} jobs batch paths, {options.seed_jobs:,} unary, "
-        f"latency at {options.latency_rate:g} jobs/s"
+        f"latency at {options.latency_rate:g} jobs/s{served}"
     )
     for heading in (
         "configuration",

@@ -143,27 +143,31 @@ async def _paced(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
     await asyncio.gather(*pending)
 
 
-def run_worker(plan: WorkerPlan, stop: Event, done: Counter, outbox: Outbox) -> None:
-    outbox.put(asyncio.run(_work(plan, stop, done)))
+def run_worker(plan: WorkerPlan, stop: Event, done: Counter, opened: Counter, outbox: Outbox) -> None:
+    outbox.put(asyncio.run(_work(plan, stop, done, opened)))
 
 
-async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
+async def _work(plan: WorkerPlan, stop: Event, done: Counter, opened: Counter) -> dict[str, Any]:
     latencies: list[float] = []
     served: dict[str, int] = {}
     cpu = time.process_time()
     async with grpc.aio.insecure_channel(plan.address) as channel:
         stub = StackDuckServiceStub(channel)
-        streams, readers = [], []
+        streams, readers, requests = [], [], []
         for n in range(plan.streams):
             worker_id = plan.worker_id if plan.streams == 1 else f"{plan.worker_id}-{n}"
             request = pb.ConsumeJobsRequest(
                 worker_id=worker_id, job_types=[plan.job_type], max_in_flight=plan.in_flight, batch=plan.batch
             )
+            requests.append(request)
             stream = stub.ConsumeJobs(request)
             streams.append(stream)
             readers.append(
                 asyncio.ensure_future(_consume(stub, stream, plan, latencies, done, served, worker_id))
             )
+        await _until_listed(stub, {request.worker_id for request in requests})
+        with opened.get_lock():
+            opened.value += 1
         await asyncio.to_thread(stop.wait)
         for stream in streams:
             stream.cancel()
@@ -171,6 +175,17 @@ async def _work(plan: WorkerPlan, stop: Event, done: Counter) -> dict[str, Any]:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
     return {"latencies": latencies, "served": served, "cpu": time.process_time() - cpu}
+
+
+async def _until_listed(stub: StackDuckServiceStub, worker_ids: set[str]) -> None:
+    """Until the server lists every stream of ours. Asked over the streams' own channel:
+    one connection, so the same server process (of several on one port) that holds them."""
+    for _ in range(3000):
+        listed = await stub.ListWorkers(pb.ListWorkersRequest())
+        if worker_ids <= {w.worker_id for w in listed.workers}:
+            return
+        await asyncio.sleep(0.01)
+    raise RuntimeError("bench worker's streams were not open within 30 s")
 
 
 async def _consume(

@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -78,14 +78,72 @@ class Result:
     skipped: str = ""
 
 
-def resident_mb() -> float:
-    """This process's resident memory now (Linux), in MiB; 0 where it cannot be read."""
+def resident_mb(pid: int | str = "self") -> float:
+    """A process's resident memory now (Linux), in MiB; 0 where it cannot be read."""
     try:
-        with open("/proc/self/statm") as statm:
+        with open(f"/proc/{pid}/statm") as statm:
             pages = int(statm.read().split()[1])
     except (OSError, IndexError, ValueError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class ServerMeter(Protocol):
+    """The server's own CPU time and memory, wherever it runs."""
+
+    def cpu_seconds(self) -> float: ...
+
+    def resident_mb(self) -> float: ...
+
+
+class ThisProcess:
+    """The server runs in the bench's own process (the default)."""
+
+    def cpu_seconds(self) -> float:
+        return time.process_time()
+
+    def resident_mb(self) -> float:
+        return resident_mb()
+
+
+class ProcessTree:
+    """The server is another process and those it started (``serve --processes N``),
+    read from Linux's /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def pids(self) -> list[int]:
+        found, pending = [], [self._pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{task}/children") as children:
+                        pending.extend(int(child) for child in children.read().split())
+                except OSError:
+                    continue
+        return found
+
+    def cpu_seconds(self) -> float:
+        ticks = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / self._tick
+
+    def resident_mb(self) -> float:
+        return sum(resident_mb(pid) for pid in self.pids())
 
 
 @dataclass(frozen=True)
@@ -123,11 +181,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 class Scenarios:
-    def __init__(self, address: str, options: Options, progress: Progress, in_process: bool = False) -> None:
+    def __init__(
+        self, address: str, options: Options, progress: Progress, server: ServerMeter | None = None
+    ) -> None:
         self._address = address
         self._options = options
         self._progress = progress
-        self._in_process = in_process
+        self._server = server  # None against --address: the server's CPU is not ours to read
         self.cpu: dict[str, tuple[float, float]] = {}  # scenario: (cpu µs per job, share of a core)
         self.load: dict[str, float] = {}  # scenario: the load processes' CPU µs per job
         self.machine: dict[str, tuple[float, float, float]] = {}  # scenario: (µs per job, busy, steal)
@@ -153,7 +213,7 @@ class Scenarios:
             result.streams_served, result.streams_rate = await self.fan_out(
                 f"{o.streams:,} streams", "bench-streams", o.streams
             )
-        if self._in_process:
+        if self._server is not None:
             for name, (per_job, busy) in self.cpu.items():
                 result.server_cpu_us[name], result.server_busy[name] = per_job, busy
         result.load_cpu_us = dict(self.load)
@@ -164,6 +224,9 @@ class Scenarios:
                 steal,
             )
         return result
+
+    def _server_cpu(self) -> float:
+        return self._server.cpu_seconds() if self._server is not None else 0.0
 
     def _account(
         self, name: str, jobs: int, machine: MachineTime | None, reports: list[dict[str, Any]]
@@ -183,7 +246,8 @@ class Scenarios:
         second rate would show it."""
         o, job_type, shallow = self._options, "bench-backlog", 10
         count = o.jobs // 2
-        result.backlog_rss_mb["before"] = resident_mb()
+        rss = self._server.resident_mb if self._server is not None else lambda: 0.0
+        result.backlog_rss_mb["before"] = rss()
         await self._fill(job_type, count + shallow, "backlog: filling a short queue")
         result.backlog_rates["10"] = await self._drain(
             "backlog: draining a short queue", job_type, count, "backlog-10"
@@ -191,12 +255,12 @@ class Scenarios:
         started = time.perf_counter()
         await self._fill(job_type, backlog + count, f"backlog: filling {backlog:,}")
         result.backlog_fill = (backlog + count) / (time.perf_counter() - started)
-        result.backlog_rss_mb["filled"] = resident_mb()
+        result.backlog_rss_mb["filled"] = rss()
         result.backlog_stats_ms = await self._stats_ms()
         result.backlog_rates["backlog"] = await self._drain(
             f"backlog: draining {backlog:,}", job_type, count, "backlog"
         )
-        result.backlog_rss_mb["after"] = resident_mb()
+        result.backlog_rss_mb["after"] = rss()
         result.backlog = backlog
 
     async def _stats_ms(self) -> float:
@@ -226,11 +290,11 @@ class Scenarios:
         async with grpc.aio.insecure_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
-            async with _Workers(self._address, plans) as workers:
-                started, cpu, machine = time.perf_counter(), time.process_time(), MachineTime.now()
+            async with _Workers(plans) as workers:
+                started, cpu, machine = time.perf_counter(), self._server_cpu(), MachineTime.now()
                 await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
                 await self._until_done(what, workers, count)
-                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                elapsed, cpu = time.perf_counter() - started, self._server_cpu() - cpu
                 machine = _since(machine)
                 done: int = workers.done.value
         self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
@@ -247,7 +311,7 @@ class Scenarios:
             if share
         ]
         producers = _Producers(self._producer_plans(job_type, count, o.batch))
-        async with _Workers(self._address, plans) as workers:
+        async with _Workers(plans) as workers:
             started = await producers.start()
             await self._until_done(what, workers, count)
             elapsed = time.perf_counter() - started
@@ -276,12 +340,12 @@ class Scenarios:
         ]
         producers = _Producers(plans)
         started = await producers.start()
-        cpu = time.process_time()
+        cpu = self._server_cpu()
         reports = await producers.finish()
-        cpu = time.process_time() - cpu
+        cpu = self._server_cpu() - cpu
         elapsed = max(r["finished"] for r in reports) - started
         self._progress(what, 1.0)
-        server = cpu / count * 1e6 if self._in_process else 0.0
+        server = cpu / count * 1e6 if self._server is not None else 0.0
         return count / elapsed, server, sum(r["cpu"] for r in reports) / count * 1e6
 
     async def end_to_end(self, what: str, job_type: str, count: int, batched: bool) -> float:
@@ -292,12 +356,12 @@ class Scenarios:
             for i in range(o.workers)
         ]
         producers = _Producers(self._producer_plans(job_type, count, o.batch if batched else 0))
-        async with _Workers(self._address, plans) as workers:
+        async with _Workers(plans) as workers:
             started = await producers.start()
-            cpu, machine = time.process_time(), MachineTime.now()
+            cpu, machine = self._server_cpu(), MachineTime.now()
             await self._until_done(what, workers, count)
             elapsed = time.perf_counter() - started
-            cpu, machine = time.process_time() - cpu, _since(machine)
+            cpu, machine = self._server_cpu() - cpu, _since(machine)
             reports = await producers.finish()
         name = "batch" if batched else "seed"
         self.cpu[name] = (cpu / count * 1e6, cpu / elapsed)
@@ -312,7 +376,7 @@ class Scenarios:
         producers = _Producers(
             [ProducerPlan(self._address, job_type, count, o.payload_bytes, rate=o.latency_rate)]
         )
-        async with _Workers(self._address, [plan]) as workers:
+        async with _Workers([plan]) as workers:
             await producers.start()
             await self._until_done(what, workers, count)
             await producers.finish()
@@ -371,15 +435,16 @@ class _Producers:
 class _Workers:
     """Worker processes for the length of an ``async with`` block, streams open before it begins."""
 
-    def __init__(self, address: str, plans: list[WorkerPlan]) -> None:
-        self._address = address
-        self._plans = plans
+    def __init__(self, plans: list[WorkerPlan]) -> None:
         self._stop = MP.Event()
         self._outbox = MP.Queue()
         self.done = MP.Value("q", 0)
+        self._opened = MP.Value("q", 0)
         self.reports: list[dict[str, Any]] = []
         self._processes = [
-            MP.Process(target=run_worker, args=(plan, self._stop, self.done, self._outbox), daemon=True)
+            MP.Process(
+                target=run_worker, args=(plan, self._stop, self.done, self._opened, self._outbox), daemon=True
+            )
             for plan in plans
         ]
 
@@ -396,16 +461,11 @@ class _Workers:
             await asyncio.to_thread(process.join, 30)
 
     async def _until_streams_open(self) -> None:
-        wanted = {
-            plan.worker_id if plan.streams == 1 else f"{plan.worker_id}-{n}"
-            for plan in self._plans
-            for n in range(plan.streams)
-        }
-        async with grpc.aio.insecure_channel(self._address) as channel:
-            stub = StackDuckServiceStub(channel)
-            for _ in range(3000):
-                listed = await stub.ListWorkers(pb.ListWorkersRequest())
-                if wanted <= {w.worker_id for w in listed.workers}:
-                    return
-                await asyncio.sleep(0.01)
-        raise RuntimeError("bench workers did not open their streams within 30 s")
+        """Each worker process says so once the server lists all its streams."""
+        for _ in range(3500):
+            if self._opened.value == len(self._processes):
+                return
+            if any(p.exitcode not in (None, 0) for p in self._processes):
+                break
+            await asyncio.sleep(0.01)
+        raise RuntimeError("bench workers did not open their streams within 35 s")

@@ -1,0 +1,88 @@
+"""A server benchmarked as ``stackduck serve --processes N``: its own processes, as an
+operator would run it, rather than inside the bench's process."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+from stackduck.entrypoints.bench.runner import ProcessTree
+
+#: Variables of the bench's own environment that would change what the server serves.
+_SERVER_VARIABLES = (
+    "DATABASE_URL",
+    "STACKDUCK_DATABASE_URL",
+    "REDIS_URL",
+    "STACKDUCK_REDIS_URL",
+    "SERVER_ADDR",
+    "STACKDUCK_SERVER_ADDR",
+    "GRPC_PORT",
+    "HTTP_ADDR",
+    "STACKDUCK_HTTP_ADDR",
+    "STACKDUCK_PROCESSES",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+START_SECONDS = 60.0
+STOP_SECONDS = 30.0
+
+
+@contextlib.asynccontextmanager
+async def server_processes(count: int, env: dict[str, str]) -> AsyncIterator[tuple[str, ProcessTree]]:
+    """``stackduck serve --processes count`` on storage ``env``: its address and its processes."""
+    settings = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    settings.update(SERVER_ADDR="127.0.0.1:0", HTTP_ADDR="127.0.0.1:0", **env)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stackduck",
+        "serve",
+        "--processes",
+        str(count),
+        env=settings,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    log: collections.deque[str] = collections.deque(maxlen=40)
+    try:
+        address = await asyncio.wait_for(_address(process.stderr, log, count), START_SECONDS)
+    except (TimeoutError, EOFError):
+        process.kill()
+        await process.wait()
+        raise RuntimeError("the server processes did not start:\n" + "".join(log)) from None
+    draining = asyncio.create_task(_drain(process.stderr, log))
+    try:
+        yield address, ProcessTree(process.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        await draining
+
+
+async def _address(stderr: asyncio.StreamReader, log: collections.deque[str], count: int) -> str:
+    while True:
+        line = (await stderr.readline()).decode(errors="replace")
+        if not line:
+            raise EOFError
+        log.append(line)
+        found = re.search(rf"serving on (\S+) with .* in {count} processes", line)
+        if found:
+            return found.group(1)
+
+
+async def _drain(stderr: asyncio.StreamReader, log: collections.deque[str]) -> None:
+    """Keep reading the servers' log (a full pipe would stop them), the last lines kept."""
+    while line := await stderr.readline():
+        log.append(line.decode(errors="replace"))
