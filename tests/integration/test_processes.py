@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -156,3 +157,16 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+async def test_a_server_that_cannot_start_stops_the_others_and_exits_one(
+    serve: Callable[..., Served], request: pytest.FixtureRequest
+) -> None:
+    with socket.socket() as taken:  # a listener of someone else's, without SO_REUSEPORT
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http = f"127.0.0.1:{taken.getsockname()[1]}"
+        served = serve("serve", "--processes", "2", HTTP_ADDR=http, **storage_env(request, "postgres"))
+        line = await asyncio.to_thread(served.wait_for_line, "before it served")
+        assert "cannot start" in line
+        assert await served.exit_code() == 1

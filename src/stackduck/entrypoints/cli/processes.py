@@ -117,7 +117,16 @@ class ServerGroup:
 
     async def start(self) -> None:
         """Start every server; returns once all serve, raises StartFailed if one cannot."""
-        await asyncio.gather(*(self._start(i) for i in range(len(self._processes))))
+        starts = [asyncio.create_task(self._start(i)) for i in range(len(self._processes))]
+        try:
+            done, _ = await asyncio.wait(starts, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for start in starts:
+                start.cancel()
+            await asyncio.gather(*starts, return_exceptions=True)
+        for start in done:
+            if (failure := start.exception()) is not None:
+                raise failure
 
     async def keep(self, index: int) -> None:
         """Start another server whenever slot ``index``'s exits, until cancelled."""
