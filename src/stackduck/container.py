@@ -76,7 +76,7 @@ class Container(containers.DeclarativeContainer):
         completed_retention_seconds=config.completed_retention_seconds,
         dead_retention_seconds=config.dead_retention_seconds,
     )
-    metrics = providers.Singleton(PrometheusMetrics)
+    metrics = providers.Singleton(PrometheusMetrics, config.shared_ports)
 
     # -- the technologies, opened only when the storage configuration asks for them --
     postgres_pool = providers.Resource(open_pool, config.database_url, config.database_pool_size)

@@ -113,6 +113,19 @@ async def test_processes_share_the_port_the_jobs_and_the_metrics(
     assert not any(map(alive, servers))
 
 
+async def test_ctrl_c_reaches_the_supervisor_which_stops_every_server(
+    serve: Callable[..., Served], request: pytest.FixtureRequest
+) -> None:
+    served, _ = await start(serve, storage_env(request, "postgres"))
+    servers = children(served.process.pid)
+    # Each server runs in a session of its own: a terminal's Ctrl-C (SIGINT to the
+    # foreground process group) reaches the supervisor, which passes it on.
+    assert all(os.getsid(pid) == pid for pid in servers)
+    served.process.send_signal(signal.SIGINT)
+    assert await served.exit_code() == 0
+    assert not any(map(alive, servers))
+
+
 async def test_a_server_process_that_dies_is_replaced(
     serve: Callable[..., Served], request: pytest.FixtureRequest
 ) -> None:

@@ -32,7 +32,7 @@ M = TypeVar("M", Counter, Histogram)
 class PrometheusMetrics:
     """Counts what happens (the application's Metrics port), and renders the page."""
 
-    def __init__(self) -> None:
+    def __init__(self, one_of_several: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
 
@@ -69,15 +69,14 @@ class PrometheusMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        # Under several server processes (``stackduck serve --processes N``) the values
-        # live in files under prometheus-client's PROMETHEUS_MULTIPROC_DIR, and the page
-        # shows every process's, merged.
-        shared = os.environ.get(METRICS_DIR)
-        if shared:
-            self.collector: Collector = CollectorRegistry()
-            MultiProcessCollector(self.collector, shared)  # type: ignore[no-untyped-call]
-        else:
-            self.collector = self.registry
+        # One of several server processes (``stackduck serve --processes N``): the values
+        # live in files under prometheus-client's PROMETHEUS_MULTIPROC_DIR (set by the
+        # supervisor before this process imported it), and the page shows every
+        # process's, merged. A lone server shows its own, whatever that variable says.
+        self.collector: Collector = self.registry
+        if one_of_several:
+            self.collector = CollectorRegistry()
+            MultiProcessCollector(self.collector, os.environ[METRICS_DIR])  # type: ignore[no-untyped-call]
 
     # -- the Metrics port ------------------------------------------------------------
 

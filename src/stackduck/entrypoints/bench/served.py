@@ -36,7 +36,10 @@ STOP_SECONDS = 30.0
 async def server_processes(count: int, env: dict[str, str]) -> AsyncIterator[tuple[str, ProcessTree]]:
     """``stackduck serve --processes count`` on storage ``env``: its address and its processes."""
     settings = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
-    settings.update(SERVER_ADDR="127.0.0.1:0", HTTP_ADDR="127.0.0.1:0", **env)
+    # Empty rather than absent, so that a .env file in the working directory cannot
+    # add storage either (the environment wins over it).
+    ports = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0"}
+    settings.update({"DATABASE_URL": "", "REDIS_URL": "", **ports, **env})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -37,6 +37,8 @@ READY = b"ready\n"
 #: the new one cannot start (storage down, say); the others keep serving meanwhile.
 RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0
+#: A server that ran this long before it died resets the wait (not a crash loop).
+LIVED_SECONDS = 60.0
 #: How long past the shutdown grace the servers get before they are killed (they hand
 #: cancelled streams' jobs back and close storage after the grace).
 STOP_MARGIN = 15.0
@@ -61,7 +63,7 @@ async def _supervise(settings: Settings) -> int:
         try:
             grpc_address = stack.enter_context(reserved(settings.listen_address))
             http_address = stack.enter_context(reserved(settings.http_addr))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.error("cannot start: %s", exc)
             return 1
         metrics_dir = stack.enter_context(_metrics_dir())
@@ -129,26 +131,36 @@ class ServerGroup:
                 raise failure
 
     async def keep(self, index: int) -> None:
-        """Start another server whenever slot ``index``'s exits, until cancelled."""
+        """Start another server whenever slot ``index``'s exits, until cancelled. The
+        wait before a restart doubles (to MAX_RESTART_DELAY) while servers keep dying
+        young or cannot start; it is back to RESTART_DELAY after one that lived."""
+        loop = asyncio.get_running_loop()
+        delay = RESTART_DELAY
         while True:
             process = self._processes[index]
             assert process is not None
+            started = loop.time()
             code = await process.wait()
             self._forget(process.pid)
             if self._stopping:
                 return
+            if loop.time() - started > LIVED_SECONDS:
+                delay = RESTART_DELAY
             log.error(
-                "server process %d (pid %d) exited with code %d; starting another", index, process.pid, code
+                "server process %d (pid %d) exited with code %d; starting another in %.0f s",
+                index,
+                process.pid,
+                code,
+                delay,
             )
-            delay = RESTART_DELAY
             while True:
                 await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
                 try:
                     await self._start(index)
                     break
-                except StartFailed as exc:
-                    delay = min(delay * 2, MAX_RESTART_DELAY)
-                    log.error("%s; trying again in %.0f s", exc, delay)
+                except Exception as exc:
+                    log.error("cannot start server process %d: %s; trying again in %.0f s", index, exc, delay)
 
     def _forget(self, pid: int) -> None:
         """Drop a gone server's share of the live gauges (open streams)."""
@@ -164,11 +176,16 @@ class ServerGroup:
             str(index),
             env=self._env,
             stdin=asyncio.subprocess.PIPE,  # closes when this process dies: the server stops
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,  # the ready line; the server then points it at stderr
+            # Its own session: a terminal's Ctrl-C reaches this process only, which passes
+            # it on as SIGTERM (a server still starting would die of a KeyboardInterrupt).
+            start_new_session=True,
         )
         self._processes[index] = process
         assert process.stdout is not None
         if await process.stdout.readline() != READY:
+            if process.returncode is None:
+                process.kill()
             raise StartFailed(index, await process.wait())
 
     async def stop(self, grace: float) -> bool:

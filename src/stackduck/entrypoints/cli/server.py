@@ -101,6 +101,18 @@ async def _migrate(container: Container) -> int:
     return 0
 
 
+def _say_ready(stop: asyncio.Event) -> None:
+    """Tell the supervisor this server serves (the line it waits for on our standard
+    output), then send anything later written there to the log's stream instead: nobody
+    reads the pipe after that line, and a full pipe would block the server."""
+    try:
+        sys.stdout.buffer.write(READY)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the supervisor is gone already
+        stop.set()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
 def _stop_when_orphaned(stop: asyncio.Event) -> None:
     """Stop when the supervisor is gone, however it went: it holds the other end of this
     process's standard input, which reads as closed once it dies."""
@@ -120,6 +132,8 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if supervised is not None:
+        _stop_when_orphaned(stop)
     try:
         server = await provide(container.grpc_server)
         http = await provide(container.http_server)
@@ -141,9 +155,7 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
         log.info("metrics, health and the dashboard on %s", http.url)
     else:
         log.info("server process %d (pid %d) serving on %s", supervised, os.getpid(), server.address)
-        sys.stdout.buffer.write(READY)  # the supervisor waits for this line
-        sys.stdout.flush()
-        _stop_when_orphaned(stop)
+        _say_ready(stop)
     if storage in STORAGE_WARNINGS and supervised is None:  # a supervisor says it once for all
         log.warning("%s", STORAGE_WARNINGS[storage])
     await stop.wait()
