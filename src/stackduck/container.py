@@ -118,7 +118,14 @@ class Container(containers.DeclarativeContainer):
             )
         },
     )
-    queue_claimer = providers.Singleton(QueueClaimer, queue, store, clock)
+    notifier = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(MemoryNotifier),
+        postgres=postgres_notifier,
+        redis=redis_notifier,
+        **{"redis+postgres": redis_notifier},
+    )
+    queue_claimer = providers.Singleton(QueueClaimer, queue, store, clock, notifier)
     claimer = providers.Selector(
         config.storage,
         memory=queue_claimer,
@@ -132,13 +139,6 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Singleton(PostgresReadyIndex, postgres_pool, clock.provided.now.call()),
         redis=providers.Singleton(StoreKeptQueue, queue),
         **{"redis+postgres": queue},
-    )
-    notifier = providers.Selector(
-        config.storage,
-        memory=providers.Singleton(MemoryNotifier),
-        postgres=postgres_notifier,
-        redis=redis_notifier,
-        **{"redis+postgres": redis_notifier},
     )
 
     postgres_switches = providers.Singleton(PostgresSwitches, postgres_pool)

@@ -7,17 +7,19 @@ Stores that can do both in one call (Postgres, Redis alone) implement the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 
-from stackduck.application.ports import Change, Clock, JobStore, QueueEntry, ReadyQueue
+from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
 from stackduck.domain.job import Job
 
 
 class QueueClaimer:
-    def __init__(self, queue: ReadyQueue, store: JobStore, clock: Clock) -> None:
+    def __init__(self, queue: ReadyQueue, store: JobStore, clock: Clock, notifier: Notifier) -> None:
         self._queue = queue
         self._store = store
         self._clock = clock
+        self._notifier = notifier
 
     async def claim(
         self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
@@ -33,7 +35,7 @@ class QueueClaimer:
             try:
                 started = await self._start(entries, worker_id, now, lease_seconds)
             except BaseException as exc:
-                await self._queue.push(entries, now)  # nothing was leased: put them back
+                await self._put_back(entries, now)
                 if leased and isinstance(exc, Exception):
                     break  # keep what an earlier round leased; the failure shows on the next claim
                 raise
@@ -42,6 +44,15 @@ class QueueClaimer:
                 break
             # Some entries were stale (their job cancelled or re-planned): take the next ones.
         return sorted(leased, key=lambda job: job.ready_key)
+
+    async def _put_back(self, entries: Sequence[QueueEntry], now: float) -> None:
+        """Nothing was leased (the store failed, or the claim was cancelled — its stream
+        closed): the entries go back, and other waiting streams are told, as for new jobs;
+        else a parked stream would find them only at its idle re-check."""
+        await self._queue.push(entries, now)
+        due = Counter(entry.job_type for entry in entries if entry.run_at <= now)
+        if due:
+            await self._notifier.notify(due)
 
     async def _start(
         self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
