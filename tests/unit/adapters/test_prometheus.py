@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stackduck.adapters.prometheus import PrometheusMetrics
+from stackduck.application.consumers import ConsumerRegistry
 from stackduck.domain.job import Job, JobSpec
 
 NOW = 1_000.0
@@ -33,3 +34,17 @@ def test_wait_and_run_times_are_observed_per_job_under_its_type() -> None:
     assert _sample(metrics, "stackduck_job_run_seconds_count", "b") == 1
     assert _sample(metrics, "stackduck_job_run_seconds_sum", "b") == 1 + 2
     assert _sample(metrics, "stackduck_jobs_completed_total", "b") == 2
+
+
+def test_open_streams_are_counted_as_they_open_and_close() -> None:
+    metrics = PrometheusMetrics()
+    consumers = ConsumerRegistry(metrics)
+
+    def gauge() -> float | None:
+        return metrics.registry.get_sample_value("stackduck_workers_connected")
+
+    first = consumers.open("w1", ["a"], 1, "host", NOW)
+    consumers.open("w2", ["b"], 1, "host", NOW)
+    assert gauge() == 2
+    consumers.close(first)
+    assert gauge() == 1
