@@ -55,6 +55,14 @@ async def start(serve: Callable[..., Served], env: dict[str, str], processes: in
     return served, http
 
 
+async def stops_cleanly(served: Served, signum: int) -> None:
+    """``signum`` to the supervisor: it exits 0, and every server with it."""
+    servers = children(served.process.pid)
+    served.process.send_signal(signum)
+    assert await served.exit_code() == 0
+    assert not any(map(alive, servers))
+
+
 def _address(after: str, line: str) -> str:
     found = re.search(re.escape(after) + r" ?(127\.0\.0\.1:\d+)", line)
     assert found and not found.group(1).endswith(":0"), line
@@ -107,10 +115,7 @@ async def test_processes_share_the_port_the_jobs_and_the_metrics(
             assert metrics["stackduck_workers_connected"] == 1
         stream.cancel()
 
-    servers = children(served.process.pid)
-    served.process.send_signal(signal.SIGTERM)
-    assert await served.exit_code() == 0
-    assert not any(map(alive, servers))
+    await stops_cleanly(served, signal.SIGTERM)
 
 
 async def test_ctrl_c_reaches_the_supervisor_which_stops_every_server(
@@ -121,9 +126,7 @@ async def test_ctrl_c_reaches_the_supervisor_which_stops_every_server(
     # Each server runs in a session of its own: a terminal's Ctrl-C (SIGINT to the
     # foreground process group) reaches the supervisor, which passes it on.
     assert all(os.getsid(pid) == pid for pid in servers)
-    served.process.send_signal(signal.SIGINT)
-    assert await served.exit_code() == 0
-    assert not any(map(alive, servers))
+    await stops_cleanly(served, signal.SIGINT)
 
 
 async def test_a_server_process_that_dies_is_replaced(
