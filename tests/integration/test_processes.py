@@ -22,7 +22,7 @@ from tests.integration.conftest import Served
 
 pytestmark = pytest.mark.slow
 
-SHARED = ["postgres", "redis"]
+SHARED = ["postgres", "redis", "redis+postgres"]
 
 
 def children(pid: int) -> set[int]:
