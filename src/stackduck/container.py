@@ -129,7 +129,7 @@ class Container(containers.DeclarativeContainer):
     claimer = providers.Selector(
         config.storage,
         memory=queue_claimer,
-        postgres=providers.Singleton(PostgresClaimer, postgres_pool),
+        postgres=providers.Singleton(PostgresClaimer, postgres_pool, notifier),
         redis=providers.Singleton(RedisClaimer, redis_client, redis_keys),
         **{"redis+postgres": queue_claimer},
     )

@@ -1,8 +1,12 @@
 -- Lease the best due jobs of some types to one worker, in one statement.
 -- Per (job type, priority) an index range scan finds the oldest due jobs, skipping
 -- rows other claimers hold locked; the best `limit` of those go to running.
-WITH candidates AS (
-    SELECT picked.id
+-- Those scans lock up to `limit` rows each, more than are taken when several
+-- priorities or types have jobs: a claim running meanwhile skips them and may come
+-- back empty. The last column counts the rows locked, so the caller knows how many
+-- it passed over (still queued once this commits) and can tell the others.
+WITH locked AS (
+    SELECT picked.id, picked.priority, picked.run_at
     FROM unnest(%(job_types)s::text[]) AS t (job_type)
     CROSS JOIN (VALUES (1), (2), (3)) AS p (priority)
     CROSS JOIN LATERAL (
@@ -16,11 +20,12 @@ WITH candidates AS (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS picked
-    ORDER BY picked.priority, picked.run_at, picked.id
-    LIMIT %(limit)s
+),
+candidates AS (
+    SELECT id FROM locked ORDER BY priority, run_at, id LIMIT %(limit)s
 )
 UPDATE stackduck_jobs AS j
 SET {lease}
 FROM candidates
 WHERE j.id = candidates.id
-RETURNING {j.columns}
+RETURNING {j.columns}, (SELECT count(*) FROM locked) AS locked
