@@ -153,11 +153,11 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
     if supervised is None:
         log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
         log.info("metrics, health and the dashboard on %s", http.url)
-    else:
+        if storage in STORAGE_WARNINGS:
+            log.warning("%s", STORAGE_WARNINGS[storage])
+    else:  # one of several: the supervisor logs the address and the storage warning, once
         log.info("server process %d (pid %d) serving on %s", supervised, os.getpid(), server.address)
         _say_ready(stop)
-    if storage in STORAGE_WARNINGS and supervised is None:  # a supervisor says it once for all
-        log.warning("%s", STORAGE_WARNINGS[storage])
     await stop.wait()
     grace = container.config.shutdown_grace_seconds()
     log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
