@@ -43,46 +43,72 @@ class Outcome:
         return self.job
 
 
+#: How many times a move is made again on a fresh read after losing its write to a
+#: concurrent one (a heartbeat, another instance's move) before the loss is reported.
+ROUNDS = 8
+
+
 async def apply_moves(store: JobStore, moves: Sequence[tuple[str, Move]]) -> list[Outcome]:
     """Read the jobs, run each move on its job, write back what changed.
 
-    A move that raises leaves its job untouched; a write that loses a race with
-    another writer is reported as an :class:`IllegalTransition`.
+    A move that raises leaves its job untouched. A write that loses its compare-and-set
+    to a concurrent writer is not final: the move is made again on the job as it now
+    stands (the domain judges again: a heartbeat in between changes nothing for an
+    answer with the same lease token, a new lease refuses it), up to :data:`ROUNDS`
+    times; only then is the loss reported as an :class:`IllegalTransition`.
     """
-    stored = await store.get([job_id for job_id, _ in moves])
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | None] = [None] * len(moves)
+    pending = list(range(len(moves)))
+    for _ in range(ROUNDS):
+        pending = await _move_once(store, moves, pending, outcomes)
+        if not pending:
+            break
+    for slot in pending:
+        outcomes[slot] = Outcome(
+            None,
+            IllegalTransition(
+                f"job {moves[slot][0]} kept changing while this request was handled; read it again and retry"
+            ),
+        )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _move_once(
+    store: JobStore, moves: Sequence[tuple[str, Move]], slots: list[int], outcomes: list[Outcome | None]
+) -> list[int]:
+    """One read, move and write for the moves at ``slots``; fills their outcomes and
+    returns the slots whose write lost to a concurrent one."""
+    stored = await store.get(list(dict.fromkeys(moves[slot][0] for slot in slots)))
     changes: list[Change] = []
-    slots: list[int] = []
-    for job_id, move in moves:
+    written_slots: list[int] = []
+    for slot in slots:
+        job_id, move = moves[slot]
         job = stored.get(job_id)
         if job is None:
-            outcomes.append(Outcome(None, JobNotFound(job_id)))
+            outcomes[slot] = Outcome(None, JobNotFound(job_id))
             continue
         version = job.version
         try:
             move(job)
         except StackduckError as exc:
-            outcomes.append(Outcome(None, exc))
+            outcomes[slot] = Outcome(None, exc)
             continue
         # A snapshot (a later move in the batch may move the same job again), shared by
         # the outcome and the write: neither is changed after this.
         moved = job.copy()
-        slots.append(len(outcomes))
-        outcomes.append(Outcome(moved))
+        written_slots.append(slot)
+        outcomes[slot] = Outcome(moved)
         changes.append(Change(moved, version))
-    if changes:
-        written = await store.apply(changes)
-        for slot, ok, change in zip(slots, written, changes, strict=True):
-            if ok:
-                log_state(change.job)
-            else:
-                outcomes[slot] = Outcome(
-                    None,
-                    IllegalTransition(
-                        f"job {change.job.id} changed while this request was handled; read it again and retry"
-                    ),
-                )
-    return outcomes
+    if not changes:
+        return []
+    written = await store.apply(changes)
+    lost: list[int] = []
+    for slot, ok, change in zip(written_slots, written, changes, strict=True):
+        if ok:
+            log_state(change.job)
+        else:
+            lost.append(slot)
+    return lost
 
 
 async def complete_by_moves(store: JobStore, completions: Sequence[Completion]) -> list[Job | None]:

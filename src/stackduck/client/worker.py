@@ -274,21 +274,24 @@ class Worker:
             run.busy += 1
             run.idle.clear()
             try:
-                await self._work(client, delivery.job, threads)
+                await self._work(client, delivery, threads)
             finally:
                 delivery.heartbeats.cancel()
                 run.busy -= 1
                 if not run.busy:
                     run.idle.set()
 
-    async def _work(self, client: AsyncClient, job: JobInfo, threads: DaemonThreads) -> None:
+    async def _work(self, client: AsyncClient, delivery: _Delivery, threads: DaemonThreads) -> None:
+        job = delivery.job
+        error: Exception | None = None
         try:
             await call(self.handlers[job.job_type], job, threads)
         except Exception as exc:
             log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc), exc_info=exc)
-            await self._answer(client, job, exc)
-        else:
-            await self._answer(client, job, None)
+            error = exc
+        # No heartbeat once the handler is done: the answer is the last word on the lease.
+        delivery.heartbeats.cancel()
+        await self._answer(client, job, error)
 
     async def _answer(self, client: AsyncClient, job: JobInfo, error: Exception | None) -> None:
         """CompleteJob or FailJob, with the lease token; retried while the server is
