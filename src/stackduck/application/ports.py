@@ -118,9 +118,12 @@ class JobStore(Protocol):
     async def stats(self, now: float, since: float) -> list[TypeStats]:
         """Per job type, by job type; "recently" means after ``since``."""
 
-    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
-        """Remove for good those of these jobs that are (still) in one of ``statuses``,
-        checked and deleted atomically; returns how many went."""
+    async def delete(
+        self, job_ids: Sequence[str], statuses: Collection[JobStatus], finished_before: float | None = None
+    ) -> int:
+        """Remove for good those of these jobs that are (still) in one of ``statuses``
+        and, when ``finished_before`` is given, (still) finished before it; checked and
+        deleted atomically; returns how many went."""
 
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         """Delete up to ``limit`` jobs in ``statuses`` that finished before the given time."""

@@ -194,6 +194,20 @@ async def test_delete_takes_only_jobs_in_the_allowed_states(ports: Ports) -> Non
     assert list(await ports.store.get([queued.id, dead.id])) == [queued.id]
 
 
+async def test_delete_by_age_checks_the_age_as_stored_not_as_scanned(ports: Ports) -> None:
+    """Retention's delete re-checks age itself: a dead letter re-queued and dead again
+    since the scan that chose it is not old any more."""
+    old, fresh = await ports.add(ports.job(), ports.job())
+    for job, finished in ((old, NOW), (fresh, NOW + 50)):
+        version = job.version
+        job.start("w", NOW, 60)
+        job.fail("w", None, finished, "x", RetryPolicy(), retry=False)
+        await ports.store.apply([Change(job, version)])
+
+    assert await ports.store.delete([old.id, fresh.id], [JobStatus.FAILED], finished_before=NOW + 10) == 1
+    assert list(await ports.store.get([old.id, fresh.id])) == [fresh.id]
+
+
 async def test_complete_is_the_complete_move_where_the_lease_matches(ports: Ports) -> None:
     jobs = await ports.add(*(ports.job() for _ in range(5)))
     started = []

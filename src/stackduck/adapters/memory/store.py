@@ -103,11 +103,16 @@ class MemoryJobStore:
             tally.add(job.job_type, job.status.value, job.priority, job.run_at, job.completed_at)
         return tally.result()
 
-    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
+    async def delete(
+        self, job_ids: Sequence[str], statuses: Collection[JobStatus], finished_before: float | None = None
+    ) -> int:
         deleted = 0
         for job_id in job_ids:
             job = self._jobs.get(job_id)
-            if job is not None and job.status in statuses:
+            if job is None or job.status not in statuses:
+                continue
+            done = job.completed_at
+            if finished_before is None or (done is not None and done < finished_before):
                 del self._jobs[job_id]
                 self._by_status[job.status].discard(job_id)
                 deleted += 1
@@ -120,7 +125,7 @@ class MemoryJobStore:
             for job_id in self._by_status[status]
             if (done := self._jobs[job_id].completed_at) is not None and done < finished_before
         ][:limit]
-        return await self.delete(doomed, statuses)
+        return await self.delete(doomed, statuses, finished_before)
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job

@@ -206,13 +206,19 @@ class PostgresJobStore:
         return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
     @translated
-    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
+    async def delete(
+        self, job_ids: Sequence[str], statuses: Collection[JobStatus], finished_before: float | None = None
+    ) -> int:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return 0
-        query = f"DELETE FROM stackduck_jobs WHERE id = ANY({IDS}) AND status = ANY(%s::text[])".encode()
+        query = (
+            f"DELETE FROM stackduck_jobs WHERE id = ANY({IDS}) AND status = ANY(%s::text[])"
+            " AND (%s::double precision IS NULL OR completed_at < %s)"
+        ).encode()
+        params = (",".join(ids), [s.value for s in statuses], finished_before, finished_before)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query, (",".join(ids), [s.value for s in statuses]))
+            cursor = await conn.execute(query, params)
             return int(cursor.rowcount)
 
     @translated

@@ -211,12 +211,15 @@ class RedisJobStore:
                 offset = int(next_from)
 
     @translated
-    async def delete(self, job_ids: Sequence[str], statuses: Collection[JobStatus]) -> int:
+    async def delete(
+        self, job_ids: Sequence[str], statuses: Collection[JobStatus], finished_before: float | None = None
+    ) -> int:
         if not job_ids:
             return 0
         keys = [*self._keys.store_keys(), *(self._keys.job(i) for i in job_ids)]
         allowed = ",".join(s.value for s in statuses)
-        return int(await self._delete(keys=keys, args=[allowed, *job_ids]))
+        before = "" if finished_before is None else repr(finished_before)
+        return int(await self._delete(keys=keys, args=[allowed, before, *job_ids]))
 
     @translated
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
@@ -240,7 +243,7 @@ class RedisJobStore:
             states = await pipe.execute()
             doomed.extend(i for i, state in zip(ids, states, strict=True) if state in wanted)
             offset += len(ids)
-        return await self.delete(doomed[:limit], statuses) if doomed else 0
+        return await self.delete(doomed[:limit], statuses, finished_before) if doomed else 0
 
     async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
         start = f"({after}" if after else "-"

@@ -1,7 +1,11 @@
 -- Delete a batch of jobs that finished (in the given states) before a moment.
+-- The outer statement checks state and age again: a row the inner SELECT chose may be
+-- locked by a move (a dead letter being re-queued) that commits before this statement
+-- gets the row, and PostgreSQL re-evaluates the outer WHERE on the row as committed.
 DELETE FROM stackduck_jobs
 WHERE id IN (
     SELECT id FROM stackduck_jobs
     WHERE status = ANY(%(statuses)s::text[]) AND completed_at < %(before)s
     LIMIT %(limit)s
 )
+AND status = ANY(%(statuses)s::text[]) AND completed_at < %(before)s
