@@ -4,6 +4,11 @@ An idle server writes a request at once (no added latency); a busy one writes
 everything that piled up during the previous round trip in one batch, so the
 round trips per second stay bounded while the jobs per round trip grow. Every
 caller still gets its own result only after its batch is written.
+
+A batch that fails for one request's sake must not fail the others: when a write of
+several callers' requests raises (anything but storage being unavailable, which is
+nobody's fault and would fail each alone too), each caller's requests are written
+again on their own, and only the one that fails alone gets the error.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from stackduck.domain.errors import StorageUnavailable
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,10 +51,14 @@ class GroupCommit(Generic[T, R]):
                 flat = [item for items, _ in batch for item in items]
                 try:
                     results = list(await self._write(flat))
+                except StorageUnavailable as exc:
+                    _fail(batch, exc)
+                    continue
                 except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    if len(batch) == 1:
+                        _fail(batch, exc)
+                    else:
+                        await self._one_by_one(batch)
                     continue
                 except BaseException:  # cancelled: nobody may wait forever
                     for _, future in batch + self._pending:
@@ -62,6 +73,23 @@ class GroupCommit(Generic[T, R]):
         finally:
             self._writer = None
 
+    async def _one_by_one(self, batch: list[tuple[Sequence[T], asyncio.Future[list[R]]]]) -> None:
+        """A shared write failed: each caller's requests alone, so the error reaches only
+        the caller whose requests cause it."""
+        for index, (items, future) in enumerate(batch):
+            try:
+                results = list(await self._write(list(items)))
+            except Exception as exc:
+                _fail([(items, future)], exc)
+            except BaseException:
+                for _, waiting in batch[index:] + self._pending:
+                    waiting.cancel()
+                self._pending = []
+                raise
+            else:
+                if not future.done():
+                    future.set_result(results)
+
     def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
         taken: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
         size = 0
@@ -70,3 +98,9 @@ class GroupCommit(Generic[T, R]):
             taken.append(entry)
             size += len(entry[0])
         return taken
+
+
+def _fail(batch: Sequence[tuple[Sequence[T], asyncio.Future[list[R]]]], exc: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

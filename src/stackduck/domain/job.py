@@ -66,6 +66,9 @@ ALLOWED_FROM: dict[str, frozenset[JobStatus]] = {
 }
 
 TERMINAL = frozenset({C, F, X})
+#: The most deliveries one job can have: its attempt (the lease token) is a 32-bit
+#: signed integer wherever it is stored, so no larger token can name a delivery.
+MAX_ATTEMPT = 2**31 - 1
 LEASE_EXPIRED_MESSAGE = "lease expired: the worker neither acknowledged nor sent a heartbeat"
 
 

@@ -7,7 +7,7 @@ from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import MAX_ATTEMPT, Job, JobStatus
 from stackduck.domain.rules import JobRequest, validate_job_type, validate_text
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -111,8 +111,10 @@ def job_id(value: str) -> str:
 
 
 def lease_token(value: int) -> int | None:
-    if value < 0:
-        raise InvalidJob(f"lease_token must be positive (0 = not given); got {value}")
+    if not 0 <= value <= MAX_ATTEMPT:
+        raise InvalidJob(
+            f"lease_token must be 1 to {MAX_ATTEMPT} (0 = not given), as delivered with the job; got {value}"
+        )
     return value or None
 
 
