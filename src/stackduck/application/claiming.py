@@ -7,11 +7,14 @@ Stores that can do both in one call (Postgres, Redis alone) implement the
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
 
 from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
 from stackduck.domain.job import Job
+
+log = logging.getLogger(__name__)
 
 
 class QueueClaimer:
@@ -62,11 +65,27 @@ class QueueClaimer:
             # An entry whose job is gone or no longer queued was stale (cancelled, finished):
             # dropped. A job still queued but not due by this clock (its entry pushed by a
             # clock ahead of ours) goes back to the queue for its time, never lost.
+            # The leases are committed: whatever fails from here on must not lose them to
+            # an error (their worker would never hear of them, and each would count a failed
+            # attempt when its lease ran out). Entries that cannot be judged go back.
             taken = {job.id for job in started}
-            stored = await self._store.get([e.job_id for e in entries if e.job_id not in taken])
-            waiting = [QueueEntry.of(job) for job in stored.values() if job.is_scheduled(now)]
+            rest = [e for e in entries if e.job_id not in taken]
+            try:
+                stored = await self._store.get([e.job_id for e in rest])
+                waiting = [QueueEntry.of(job) for job in stored.values() if job.is_scheduled(now)]
+            except Exception as exc:
+                log.warning("could not judge %d passed-over queue entries; kept: %s", len(rest), exc)
+                waiting = rest  # a stale one is dropped by the claim that next pops it
             if waiting:
-                await self._queue.push(waiting, now)
+                try:
+                    await self._queue.push(waiting, now)
+                except Exception as exc:
+                    log.warning(
+                        "%d queue entries of jobs not yet due could not go back (the ready queue is "
+                        "re-seeded from the record when it answers again): %s",
+                        len(waiting),
+                        exc,
+                    )
         return started
 
 

@@ -9,6 +9,7 @@ at its idle re-check."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -18,6 +19,8 @@ from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import job_from_row, sql
 from stackduck.application.ports import Notifier
 from stackduck.domain.job import Job
+
+log = logging.getLogger(__name__)
 
 
 class PostgresClaimer:
@@ -43,6 +46,10 @@ class PostgresClaimer:
         passed_over = rows[0][-1] - len(rows) if rows else 0
         if passed_over:
             # Which types they are, the statement does not say (that cost 5-20 % more
-            # per claim): each type asked for may have some.
-            await self._notifier.notify(dict.fromkeys(job_types, passed_over))
+            # per claim): each type asked for may have some. The leases are committed: a
+            # failed announcement must not lose them (the streams re-check anyway).
+            try:
+                await self._notifier.notify(dict.fromkeys(job_types, passed_over))
+            except Exception as exc:
+                log.warning("could not announce %d passed-over job(s): %s", passed_over, exc)
         return sorted(jobs, key=lambda job: job.ready_key)  # RETURNING keeps no order
