@@ -144,6 +144,16 @@ class ConsumerRegistry:
                 consumer.held.pop(job_id, None)
                 consumer._sync_room()
 
+    def forget(self, consumer: Consumer, deliveries: dict[str, int]) -> None:
+        """These deliveries (job id → lease token) of the consumer ended elsewhere; a job
+        it now holds under another token is a later delivery and is kept."""
+        for job_id, token in deliveries.items():
+            if consumer.held.get(job_id) == token:
+                del consumer.held[job_id]
+                if self._by_job.get(job_id) is consumer:
+                    del self._by_job[job_id]
+        consumer._sync_room()
+
     @property
     def consumers(self) -> list[Consumer]:
         return list(self._consumers)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT_LIMIT = 1000
 #: How long a stream waits before it asks unavailable storage again.
 STORAGE_RETRY_SECONDS = 1.0
+#: While the server stops: how often a stream asks the record about the jobs it holds.
+CLOSING_RECHECK_SECONDS = 0.5
 
 
 def check_consumer(worker_id: str, job_types: Collection[str], max_in_flight: int) -> None:
@@ -222,7 +224,14 @@ class Dispatcher:
             if consumer.inbox:  # handed over just before closing: the worker answers them too
                 yield self._consumers.take_inbox(consumer)
             while consumer.held:  # closing: let the worker answer what it holds
-                await consumer.emptied.wait()
+                # An answer that reached another instance never empties this stream: the
+                # record is asked about what it still holds, so shutdown does not wait out
+                # the whole grace for it.
+                try:
+                    async with asyncio.timeout(CLOSING_RECHECK_SECONDS):
+                        await consumer.emptied.wait()
+                except TimeoutError:
+                    await self._forget_settled(consumer)
             self._gate.check()  # ends the stream with "shutting down": workers reconnect elsewhere
         finally:
             await self._give_back(consumer)
@@ -278,14 +287,16 @@ class Dispatcher:
             stored = await self._store.get(list(held))
         except StorageUnavailable:
             return
-        settled = [
-            job_id
+        settled = {
+            job_id: token
             for job_id, token in held.items()
             if (job := stored.get(job_id)) is None
             or job.status is not JobStatus.RUNNING
             or job.attempt != token
-        ]
-        self._consumers.done(settled)
+        }
+        # Only the deliveries the read judged: a job answered and delivered to this stream
+        # again while the read ran is held under a new token, and stays held.
+        self._consumers.forget(consumer, settled)
 
     async def streams_closed(self) -> None:
         """Until every stream has ended and handed back what it held."""

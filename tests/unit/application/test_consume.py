@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import aclosing
 
-from stackduck.adapters.memory import ManualClock
-from stackduck.application.acks import Ack
+from dependency_injector import providers
+
+from stackduck.adapters.memory import ManualClock, MemoryJobStore
+from stackduck.application.acks import Ack, Failure
 from stackduck.application.moves import apply_moves
 from stackduck.application.policy import QueuePolicy
 from stackduck.container import Container
@@ -54,3 +57,69 @@ async def test_a_job_answered_elsewhere_frees_its_slot_after_a_recheck(container
         assert done.unwrap().status is JobStatus.COMPLETED
 
         assert [j.id for j in await asyncio.wait_for(anext(stream), 1)] == [second.id]
+
+
+async def test_a_stopping_server_learns_of_answers_given_elsewhere(container: Container) -> None:
+    """Shutdown waits for the jobs streams hold; one answered through another instance
+    must not keep it waiting for the whole grace."""
+    container.policy.override(QueuePolicy(lease_seconds=LEASE, idle_recheck_seconds=60))
+    world = make_world(container, ManualClock())
+    job = await world.enqueue()
+    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+        assert [j.id for j in await anext(stream)] == [job.id]
+        [done] = await apply_moves(
+            container.store(), [(job.id, lambda j: Job.complete(j, None, None, world.clock.now()))]
+        )
+        assert done.unwrap().status is JobStatus.COMPLETED
+        ending = asyncio.ensure_future(anext(stream, None))
+        container.gate().close()
+
+        await asyncio.wait_for(world.dispatcher.drained(), 3)  # not the whole grace
+        ending.cancel()
+        await asyncio.gather(ending, return_exceptions=True)
+
+
+class PausingStore(MemoryJobStore):
+    """The memory store, whose next read can be held until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold_next_read: asyncio.Event | None = None
+        self.reading = asyncio.Event()
+
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        if (release := self.hold_next_read) is not None:
+            self.hold_next_read = None
+            self.reading.set()
+            await release.wait()
+        return await super().get(job_ids)
+
+
+async def test_a_recheck_acts_only_on_its_own_stream(container: Container) -> None:
+    """A stream's re-check of what it holds reads the record; a job answered and delivered
+    to another stream while that read ran stays held by the other stream."""
+    store = PausingStore()
+    container.store.override(providers.Object(store))
+    container.policy.override(QueuePolicy(lease_seconds=LEASE, idle_recheck_seconds=0.05))
+    world = make_world(container, ManualClock())
+    job = await world.enqueue()
+    release = asyncio.Event()
+    async with aclosing(world.dispatcher.consume("a", ["email"])) as first:
+        [held] = await anext(first)
+        store.hold_next_read = release
+        recheck = asyncio.ensure_future(anext(first))  # parks, re-checks, and its read is held
+        await asyncio.wait_for(store.reading.wait(), 1)
+
+        [failed] = await world.acks.fail([Failure(job.id, "x", "a", held.lease_token)])
+        assert failed.unwrap().status is JobStatus.QUEUED
+        [now_due] = await world.admin.run_now([job.id])
+        now_due.unwrap()
+        async with aclosing(world.dispatcher.consume("b", ["email"])) as second:
+            [again] = await anext(second)
+            assert (again.id, again.lease_token) == (job.id, held.lease_token + 1)
+            release.set()  # the first stream's read now sees the second delivery
+            await asyncio.sleep(0.2)
+            recheck.cancel()
+            await asyncio.gather(recheck, return_exceptions=True)
+        # The second stream held it, so closing it handed it back at once.
+        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
