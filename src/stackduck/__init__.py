@@ -15,7 +15,16 @@ __version__ = "0.1.0"
 #: Name → the module that defines it, imported on first access.
 _EXPORTS = {
     **dict.fromkeys(
-        ["AsyncClient", "Client", "DeadLetterPage", "JobInfo", "JobStatus", "NewJob", "Worker"],
+        [
+            "AsyncClient",
+            "Client",
+            "DeadLetterPage",
+            "JobInfo",
+            "JobStatus",
+            "NewJob",
+            "TlsHandshakeFailed",
+            "Worker",
+        ],
         "stackduck.client",
     ),
     **dict.fromkeys(
@@ -48,6 +57,7 @@ __all__ = [
     "ShuttingDown",
     "StackduckError",
     "StorageUnavailable",
+    "TlsHandshakeFailed",
     "Worker",
     "__version__",
 ]
@@ -74,6 +84,7 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         JobInfo,
         JobStatus,
         NewJob,
+        TlsHandshakeFailed,
         Worker,
     )
     from stackduck.domain.errors import (

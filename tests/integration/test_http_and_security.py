@@ -4,8 +4,6 @@ by a call that fails without them."""
 from __future__ import annotations
 
 import ssl
-import subprocess
-from pathlib import Path
 
 import aiohttp
 import grpc
@@ -16,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from tests.certificates import Certificates, issue
 from tests.integration.conftest import Running, ServerFactory
 
 TOKEN = "s3cret-token-for-tests"
@@ -127,26 +126,15 @@ async def test_a_token_guards_every_page_but_healthz(start_server: ServerFactory
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return issue(tmp_path_factory.mktemp("tls"))
 
 
-async def test_tls_for_grpc_and_http(start_server: ServerFactory, certificate: tuple[Path, Path]) -> None:
-    cert, key = certificate
+async def test_tls_for_grpc_and_http(start_server: ServerFactory, certificates: Certificates) -> None:
+    cert, key, ca = certificates.cert, certificates.key, certificates.ca
     server: Running = await start_server(STACKDUCK_TLS_CERT=str(cert), STACKDUCK_TLS_KEY=str(key))
 
-    credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca.read_bytes())
     async with grpc.aio.secure_channel(server.address, credentials) as channel:
         reply = await StackDuckServiceStub(channel).EnqueueJob(
             pb.EnqueueJobRequest(job_type="t", payload="{}")
@@ -156,7 +144,7 @@ async def test_tls_for_grpc_and_http(start_server: ServerFactory, certificate: t
         await server.stub.EnqueueJob(pb.EnqueueJobRequest(job_type="t", payload="{}"), timeout=3)
     assert err.value.code() is grpc.StatusCode.UNAVAILABLE
 
-    context = ssl.create_default_context(cafile=str(cert))
+    context = ssl.create_default_context(cafile=str(ca))
     assert server.http.url.startswith("https://")
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{server.http.url}/healthz", ssl=context) as response:

@@ -38,18 +38,6 @@ async def test_enqueue_consume_complete(server: Running) -> None:
     stream.cancel()
 
 
-async def test_seed_client_flow_with_defaults_and_bare_job_ids(server: Running) -> None:
-    job_id = await server.enqueue(payload='{"a": 1}')
-    reply = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="email", worker_id="seed"))
-    assert reply.success and reply.job.id == job_id
-    assert (reply.job.priority, reply.job.max_retries, reply.job.delay) == (2, 2, 30)
-
-    assert (await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id))).success
-
-    empty = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="email", worker_id="seed"))
-    assert (empty.success, empty.error_message, empty.job.id) == (False, "no job ready", "")
-
-
 async def test_priority_order_under_a_mixed_backlog(server: Running) -> None:
     priorities = [3, 2, 1, 3, 1, 2, 2, 3, 1, 1, 3, 2] * 3
     ids = [await server.enqueue(priority=p) for p in priorities]

@@ -1,6 +1,7 @@
 """The Python client: AsyncClient and Client for producers, Worker for consumers."""
 
 from stackduck.client.async_client import AsyncClient
+from stackduck.client.errors import TlsHandshakeFailed
 from stackduck.client.handlers import Handler
 from stackduck.client.jobs import DeadLetterPage, JobInfo, JobStatus, NewJob, Payload
 from stackduck.client.sync_client import Client
@@ -15,5 +16,6 @@ __all__ = [
     "JobStatus",
     "NewJob",
     "Payload",
+    "TlsHandshakeFailed",
     "Worker",
 ]

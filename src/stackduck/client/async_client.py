@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator, Collection, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Any, Self
 import grpc
 
 from stackduck.client.address import auth_token, server_address
+from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
 from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, moment
 from stackduck.client.operations import OperatorCalls
@@ -38,7 +40,11 @@ class AsyncClient(OperatorCalls):
     ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the
     server's variables are read: ``SERVER_ADDR``, else ``GRPC_PORT``. ``token``: the
     bearer token of a server started with one (default: ``STACKDUCK_AUTH_TOKEN`` or the
-    file ``STACKDUCK_AUTH_TOKEN_FILE`` names, as the server reads them). ``timeout``
+    file ``STACKDUCK_AUTH_TOKEN_FILE`` names, as the server reads them). ``tls_ca``: a
+    PEM file of the CA to trust when the server speaks TLS (default:
+    ``STACKDUCK_TLS_CA``); ``tls=True`` speaks TLS trusting the system's roots when no CA
+    is named, ``tls=False`` plain text whatever the variable says. A failed handshake is
+    :class:`TlsHandshakeFailed`, which says what to change. ``timeout``
     is the deadline of each unary call in seconds (None: no deadline). The channel
     opens at the first call, on the running event loop. Every failure is a project
     error from :mod:`stackduck.domain.errors`; UNAVAILABLE (server or storage away,
@@ -46,9 +52,16 @@ class AsyncClient(OperatorCalls):
     """
 
     def __init__(
-        self, address: str | None = None, *, timeout: float | None = 30.0, token: str | None = None
+        self,
+        address: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+        token: str | None = None,
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         self.address = server_address(address)
+        self.transport = transport(tls, tls_ca)
         self.timeout = timeout
         bearer = auth_token(token)
         self._metadata = (("authorization", f"Bearer {bearer}"),) if bearer else ()
@@ -73,7 +86,7 @@ class AsyncClient(OperatorCalls):
     def stub(self) -> Any:
         """The generated stub, for what this class does not cover."""
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            self._channel = self.transport.channel(self.address, CHANNEL_OPTIONS)
             self._stub = StackDuckServiceStub(self._channel)
         return self._stub
 
@@ -81,7 +94,7 @@ class AsyncClient(OperatorCalls):
         try:
             return await getattr(self.stub, rpc)(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc, job_id) from exc
+            raise error_from(exc, job_id, self.transport) from exc
 
     # -- producing ---------------------------------------------------------
 
@@ -193,7 +206,7 @@ class AsyncClient(OperatorCalls):
             async for message in call:
                 yield JobInfo.from_pb(message.job)
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc) from exc
+            raise error_from(exc, transport=self.transport) from exc
         finally:
             call.cancel()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -35,14 +36,20 @@ def _blocking(
 class Client:
     """The same calls as :class:`AsyncClient`, blocking: ``Client(address).enqueue(...)``.
 
-    ``address``, ``timeout`` and ``token`` as for AsyncClient. Close it (or use ``with``) to
-    stop its thread; a forgotten Client does not keep the process alive.
+    ``address``, ``timeout``, ``token``, ``tls`` and ``tls_ca`` as for AsyncClient. Close it
+    (or use ``with``) to stop its thread; a forgotten Client does not keep the process alive.
     """
 
     def __init__(
-        self, address: str | None = None, *, timeout: float | None = 30.0, token: str | None = None
+        self,
+        address: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+        token: str | None = None,
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._client = AsyncClient(address, timeout=timeout, token=token)
+        self._client = AsyncClient(address, timeout=timeout, token=token, tls=tls, tls_ca=tls_ca)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="stackduck-client", daemon=True)
         self._thread.start()

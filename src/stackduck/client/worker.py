@@ -89,6 +89,8 @@ class Worker:
     ``grace``: seconds the jobs in hand get to finish after ``stop()``.
     ``max_backoff``: the longest wait between two reconnection attempts.
     ``token``: as for :class:`AsyncClient` (default: ``STACKDUCK_AUTH_TOKEN``).
+    ``tls_ca`` and ``tls``: as for :class:`AsyncClient` (default: ``STACKDUCK_TLS_CA``);
+    a failed TLS handshake stops the worker with :class:`TlsHandshakeFailed`.
     """
 
     def __init__(
@@ -101,6 +103,8 @@ class Worker:
         grace: float = 20.0,
         max_backoff: float = 10.0,
         token: str | None = None,
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         if not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}; got {concurrency}")
@@ -113,6 +117,8 @@ class Worker:
         self.grace = grace
         self.max_backoff = max_backoff
         self.token = token
+        self.tls = tls
+        self.tls_ca = tls_ca
         self._run: _Run | None = None
 
     def handler(self, job_type: str) -> Callable[[H], H]:
@@ -131,6 +137,8 @@ class Worker:
         concurrency: int | None = None,
         worker_id: str | None = None,
         grace: float | None = None,
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> Worker:
         """A new worker with the same handlers; options left None are kept."""
         return Worker(
@@ -141,6 +149,8 @@ class Worker:
             grace=self.grace if grace is None else grace,
             max_backoff=self.max_backoff,
             token=self.token,
+            tls=tls if tls is not None else (True if tls_ca else self.tls),
+            tls_ca=tls_ca or self.tls_ca,
         )
 
     # -- running -----------------------------------------------------------
@@ -158,7 +168,7 @@ class Worker:
         if self._run is not None:
             raise RuntimeError(f"worker {self.worker_id} is already running")
         loop = asyncio.get_running_loop()
-        client = AsyncClient(self.address, token=self.token)
+        client = AsyncClient(self.address, token=self.token, tls=self.tls, tls_ca=self.tls_ca)
         threads = DaemonThreads(self.concurrency)
         pending: asyncio.Queue[_Delivery] = asyncio.Queue()
         run = self._run = _Run()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any, Protocol
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from stackduck.client.channel import open_channel
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
@@ -66,7 +66,7 @@ def run_producer(plan: ProducerPlan, go: Barrier, outbox: Outbox) -> None:
 
 
 async def _produce(plan: ProducerPlan, go: Barrier) -> dict[str, Any]:
-    async with grpc.aio.insecure_channel(plan.address) as channel:
+    async with open_channel(plan.address) as channel:
         stub = StackDuckServiceStub(channel)
         await channel.channel_ready()
         await asyncio.to_thread(go.wait)  # every producer, and the clock, start together
@@ -151,7 +151,7 @@ async def _work(plan: WorkerPlan, stop: Event, done: Counter, opened: Counter) -
     latencies: list[float] = []
     served: dict[str, int] = {}
     cpu = time.process_time()
-    async with grpc.aio.insecure_channel(plan.address) as channel:
+    async with open_channel(plan.address) as channel:
         stub = StackDuckServiceStub(channel)
         streams, readers, requests = [], [], []
         for n in range(plan.streams):

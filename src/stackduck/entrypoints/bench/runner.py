@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import grpc
-
+from stackduck.client.channel import open_channel
 from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
@@ -265,7 +264,7 @@ class Scenarios:
 
     async def _stats_ms(self) -> float:
         """How long one QueueStats (what the dashboard and a metrics scrape read) takes."""
-        async with grpc.aio.insecure_channel(self._address) as channel:
+        async with open_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             started = time.perf_counter()
             await stub.QueueStats(pb.QueueStatsRequest(), timeout=600)
@@ -287,7 +286,7 @@ class Scenarios:
             WorkerPlan(self._address, job_type, o.in_flight, True, f"bench-drain-{i}")
             for i in range(o.workers)
         ]
-        async with grpc.aio.insecure_channel(self._address) as channel:
+        async with open_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
             async with _Workers(plans) as workers:

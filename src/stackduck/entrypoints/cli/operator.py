@@ -17,6 +17,7 @@ from rich.table import Table
 
 from stackduck.client import AsyncClient
 from stackduck.domain.errors import StackduckError
+from stackduck.entrypoints.cli.tls import add_tls_options
 
 Command = Callable[[AsyncClient, argparse.Namespace], Awaitable[Any]]
 
@@ -26,6 +27,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("--address", help="the server (default: SERVER_ADDR or 127.0.0.1:50051)")
         parser.add_argument("--token", help="bearer token (default: STACKDUCK_AUTH_TOKEN)")
+        add_tls_options(parser)
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         parser.set_defaults(run=lambda args: _run(action, args))
         return parser
@@ -62,12 +64,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run(action: Command, args: argparse.Namespace) -> int:
     async def call() -> Any:
-        async with AsyncClient(args.address, token=args.token) as client:
+        async with AsyncClient(args.address, token=args.token, tls=args.tls, tls_ca=args.tls_ca) as client:
             return await action(client, args)
 
     try:
         result = asyncio.run(call())
-    except StackduckError as exc:
+    except (StackduckError, ValueError) as exc:  # ValueError: a TLS option names no CA file
         print(f"stackduck: {exc}", file=sys.stderr)
         return 1
     if args.json:

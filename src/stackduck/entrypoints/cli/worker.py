@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from stackduck.client import Worker
 from stackduck.domain.errors import StackduckError
+from stackduck.entrypoints.cli.tls import add_tls_options
 
 log = logging.getLogger("stackduck")
 
@@ -32,6 +33,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--address", help="the server, host:port (default: SERVER_ADDR, else GRPC_PORT, else 127.0.0.1:50051)"
     )
+    add_tls_options(parser)
     parser.add_argument(
         "--concurrency", type=int, help="handlers running at once (default 1, or the Worker's)"
     )
@@ -52,14 +54,19 @@ def run_worker(args: argparse.Namespace) -> int:
     try:
         worker = load_worker(args.target)
         worker = worker.with_options(
-            address=args.address, concurrency=args.concurrency, worker_id=args.worker_id, grace=args.grace
+            address=args.address,
+            concurrency=args.concurrency,
+            worker_id=args.worker_id,
+            grace=args.grace,
+            tls=args.tls,
+            tls_ca=args.tls_ca,
         )
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         log.error("cannot load the handlers %s: %s", args.target, exc)
         return 2
     try:
         worker.run_sync()
-    except StackduckError as exc:
+    except (StackduckError, ValueError) as exc:  # ValueError: no handlers, or no CA file
         log.error("worker stopped: %s", exc)
         return 1
     return 0
