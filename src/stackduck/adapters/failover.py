@@ -37,10 +37,10 @@ async def seed(queue: ReadyQueue, store: JobStore, clock: Clock) -> int:
     now = clock.now()
     after = ""
     seeded = 0
-    while jobs := await store.runnable(SEED_PAGE, after):
-        await queue.push([QueueEntry.of(job) for job in jobs], now)
-        seeded += len(jobs)
-        after = jobs[-1].id
+    while entries := await store.runnable(SEED_PAGE, after):
+        await queue.push(entries, now)
+        seeded += len(entries)
+        after = entries[-1].job_id
     return seeded
 
 
