@@ -1,6 +1,6 @@
 """A private `redis-server` for fault-injection tests: started on a free port of
-127.0.0.1, with nothing persisted, and at the test's mercy — SIGKILL, SIGSTOP,
-SIGCONT, restart on the same port, FLUSHALL.
+127.0.0.1, with nothing persisted unless asked, and at the test's mercy — SIGKILL,
+SIGSTOP, SIGCONT, restart on the same port (empty, or from an older snapshot), FLUSHALL.
 
 The methods block (briefly: signals and waits of a few milliseconds, a restart
 until the new process answers PING); from async code call them through
@@ -26,6 +26,7 @@ from tests.services import unavailable
 HOST = "127.0.0.1"
 READY_SECONDS = 10.0  # how long a (re)started redis-server may take to answer PING
 EXIT_SECONDS = 5.0  # how long it may take to exit on SIGTERM before it gets SIGKILL
+DUMP = "dump.rdb"  # the RDB file redis-server loads at start and SAVE writes
 
 
 def free_port() -> int:
@@ -44,6 +45,7 @@ class RedisServer:
         self.log_path = directory / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.stopped = False  # SIGSTOP sent and no SIGCONT since
+        self._snapshots = 0
 
     @property
     def url(self) -> str:
@@ -57,9 +59,14 @@ class RedisServer:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start redis-server on :attr:`port` and wait until it answers PING."""
+    def start(self, snapshot: Path | None = None) -> None:
+        """Start redis-server on :attr:`port` and wait until it answers PING; with
+        ``snapshot`` (from :meth:`snapshot`), holding what Redis held when it was taken."""
         assert self.process is None or self.process.poll() is not None, "redis-server is running"
+        loaded = self.directory / DUMP
+        loaded.unlink(missing_ok=True)  # an empty start stays empty
+        if snapshot is not None:
+            shutil.copyfile(snapshot, loaded)
         command = [
             self.binary,
             "--port", str(self.port),
@@ -67,6 +74,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.directory),
+            "--dbfilename", DUMP,
         ]  # fmt: skip
         # The log goes to a file, never to a pipe that could fill up and block the server.
         with self.log_path.open("ab") as log:
@@ -101,10 +109,20 @@ class RedisServer:
             self.process.send_signal(signal.SIGCONT)
         self.stopped = False
 
-    def restart(self) -> None:
-        """A new, empty redis-server on the same port (the old one is killed if still up)."""
+    def restart(self, snapshot: Path | None = None) -> None:
+        """A new redis-server on the same port (the old one is killed if still up): empty,
+        or holding what ``snapshot`` holds (a restart from an older RDB file)."""
         self.kill()
-        self.start()
+        self.start(snapshot)
+
+    def snapshot(self) -> Path:
+        """SAVE what Redis holds now to an RDB file of the test's own (for :meth:`restart`)."""
+        with self.client() as client:
+            client.save()
+        self._snapshots += 1
+        kept = self.directory / f"snapshot-{self._snapshots}.rdb"
+        (self.directory / DUMP).rename(kept)
+        return kept
 
     def terminate(self) -> None:
         """Stop the process for good (SIGTERM, then SIGKILL), always reaping it."""
@@ -154,6 +172,11 @@ class RedisServer:
     def exists(self, key: str) -> bool:
         with self.client() as client:
             return bool(client.exists(key))
+
+    def run_id(self) -> str:
+        """The process's run id (``INFO server``): new at every start."""
+        with self.client() as client:
+            return str(client.info("server")["run_id"])
 
 
 @contextlib.contextmanager
