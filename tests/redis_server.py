@@ -1,6 +1,7 @@
 """A private `redis-server` for fault-injection tests: started on a free port of
 127.0.0.1, with nothing persisted unless asked, and at the test's mercy — SIGKILL,
-SIGSTOP, SIGCONT, restart on the same port (empty, or from an older snapshot), FLUSHALL.
+SIGSTOP, SIGCONT, restart on the same port, FLUSHALL; and snapshots (SAVE) that
+another redis-server can start from.
 
 The methods block (briefly: signals and waits of a few milliseconds, a restart
 until the new process answers PING); from async code call them through
@@ -109,14 +110,14 @@ class RedisServer:
             self.process.send_signal(signal.SIGCONT)
         self.stopped = False
 
-    def restart(self, snapshot: Path | None = None) -> None:
-        """A new redis-server on the same port (the old one is killed if still up): empty,
-        or holding what ``snapshot`` holds (a restart from an older RDB file)."""
+    def restart(self) -> None:
+        """A new, empty redis-server on the same port (the old one is killed if still up)."""
         self.kill()
-        self.start(snapshot)
+        self.start()
 
     def snapshot(self) -> Path:
-        """SAVE what Redis holds now to an RDB file of the test's own (for :meth:`restart`)."""
+        """SAVE what Redis holds now to an RDB file of the test's own: a redis-server
+        started from it (:meth:`start`, :func:`private_redis`) holds what this one held."""
         with self.client() as client:
             client.save()
         self._snapshots += 1
@@ -180,8 +181,9 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def private_redis() -> Iterator[RedisServer]:
-    """A running redis-server of the caller's own; terminated (and reaped) on exit.
+def private_redis(snapshot: Path | None = None) -> Iterator[RedisServer]:
+    """A running redis-server of the caller's own, started from ``snapshot`` if given;
+    terminated (and reaped) on exit.
 
     Skips the test when no ``redis-server`` binary is installed, or fails it when
     STACKDUCK_REQUIRE_SERVICES=1.
@@ -193,7 +195,7 @@ def private_redis() -> Iterator[RedisServer]:
     directory = Path(tempfile.mkdtemp(prefix="stackduck-redis-"))
     server = RedisServer(binary, free_port(), directory)
     try:
-        server.start()
+        server.start(snapshot)
         yield server
     finally:
         server.terminate()
