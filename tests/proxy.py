@@ -32,6 +32,14 @@ class Proxy:
     async def restore(self) -> None:
         await self.start()
 
+    def retarget(self, host: str, port: int) -> None:
+        """Send new connections to another address and break the open ones: to a client,
+        the service behind the proxy's address was replaced (restarted) at once."""
+        self._target = (host, port)
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
     def stall(self, stalled: bool = True) -> None:
         """Keep every connection open but carry nothing (a peer that stopped answering,
         not one that refuses), until ``stall(False)``."""

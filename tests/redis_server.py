@@ -1,6 +1,7 @@
 """A private `redis-server` for fault-injection tests: started on a free port of
-127.0.0.1, with nothing persisted, and at the test's mercy — SIGKILL, SIGSTOP,
-SIGCONT, restart on the same port, FLUSHALL.
+127.0.0.1, with nothing persisted unless asked, and at the test's mercy — SIGKILL,
+SIGSTOP, SIGCONT, restart on the same port, FLUSHALL; and snapshots (SAVE) that
+another redis-server can start from.
 
 The methods block (briefly: signals and waits of a few milliseconds, a restart
 until the new process answers PING); from async code call them through
@@ -26,6 +27,7 @@ from tests.services import unavailable
 HOST = "127.0.0.1"
 READY_SECONDS = 10.0  # how long a (re)started redis-server may take to answer PING
 EXIT_SECONDS = 5.0  # how long it may take to exit on SIGTERM before it gets SIGKILL
+DUMP = "dump.rdb"  # the RDB file redis-server loads at start and SAVE writes
 
 
 def free_port() -> int:
@@ -44,6 +46,7 @@ class RedisServer:
         self.log_path = directory / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.stopped = False  # SIGSTOP sent and no SIGCONT since
+        self._snapshots = 0
 
     @property
     def url(self) -> str:
@@ -57,9 +60,14 @@ class RedisServer:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start redis-server on :attr:`port` and wait until it answers PING."""
+    def start(self, snapshot: Path | None = None) -> None:
+        """Start redis-server on :attr:`port` and wait until it answers PING; with
+        ``snapshot`` (from :meth:`snapshot`), holding what Redis held when it was taken."""
         assert self.process is None or self.process.poll() is not None, "redis-server is running"
+        loaded = self.directory / DUMP
+        loaded.unlink(missing_ok=True)  # an empty start stays empty
+        if snapshot is not None:
+            shutil.copyfile(snapshot, loaded)
         command = [
             self.binary,
             "--port", str(self.port),
@@ -67,6 +75,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.directory),
+            "--dbfilename", DUMP,
         ]  # fmt: skip
         # The log goes to a file, never to a pipe that could fill up and block the server.
         with self.log_path.open("ab") as log:
@@ -105,6 +114,16 @@ class RedisServer:
         """A new, empty redis-server on the same port (the old one is killed if still up)."""
         self.kill()
         self.start()
+
+    def snapshot(self) -> Path:
+        """SAVE what Redis holds now to an RDB file of the test's own: a redis-server
+        started from it (:meth:`start`, :func:`private_redis`) holds what this one held."""
+        with self.client() as client:
+            client.save()
+        self._snapshots += 1
+        kept = self.directory / f"snapshot-{self._snapshots}.rdb"
+        (self.directory / DUMP).rename(kept)
+        return kept
 
     def terminate(self) -> None:
         """Stop the process for good (SIGTERM, then SIGKILL), always reaping it."""
@@ -155,10 +174,16 @@ class RedisServer:
         with self.client() as client:
             return bool(client.exists(key))
 
+    def run_id(self) -> str:
+        """The process's run id (``INFO server``): new at every start."""
+        with self.client() as client:
+            return str(client.info("server")["run_id"])
+
 
 @contextlib.contextmanager
-def private_redis() -> Iterator[RedisServer]:
-    """A running redis-server of the caller's own; terminated (and reaped) on exit.
+def private_redis(snapshot: Path | None = None) -> Iterator[RedisServer]:
+    """A running redis-server of the caller's own, started from ``snapshot`` if given;
+    terminated (and reaped) on exit.
 
     Skips the test when no ``redis-server`` binary is installed, or fails it when
     STACKDUCK_REQUIRE_SERVICES=1.
@@ -170,7 +195,7 @@ def private_redis() -> Iterator[RedisServer]:
     directory = Path(tempfile.mkdtemp(prefix="stackduck-redis-"))
     server = RedisServer(binary, free_port(), directory)
     try:
-        server.start()
+        server.start(snapshot)
         yield server
     finally:
         server.terminate()

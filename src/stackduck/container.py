@@ -28,6 +28,7 @@ from stackduck.adapters.postgres.ready import PostgresReadyIndex
 from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.adapters.postgres.switches import PostgresSwitches
 from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
+from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import open_client
@@ -114,7 +115,16 @@ class Container(containers.DeclarativeContainer):
         **{
             "redis+postgres": providers.Resource(
                 run_failover,
-                providers.Singleton(FailoverReadyQueue, redis_queue, store, clock, redis_notifier),
+                providers.Singleton(
+                    FailoverReadyQueue,
+                    redis_queue,
+                    store,
+                    clock,
+                    redis_notifier,
+                    providers.Singleton(
+                        SweepPace, config.redis_reconcile_seconds, config.redis_reconcile_jobs_per_second
+                    ),
+                ),
             )
         },
     )

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         "stackduck", min_length=1, pattern=r"^[^{}\s]+$", validation_alias=_env("STACKDUCK_REDIS_PREFIX")
     )
+    redis_reconcile_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("STACKDUCK_REDIS_RECONCILE_SECONDS")
+    )
+    redis_reconcile_jobs_per_second: float = Field(
+        10_000.0, gt=0, validation_alias=_env("STACKDUCK_REDIS_RECONCILE_JOBS_PER_SECOND")
+    )
     lease_seconds: float = Field(300.0, gt=0, le=24 * 3600, validation_alias=_env("STACKDUCK_LEASE_SECONDS"))
     max_payload_bytes: int = Field(
         DEFAULT_MAX_PAYLOAD_BYTES,

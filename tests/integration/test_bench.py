@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from stackduck.entrypoints.bench.soak import JOB_TYPE, Soak, SoakOptions, SoakResult
+from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.integration.conftest import Running
 
 STACKDUCK = str(Path(sys.executable).parent / "stackduck")
 
@@ -75,3 +80,59 @@ def test_bench_serves_from_several_processes(postgres_server: str) -> None:
     # The server's CPU and memory are read from its processes (supervisor and servers).
     assert postgres["server_cpu_us"]["batch"] > 0 and postgres["floor_server_us"] > 0
     assert postgres["backlog_rss_mb"]["filled"] > 100  # two servers and a supervisor, not one
+
+
+@pytest.mark.slow
+def test_bench_soak_accounts_for_every_job_and_the_servers_memory(
+    postgres_server: str, redis_server: str
+) -> None:
+    seconds, rate = 3, 100
+    command = [
+        STACKDUCK, "bench", "--configs", "memory,redis+postgres", "--database-url", postgres_server,
+        "--redis-url", redis_server, "--soak", str(seconds), "--rate", str(rate), "--fail-share", "0.2",
+        "--drain-seconds", "20", "--producers", "1", "--workers", "2", "--json",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env=os.environ.copy(), check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert [r["config"] for r in reports] == ["memory", "redis+postgres"]
+    for r in reports:
+        assert not r["skipped"], r
+        assert r["enqueued"] + r["enqueue_errors"] == seconds * rate and r["enqueue_errors"] == 0
+        # Every acknowledged job is accounted for once; none lost, all done after the drain.
+        assert r["completed"] + r["pending"] + r["dead"] + r["lost"] == r["enqueued"]
+        assert (r["lost"], r["lost_ids"], r["pending"], r["dead"]) == (0, [], 0, 0)
+        assert r["completed"] == r["enqueued"]
+        # A fifth of first attempts failed and came back through a retry (each at most once).
+        assert 0.1 * r["enqueued"] < r["failed_on_purpose"] < 0.3 * r["enqueued"]
+        assert r["answer_errors"] == 0
+        assert 0.9 * seconds <= r["seconds"] < seconds + 5 and r["drained_seconds"] < 20
+        # The server's memory, read from its process: after the warm-up and at the end.
+        rss = r["rss_mb"]
+        assert set(rss) == {"start", "warm", "end", "drained"} and all(v > 10 for v in rss.values())
+        assert r["rss_growth_pct"] == pytest.approx((rss["end"] - rss["warm"]) / rss["warm"] * 100)
+        assert r["server_cpu_us"] > 0
+
+
+async def test_the_soak_tells_completed_pending_dead_and_lost_jobs_apart(server: Running) -> None:
+    """The account at the end of a soak asks the server about every job whose worker
+    was not told it completed: completed all the same, pending, dead, or lost."""
+    answer_lost, dead, completed, waiting = [await server.enqueue(JOB_TYPE) for _ in range(4)]
+    unknown = "01a24c55-0000-7000-8000-000000000000"
+    for job_id, fail in ((answer_lost, False), (dead, True), (completed, False)):
+        reply = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name=JOB_TYPE, worker_id="w"))
+        assert reply.job.id == job_id
+        if fail:
+            await server.stub.FailJob(pb.FailJobRequest(job_id=job_id, lease_token=1, no_retry=True))
+        else:
+            await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=1))
+    result = SoakResult("test")
+
+    soak = Soak(server.address, SoakOptions(seconds=1), None, Console(stderr=True))
+    await soak._account(result, [answer_lost, dead, waiting, completed, unknown], {completed})
+
+    assert (result.enqueued, result.completed, result.pending, result.dead, result.lost) == (5, 2, 1, 1, 1)
+    assert result.lost_ids == [unknown]

@@ -5,7 +5,9 @@ enqueueing and workers completing all along, and breaks Redis mid-load: SIGKILL 
 restart on the same port, FLUSHALL, SIGSTOP (a hung Redis) then SIGCONT. The server
 must fall back to memory (degraded) and keep serving, return to Redis by itself, and
 lose nothing: every acknowledged job ends completed, each exactly once, and the
-books in Postgres balance.
+books in Postgres balance. Then Redis losing part of the queue while keeping its
+marker (restarted from an older snapshot, keys gone): what it lost is put back from
+the record within seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckSer
 from stackduck.entrypoints.grpc.server import GrpcServer
 from stackduck.settings import Settings
 from tests.books import books
-from tests.redis_server import RedisServer, private_redis
+from tests.proxy import Proxy
+from tests.redis_server import HOST, RedisServer, private_redis
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +45,7 @@ PRODUCERS = 2
 WORKERS = 4
 WORK_SECONDS = 0.03  # per job while under load: workers slower than producers, so a backlog builds
 DRAIN_SECONDS = 60.0
+DELIVERY_SECONDS = 30.0  # every job queued in Postgres is delivered this soon, whatever Redis lost
 
 
 # --- the pieces: a private Redis, a server on it ------------------------------------------
@@ -51,6 +55,37 @@ DRAIN_SECONDS = 60.0
 def redis_process() -> Iterator[RedisServer]:
     with private_redis() as server:
         yield server
+
+
+@pytest.fixture
+def via_proxy() -> bool:
+    """Whether the server reaches Redis through a TCP proxy the test can point elsewhere."""
+    return False
+
+
+@pytest.fixture
+async def redis_proxy(redis_process: RedisServer, via_proxy: bool) -> AsyncIterator[Proxy | None]:
+    if not via_proxy:
+        yield None
+        return
+    proxy = Proxy(HOST, redis_process.port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.cut()
+
+
+@pytest.fixture
+def redis_url(redis_process: RedisServer, redis_proxy: Proxy | None) -> str:
+    return redis_process.url if redis_proxy is None else f"redis://{HOST}:{redis_proxy.port}/0"
+
+
+@pytest.fixture
+def reconcile_seconds() -> float:
+    """How often one instance checks the whole ready queue against the record: the
+    default, so that only what a test provokes puts lost entries back."""
+    return 300.0
 
 
 @dataclass
@@ -63,13 +98,16 @@ class Served:
 
 
 @pytest.fixture
-async def served(postgres: str, redis_process: RedisServer) -> AsyncIterator[Served]:
+async def served(
+    postgres: str, redis_process: RedisServer, redis_url: str, reconcile_seconds: float
+) -> AsyncIterator[Served]:
     settings = Settings(
         SERVER_ADDR="127.0.0.1:0",
         DATABASE_URL=postgres,
-        REDIS_URL=redis_process.url,
+        REDIS_URL=redis_url,
         STACKDUCK_REDIS_PREFIX=PREFIX,
         STACKDUCK_LEASE_SECONDS=LEASE_SECONDS,
+        STACKDUCK_REDIS_RECONCILE_SECONDS=reconcile_seconds,
     )
     assert settings.storage == "redis+postgres"
     container = build_container(settings)
@@ -116,6 +154,9 @@ class Load:
 
     def start(self) -> None:
         self._producers = [asyncio.create_task(self._produce()) for _ in range(PRODUCERS)]
+        self.start_workers()
+
+    def start_workers(self) -> None:
         self._workers = [asyncio.create_task(self._work(f"worker-{i}")) for i in range(WORKERS)]
 
     async def stop_producers(self) -> None:
@@ -456,3 +497,120 @@ async def test_enqueue_does_not_wait_on_a_hung_redis(
         f"SIGSTOP; EnqueueJob while degraded: {[f'{t:.2f} s' for t in took]}"
     )
     assert max(took) < 0.5, f"EnqueueJob took {max(took):.2f} s with the queue served from memory"
+
+
+# --- Redis loses part of the queue and keeps its marker ----------------------------------------
+
+
+async def enqueue_batch(load: Load, count: int, **fields: Any) -> list[str]:
+    """``count`` jobs in one EnqueueJobs call, acknowledged (so they must be delivered)."""
+    jobs = [pb.EnqueueJobRequest(job_type=JOB_TYPE, payload=f'{{"n": {n}}}', **fields) for n in range(count)]
+    reply = await load.stub.EnqueueJobs(pb.EnqueueJobsRequest(jobs=jobs), timeout=RPC_TIMEOUT)
+    assert len(reply.job_ids) == count
+    load.acknowledged.extend(reply.job_ids)
+    return list(reply.job_ids)
+
+
+async def delivered_within(load: Load, since: float, seconds: float = DELIVERY_SECONDS) -> float:
+    """Seconds from ``since`` until every acknowledged job was completed; fails after ``seconds``."""
+    while set(load.completions) != set(load.acknowledged):
+        missing = set(load.acknowledged) - set(load.completions)
+        assert now() < since + seconds, (
+            f"{len(missing)} of {len(load.acknowledged)} queued job(s) not delivered {seconds:.0f} s "
+            f"after Redis lost them (e.g. {sorted(missing)[:3]}); crashed tasks: {load.crashed()}"
+        )
+        await asyncio.sleep(0.05)
+    return now() - since
+
+
+@pytest.mark.parametrize("via_proxy", [True])
+async def test_a_restart_from_an_older_snapshot_loses_no_queued_job(
+    served: Served,
+    redis_process: RedisServer,
+    redis_proxy: Proxy,
+    load: Load,
+    tiers: Tiers,
+    postgres: str,
+) -> None:
+    """Redis restarted from an RDB file older than its last writes keeps the marker of a
+    seeded queue but lacks the entries written since. A server that saw no outage (the
+    restart fell between two looks) sees another redis-server answer (its run id) and
+    puts them back from the record.
+
+    The restart: a redis-server started from the snapshot takes over the address the
+    server knows (the proxy's) and the old one is killed, so the server finds its
+    connections broken and the new process answering at once, never a refused
+    connection that would make it fail over (and re-seed everything)."""
+    load.pause = 0.0
+    before = await enqueue_batch(load, 300)
+    snapshot = await asyncio.to_thread(redis_process.snapshot)
+    after = await enqueue_batch(load, 200)
+    after += await enqueue_batch(load, 50, scheduled_in=1.0)  # waiting for their time: the other set
+
+    with private_redis(snapshot) as older:
+        assert await asyncio.to_thread(older.exists, SEEDED_KEY), "the snapshot lacks the marker"
+        restarted = now()
+        redis_proxy.retarget(HOST, older.port)
+        await asyncio.to_thread(redis_process.kill)
+        load.start_workers()
+        took = await delivered_within(load, restarted)
+        assert [d for _, d in tiers.changes] == [False], "the server failed over: not the case tested"
+        figures = await drain_and_check(load, served, postgres)
+    print(
+        f"\nrestart from an older snapshot: {len(before)} jobs in it, {len(after)} enqueued after it; "
+        f"all delivered {took:.1f} s after the restart; sweeps {served.queue.reconciler.sweeps}; {figures}"
+    )
+
+
+def lose_the_queue(redis_process: RedisServer) -> int:
+    """What eviction does to the queue: its keys gone, the marker and the process kept."""
+    with redis_process.client() as client:
+        return int(client.delete(f"{PREFIX}:{{{JOB_TYPE}}}:ready", f"{PREFIX}:{{{JOB_TYPE}}}:scheduled"))
+
+
+@pytest.mark.parametrize("reconcile_seconds", [1.0])
+async def test_the_periodic_check_puts_back_entries_lost_without_a_restart(
+    served: Served, redis_process: RedisServer, load: Load, postgres: str
+) -> None:
+    load.pause = 0.0
+    await enqueue_batch(load, 300)
+    await enqueue_batch(load, 50, scheduled_in=1.0)
+    run_id = await asyncio.to_thread(redis_process.run_id)
+    lost = now()
+    assert await asyncio.to_thread(lose_the_queue, redis_process) == 2
+    load.start_workers()
+    took = await delivered_within(load, lost)
+    assert await asyncio.to_thread(redis_process.run_id) == run_id
+    figures = await drain_and_check(load, served, postgres)
+    print(f"\nqueue keys deleted: all delivered {took:.1f} s later (checked every 1 s); {figures}")
+
+
+async def test_evictions_ask_for_a_check_at_once(
+    served: Served, redis_process: RedisServer, load: Load, postgres: str
+) -> None:
+    """Keys evicted under maxmemory (here another application's, then the queue's own
+    deleted as eviction would) start a check without waiting for the periodic one."""
+    load.pause = 0.0
+    await enqueue_batch(load, 300)
+    lost = now()
+    assert await asyncio.to_thread(lose_the_queue, redis_process) == 1
+    await asyncio.to_thread(evict_some_keys, redis_process)
+    load.start_workers()
+    took = await delivered_within(load, lost, seconds=10.0)  # the periodic check is 300 s away
+    figures = await drain_and_check(load, served, postgres)
+    print(f"\nqueue keys lost and keys evicted: all delivered {took:.1f} s later; {figures}")
+
+
+def evict_some_keys(redis_process: RedisServer) -> None:
+    """Fill Redis past a small maxmemory with keys that may expire (volatile-lru evicts
+    only those, never the queue's), then lift the limit."""
+    with redis_process.client() as client:
+        used = int(client.info("memory")["used_memory"])
+        client.config_set("maxmemory-policy", "volatile-lru")
+        client.config_set("maxmemory", used + 2 * 2**20)
+        try:
+            for n in range(100):
+                client.set(f"other-app:{n}", "x" * 100_000, ex=3600)
+            assert int(client.info("stats")["evicted_keys"]) > 0
+        finally:
+            client.config_set("maxmemory", 0)

@@ -4,7 +4,10 @@ fails, and the record (the job store) is what either is rebuilt from.
 A watcher pings Redis every half second. When Redis stops answering (or an
 operation fails), the queue is rebuilt in memory from the record and served from
 there; the server is *degraded*. When Redis answers again, or answers but has lost
-its data (restart, FLUSHALL), it is re-seeded from the record and takes over.
+its data (restart, FLUSHALL), it is re-seeded from the record and takes over. When
+Redis answers with its marker but may have lost part of its data (another
+redis-server process answers: restarted from an older snapshot; keys evicted), a
+paced sweep puts back what it lacks (``reconcile.py``).
 Ownership is always decided by the record's compare-and-set, so a job that sits in
 several queues at once (several instances, or both tiers during a switch) is still
 leased to one worker only.
@@ -20,7 +23,8 @@ from typing import TypeVar
 
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.memory.queue import MemoryReadyQueue
-from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.adapters.reconcile import Reconciler, SweepPace
+from stackduck.adapters.redis.queue import RedisReadyQueue, RedisState
 from stackduck.application.ports import Clock, JobStore, QueueEntry, ReadyQueue
 from stackduck.application.tasks import cancel_and_wait
 from stackduck.domain.errors import StorageUnavailable
@@ -29,6 +33,9 @@ log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
 SEED_PAGE = 1000
+#: Keys evicted under maxmemory ask for a sweep at most this often (they may be
+#: another application's keys, evicted all the time).
+EVICTION_SWEEP_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -37,16 +44,21 @@ async def seed(queue: ReadyQueue, store: JobStore, clock: Clock) -> int:
     now = clock.now()
     after = ""
     seeded = 0
-    while jobs := await store.runnable(SEED_PAGE, after):
-        await queue.push([QueueEntry.of(job) for job in jobs], now)
-        seeded += len(jobs)
-        after = jobs[-1].id
+    while entries := await store.runnable(SEED_PAGE, after):
+        await queue.push(entries, now)
+        seeded += len(entries)
+        after = entries[-1].job_id
     return seeded
 
 
 class FailoverReadyQueue:
     def __init__(
-        self, primary: RedisReadyQueue, store: JobStore, clock: Clock, notifier: BroadcastNotifier
+        self,
+        primary: RedisReadyQueue,
+        store: JobStore,
+        clock: Clock,
+        notifier: BroadcastNotifier,
+        pace: SweepPace | None = None,
     ) -> None:
         self._primary = primary
         self._store = store
@@ -56,6 +68,11 @@ class FailoverReadyQueue:
         self._returning = False
         self._switch = asyncio.Lock()
         self.degraded = False
+        self.reconciler = Reconciler(
+            primary, store, clock, notifier, pace or SweepPace(), lambda: not self.degraded
+        )
+        self._seen: RedisState | None = None  # Redis as last seen serving the queue
+        self._eviction_sweep_at = -EVICTION_SWEEP_SECONDS
 
     # -- the ReadyQueue port -------------------------------------------------------
 
@@ -103,10 +120,11 @@ class FailoverReadyQueue:
         )
         self._notifier.wake_everyone()
 
-    async def _return_to_primary(self, why: str) -> None:
+    async def _return_to_primary(self, why: str, state: RedisState) -> None:
         async with self._switch:
             self._returning = True
             try:
+                self._seen = state  # seen before the seed: a restart during it shows next time
                 count = await seed(self._primary, self._store, self._clock)
                 await self._primary.mark_seeded()
             finally:
@@ -120,7 +138,7 @@ class FailoverReadyQueue:
     async def start(self) -> None:
         """Seed Redis from the record (it may hold less, or nothing)."""
         try:
-            await self._return_to_primary("starting")
+            await self._return_to_primary("starting", await self._primary.ping())
         except StorageUnavailable as exc:
             await self._fail_over(exc)
 
@@ -128,7 +146,7 @@ class FailoverReadyQueue:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             try:
-                seeded = await self._primary.ping()
+                state = await self._primary.ping()
             except StorageUnavailable as exc:
                 if not self.degraded:
                     await self._fail_over(exc)
@@ -139,22 +157,52 @@ class FailoverReadyQueue:
                 continue
             try:
                 if self.degraded:
-                    await self._return_to_primary("Redis answers again")
-                elif not seeded:
-                    await self._return_to_primary("Redis lost its data (restart or flush)")
+                    await self._return_to_primary("Redis answers again", state)
+                elif not state.seeded:
+                    await self._return_to_primary("Redis lost its data (restart or flush)", state)
+                else:
+                    self._notice(state)
             except StorageUnavailable as exc:
                 log.warning("could not re-seed Redis yet: %s", exc)
             except Exception:
                 log.exception("the Redis watcher failed unexpectedly; it keeps watching")
 
+    def _notice(self, state: RedisState) -> None:
+        """Redis kept its marker: ask for a sweep if it may have lost entries anyway."""
+        seen, self._seen = self._seen, state
+        if seen is None:
+            return
+        if state.run_id != seen.run_id and None not in (state.run_id, seen.run_id):
+            log.warning(
+                "another redis-server answers (run id %s, was %s) with the marker of a seeded queue: "
+                "it may have restarted from an older snapshot; checking the ready queue against the record",
+                state.run_id,
+                seen.run_id,
+            )
+            self.reconciler.request("Redis restarted")
+            return
+        now = asyncio.get_running_loop().time()
+        evicted = (
+            None not in (state.evicted_keys, seen.evicted_keys) and state.evicted_keys != seen.evicted_keys
+        )
+        if evicted and now - self._eviction_sweep_at >= EVICTION_SWEEP_SECONDS:
+            self._eviction_sweep_at = now
+            log.info("Redis evicted keys (maxmemory): checking the ready queue against the record")
+            self.reconciler.request("Redis evicted keys")
+        elif evicted:
+            self._seen = seen  # not yet: the difference stays to be noticed at a later look
+
 
 async def run_failover(queue: FailoverReadyQueue) -> AsyncIterator[FailoverReadyQueue]:
     await queue.start()
-    watcher = asyncio.create_task(queue.watch(), name="stackduck-redis-watch")
+    tasks = [
+        asyncio.create_task(queue.watch(), name="stackduck-redis-watch"),
+        asyncio.create_task(queue.reconciler.run(), name="stackduck-redis-reconcile"),
+    ]
     try:
         yield queue
     finally:
-        await cancel_and_wait([watcher])
+        await cancel_and_wait(tasks)
 
 
 async def run_seeded(queue: RedisReadyQueue, store: JobStore, clock: Clock) -> AsyncIterator[RedisReadyQueue]:

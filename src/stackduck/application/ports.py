@@ -104,8 +104,9 @@ class JobStore(Protocol):
     async def next_lease_deadline(self) -> float | None:
         """The earliest lease deadline among running jobs, if any."""
 
-    async def runnable(self, limit: int, after: str) -> list[Job]:
-        """Queued jobs (due or not) by id, for re-seeding a ready queue."""
+    async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
+        """The queue entries of queued jobs (due or not) by id, ``after`` excluded: what
+        (re-)seeding a ready queue, or checking one against the record, walks."""
 
     async def list_jobs(
         self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str

@@ -8,6 +8,7 @@ import pytest
 
 from stackduck.application.ports import Change, QueueEntry
 from stackduck.domain.job import JobStatus
+from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
 
 
@@ -68,6 +69,29 @@ async def test_a_claim_is_the_start_move_and_passes_over_stale_entries(ports: Po
     assert claimed == [expected]
     assert (await ports.store.get([wanted.id]))[wanted.id] == expected
     assert await ports.claimer.claim("w", ["t"], NOW, 60, 2) == []
+
+
+async def test_an_entry_put_back_for_a_job_already_leased_is_dropped_never_delivered(ports: Ports) -> None:
+    """What a check of the ready queue against the record can leave: an entry for a job
+    a claim took between the record's read and the check's write. Only the record's
+    compare-and-set leases, and only a queued job: the entry is passed over (I2)."""
+    [job] = await ports.add(ports.job())
+    [leased] = await ports.claimer.claim("w1", ["t"], NOW, 60, 5)
+    await ports.ready.push([QueueEntry.of(job)], NOW)
+
+    assert await ports.claimer.claim("w2", ["t"], NOW + 1, 60, 5) == []
+    assert (await ports.store.get([job.id]))[job.id] == leased
+    # Queued again (its lease ran out) and re-offered, the job is delivered once, not
+    # once more for the entry the check had left.
+    [expired] = await ports.store.expired_leases(NOW + 60, 10)
+    version = expired.version
+    expired.expire(NOW + 60, RetryPolicy())
+    assert await ports.store.apply([Change(expired, version)]) == [True]
+    await ports.ready.push([QueueEntry.of(expired)], NOW + 60)
+    await ports.ready.promote_due(expired.run_at)
+    claimed = await ports.claimer.claim("w3", ["t"], expired.run_at, 60, 5)
+    assert [j.id for j in claimed] == [job.id]
+    assert await ports.claimer.claim("w4", ["t"], expired.run_at, 60, 5) == []
 
 
 async def test_an_entry_whose_job_is_not_yet_due_waits_for_its_time(ports: Ports) -> None:

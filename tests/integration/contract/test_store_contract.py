@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from stackduck.adapters.redis import store as redis_store
-from stackduck.application.ports import Change, Completion, TypeStats
+from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
@@ -95,7 +95,7 @@ async def test_a_job_inserted_running_is_leased_like_a_started_one(ports: Ports)
     assert dataclasses.asdict(stored) == dataclasses.asdict(job)
     assert await ports.store.next_lease_deadline() == NOW + 10
     assert [j.id for j in await ports.store.expired_leases(NOW + 10, 10)] == [job.id]
-    assert [j.id for j in await ports.store.runnable(10, "")] == []
+    assert await ports.store.runnable(10, "") == []
     assert await ports.claimer.claim("other", [job.job_type], NOW + 5, 60, 10) == []
 
 
@@ -126,10 +126,10 @@ async def test_counts_split_queued_into_due_and_scheduled(ports: Ports) -> None:
 
 
 async def test_runnable_pages_through_queued_jobs_by_id(ports: Ports) -> None:
-    jobs = await ports.add(*(ports.job() for _ in range(5)))
+    jobs = await ports.add(*(ports.job(priority=1 + n % 3, run_at=NOW + n) for n in range(5)))
     first = await ports.store.runnable(3, "")
-    rest = await ports.store.runnable(3, first[-1].id)
-    assert [j.id for j in first + rest] == [j.id for j in jobs]
+    rest = await ports.store.runnable(3, first[-1].job_id)
+    assert first + rest == [QueueEntry.of(job) for job in jobs]
 
 
 @pytest.mark.parametrize("fresh", [0, 2_500], ids=["alone", "inside-a-large-batch"])

@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from stackduck.adapters.tally import StatsTally
 from stackduck.application.claiming import start_by_moves
 from stackduck.application.moves import complete_by_moves
-from stackduck.application.ports import Change, Completion, Page, TypeStats
+from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 
@@ -71,9 +71,9 @@ class MemoryJobStore:
             heapq.heappop(self._leases)
         return None
 
-    async def runnable(self, limit: int, after: str) -> list[Job]:
+    async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
         ids = sorted(i for i in self._by_status[JobStatus.QUEUED] if i > after)[:limit]
-        return [self._jobs[i].copy() for i in ids]
+        return [QueueEntry.of(self._jobs[i]) for i in ids]
 
     async def list_jobs(
         self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str

@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
-from stackduck.application.ports import Change, Completion, Page, TypeStats
+from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 
@@ -60,6 +60,11 @@ def _row(job: Job) -> list[Any]:
     return row
 
 
+#: Queued jobs' queue entries by id (the status index), without their payloads.
+RUNNABLE = (
+    b"SELECT id::text, job_type, priority, run_at FROM stackduck_jobs "
+    b"WHERE status = 'queued' AND id > %s::uuid ORDER BY id LIMIT %s"
+)
 COPY_IN = f"COPY stackduck_jobs ({', '.join(ALL_FIELDS)}) FROM STDIN".encode()
 
 
@@ -163,12 +168,11 @@ class PostgresJobStore:
         return None if row is None else row[0]
 
     @translated
-    async def runnable(self, limit: int, after: str) -> list[Job]:
-        query = (
-            f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE status = 'queued' AND id > %s::uuid "
-            "ORDER BY id LIMIT %s"
-        )
-        return await self._jobs(query, (after or NIL_ID, limit))
+    async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(RUNNABLE, (after or NIL_ID, limit))
+            rows = await cursor.fetchall()
+        return [QueueEntry(*row) for row in rows]
 
     @translated
     async def list_jobs(

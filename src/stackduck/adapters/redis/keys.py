@@ -41,6 +41,11 @@ class Keys:
         return f"{self.prefix}:seeded"
 
     @property
+    def sweep_turn(self) -> str:
+        """Present while one instance holds the current turn of the periodic reconcile sweep."""
+        return f"{self.prefix}:sweep-turn"
+
+    @property
     def channel(self) -> str:
         """Pub/sub channel of wake-ups between server instances."""
         return f"{self.prefix}:ready"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from stackduck.adapters.redis.client import Client, lua
 from stackduck.adapters.redis.errors import translated
@@ -24,31 +26,63 @@ def held_member(entry: QueueEntry) -> str:
     return f"{entry.priority}|{entry.job_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class RedisState:
+    """What the watcher learns of Redis at each look."""
+
+    seeded: bool  # the marker is there: Redis was not flushed or restarted empty since seeding
+    run_id: str | None  # changes whenever redis-server restarts (None: INFO not offered)
+    evicted_keys: int | None  # keys Redis dropped under maxmemory since it started
+
+
 class RedisReadyQueue:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
         self._keys = keys
         self._push = client.register_script(lua("push"))
+        self._restore = client.register_script(lua("restore"))
         self._pop = client.register_script(lua("pop"))
         self._promote = client.register_script(lua("promote"))
 
-    @translated
-    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
-        if not entries:
-            return
+    def _rows(
+        self, entries: Sequence[QueueEntry], now: float, restoring: bool = False
+    ) -> tuple[list[str], list[list[Any]]]:
+        """The keys and rows push.lua takes: per entry its type's number (in the keys),
+        type, whether it is due (1/0), score as text (Lua would round it) and member;
+        restore.lua's rows add the member the entry would have in the other set."""
         keys = [self._keys.types]
         numbers: dict[str, int] = {}
-        rows: list[tuple[int, str, int, str, str]] = []  # scores as text: Lua would round them
+        rows: list[list[Any]] = []
         for entry in entries:
             number = numbers.get(entry.job_type)
             if number is None:
                 number = numbers[entry.job_type] = len(numbers) + 1
                 keys.extend((self._keys.ready(entry.job_type), self._keys.scheduled(entry.job_type)))
             if entry.run_at <= now:
-                rows.append((number, entry.job_type, 1, str(ready_score(entry)), entry.job_id))
+                row = [number, entry.job_type, 1, str(ready_score(entry)), entry.job_id]
             else:
-                rows.append((number, entry.job_type, 0, repr(entry.run_at), held_member(entry)))
+                row = [number, entry.job_type, 0, repr(entry.run_at), held_member(entry)]
+            if restoring:
+                row.append(held_member(entry) if row[2] else entry.job_id)
+            rows.append(row)
+        return keys, rows
+
+    @translated
+    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
+        if not entries:
+            return
+        keys, rows = self._rows(entries, now)
         await self._push(keys=keys, args=[json.dumps(rows, ensure_ascii=False)])
+
+    @translated
+    async def restore(self, entries: Sequence[QueueEntry], now: float) -> list[QueueEntry]:
+        """Add those of ``entries`` whose job has no entry here at all (neither due nor
+        waiting), as push would; returns them."""
+        if not entries:
+            return []
+        keys, rows = self._rows(entries, now, restoring=True)
+        added = await self._restore(keys=keys, args=[json.dumps(rows, ensure_ascii=False)])
+        return [entries[int(n) - 1] for n in added]
 
     @translated
     async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
@@ -97,17 +131,35 @@ class RedisReadyQueue:
     # -- tier bookkeeping ----------------------------------------------------------
 
     @translated
-    async def ping(self) -> bool:
-        """Whether Redis answers and still holds what was seeded into it."""
+    async def ping(self) -> RedisState:
+        """Whether Redis answers (else StorageUnavailable), still holds what was seeded
+        into it, and which redis-server process answers."""
         pipe = self._client.pipeline(transaction=False)
-        pipe.ping()
         pipe.exists(self._keys.seeded)
-        _, seeded = await pipe.execute()
-        return bool(seeded)
+        pipe.info("server")
+        pipe.info("stats")
+        seeded, server, stats = await pipe.execute(raise_on_error=False)
+        if isinstance(seeded, Exception):
+            raise seeded
+        # A Redis that does not offer INFO (some hosted ones rename it) still serves:
+        # restarts are then caught by the marker and the periodic sweep only.
+        run_id = server.get("run_id") if isinstance(server, dict) else None
+        evicted = stats.get("evicted_keys") if isinstance(stats, dict) else None
+        return RedisState(
+            bool(seeded), str(run_id) if run_id else None, int(evicted) if evicted is not None else None
+        )
 
     @translated
     async def mark_seeded(self) -> None:
         await self._client.set(self._keys.seeded, "1")
+
+    @translated
+    async def take_turn(self, seconds: float) -> bool:
+        """Whether this instance takes the periodic sweep of the next ``seconds``: the
+        first to ask in that time does, so several instances do not all sweep."""
+        return bool(
+            await self._client.set(self._keys.sweep_turn, "1", nx=True, px=max(int(seconds * 1000), 1))
+        )
 
 
 class StoreKeptQueue:

@@ -13,7 +13,7 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.application.claiming import start_by_moves
-from stackduck.application.ports import Change, Completion, Page, TypeStats
+from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 LIST_CHUNK = 500
@@ -119,10 +119,10 @@ class RedisJobStore:
         return float(head[0][1]) if head else None
 
     @translated
-    async def runnable(self, limit: int, after: str) -> list[Job]:
+    async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
         ids = await self._ids_after(self._keys.status(JobStatus.QUEUED), after, limit)
         found = await self._get(ids)
-        return [found[i] for i in ids if i in found]
+        return [QueueEntry.of(found[i]) for i in ids if i in found]
 
     @translated
     async def list_jobs(

@@ -9,18 +9,16 @@ import logging
 import os
 import sys
 from dataclasses import asdict
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stackduck.container import build_container, close_resources, provide
-from stackduck.entrypoints.bench.runner import Options, Result, Scenarios, ThisProcess
+from stackduck.entrypoints.bench import soak
+from stackduck.entrypoints.bench.runner import Options, Result, Scenarios
 from stackduck.entrypoints.bench.runner import Progress as ProgressReport
-from stackduck.entrypoints.bench.served import server_processes
+from stackduck.entrypoints.bench.served import serving
 from stackduck.entrypoints.bench.storage import CONFIGS, missing, provision
-from stackduck.settings import Settings
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -69,6 +67,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(1 = a server inside the bench's process; memory runs only there)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    soak.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -93,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"unknown configuration(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     logging.getLogger().setLevel(logging.WARNING)
+    if args.soak:
+        return soak.run(args, configs)
     results = asyncio.run(_bench(args, configs, options))
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
@@ -133,27 +134,8 @@ async def _bench(args: argparse.Namespace, configs: list[str], options: Options)
 
 async def _one(config: str, args: argparse.Namespace, options: Options, report: ProgressReport) -> Result:
     with provision(config, args.database_url, args.redis_url) as env:
-        if args.server_processes > 1:
-            async with server_processes(args.server_processes, env) as (address, tree):
-                return await Scenarios(address, options, report, tree).run(Result(config))
-        # Storage from ``env`` alone, not from the bench's own DATABASE_URL / REDIS_URL.
-        values: dict[str, Any] = {
-            "DATABASE_URL": None,
-            "REDIS_URL": None,
-            "SERVER_ADDR": "127.0.0.1:0",
-            "HTTP_ADDR": "127.0.0.1:0",
-            **env,
-        }
-        container = build_container(Settings(**values))
-        try:
-            server = await provide(container.grpc_server)
-            await server.start()
-            try:
-                return await Scenarios(server.address, options, report, ThisProcess()).run(Result(config))
-            finally:
-                await server.stop(1)
-        finally:
-            await close_resources(container)
+        async with serving(env, args.server_processes) as (address, meter):
+            return await Scenarios(address, options, report, meter).run(Result(config))
 
 
 def _accounting_lines(results: list[Result]) -> list[str]:

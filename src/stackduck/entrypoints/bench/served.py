@@ -1,5 +1,5 @@
-"""A server benchmarked as ``stackduck serve --processes N``: its own processes, as an
-operator would run it, rather than inside the bench's process."""
+"""Where the benchmarked server runs: inside the bench's process, or as ``stackduck
+serve --processes N`` in processes of its own, as an operator would run it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
-from stackduck.entrypoints.bench.runner import ProcessTree
+from stackduck.container import build_container, close_resources, provide
+from stackduck.entrypoints.bench.runner import ProcessTree, ServerMeter, ThisProcess
+from stackduck.settings import Settings
 
 #: Variables of the bench's own environment that would change what the server serves.
 _SERVER_VARIABLES = (
@@ -30,6 +33,34 @@ _SERVER_VARIABLES = (
 )
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
+
+
+@contextlib.asynccontextmanager
+async def serving(env: dict[str, str], processes: int = 1) -> AsyncIterator[tuple[str, ServerMeter]]:
+    """A server on storage ``env``: its address, and what reads its CPU and memory.
+    One process: inside the bench's; more: ``stackduck serve --processes N``."""
+    if processes > 1:
+        async with server_processes(processes, env) as (address, tree):
+            yield address, tree
+        return
+    # Storage from ``env`` alone, not from the bench's own DATABASE_URL / REDIS_URL.
+    values: dict[str, Any] = {
+        "DATABASE_URL": None,
+        "REDIS_URL": None,
+        "SERVER_ADDR": "127.0.0.1:0",
+        "HTTP_ADDR": "127.0.0.1:0",
+        **env,
+    }
+    container = build_container(Settings(**values))
+    try:
+        server = await provide(container.grpc_server)
+        await server.start()
+        try:
+            yield server.address, ThisProcess()
+        finally:
+            await server.stop(1)
+    finally:
+        await close_resources(container)
 
 
 @contextlib.asynccontextmanager
