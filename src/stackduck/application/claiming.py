@@ -81,8 +81,8 @@ class QueueClaimer:
                     await self._queue.push(waiting, now)
                 except Exception as exc:
                     log.warning(
-                        "%d queue entries of jobs not yet due could not go back (the ready queue is "
-                        "re-seeded from the record when it answers again): %s",
+                        "%d queue entries of jobs not yet due could not go back (the ready queue's "
+                        "check against the record puts them back): %s",
                         len(waiting),
                         exc,
                     )
