@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -40,6 +42,14 @@ ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
     ("both schedules", {"scheduled_at": "2030-01-01T00:00:00Z", "scheduled_in": 5}, INVALID, "not both"),
     ("scheduled_in negative", {"scheduled_in": -1}, INVALID, "scheduled_in"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_traceback_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A refused request is the client's mistake: the server logs no error and no traceback."""
+    yield
+    noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not noisy, [f"{r.name}: {r.getMessage()}" for r in noisy]
 
 
 @pytest.fixture
@@ -119,7 +129,11 @@ async def test_wrong_state_and_unknown_ids(small: Running) -> None:
         ({"worker_id": "w", "job_types": []}, "job_types"),
         ({"worker_id": "w", "job_types": [""]}, "job_type"),
         ({"worker_id": "w", "job_types": ["email"], "max_in_flight": 5000}, "max_in_flight"),
+        ({"worker_id": "w" * 201, "job_types": ["email"]}, "worker_id"),
+        ({"worker_id": "w\nINFO forged log line", "job_types": ["email"]}, "worker_id"),
+        ({"worker_id": "w\x1b[31m", "job_types": ["email"]}, "worker_id"),
     ],
+    ids=["no worker_id", "no types", "empty type", "max_in_flight", "long worker_id", "newline", "escape"],
 )
 async def test_bad_consume_request_is_refused(
     small: Running, request_fields: dict[str, Any], words: str
@@ -148,8 +162,6 @@ async def test_nul_characters_are_refused_before_they_reach_storage(small: Runni
         stub.FailJob(
             pb.FailJobRequest(job_id=job_id, lease_token=held.lease_token, error_message="bad\x00byte")
         ),
-        stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, worker_id="w\x00")),
-        stub.DequeueJob(pb.DequeueJobRequest(queue_name="nul", worker_id="w\x00")),
         stub.ListJobs(pb.ListJobsRequest(job_type="a\x00b")),
         stub.ListDeadLetters(pb.ListDeadLettersRequest(job_type="a\x00b")),
         stub.GetJob(pb.GetJobRequest(job_id="x\x00")),
@@ -159,3 +171,37 @@ async def test_nul_characters_are_refused_before_they_reach_storage(small: Runni
     assert (await small.job(job_id)).status == "running"
     done = await stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=held.lease_token))
     assert done.success
+
+
+@pytest.mark.parametrize(
+    "worker_id",
+    ["w" * 201, "w\n", "w\r\nx", "\tw", "w\x00", "w\x7f", "w\u2028"],
+    ids=["201 chars", "LF", "CRLF", "tab", "NUL", "DEL", "line separator"],
+)
+async def test_worker_ids_are_one_short_line(small: Running, worker_id: str) -> None:
+    job_id = await small.enqueue("w")
+    held = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="w", worker_id="owner"))).job
+    await small.enqueue("w")
+    before = await small.counts()
+    stub, token = small.stub, held.lease_token
+    calls = [
+        stub.DequeueJob(pb.DequeueJobRequest(queue_name="w", worker_id=worker_id)),
+        stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=token, worker_id=worker_id)),
+        stub.FailJob(pb.FailJobRequest(job_id=job_id, lease_token=token, worker_id=worker_id)),
+        stub.RetryJob(pb.RetryJobRequest(job_id=job_id, lease_token=token, worker_id=worker_id)),
+        stub.Heartbeat(pb.HeartbeatRequest(job_id=job_id, lease_token=token, worker_id=worker_id)),
+        stub.AckJobs(
+            pb.AckJobsRequest(
+                completed=[pb.CompleteJobRequest(job_id=job_id, lease_token=token, worker_id=worker_id)]
+            )
+        ),
+    ]
+    for call in calls:
+        await expect_error(call, INVALID, "worker_id")
+    assert await small.counts() == before
+    assert (await small.job(job_id)).worker_id == "owner"
+    # The longest allowed name still works.
+    done = await stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=token, worker_id="owner"))
+    assert done.success
+    reply = await stub.DequeueJob(pb.DequeueJobRequest(queue_name="w", worker_id="w" * 200))
+    assert reply.job.worker_id == "w" * 200

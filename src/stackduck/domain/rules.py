@@ -9,6 +9,7 @@ fix. Out-of-range values are errors, never silently replaced.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,8 @@ DEFAULT_MAX_RETRIES = 2
 MAX_RETRIES_LIMIT = 100
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 24 * 3600
+#: A worker's name is logged and shown to operators: one short line.
+MAX_WORKER_ID_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,26 @@ def validate_text(field: str, value: str) -> str:
     if "\x00" in value:
         raise InvalidJob(f"{field} must not contain the NUL character")
     return value
+
+
+#: C0 and C1 control characters (tab, line breaks, NUL, escape, ...), DEL, and the
+#: Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def validate_worker_id(worker_id: str) -> str:
+    """A worker's name as a client sends it ("" = not given): one line of at most
+    MAX_WORKER_ID_LENGTH characters."""
+    if len(worker_id) > MAX_WORKER_ID_LENGTH:
+        raise InvalidJob(
+            f"worker_id is {len(worker_id)} characters long; at most {MAX_WORKER_ID_LENGTH} are allowed"
+        )
+    if (found := _CONTROL.search(worker_id)) is not None:
+        raise InvalidJob(
+            f"worker_id must not contain control characters (line breaks, tabs, NUL, ...); "
+            f"found U+{ord(found.group()):04X} at position {found.start()}"
+        )
+    return worker_id
 
 
 def validate_payload(payload: str, max_bytes: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from stackduck.domain.rules import (
     JobRequest,
     JobSpec,
     validate,
+    validate_worker_id,
 )
 
 NOW = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))  # 2026-01-01T00:00:00Z
@@ -348,3 +350,26 @@ def test_scheduled_in_beyond_366_days_or_not_a_number_is_refused(seconds: float)
 def test_scheduled_at_and_scheduled_in_together_are_refused() -> None:
     message = refused("scheduled_at", scheduled_at="2026-01-31T12:00:00Z", scheduled_in=60.0)
     assert "scheduled_in" in message
+
+
+# -- worker_id -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("worker_id", ["", "w", "host-1/pid 42 ü🦆", "w" * 200])
+def test_worker_id_of_one_line_up_to_200_characters_is_accepted(worker_id: str) -> None:
+    assert validate_worker_id(worker_id) == worker_id
+
+
+def test_worker_id_over_200_characters_is_refused() -> None:
+    with pytest.raises(InvalidJob, match="worker_id is 201 characters long; at most 200"):
+        validate_worker_id("w" * 201)
+
+
+@pytest.mark.parametrize(
+    ("worker_id", "code"),
+    [("a\nb", "U+000A"), ("a\rb", "U+000D"), ("\t", "U+0009"), ("a\x00", "U+0000"), ("a\x1b[0m", "U+001B"),
+     ("a\x7f", "U+007F"), ("a\x85", "U+0085"), ("a\u2028", "U+2028"), ("a\u2029", "U+2029")],
+)  # fmt: skip
+def test_worker_id_with_a_control_character_is_refused(worker_id: str, code: str) -> None:
+    with pytest.raises(InvalidJob, match=f"worker_id must not contain control characters.*{re.escape(code)}"):
+        validate_worker_id(worker_id)

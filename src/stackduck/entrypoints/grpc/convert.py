@@ -8,7 +8,7 @@ from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import JobRequest, validate_job_type, validate_text
+from stackduck.domain.rules import JobRequest, validate_job_type, validate_text, validate_worker_id
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -117,11 +117,11 @@ def lease_token(value: int) -> int | None:
 
 
 def ack(job: str, token: int, worker_id: str) -> Ack:
-    return Ack(job_id(job), validate_text("worker_id", worker_id) or None, lease_token(token))
+    return Ack(job_id(job), validate_worker_id(worker_id) or None, lease_token(token))
 
 
 def failure(job: str, message: str, token: int, worker_id: str, retry: bool) -> Failure:
-    worker = validate_text("worker_id", worker_id) or None
+    worker = validate_worker_id(worker_id) or None
     return Failure(job_id(job), validate_text("error_message", message), worker, lease_token(token), retry)
 
 

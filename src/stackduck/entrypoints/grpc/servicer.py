@@ -15,7 +15,7 @@ from stackduck.application.enqueue import Producer
 from stackduck.application.operations import Operations
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_job_type, validate_text
+from stackduck.domain.rules import validate_job_type, validate_worker_id
 from stackduck.entrypoints.grpc import convert
 from stackduck.entrypoints.grpc.errors import streaming, unary
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -57,7 +57,7 @@ class StackDuckServicer:
     @unary
     async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
         job_type = validate_job_type(request.queue_name)
-        worker_id = validate_text("worker_id", request.worker_id) or f"dequeue-{context.peer()}"
+        worker_id = validate_worker_id(request.worker_id) or f"dequeue-{context.peer()}"
         jobs = await self._dispatcher.claim(worker_id, [job_type], 1)
         if not jobs:
             return pb.DequeueJobResponse(success=False, error_message=NO_JOB_READY)
@@ -75,6 +75,7 @@ class StackDuckServicer:
     async def ConsumeJobs(
         self, request: pb.ConsumeJobsRequest, context: Context
     ) -> AsyncIterator[pb.JobMessage]:
+        validate_worker_id(request.worker_id)
         batches = self._dispatcher.consume(
             request.worker_id, list(request.job_types), request.max_in_flight or 1, client_of(context)
         )
