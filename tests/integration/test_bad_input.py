@@ -205,3 +205,52 @@ async def test_worker_ids_are_one_short_line(small: Running, worker_id: str) -> 
     assert done.success
     reply = await stub.DequeueJob(pb.DequeueJobRequest(queue_name="w", worker_id="w" * 200))
     assert reply.job.worker_id == "w" * 200
+
+
+def _raw(data: bytes) -> bytes:
+    return data
+
+
+BAD_UTF8 = b"\x0a\x02\xff\xfe"  # field 1, a string of two bytes that are not UTF-8
+UNDECODABLE = {
+    "string not UTF-8": BAD_UTF8,
+    "string in a nested message not UTF-8": b"\x0a\x04" + BAD_UTF8,
+    "truncated": b"\x0a\x05ab",
+    "corrupt tag": b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+}
+UNARY_METHODS = [
+    "/stackduck.StackDuckService/EnqueueJob",
+    "/stackduck.StackDuckService/EnqueueJobs",
+    "/stackduck.StackDuckService/GetJob",
+    "/stackduck.StackDuckService/CompleteJob",
+    "/stackduck.StackDuckService/DequeueJob",
+    "/stackduck.StackDuckService/ListJobs",
+    "/stackduck.StackDuckService/AckJobs",
+    "/grpc.health.v1.Health/Check",
+]
+
+
+@pytest.mark.parametrize("data", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+async def test_a_request_that_cannot_be_decoded_is_invalid_argument(small: Running, data: bytes) -> None:
+    await small.enqueue()
+    before = await small.counts()
+    for method in UNARY_METHODS:
+        call = small.channel.unary_unary(method, request_serializer=_raw, response_deserializer=_raw)
+        if data == UNDECODABLE["string in a nested message not UTF-8"] and method.endswith("Check"):
+            continue  # field 1 of a health check is a string, not a message
+        await expect_error(call(data), INVALID, "request could not be decoded: ")
+    for method in ("/stackduck.StackDuckService/ConsumeJobs", "/grpc.health.v1.Health/Watch"):
+        stream = small.channel.unary_stream(method, request_serializer=_raw, response_deserializer=_raw)
+        await expect_error(stream(data).read(), INVALID, "request could not be decoded: ")
+    assert await small.counts() == before
+
+
+async def test_the_decoder_names_what_it_could_not_read(small: Running) -> None:
+    call = small.channel.unary_unary(
+        "/stackduck.StackDuckService/GetJob", request_serializer=_raw, response_deserializer=_raw
+    )
+    job_id = await small.enqueue()
+    await expect_error(call(BAD_UTF8), INVALID, "stackduck.GetJobRequest")
+    # A well-formed request through the same path is served as ever.
+    reply = await call(pb.GetJobRequest(job_id=job_id).SerializeToString())
+    assert pb.Job.FromString(reply).id == job_id

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,6 +18,7 @@ from stackduck.application.duties import Duties
 from stackduck.application.gate import Gate
 from stackduck.application.tasks import cancel_and_wait
 from stackduck.entrypoints.grpc.auth import TokenAuth
+from stackduck.entrypoints.grpc.decoding import Guarded
 from stackduck.entrypoints.grpc.generated import stackduck_pb2
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import add_StackDuckServiceServicer_to_server
 from stackduck.entrypoints.grpc.health import HealthReporter
@@ -65,8 +67,9 @@ class GrpcServer:
                 ("grpc.max_send_message_length", limit),
             ],
         )
-        add_StackDuckServiceServicer_to_server(servicer, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, self._server)
+        guarded = Guarded(self._server)
+        add_StackDuckServiceServicer_to_server(servicer, guarded)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, cast(grpc.aio.Server, guarded))
         services = (
             stackduck_pb2.DESCRIPTOR.services_by_name["StackDuckService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
