@@ -254,3 +254,48 @@ async def test_the_decoder_names_what_it_could_not_read(small: Running) -> None:
     # A well-formed request through the same path is served as ever.
     reply = await call(pb.GetJobRequest(job_id=job_id).SerializeToString())
     assert pb.Job.FromString(reply).id == job_id
+
+
+#: A status message travels in a trailer; gRPC clients refuse trailers over 8 KiB.
+SHORT_MESSAGE = 400
+
+
+async def test_long_ids_are_refused_and_messages_quote_a_short_prefix(small: Running) -> None:
+    queued = await small.enqueue()
+    running = await small.enqueue("held")
+    held = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="held", worker_id="o" * 200))).job
+    before = await small.counts()
+    stub, huge = small.stub, "x" * 20_000
+    cases = [
+        (stub.GetJob(pb.GetJobRequest(job_id=huge)), INVALID, "job_id is 20000 characters long"),
+        (stub.CompleteJob(pb.CompleteJobRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.FailJob(pb.FailJobRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.RetryJob(pb.RetryJobRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.Heartbeat(pb.HeartbeatRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.CancelJob(pb.CancelJobRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.RequeueDeadLetter(pb.RequeueDeadLetterRequest(job_id=huge)), INVALID, "job_id"),
+        (stub.DequeueRetriedJob(pb.DequeueRetriedJobRequest(job=pb.Job(id=huge))), INVALID, "job_id"),
+        (stub.AckJobs(pb.AckJobsRequest(completed=[pb.CompleteJobRequest(job_id=huge)])), INVALID, "job_id"),
+        (stub.RequeueDeadLetters(pb.DeadLetterSelection(job_ids=[huge])), INVALID, "job_ids"),
+        (stub.PurgeDeadLetters(pb.DeadLetterSelection(job_ids=[queued, huge])), INVALID, "job_ids"),
+        (stub.ListJobs(pb.ListJobsRequest(page_token=huge)), INVALID, "page_token"),
+        (stub.ListDeadLetters(pb.ListDeadLettersRequest(page_token=huge)), INVALID, "page_token"),
+        (stub.ListJobs(pb.ListJobsRequest(status=huge)), INVALID, "status"),
+        (stub.EnqueueJob(pb.EnqueueJobRequest(job_type="t", payload="{}", scheduled_at=huge)), INVALID, "at"),
+        # The longest id allowed, unknown: NOT_FOUND, quoting its start only.
+        (stub.GetJob(pb.GetJobRequest(job_id="y" * 64)), NOT_FOUND, "(64 characters)"),
+        # Lease mismatches quote both worker ids short.
+        (
+            stub.CompleteJob(pb.CompleteJobRequest(job_id=running, worker_id="t" * 200)),
+            PRECONDITION,
+            "(200 characters)",
+        ),
+    ]
+    for call, code, words in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        details = err.value.details() or ""
+        assert err.value.code() is code, details
+        assert words in details and len(details) < SHORT_MESSAGE, details
+    assert await small.counts() == before
+    assert (await small.job(running)).lease_token == held.lease_token

@@ -10,6 +10,7 @@ from stackduck.application.ports import Clock, JobStore, Page
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.errors import InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import validate_id
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -38,6 +39,7 @@ class Admin:
     async def list_jobs(
         self, status: JobStatus | None, job_type: str | None, limit: int = 0, cursor: str = ""
     ) -> Page:
+        cursor = validate_id("page_token", cursor)
         return await self._store.list_jobs(status, job_type or None, page_size(limit), cursor)
 
     async def dead_letters(self, job_type: str | None, limit: int = 0, cursor: str = "") -> Page:

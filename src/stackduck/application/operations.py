@@ -13,7 +13,7 @@ from stackduck.application.ports import Clock, JobStore, TypeStats
 from stackduck.application.stats_reads import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
-from stackduck.domain.rules import validate_job_type
+from stackduck.domain.rules import validate_id, validate_job_type
 
 BULK_PAGE = 500
 
@@ -32,6 +32,8 @@ class DeadLetterSelection:
             raise InvalidJob("name the dead letters: job_ids, or a job_type, or all=true (exactly one)")
         if self.job_type:
             validate_job_type(self.job_type)
+        for job_id in self.job_ids:
+            validate_id("job_ids", job_id)
 
 
 @dataclass(frozen=True, slots=True)

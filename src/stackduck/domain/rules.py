@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from stackduck.domain.errors import InvalidJob, LimitExceeded
+from stackduck.domain.errors import InvalidJob, LimitExceeded, quoted
 from stackduck.domain.priority import DEFAULT_PRIORITY, HIGH, LOW
 from stackduck.domain.retry import MAX_BACKOFF_SECONDS
 
@@ -25,6 +25,8 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 24 * 3600
 #: A worker's name is logged and shown to operators: one short line.
 MAX_WORKER_ID_LENGTH = 200
+#: Ids this server hands out (jobs, page tokens) are 36 characters long.
+MAX_ID_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,17 @@ def validate_job_type(job_type: str) -> str:
     if "\x00" in job_type:
         raise InvalidJob("job_type must not contain the NUL character")
     return job_type
+
+
+def validate_id(field: str, value: str) -> str:
+    """An id a client sends back (a job id, a page token): at most MAX_ID_LENGTH
+    characters, no NUL; "" is left to the caller."""
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidJob(
+            f"{field} is {len(value)} characters long; ids are at most {MAX_ID_LENGTH} "
+            f"(this server's are 36): {quoted(value)}"
+        )
+    return validate_text(field, value)
 
 
 def validate_text(field: str, value: str) -> str:
@@ -160,10 +173,12 @@ def parse_rfc3339(text: str) -> float:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise InvalidJob(
-            f"scheduled_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z; got {text!r}"
+            f"scheduled_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z; got {quoted(text)}"
         ) from exc
     if moment.tzinfo is None:
-        raise InvalidJob(f"scheduled_at needs a UTC offset (Z or +hh:mm), as RFC 3339 requires; got {text!r}")
+        raise InvalidJob(
+            f"scheduled_at needs a UTC offset (Z or +hh:mm), as RFC 3339 requires; got {quoted(text)}"
+        )
     return moment.timestamp()
 
 

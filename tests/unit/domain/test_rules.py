@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from stackduck.domain.errors import InvalidJob, StackduckError
+from stackduck.domain.errors import InvalidJob, StackduckError, quoted
 from stackduck.domain.rules import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_SCHEDULE_AHEAD_SECONDS,
     JobRequest,
     JobSpec,
     validate,
+    validate_id,
     validate_worker_id,
 )
 
@@ -373,3 +374,32 @@ def test_worker_id_over_200_characters_is_refused() -> None:
 def test_worker_id_with_a_control_character_is_refused(worker_id: str, code: str) -> None:
     with pytest.raises(InvalidJob, match=f"worker_id must not contain control characters.*{re.escape(code)}"):
         validate_worker_id(worker_id)
+
+
+# -- ids and what error messages quote ----------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", "0b7c1e1a-0000-4000-8000-000000000000", "i" * 64])
+def test_ids_up_to_64_characters_are_accepted(value: str) -> None:
+    assert validate_id("job_id", value) == value
+
+
+def test_an_id_over_64_characters_is_refused_and_quoted_short() -> None:
+    with pytest.raises(InvalidJob) as raised:
+        validate_id("page_token", "p" * 100_000)
+    message = str(raised.value)
+    assert message.startswith("page_token is 100000 characters long; ids are at most 64")
+    assert len(message) < 200, message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("abc", "'abc'"), ("a" * 40, repr("a" * 40)), ("a" * 41, repr("a" * 40) + "… (41 characters)")],
+)
+def test_error_messages_quote_a_short_prefix(value: str, shown: str) -> None:
+    assert quoted(value) == shown
+
+
+def test_a_long_scheduled_at_is_quoted_short() -> None:
+    message = refused("scheduled_at", scheduled_at="2026" * 10_000)
+    assert "(40000 characters)" in message and len(message) < 300

@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
 from stackduck.application.ports import Change, Completion, Page, TypeStats
-from stackduck.domain.errors import InvalidJob
+from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
 NIL_ID = "00000000-0000-0000-0000-000000000000"
@@ -175,7 +175,7 @@ class PostgresJobStore:
         self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
     ) -> Page:
         if cursor and not _is_id(cursor):
-            raise InvalidJob(f"page_token {cursor!r} is not one this server handed out")
+            raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
         params = {
             "status": status.value if status is not None else None,
             "job_type": job_type,

@@ -6,9 +6,15 @@ from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
-from stackduck.domain.errors import InvalidJob
+from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import JobRequest, validate_job_type, validate_text, validate_worker_id
+from stackduck.domain.rules import (
+    JobRequest,
+    validate_id,
+    validate_job_type,
+    validate_text,
+    validate_worker_id,
+)
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -59,7 +65,9 @@ def job_status(value: str) -> JobStatus | None:
         return JobStatus(value)
     except ValueError:
         names = ", ".join(s.value for s in JobStatus)
-        raise InvalidJob(f"status must be one of {names}, or empty for every state; got {value!r}") from None
+        raise InvalidJob(
+            f"status must be one of {names}, or empty for every state; got {quoted(value)}"
+        ) from None
 
 
 def queue_stats(view: QueueView) -> pb.QueueStats:
@@ -107,7 +115,7 @@ def ack_result(job: str, outcome: Outcome) -> pb.AckResult:
 def job_id(value: str) -> str:
     if not value:
         raise InvalidJob("job_id must not be empty")
-    return validate_text("job_id", value)
+    return validate_id("job_id", value)
 
 
 def lease_token(value: int) -> int | None:
