@@ -39,6 +39,9 @@ ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
     ("retry_limit disagrees", {"retry_limit": 1, "max_retries": 3}, INVALID, "disagree"),
     ("scheduled_at garbage", {"scheduled_at": "tomorrow"}, INVALID, "RFC 3339"),
     ("scheduled_at no offset", {"scheduled_at": "2030-01-01T00:00:00"}, INVALID, "offset"),
+    ("scheduled_at week date", {"scheduled_at": "2030-W01-1T00:00:00Z"}, INVALID, "RFC 3339"),
+    ("scheduled_at basic format", {"scheduled_at": "20300101T000000Z"}, INVALID, "RFC 3339"),
+    ("scheduled_at no seconds", {"scheduled_at": "2030-01-01T00:00Z"}, INVALID, "RFC 3339"),
     ("both schedules", {"scheduled_at": "2030-01-01T00:00:00Z", "scheduled_in": 5}, INVALID, "not both"),
     ("scheduled_in negative", {"scheduled_in": -1}, INVALID, "scheduled_in"),
 ]
@@ -152,6 +155,16 @@ async def test_hostile_strings_are_stored_and_returned_byte_for_byte(small: Runn
     job = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name=job_type, worker_id="w"))).job
 
     assert (job.id, job.job_type, job.payload) == (job_id, job_type, payload)
+
+
+async def test_a_payload_with_an_integer_of_10000_digits_is_kept_byte_for_byte(server: Running) -> None:
+    payload = '{"big": ' + "7" * 10_000 + ', "neg": [-1' + "0" * 5_000 + "]}"
+    job_id = await server.enqueue("big", payload)
+
+    job = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="big", worker_id="w"))).job
+
+    assert (job.id, job.payload) == (job_id, payload)
+    assert (await server.job(job_id)).payload == payload
 
 
 async def test_nul_characters_are_refused_before_they_reach_storage(small: Running) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from stackduck.domain.errors import InvalidJob, LimitExceeded, quoted
 from stackduck.domain.priority import DEFAULT_PRIORITY, HIGH, LOW
@@ -125,7 +125,10 @@ def _refuse_constant(name: str) -> None:
 
 
 #: One decoder for every payload: ``json.loads`` with an option builds a new one per call.
-_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+#: Numbers are checked for their syntax only: the payload is kept as text, and Python's
+#: int() refuses integers over 4,300 digits (``sys.set_int_max_str_digits``), which JSON
+#: allows.
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=str)
 
 
 def validate_priority(priority: int) -> int:
@@ -167,19 +170,37 @@ def validate_retries(max_retries: int, retry_limit: int | None) -> int:
     return retry_limit
 
 
+#: RFC 3339's date-time (section 5.6): full-date, "T" (or "t", or a space: the section's
+#: note), partial-time with optional fractional seconds, then "Z" (or "z") or +hh:mm / -hh:mm.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
+
+
 def parse_rfc3339(text: str) -> float:
-    """Unix seconds of an RFC 3339 timestamp; the offset is required."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+    """Unix seconds of an RFC 3339 date-time. Other ISO 8601 forms (week or ordinal
+    dates, basic format, no offset, no seconds) are refused."""
+    found = _RFC3339.fullmatch(text)
+    if found is None:
         raise InvalidJob(
-            f"scheduled_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z; got {quoted(text)}"
-        ) from exc
-    if moment.tzinfo is None:
-        raise InvalidJob(
-            f"scheduled_at needs a UTC offset (Z or +hh:mm), as RFC 3339 requires; got {quoted(text)}"
+            "scheduled_at must be an RFC 3339 date-time with a UTC offset, such as "
+            f"2026-01-31T12:00:00Z or 2026-01-31T14:00:00.5+02:00; got {quoted(text)}"
         )
-    return moment.timestamp()
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    fraction, sign, offset_hours, offset_minutes = found.group(7, 8, 9, 10)
+    offset = timedelta(0)
+    if sign:
+        if int(offset_hours) > 23 or int(offset_minutes) > 59:
+            raise InvalidJob(f"scheduled_at has an offset beyond ±23:59; got {quoted(text)}")
+        offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+        offset = -offset if sign == "-" else offset
+    leap = second == 60  # a leap second (RFC 3339 allows :60): one past :59
+    try:
+        moment = datetime(year, month, day, hour, minute, 59 if leap else second, tzinfo=timezone(offset))
+    except ValueError as exc:
+        raise InvalidJob(f"scheduled_at is not a real time ({exc}); got {quoted(text)}") from exc
+    return moment.timestamp() + leap + (float(fraction) if fraction else 0.0)
 
 
 def resolve_run_at(scheduled_at: str, scheduled_in: float, now: float) -> float:

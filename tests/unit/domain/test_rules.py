@@ -147,6 +147,12 @@ def test_payload_is_returned_byte_for_byte(payload: str) -> None:
     assert spec.payload.encode() == payload.encode()
 
 
+@pytest.mark.parametrize("digits", [4301, 10_000, 100_000])
+def test_payload_with_an_integer_of_any_length_is_accepted_as_is(digits: int) -> None:
+    payload = '{"n": -' + "9" * digits + ', "m": [1' + "0" * digits + "]}"
+    assert check(payload=payload).payload == payload
+
+
 def sized_string_payload(total_bytes: int, char: str) -> str:
     """A JSON string of exactly ``total_bytes`` UTF-8 bytes, made of ``char`` plus ASCII padding."""
     width = len(char.encode())
@@ -287,6 +293,47 @@ def test_no_schedule_means_now() -> None:
 )
 def test_scheduled_at_is_parsed_to_unix_time(text: str, expected: float) -> None:
     assert check(scheduled_at=text).run_at == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31t12:00:00z", unix(2026, 1, 31, 12)),  # section 5.6: "t" and "z" may be lower case
+        ("2026-01-31 12:00:00Z", unix(2026, 1, 31, 12)),  # section 5.6 note: a space for "T"
+        ("2026-01-31T12:00:00.5+00:00", unix(2026, 1, 31, 12) + 0.5),
+        ("2026-01-31T12:00:00.123456789Z", unix(2026, 1, 31, 12) + 0.123456789),
+        ("2026-01-31T12:00:00-00:00", unix(2026, 1, 31, 12)),  # section 4.3: UTC, local offset unknown
+        ("2026-01-31T23:59:60Z", unix(2026, 2, 1)),  # a leap second
+    ],
+)
+def test_every_form_of_rfc3339_is_accepted(text: str, expected: float) -> None:
+    assert check(scheduled_at=text, now=unix(2026, 1, 1)).run_at == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-W05-6T12:00:00Z",  # ISO 8601 week date
+        "2026-031T12:00:00Z",  # ordinal date
+        "20260131T120000Z",  # basic format
+        "2026-01-31T120000Z",
+        "2026-01-31T12:00Z",  # no seconds
+        "2026-01-31T12Z",
+        "2026-01-31T12:00:00+0200",  # offset in basic format
+        "2026-01-31T12:00:00+02",
+        "2026-01-31T12:00:00,5Z",  # a comma before the fraction
+        "2026-01-31T12:00:00.Z",
+        "2026-01-31T12:00:00+24:00",
+        "2026-01-31T12:00:00+02:60",
+        "2026-01-31T12:00:61Z",
+        "2026-01-31_12:00:00Z",
+        "\uff12\uff10\uff12\uff16-01-31T12:00:00Z",  # digits that are not ASCII (fullwidth)
+        " 2026-01-31T12:00:00Z",
+        "2026-01-31T12:00:00Z\n",
+    ],
+)
+def test_iso8601_forms_that_are_not_rfc3339_are_refused(text: str) -> None:
+    refused("scheduled_at", scheduled_at=text)
 
 
 @pytest.mark.parametrize(
