@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from stackduck.application.admin import Admin
+from stackduck.application.admin import DEFAULT_PAGE_BYTES, Admin
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.pauses import Pauses
 from stackduck.application.ports import Clock, JobStore, TypeStats
@@ -95,7 +95,7 @@ class Operations:
         cursor = ""
         while True:
             page = await self._store.list_jobs(
-                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor
+                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES
             )
             if page.jobs:
                 yield [job.id for job in page.jobs]

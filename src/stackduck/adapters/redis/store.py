@@ -13,7 +13,7 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.application.claiming import start_by_moves
-from stackduck.application.ports import Change, Completion, Page, TypeStats
+from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 LIST_CHUNK = 500
@@ -38,6 +38,7 @@ class RedisJobStore:
         self._apply = client.register_script(lua("apply"))
         self._delete = client.register_script(lua("delete"))
         self._read = client.register_script(lua("read"))
+        self._sizes = client.register_script(lua("sizes"))
         self._complete = client.register_script(lua("complete"))
         self._queued = client.register_script(lua("queued"))
         self._count = client.register_script(lua("tally"))
@@ -126,21 +127,29 @@ class RedisJobStore:
 
     @translated
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
     ) -> Page:
+        """Sizes first (sizes.lua), a chunk of ids at a time; then only the jobs kept are read."""
         index = self._keys.status(status) if status is not None else self._keys.all_jobs
-        found: list[Job] = []
-        after = cursor
-        while len(found) <= limit:
+        kept: list[str] = []
+        used, more, after = 0, False, cursor
+        while not more:
             ids = await self._ids_after(index, after, LIST_CHUNK)
             if not ids:
                 break
-            jobs = await self._get(ids)
-            found.extend(jobs[i] for i in ids if i in jobs and job_type in (None, jobs[i].job_type))
+            flat = await self._sizes(args=[self._keys.job_prefix, *ids])
+            for job_id, found_type, size in zip(ids, flat[::2], flat[1::2], strict=True):
+                if found_type is None or job_type not in (None, found_type):
+                    continue
+                size = int(size) + LISTED_JOB_BYTES
+                if len(kept) == limit or (kept and used + size > max_bytes):
+                    more = True
+                    break
+                kept.append(job_id)
+                used += size
             after = ids[-1]
-        more = len(found) > limit
-        found = found[:limit]
-        return Page(found, found[-1].id if more else "")
+        jobs = await self._get(kept)
+        return Page([jobs[i] for i in kept if i in jobs], kept[-1] if more else "")
 
     @translated
     async def count(self, now: float) -> dict[str, int]:

@@ -136,7 +136,7 @@ class StackDuckServicer:
         self, request: pb.ListDeadLettersRequest, context: Context
     ) -> pb.ListDeadLettersResponse:
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.dead_letters(job_type, request.limit, request.page_token)
+        page = await self._admin.dead_letters(job_type, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListDeadLettersResponse(jobs=jobs, next_page_token=next_token)
 
@@ -151,7 +151,7 @@ class StackDuckServicer:
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         status = convert.job_status(request.status)
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token)
+        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 
