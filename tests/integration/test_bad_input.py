@@ -135,8 +135,18 @@ async def test_wrong_state_and_unknown_ids(small: Running) -> None:
         ({"worker_id": "w" * 201, "job_types": ["email"]}, "worker_id"),
         ({"worker_id": "w\nINFO forged log line", "job_types": ["email"]}, "worker_id"),
         ({"worker_id": "w\x1b[31m", "job_types": ["email"]}, "worker_id"),
+        ({"worker_id": "w", "job_types": [f"t{i}" for i in range(101)]}, "at most 100"),
     ],
-    ids=["no worker_id", "no types", "empty type", "max_in_flight", "long worker_id", "newline", "escape"],
+    ids=[
+        "no worker_id",
+        "no types",
+        "empty type",
+        "max_in_flight",
+        "long worker_id",
+        "newline",
+        "escape",
+        "101 types",
+    ],
 )
 async def test_bad_consume_request_is_refused(
     small: Running, request_fields: dict[str, Any], words: str

@@ -159,8 +159,9 @@ async def test_list_workers_shows_streams_their_jobs_and_signs_of_life(server: R
     assert not (await server.stub.ListWorkers(pb.ListWorkersRequest())).workers
 
 
-async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactory) -> None:
-    server: Running = await start_server(STACKDUCK_MAX_STREAMS_PER_CLIENT=2)
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"], ids=["ipv4", "ipv6"])
+async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactory, host: str) -> None:
+    server: Running = await start_server(STACKDUCK_MAX_STREAMS_PER_CLIENT=2, SERVER_ADDR=f"{host}:0")
     streams = [
         server.stub.ConsumeJobs(pb.ConsumeJobsRequest(worker_id=f"w{i}", job_types=["t"])) for i in (0, 1)
     ]
@@ -175,5 +176,8 @@ async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactor
 
     assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "STACKDUCK_MAX_STREAMS_PER_CLIENT" in (err.value.details() or "")
+    client = "ipv4:127.0.0.1" if host == "127.0.0.1" else "ipv6:::/64"  # an IPv6 client is its /64
+    workers = (await server.stub.ListWorkers(pb.ListWorkersRequest())).workers
+    assert [w.peer for w in workers] == [client, client]
     for stream in streams:
         stream.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -25,6 +26,8 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 24 * 3600
 #: A worker's name is logged and shown to operators: one short line.
 MAX_WORKER_ID_LENGTH = 200
+#: Job types one ConsumeJobs stream may ask for: every claim looks at each of them.
+MAX_JOB_TYPES_PER_STREAM = 100
 #: Ids this server hands out (jobs, page tokens) are 36 characters long.
 MAX_ID_LENGTH = 64
 
@@ -76,6 +79,18 @@ def validate_id(field: str, value: str) -> str:
             f"(this server's are 36): {quoted(value)}"
         )
     return validate_text(field, value)
+
+
+def validate_job_types(job_types: Sequence[str]) -> Sequence[str]:
+    """The job types of one stream: at most MAX_JOB_TYPES_PER_STREAM, each a job type."""
+    if len(job_types) > MAX_JOB_TYPES_PER_STREAM:
+        raise InvalidJob(
+            f"job_types names {len(job_types)} job types; a stream may ask for at most "
+            f"{MAX_JOB_TYPES_PER_STREAM} (open another stream for more)"
+        )
+    for job_type in job_types:
+        validate_job_type(job_type)
+    return job_types
 
 
 def validate_text(field: str, value: str) -> str:

@@ -16,6 +16,7 @@ from stackduck.domain.rules import (
     JobSpec,
     validate,
     validate_id,
+    validate_job_types,
     validate_worker_id,
 )
 
@@ -450,3 +451,15 @@ def test_error_messages_quote_a_short_prefix(value: str, shown: str) -> None:
 def test_a_long_scheduled_at_is_quoted_short() -> None:
     message = refused("scheduled_at", scheduled_at="2026" * 10_000)
     assert "(40000 characters)" in message and len(message) < 300
+
+
+# -- job types of a stream ---------------------------------------------------------
+
+
+def test_a_stream_may_ask_for_up_to_100_job_types() -> None:
+    types = [f"t{i}" for i in range(100)]
+    assert validate_job_types(types) == types
+    with pytest.raises(InvalidJob, match="job_types names 101 job types; a stream may ask for at most 100"):
+        validate_job_types([*types, "one more"])
+    with pytest.raises(InvalidJob, match="job_type"):
+        validate_job_types(["ok", ""])

@@ -15,10 +15,11 @@ from stackduck.application.enqueue import Producer
 from stackduck.application.operations import Operations
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_job_type, validate_worker_id
+from stackduck.domain.rules import validate_job_type, validate_job_types, validate_worker_id
 from stackduck.entrypoints.grpc import convert
 from stackduck.entrypoints.grpc.errors import streaming, unary
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.peers import client_of
 
 Context = grpc.aio.ServicerContext[Any, Any]
 JOB_READY = "job_ready"
@@ -76,8 +77,9 @@ class StackDuckServicer:
         self, request: pb.ConsumeJobsRequest, context: Context
     ) -> AsyncIterator[pb.JobMessage]:
         validate_worker_id(request.worker_id)
+        job_types = validate_job_types(list(request.job_types))
         batches = self._dispatcher.consume(
-            request.worker_id, list(request.job_types), request.max_in_flight or 1, client_of(context)
+            request.worker_id, job_types, request.max_in_flight or 1, client_of(context.peer() or "")
         )
         async with aclosing(batches):
             async for jobs in batches:
@@ -230,12 +232,6 @@ class StackDuckServicer:
     async def _fail(self, failure: Failure) -> Job:
         [outcome] = await self._acks.fail([failure])
         return outcome.unwrap()
-
-
-def client_of(context: Context) -> str:
-    """The client's host, from the peer address ("ipv4:1.2.3.4:5678" → "ipv4:1.2.3.4")."""
-    peer = context.peer() or ""
-    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
 
 
 def _will_retry(job: Job) -> bool:
