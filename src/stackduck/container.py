@@ -217,6 +217,7 @@ class Container(containers.DeclarativeContainer):
             Listen,
             config.listen_address,
             config.max_payload_bytes,
+            config.max_concurrent_rpcs,
             config.auth_token_value,
             config.tls_cert,
             config.tls_key,

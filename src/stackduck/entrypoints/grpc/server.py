@@ -39,6 +39,8 @@ def message_limit(max_payload_bytes: int) -> int:
 class Listen:
     address: str
     max_payload_bytes: int
+    #: RPCs served at once; more are refused with RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int
     token: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -62,7 +64,10 @@ class GrpcServer:
         limit = message_limit(listen.max_payload_bytes)
         self._server = grpc.aio.server(
             interceptors=[TokenAuth(listen.token)] if listen.token else [],
+            maximum_concurrent_rpcs=listen.max_concurrent_rpcs,
             options=[
+                ("grpc.server.max_pending_requests", listen.max_concurrent_rpcs),
+                ("grpc.server.max_pending_requests_hard_limit", 2 * listen.max_concurrent_rpcs),
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
             ],
