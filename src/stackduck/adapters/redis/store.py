@@ -24,9 +24,9 @@ STATS_CHUNK = 1000
 DUE_CHUNK = 100_000
 
 
-def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], types: str) -> str:
+def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], keys: Keys) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
-    document = {"names": names, "rows": rows, "queues": queues, "types": types}
+    document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due}
     return json.dumps(document, ensure_ascii=False)
 
 
@@ -50,7 +50,7 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs)
-        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys.types)])
+        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys)])
 
     def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
         """Each job's ready and scheduled set, the keys built once per job type."""
@@ -81,7 +81,7 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
         rows = [mutable_row(c.job, c.expected_version) for c in changes]
         queues = self._queues_of([c.job for c in changes])
-        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys.types)])
+        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys)])
         return [bool(int(flag)) for flag in flags]
 
     async def start(
