@@ -221,6 +221,7 @@ class Container(containers.DeclarativeContainer):
             config.auth_token_value,
             config.tls_cert,
             config.tls_key,
+            config.shared_ports,
         ),
     )
     prometheus_page = providers.Singleton(PrometheusPage, metrics, operations, storage_health)

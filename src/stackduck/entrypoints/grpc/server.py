@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -44,6 +46,9 @@ class Listen:
     token: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: One of several processes on this port (``serve --processes N``, ADR 0016): bound
+    #: with SO_REUSEPORT. A lone server is not, so a port taken fails its start.
+    shared_port: bool = False
 
 
 class GrpcServer:
@@ -70,6 +75,7 @@ class GrpcServer:
                 ("grpc.server.max_pending_requests_hard_limit", 2 * listen.max_concurrent_rpcs),
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", int(listen.shared_port)),
             ],
         )
         guarded = Guarded(self._server)
@@ -91,15 +97,18 @@ class GrpcServer:
 
     async def start(self) -> None:
         listen = self._listen
-        if listen.tls_cert is not None and listen.tls_key is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(listen.tls_key.read_bytes(), listen.tls_cert.read_bytes())]
-            )
-            self.port = self._server.add_secure_port(listen.address, credentials)
-        else:
-            self.port = self._server.add_insecure_port(listen.address)
+        try:
+            if listen.tls_cert is not None and listen.tls_key is not None:
+                credentials = grpc.ssl_server_credentials(
+                    [(listen.tls_key.read_bytes(), listen.tls_cert.read_bytes())]
+                )
+                self.port = self._server.add_secure_port(listen.address, credentials)
+            else:
+                self.port = self._server.add_insecure_port(listen.address)
+        except RuntimeError:  # grpc says "Failed to bind", not why
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {listen.address}")
+            raise OSError(f"cannot listen on {listen.address}: {_why_not(listen.address)}")
         await self._health.refresh()
         await self._server.start()
         self._duties.start()
@@ -121,3 +130,19 @@ class GrpcServer:
             await asyncio.wait_for(self._dispatcher.streams_closed(), STREAM_CLOSE_SECONDS)
         await cancel_and_wait([self._health_task])
         await self._duties.stop()
+
+
+def _why_not(address: str) -> str:
+    """Why ``address`` cannot be listened on, as the kernel says it (grpc does not)."""
+    host, _, port = address.rpartition(":")
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            host.strip("[]"), int(port), type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.bind(sockaddr)
+    except (OSError, ValueError) as exc:
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            return "the port is in use (another Stackduck server, or another program, listens there)"
+        return str(exc)
+    return "grpc could not bind it"
