@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -20,6 +21,14 @@ from tests.integration.conftest import Running, ServerFactory
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 SERVING = health_pb2.HealthCheckResponse.SERVING
 UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+
+@pytest.fixture(autouse=True)
+def _no_error_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A call over a limit is refused, not a server fault: no error, no traceback."""
+    yield
+    noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not noisy, [f"{r.name}: {r.getMessage()}" for r in noisy]
 
 
 async def streams_open(server: Running, count: int, seconds: float = 5) -> None:
