@@ -227,9 +227,11 @@ class Container(containers.DeclarativeContainer):
             Listen,
             config.listen_address,
             config.max_payload_bytes,
+            config.max_concurrent_rpcs,
             config.auth_token_value,
             config.tls_cert,
             config.tls_key,
+            config.shared_ports,
         ),
     )
     prometheus_page = providers.Singleton(PrometheusPage, metrics, operations, storage_health)

@@ -14,6 +14,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
 #: Server processes sharing one port (``stackduck serve --processes N``) at most.
 MAX_PROCESSES = 64
+#: RPCs one server process serves at once: room for thousands of open ConsumeJobs
+#: streams and the acknowledgements of their workers.
+DEFAULT_MAX_CONCURRENT_RPCS = 10_000
 
 
 def _env(*names: str) -> AliasChoices:
@@ -61,6 +64,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_CERT"))
     tls_key: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_KEY"))
     max_streams_per_client: int = Field(2000, ge=1, validation_alias=_env("STACKDUCK_MAX_STREAMS_PER_CLIENT"))
+    max_concurrent_rpcs: int = Field(
+        DEFAULT_MAX_CONCURRENT_RPCS, ge=1, validation_alias=_env("STACKDUCK_MAX_CONCURRENT_RPCS")
+    )
     completed_retention_seconds: float = Field(
         24 * 3600.0, gt=0, validation_alias=_env("STACKDUCK_COMPLETED_RETENTION_SECONDS")
     )

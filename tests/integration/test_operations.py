@@ -47,6 +47,28 @@ async def test_list_jobs_filters_and_pages(server: Running) -> None:
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_a_page_of_large_jobs_stops_at_the_reply_size_and_goes_on(start_server: ServerFactory) -> None:
+    server: Running = await start_server(STACKDUCK_MAX_PAYLOAD_BYTES=16 * 1024)
+    ids = [await server.enqueue("big", f'"{i:05d}{"x" * 8000}"') for i in range(30)]
+    dead = await kill(server, "big-dead", 1)
+
+    seen: list[str] = []
+    sizes: list[int] = []
+    page = pb.ListJobsResponse(next_page_token="")
+    while True:
+        page = await server.stub.ListJobs(
+            pb.ListJobsRequest(job_type="big", limit=1000, page_token=page.next_page_token)
+        )
+        seen += [job.id for job in page.jobs]
+        sizes.append(len(page.jobs))
+        if not page.next_page_token:
+            break
+    assert seen == ids
+    assert len(sizes) > 2 and min(sizes) > 0, sizes  # about 80 KiB a reply: 9 jobs each
+    letters = await server.stub.ListDeadLetters(pb.ListDeadLettersRequest(limit=1000))
+    assert [job.id for job in letters.jobs] == dead and letters.next_page_token == ""
+
+
 async def test_requeue_and_purge_dead_letters_in_bulk(server: Running) -> None:
     a = await kill(server, "a", 3)
     b = await kill(server, "b", 2)
@@ -137,8 +159,9 @@ async def test_list_workers_shows_streams_their_jobs_and_signs_of_life(server: R
     assert not (await server.stub.ListWorkers(pb.ListWorkersRequest())).workers
 
 
-async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactory) -> None:
-    server: Running = await start_server(STACKDUCK_MAX_STREAMS_PER_CLIENT=2)
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"], ids=["ipv4", "ipv6"])
+async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactory, host: str) -> None:
+    server: Running = await start_server(STACKDUCK_MAX_STREAMS_PER_CLIENT=2, SERVER_ADDR=f"{host}:0")
     streams = [
         server.stub.ConsumeJobs(pb.ConsumeJobsRequest(worker_id=f"w{i}", job_types=["t"])) for i in (0, 1)
     ]
@@ -153,5 +176,8 @@ async def test_a_client_may_hold_only_so_many_streams(start_server: ServerFactor
 
     assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "STACKDUCK_MAX_STREAMS_PER_CLIENT" in (err.value.details() or "")
+    client = "ipv4:127.0.0.1" if host == "127.0.0.1" else "ipv6:::/64"  # an IPv6 client is its /64
+    workers = (await server.stub.ListWorkers(pb.ListWorkersRequest())).workers
+    assert [w.peer for w in workers] == [client, client]
     for stream in streams:
         stream.cancel()

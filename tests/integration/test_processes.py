@@ -175,6 +175,39 @@ def alive(pid: int) -> bool:
         return False
 
 
+async def test_a_second_lone_server_on_a_taken_port_fails_to_start(serve: Callable[..., Served]) -> None:
+    first = serve("serve")
+    await first.started()
+
+    second = serve("serve", SERVER_ADDR=first.address)
+
+    assert await second.exit_code() == 1
+    assert second.process.stderr is not None
+    log = second.process.stderr.read()
+    assert f"cannot start: cannot listen on {first.address}: the port is in use" in log, log
+    assert "Traceback" not in log
+    async with new_channel(first.address) as channel:  # the first one serves on, alone
+        reply = await StackDuckServiceStub(channel).EnqueueJob(
+            pb.EnqueueJobRequest(job_type="t", payload="{}")
+        )
+        assert reply.success
+    first.process.send_signal(signal.SIGTERM)
+    assert await first.exit_code() == 0
+
+
+async def test_a_lone_server_cannot_join_a_port_several_processes_share(
+    serve: Callable[..., Served], request: pytest.FixtureRequest
+) -> None:
+    group, _ = await start(serve, storage_env(request, "postgres"))
+
+    lone = serve("serve", SERVER_ADDR=group.address)
+
+    assert await lone.exit_code() == 1
+    assert lone.process.stderr is not None
+    assert "the port is in use" in lone.process.stderr.read()
+    await stops_cleanly(group, signal.SIGTERM)
+
+
 async def test_a_server_that_cannot_start_stops_the_others_and_exits_one(
     serve: Callable[..., Served], request: pytest.FixtureRequest
 ) -> None:

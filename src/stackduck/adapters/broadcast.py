@@ -37,11 +37,12 @@ RESUBSCRIBE_SECONDS = 1.0
 #: How often an instance says it is here, and how long one it heard counts as there.
 PRESENCE_SECONDS = 2.0
 PEER_SECONDS = 3 * PRESENCE_SECONDS
-MAX_MESSAGE = 7000  # Postgres NOTIFY payloads must stay under 8000 bytes
 
 
 class Channel(Protocol):
     name: str
+    #: The longest message the channel carries, in bytes: wake-ups are split to fit.
+    max_message_bytes: int
 
     async def publish(self, message: str) -> None:
         """Send to every subscriber (this instance included); StorageUnavailable on failure."""
@@ -154,14 +155,25 @@ class BroadcastNotifier:
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     def _messages(self, ready: Mapping[str, int]) -> list[str]:
-        messages, chunk = [], {}
+        """The wake-ups as messages the channel carries (each at most its
+        max_message_bytes); a type too long to fit even alone asks everyone to look."""
+        limit = self._channel.max_message_bytes
+        messages: list[str] = []
+        chunk: dict[str, int] = {}
+        empty = size = len(self._encode({}, wake_everyone=True))  # as ASCII: bytes = characters
+        too_long = False
         for job_type, count in ready.items():
-            chunk[job_type] = count
-            if len(json.dumps(chunk)) > MAX_MESSAGE:
+            entry = len(json.dumps(job_type)) + len(str(count)) + 4  # '"type": n, '
+            if empty + entry > limit:
+                too_long = True
+                continue
+            if size + entry > limit:
                 messages.append(self._encode(chunk))
-                chunk = {}
-        if chunk:
-            messages.append(self._encode(chunk))
+                chunk, size = {}, empty
+            chunk[job_type] = count
+            size += entry
+        if chunk or too_long:
+            messages.append(self._encode(chunk, wake_everyone=too_long))
         return messages
 
     def _encode(self, chunk: Mapping[str, int], wake_everyone: bool = False) -> str:

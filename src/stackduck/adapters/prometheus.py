@@ -25,6 +25,10 @@ RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3
 #: server keeps its metrics, set by the supervisor of ``stackduck serve --processes N``.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 TYPE = ["job_type"]
+#: Job types with a label of their own, at most: each label is a series per metric, kept
+#: for the life of the process (and by Prometheus). The types after them count as OTHER.
+MAX_TYPE_LABELS = 1000
+OTHER = "_other"
 
 M = TypeVar("M", Counter, Histogram)
 
@@ -32,12 +36,14 @@ M = TypeVar("M", Counter, Histogram)
 class PrometheusMetrics:
     """Counts what happens (the application's Metrics port), and renders the page."""
 
-    def __init__(self, one_of_several: bool = False) -> None:
+    def __init__(self, one_of_several: bool = False, max_type_labels: int = MAX_TYPE_LABELS) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.type_label = TypeLabels(max_type_labels)
+        labels = self.type_label
 
         def counter(name: str, doc: str) -> _ByType[Counter]:
-            return _ByType(Counter(f"stackduck_jobs_{name}", doc, ["job_type"], registry=r))
+            return _ByType(Counter(f"stackduck_jobs_{name}", doc, ["job_type"], registry=r), labels)
 
         self._enqueued = counter("enqueued", "Jobs enqueued")
         self._delivered = counter("delivered", "Jobs leased to a worker")
@@ -52,7 +58,8 @@ class PrometheusMetrics:
                 ["job_type"],
                 buckets=WAIT_BUCKETS,
                 registry=r,
-            )
+            ),
+            labels,
         )
         self._run = _ByType(
             Histogram(
@@ -61,7 +68,8 @@ class PrometheusMetrics:
                 ["job_type"],
                 buckets=RUN_BUCKETS,
                 registry=r,
-            )
+            ),
+            labels,
         )
         self._streams = Gauge(
             "stackduck_workers_connected",
@@ -116,7 +124,7 @@ class PrometheusPage:
         except StorageUnavailable:
             views = []  # the record is down: the health gauges below say so
         tiers = await self._health.check()
-        snapshot = _Snapshot(views, tiers)
+        snapshot = _Snapshot(views, tiers, self._metrics.type_label)
         return generate_latest(self._metrics.collector) + generate_latest(snapshot), CONTENT_TYPE_LATEST
 
 
@@ -124,24 +132,34 @@ class _Snapshot:
     """The queues and the storage tiers as read for one scrape (the same from whichever
     server process answers, so they are never kept in a metric)."""
 
-    def __init__(self, views: Sequence[QueueView], tiers: Mapping[str, bool]) -> None:
+    def __init__(self, views: Sequence[QueueView], tiers: Mapping[str, bool], labels: TypeLabels) -> None:
         self._views = views
         self._tiers = tiers
+        self._labels = labels
 
     def collect(self) -> Iterable[Metric]:
         ready = GaugeMetricFamily("stackduck_queue_ready", "Due jobs waiting", labels=[*TYPE, "priority"])
         scheduled = GaugeMetricFamily("stackduck_queue_scheduled", "Jobs waiting for their time", labels=TYPE)
         running = GaugeMetricFamily("stackduck_queue_running", "Jobs leased to workers", labels=TYPE)
         dead = GaugeMetricFamily("stackduck_queue_dead", "Dead letters", labels=TYPE)
-        paused = GaugeMetricFamily("stackduck_queue_paused", "1 while the job type is paused", labels=TYPE)
+        paused = GaugeMetricFamily(
+            "stackduck_queue_paused", "Paused job types (1 each while paused)", labels=TYPE
+        )
+        # Per label: ready by priority, scheduled, running, dead, paused (OTHER sums the rest).
+        rows: dict[str, list[int]] = {}
         for view in self._views:
-            stats, name = view.stats, [view.stats.job_type]
-            for priority, count in enumerate(stats.ready_by_priority, start=1):
+            stats = view.stats
+            row = rows.setdefault(self._labels(stats.job_type), [0] * 7)
+            values = (*stats.ready_by_priority, stats.scheduled, stats.running, stats.dead, int(view.paused))
+            row[:] = [total + value for total, value in zip(row, values, strict=True)]
+        for label, (high, normal, low, waiting, leased, letters, pauses) in rows.items():
+            name = [label]
+            for priority, count in enumerate((high, normal, low), start=1):
                 ready.add_metric([*name, str(priority)], count)
-            scheduled.add_metric(name, stats.scheduled)
-            running.add_metric(name, stats.running)
-            dead.add_metric(name, stats.dead)
-            paused.add_metric(name, int(view.paused))
+            scheduled.add_metric(name, waiting)
+            running.add_metric(name, leased)
+            dead.add_metric(name, letters)
+            paused.add_metric(name, pauses)
         up = GaugeMetricFamily(
             "stackduck_storage_up", "1 while the storage tier answers and serves", labels=["tier"]
         )
@@ -155,19 +173,40 @@ class _Snapshot:
         return [ready, scheduled, running, dead, paused, up, degraded]
 
 
+class TypeLabels:
+    """The job_type label each job type is counted under: its own for the first
+    ``limit`` types this process counts, OTHER for every type after them."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._own: set[str] = set()
+
+    def __call__(self, job_type: str) -> str:
+        if job_type in self._own:
+            return job_type
+        if len(self._own) < self._limit:
+            self._own.add(job_type)
+            return job_type
+        return OTHER
+
+
 class _ByType(Generic[M]):
-    """A metric labelled by job type, each type's child looked up once for good
+    """A metric labelled by job type, each label's child looked up once for good
     (prometheus-client's ``labels()`` validates and takes a lock on every call: it cost
     more than the count or observation itself)."""
 
-    def __init__(self, metric: M) -> None:
+    def __init__(self, metric: M, labels: TypeLabels) -> None:
         self._metric: M = metric
+        self._labels = labels
         self._children: dict[str, M] = {}
 
     def __call__(self, job_type: str) -> M:
         child = self._children.get(job_type)
-        if child is None:
-            child = self._children[job_type] = self._metric.labels(job_type)
+        if child is None:  # a type seen first, or one of those counted as OTHER
+            label = self._labels(job_type)
+            child = self._children.get(label)
+            if child is None:
+                child = self._children[label] = self._metric.labels(label)
         return child
 
 

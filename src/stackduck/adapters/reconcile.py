@@ -90,6 +90,7 @@ class Reconciler:
         gap = SWEEP_PAGE / self._pace.jobs_per_second
         self._asked.clear()
         after, restored, walked = "", 0, 0
+        await self._primary.reindex_due()
         while True:
             if not self._active():
                 return restored  # degraded: the return to Redis re-seeds everything

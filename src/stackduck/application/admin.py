@@ -10,9 +10,13 @@ from stackduck.application.ports import Clock, JobStore, Page
 from stackduck.application.ready import ReadyPath
 from stackduck.domain.errors import InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.rules import validate_id
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+#: How much of a page's jobs (payloads, error messages: ports.listed_bytes) a listing
+#: loads at most, unless the caller says otherwise; the rest comes on the next page.
+DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
 
 
 def page_size(limit: int) -> int:
@@ -36,12 +40,22 @@ class Admin:
         return found[job_id]
 
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int = 0, cursor: str = ""
+        self,
+        status: JobStatus | None,
+        job_type: str | None,
+        limit: int = 0,
+        cursor: str = "",
+        max_bytes: int = DEFAULT_PAGE_BYTES,
     ) -> Page:
-        return await self._store.list_jobs(status, job_type or None, page_size(limit), cursor)
+        """A page of at most ``limit`` jobs and ``max_bytes`` (its first job whatever its
+        size); ``next_cursor`` continues it."""
+        cursor = validate_id("page_token", cursor)
+        return await self._store.list_jobs(status, job_type or None, page_size(limit), cursor, max_bytes)
 
-    async def dead_letters(self, job_type: str | None, limit: int = 0, cursor: str = "") -> Page:
-        return await self.list_jobs(JobStatus.FAILED, job_type, limit, cursor)
+    async def dead_letters(
+        self, job_type: str | None, limit: int = 0, cursor: str = "", max_bytes: int = DEFAULT_PAGE_BYTES
+    ) -> Page:
+        return await self.list_jobs(JobStatus.FAILED, job_type, limit, cursor, max_bytes)
 
     async def cancel(self, job_ids: Sequence[str]) -> list[Outcome]:
         """Cancel queued (or scheduled) jobs; running and finished ones are refused."""

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from stackduck.application.admin import Admin
+from stackduck.application.admin import DEFAULT_PAGE_BYTES, Admin
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.pauses import Pauses
 from stackduck.application.ports import Clock, JobStore, TypeStats
 from stackduck.application.stats_reads import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
-from stackduck.domain.rules import validate_job_type
+from stackduck.domain.rules import validate_id, validate_job_type
 
 BULK_PAGE = 500
 
@@ -32,6 +32,8 @@ class DeadLetterSelection:
             raise InvalidJob("name the dead letters: job_ids, or a job_type, or all=true (exactly one)")
         if self.job_type:
             validate_job_type(self.job_type)
+        for job_id in self.job_ids:
+            validate_id("job_ids", job_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,7 @@ class Operations:
         cursor = ""
         while True:
             page = await self._store.list_jobs(
-                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor
+                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES
             )
             if page.jobs:
                 yield [job.id for job in page.jobs]

@@ -53,6 +53,19 @@ class Page:
     next_cursor: str
 
 
+#: What a listed job costs a page beyond the fields that vary in size (its id, numbers
+#: and framing).
+LISTED_JOB_BYTES = 128
+
+
+def listed_bytes(job: Job) -> int:
+    """What a job takes of a listing's byte budget: the UTF-8 bytes of its payload, error
+    message, type and lease owner, plus LISTED_JOB_BYTES. Every store counts the same
+    (from stored lengths, without loading the values)."""
+    variable = (job.payload, job.error_message, job.job_type, job.lease_owner or "")
+    return sum(len(text.encode()) for text in variable) + LISTED_JOB_BYTES
+
+
 @dataclass(frozen=True, slots=True)
 class TypeStats:
     """How one job type's jobs stand, from the record."""
@@ -109,9 +122,11 @@ class JobStore(Protocol):
         (re-)seeding a ready queue, or checking one against the record, walks."""
 
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
     ) -> Page:
-        """Jobs by id order, filtered; ``cursor`` continues a previous page."""
+        """Jobs by id order, filtered; ``cursor`` continues a previous page. A page holds at
+        most ``limit`` jobs, and no more than ``max_bytes`` of them by :func:`listed_bytes`
+        (its first job whatever its size); no payload beyond the page is loaded."""
 
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""

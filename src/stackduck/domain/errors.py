@@ -7,6 +7,18 @@ each class to one status code in one place.
 
 from __future__ import annotations
 
+#: How much of a value a client sent an error message quotes.
+QUOTED_CHARACTERS = 40
+
+
+def quoted(value: str) -> str:
+    """A client's value as an error message shows it: its repr, cut to a short prefix.
+    A status message travels in a trailer, and gRPC clients refuse trailers over 8 KiB:
+    a long value echoed whole would turn the error into RESOURCE_EXHAUSTED."""
+    if len(value) <= QUOTED_CHARACTERS:
+        return repr(value)
+    return f"{value[:QUOTED_CHARACTERS]!r}… ({len(value)} characters)"
+
 
 class StackduckError(Exception):
     """Root of every error Stackduck raises on purpose."""
@@ -20,7 +32,7 @@ class JobNotFound(StackduckError):
     """No job has the given id."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job with id {job_id!r}")
+        super().__init__(f"no job with id {quoted(job_id)}")
         self.job_id = job_id
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from operator import attrgetter
 
-from stackduck.domain.errors import IllegalTransition, LeaseMismatch
+from stackduck.domain.errors import IllegalTransition, LeaseMismatch, quoted
 from stackduck.domain.priority import ReadyKey, ready_key
 from stackduck.domain.retry import RetryPolicy
 from stackduck.domain.rules import JobSpec
@@ -227,10 +227,12 @@ class Job:
         if token is not None and token != self.attempt:
             raise LeaseMismatch(
                 f"lease token {token} of job {self.id} is stale; the current attempt is "
-                f"{self.attempt}, leased to {self.lease_owner!r}"
+                f"{self.attempt}, leased to {quoted(self.lease_owner or '')}"
             )
         if worker_id is not None and worker_id != self.lease_owner:
-            raise LeaseMismatch(f"job {self.id} is leased to {self.lease_owner!r}, not to {worker_id!r}")
+            raise LeaseMismatch(
+                f"job {self.id} is leased to {quoted(self.lease_owner or '')}, not to {quoted(worker_id)}"
+            )
 
     def _record_failure(
         self, now: float, error_message: str, policy: RetryPolicy, unit_random: float, retry: bool

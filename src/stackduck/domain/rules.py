@@ -9,10 +9,12 @@ fix. Out-of-range values are errors, never silently replaced.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
-from stackduck.domain.errors import InvalidJob, LimitExceeded
+from stackduck.domain.errors import InvalidJob, LimitExceeded, quoted
 from stackduck.domain.priority import DEFAULT_PRIORITY, HIGH, LOW
 from stackduck.domain.retry import MAX_BACKOFF_SECONDS
 
@@ -22,6 +24,12 @@ DEFAULT_MAX_RETRIES = 2
 MAX_RETRIES_LIMIT = 100
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 24 * 3600
+#: A worker's name is logged and shown to operators: one short line.
+MAX_WORKER_ID_LENGTH = 200
+#: Job types one ConsumeJobs stream may ask for: every claim looks at each of them.
+MAX_JOB_TYPES_PER_STREAM = 100
+#: Ids this server hands out (jobs, page tokens) are 36 characters long.
+MAX_ID_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +70,54 @@ def validate_job_type(job_type: str) -> str:
     return job_type
 
 
+def validate_id(field: str, value: str) -> str:
+    """An id a client sends back (a job id, a page token): at most MAX_ID_LENGTH
+    characters, no NUL; "" is left to the caller."""
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidJob(
+            f"{field} is {len(value)} characters long; ids are at most {MAX_ID_LENGTH} "
+            f"(this server's are 36): {quoted(value)}"
+        )
+    return validate_text(field, value)
+
+
+def validate_job_types(job_types: Sequence[str]) -> Sequence[str]:
+    """The job types of one stream: at most MAX_JOB_TYPES_PER_STREAM, each a job type."""
+    if len(job_types) > MAX_JOB_TYPES_PER_STREAM:
+        raise InvalidJob(
+            f"job_types names {len(job_types)} job types; a stream may ask for at most "
+            f"{MAX_JOB_TYPES_PER_STREAM} (open another stream for more)"
+        )
+    for job_type in job_types:
+        validate_job_type(job_type)
+    return job_types
+
+
 def validate_text(field: str, value: str) -> str:
     """Free text a client sends (worker ids, error messages): anything but NUL."""
     if "\x00" in value:
         raise InvalidJob(f"{field} must not contain the NUL character")
     return value
+
+
+#: C0 and C1 control characters (tab, line breaks, NUL, escape, ...), DEL, and the
+#: Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def validate_worker_id(worker_id: str) -> str:
+    """A worker's name as a client sends it ("" = not given): one line of at most
+    MAX_WORKER_ID_LENGTH characters."""
+    if len(worker_id) > MAX_WORKER_ID_LENGTH:
+        raise InvalidJob(
+            f"worker_id is {len(worker_id)} characters long; at most {MAX_WORKER_ID_LENGTH} are allowed"
+        )
+    if (found := _CONTROL.search(worker_id)) is not None:
+        raise InvalidJob(
+            f"worker_id must not contain control characters (line breaks, tabs, NUL, ...); "
+            f"found U+{ord(found.group()):04X} at position {found.start()}"
+        )
+    return worker_id
 
 
 def validate_payload(payload: str, max_bytes: int) -> str:
@@ -89,7 +140,10 @@ def _refuse_constant(name: str) -> None:
 
 
 #: One decoder for every payload: ``json.loads`` with an option builds a new one per call.
-_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+#: Numbers are checked for their syntax only: the payload is kept as text, and Python's
+#: int() refuses integers over 4,300 digits (``sys.set_int_max_str_digits``), which JSON
+#: allows.
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=str)
 
 
 def validate_priority(priority: int) -> int:
@@ -131,17 +185,37 @@ def validate_retries(max_retries: int, retry_limit: int | None) -> int:
     return retry_limit
 
 
+#: RFC 3339's date-time (section 5.6): full-date, "T" (or "t", or a space: the section's
+#: note), partial-time with optional fractional seconds, then "Z" (or "z") or +hh:mm / -hh:mm.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
+
+
 def parse_rfc3339(text: str) -> float:
-    """Unix seconds of an RFC 3339 timestamp; the offset is required."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+    """Unix seconds of an RFC 3339 date-time. Other ISO 8601 forms (week or ordinal
+    dates, basic format, no offset, no seconds) are refused."""
+    found = _RFC3339.fullmatch(text)
+    if found is None:
         raise InvalidJob(
-            f"scheduled_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z; got {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        raise InvalidJob(f"scheduled_at needs a UTC offset (Z or +hh:mm), as RFC 3339 requires; got {text!r}")
-    return moment.timestamp()
+            "scheduled_at must be an RFC 3339 date-time with a UTC offset, such as "
+            f"2026-01-31T12:00:00Z or 2026-01-31T14:00:00.5+02:00; got {quoted(text)}"
+        )
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    fraction, sign, offset_hours, offset_minutes = found.group(7, 8, 9, 10)
+    offset = timedelta(0)
+    if sign:
+        if int(offset_hours) > 23 or int(offset_minutes) > 59:
+            raise InvalidJob(f"scheduled_at has an offset beyond ±23:59; got {quoted(text)}")
+        offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+        offset = -offset if sign == "-" else offset
+    leap = second == 60  # a leap second (RFC 3339 allows :60): one past :59
+    try:
+        moment = datetime(year, month, day, hour, minute, 59 if leap else second, tzinfo=timezone(offset))
+    except ValueError as exc:
+        raise InvalidJob(f"scheduled_at is not a real time ({exc}); got {quoted(text)}") from exc
+    return moment.timestamp() + leap + (float(fraction) if fraction else 0.0)
 
 
 def resolve_run_at(scheduled_at: str, scheduled_in: float, now: float) -> float:

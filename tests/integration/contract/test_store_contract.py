@@ -8,10 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from stackduck.adapters.redis import store as redis_store
-from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats
+from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats, listed_bytes
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
+
+MIB = 1 << 20
 
 
 @pytest.mark.parametrize("batch", [1, 40], ids=["one", "forty"])  # Postgres: INSERT, then COPY
@@ -107,15 +109,46 @@ async def test_listing_pages_through_a_status_and_a_type(ports: Ports) -> None:
         job.fail("w", None, NOW, "x", RetryPolicy(), retry=False)
         await ports.store.apply([Change(job, version)])
 
-    first = await ports.store.list_jobs(JobStatus.FAILED, None, 3, "")
-    second = await ports.store.list_jobs(JobStatus.FAILED, None, 3, first.next_cursor)
-    only_a = await ports.store.list_jobs(JobStatus.FAILED, "a", 10, "")
-    everything = await ports.store.list_jobs(None, None, 100, "")
+    first = await ports.store.list_jobs(JobStatus.FAILED, None, 3, "", MIB)
+    second = await ports.store.list_jobs(JobStatus.FAILED, None, 3, first.next_cursor, MIB)
+    only_a = await ports.store.list_jobs(JobStatus.FAILED, "a", 10, "", MIB)
+    everything = await ports.store.list_jobs(None, None, 100, "", MIB)
 
     assert [j.id for j in first.jobs + second.jobs] == [j.id for j in jobs[:5]]
     assert first.next_cursor and second.next_cursor == ""
     assert [j.id for j in only_a.jobs] == [j.id for j in jobs[:5] if j.job_type == "a"]
     assert len(everything.jobs) == 7 and everything.next_cursor == ""
+
+
+async def test_a_page_holds_what_its_byte_budget_allows_and_says_where_to_go_on(ports: Ports) -> None:
+    jobs = await ports.add(
+        *(ports.job("a" if n % 2 else "b", payload=f'"{"ü" * 500 * n}"') for n in range(1, 7))
+    )
+    jobs[0].start("w" * 50, NOW, 60)
+    jobs[0].fail("w" * 50, None, NOW, "é" * 300, RetryPolicy(), retry=True)
+    await ports.store.apply([Change(jobs[0], 0)])
+    stored = await ports.store.get([j.id for j in jobs])
+    sizes = [listed_bytes(stored[j.id]) for j in jobs]
+    ids = [j.id for j in jobs]
+
+    async def page(max_bytes: int, cursor: str = "", job_type: str | None = None) -> tuple[list[str], str]:
+        found = await ports.store.list_jobs(None, job_type, 100, cursor, max_bytes)
+        return [j.id for j in found.jobs], found.next_cursor
+
+    assert await page(sizes[0] + sizes[1]) == (ids[:2], ids[1])
+    assert await page(sizes[0] + sizes[1] - 1) == (ids[:1], ids[0])
+    assert await page(1) == (ids[:1], ids[0])  # the first job comes, however large
+    assert await page(sizes[2] + sizes[3], ids[1]) == (ids[2:4], ids[3])
+    assert await page(sum(sizes)) == (ids, "")
+    assert await page(sizes[0] + sizes[2], "", "a") == ([ids[0], ids[2]], ids[2])
+    assert await page(sizes[4], ids[2], "a") == ([ids[4]], "")
+    walked, cursor = [], ""
+    while True:
+        found, cursor = await page(max(sizes) + 1, cursor)
+        walked += found
+        if not cursor:
+            break
+    assert walked == ids
 
 
 async def test_counts_split_queued_into_due_and_scheduled(ports: Ports) -> None:

@@ -96,7 +96,8 @@ HOT_QUERIES = {
     "leases": (b"SELECT min(lease_expires_at) FROM stackduck_jobs WHERE status = 'running'", {},
                "stackduck_jobs_leases"),
     "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
-                                        "after": "00000000-0000-0000-0000-000000000000", "limit": 100},
+                                        "after": "00000000-0000-0000-0000-000000000000", "limit": 100,
+                                        "max_bytes": 4 << 20, "job_bytes": 128},
                      "stackduck_jobs_status"),
     "complete": (sql("complete"), {"completions": json.dumps(
         [{"id": str(uuid.uuid4()), "worker_id": "w", "token": 1, "now": NOW} for _ in range(100)]

@@ -21,7 +21,9 @@ class Channel:
 
     name = "test"
 
-    def __init__(self, deaf: int = 0, subscribe_seconds: float = 0.0) -> None:
+    def __init__(self, deaf: int = 0, subscribe_seconds: float = 0.0, max_message_bytes: int = 7999) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.sizes: list[int] = []
         self.sent: list[dict[str, object]] = []
         self.failures: list[Exception] = []
         self._subscribers: list[asyncio.Queue[str]] = []
@@ -31,6 +33,7 @@ class Channel:
     async def publish(self, message: str) -> None:
         if self.failures:
             raise self.failures.pop()
+        self.sizes.append(len(message.encode()))
         self.sent.append(json.loads(message))
         for queue in self._subscribers:
             queue.put_nowait(message)
@@ -178,3 +181,36 @@ async def test_a_failed_publish_is_sent_again() -> None:
 
         await until(lambda: bool(channel.wake_ups()))
         assert [message["ready"] for message in channel.wake_ups()] == [{"email": 2}]
+
+
+async def test_wake_ups_go_in_messages_the_channel_carries() -> None:
+    channel = Channel(max_message_bytes=600)
+    types = [f"{n:02d}" + "🦆" * 20 for n in range(30)]  # 242 bytes each, escaped
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        waiters = [b.listen([job_type]) for job_type in types]
+
+        await a.notify(dict.fromkeys(types, 3))
+
+        await until(lambda: all(waiter.woken for waiter in waiters))
+    told: dict[str, object] = {}
+    for message in channel.wake_ups():
+        told.update(message["ready"])  # type: ignore[call-overload]
+    assert told == dict.fromkeys(types, 3)
+    assert len(channel.wake_ups()) > 10 and max(channel.sizes) <= 600
+
+
+async def test_a_type_too_long_for_any_message_asks_everyone_to_look() -> None:
+    channel = Channel(max_message_bytes=200)
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        waiter = b.listen(["x" * 300])
+        other = b.listen(["short"])
+        before = len(channel.sent)
+
+        await a.notify({"x" * 300: 1, "short": 1})
+
+        await until(lambda: waiter.woken and other.woken)
+    assert max(channel.sizes) <= 200
+    [told] = [message for message in channel.sent[before:] if message["ready"]]
+    assert told["ready"] == {"short": 1} and told["everyone"] is True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from stackduck.adapters.prometheus import PrometheusMetrics
+from stackduck.adapters.prometheus import OTHER, PrometheusMetrics, PrometheusPage
 from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.operations import QueueView
+from stackduck.application.ports import TypeStats
 from stackduck.domain.job import Job, JobSpec
 
 NOW = 1_000.0
@@ -48,3 +50,54 @@ def test_open_streams_are_counted_as_they_open_and_close() -> None:
     assert gauge() == 2
     consumers.close(first)
     assert gauge() == 1
+
+
+def test_job_types_past_the_label_limit_are_counted_together_as_other() -> None:
+    metrics = PrometheusMetrics(max_type_labels=3)
+    jobs = [_job(f"t{n}", n, True) for n in range(1, 7)]
+
+    metrics.enqueued(jobs)
+    metrics.enqueued([_job("t5", 9, False), _job("t1", 9, False)])
+    metrics.delivered(jobs, NOW)
+
+    counted = {
+        sample.labels["job_type"]: sample.value
+        for metric in metrics.registry.collect()
+        if metric.name == "stackduck_jobs_enqueued"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert counted == {"t1": 2, "t2": 1, "t3": 1, OTHER: 4}
+    assert _sample(metrics, "stackduck_job_wait_seconds_count", OTHER) == 3
+    assert _sample(metrics, "stackduck_job_wait_seconds_count", "t4") is None
+
+
+class _Queues:
+    """The queue views a scrape reads (what Operations.queues returns)."""
+
+    def __init__(self, *views: QueueView) -> None:
+        self._views = list(views)
+
+    async def queues(self) -> list[QueueView]:
+        return self._views
+
+
+class _Up:
+    async def check(self) -> dict[str, bool]:
+        return {"memory": True}
+
+
+async def test_queue_gauges_past_the_label_limit_are_summed_as_other() -> None:
+    metrics = PrometheusMetrics(max_type_labels=2)
+    views = [QueueView(TypeStats(f"q{n}", (n, 0, 1), 1, n, 0, 0, 0), paused=n == 4) for n in range(1, 5)]
+    page = PrometheusPage(metrics, _Queues(*views), _Up())  # type: ignore[arg-type]
+
+    body, _ = await page.render()
+
+    text = body.decode()
+    assert 'stackduck_queue_ready{job_type="q1",priority="1"} 1.0' in text
+    assert 'stackduck_queue_ready{job_type="q2",priority="1"} 2.0' in text
+    assert f'stackduck_queue_ready{{job_type="{OTHER}",priority="1"}} 7.0' in text
+    assert f'stackduck_queue_running{{job_type="{OTHER}"}} 7.0' in text
+    assert f'stackduck_queue_paused{{job_type="{OTHER}"}} 1.0' in text
+    assert 'job_type="q3"' not in text and 'job_type="q4"' not in text

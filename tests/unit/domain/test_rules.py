@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import calendar
+import re
 from typing import Any
 
 import pytest
 
-from stackduck.domain.errors import InvalidJob, StackduckError
+from stackduck.domain.errors import InvalidJob, StackduckError, quoted
 from stackduck.domain.rules import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_SCHEDULE_AHEAD_SECONDS,
     JobRequest,
     JobSpec,
     validate,
+    validate_id,
+    validate_job_types,
+    validate_worker_id,
 )
 
 NOW = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))  # 2026-01-01T00:00:00Z
@@ -142,6 +146,12 @@ def test_payload_is_returned_byte_for_byte(payload: str) -> None:
     spec = check(payload=payload)
     assert spec.payload == payload
     assert spec.payload.encode() == payload.encode()
+
+
+@pytest.mark.parametrize("digits", [4301, 10_000, 100_000])
+def test_payload_with_an_integer_of_any_length_is_accepted_as_is(digits: int) -> None:
+    payload = '{"n": -' + "9" * digits + ', "m": [1' + "0" * digits + "]}"
+    assert check(payload=payload).payload == payload
 
 
 def sized_string_payload(total_bytes: int, char: str) -> str:
@@ -287,6 +297,47 @@ def test_scheduled_at_is_parsed_to_unix_time(text: str, expected: float) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31t12:00:00z", unix(2026, 1, 31, 12)),  # section 5.6: "t" and "z" may be lower case
+        ("2026-01-31 12:00:00Z", unix(2026, 1, 31, 12)),  # section 5.6 note: a space for "T"
+        ("2026-01-31T12:00:00.5+00:00", unix(2026, 1, 31, 12) + 0.5),
+        ("2026-01-31T12:00:00.123456789Z", unix(2026, 1, 31, 12) + 0.123456789),
+        ("2026-01-31T12:00:00-00:00", unix(2026, 1, 31, 12)),  # section 4.3: UTC, local offset unknown
+        ("2026-01-31T23:59:60Z", unix(2026, 2, 1)),  # a leap second
+    ],
+)
+def test_every_form_of_rfc3339_is_accepted(text: str, expected: float) -> None:
+    assert check(scheduled_at=text, now=unix(2026, 1, 1)).run_at == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-W05-6T12:00:00Z",  # ISO 8601 week date
+        "2026-031T12:00:00Z",  # ordinal date
+        "20260131T120000Z",  # basic format
+        "2026-01-31T120000Z",
+        "2026-01-31T12:00Z",  # no seconds
+        "2026-01-31T12Z",
+        "2026-01-31T12:00:00+0200",  # offset in basic format
+        "2026-01-31T12:00:00+02",
+        "2026-01-31T12:00:00,5Z",  # a comma before the fraction
+        "2026-01-31T12:00:00.Z",
+        "2026-01-31T12:00:00+24:00",
+        "2026-01-31T12:00:00+02:60",
+        "2026-01-31T12:00:61Z",
+        "2026-01-31_12:00:00Z",
+        "\uff12\uff10\uff12\uff16-01-31T12:00:00Z",  # digits that are not ASCII (fullwidth)
+        " 2026-01-31T12:00:00Z",
+        "2026-01-31T12:00:00Z\n",
+    ],
+)
+def test_iso8601_forms_that_are_not_rfc3339_are_refused(text: str) -> None:
+    refused("scheduled_at", scheduled_at=text)
+
+
+@pytest.mark.parametrize(
     "text",
     ["2000-01-01T00:00:00Z", "2025-12-31T23:59:59Z", "2026-01-01T02:00:00+03:00", "2026-01-01T00:00:00Z"],
 )
@@ -348,3 +399,67 @@ def test_scheduled_in_beyond_366_days_or_not_a_number_is_refused(seconds: float)
 def test_scheduled_at_and_scheduled_in_together_are_refused() -> None:
     message = refused("scheduled_at", scheduled_at="2026-01-31T12:00:00Z", scheduled_in=60.0)
     assert "scheduled_in" in message
+
+
+# -- worker_id -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("worker_id", ["", "w", "host-1/pid 42 ü🦆", "w" * 200])
+def test_worker_id_of_one_line_up_to_200_characters_is_accepted(worker_id: str) -> None:
+    assert validate_worker_id(worker_id) == worker_id
+
+
+def test_worker_id_over_200_characters_is_refused() -> None:
+    with pytest.raises(InvalidJob, match="worker_id is 201 characters long; at most 200"):
+        validate_worker_id("w" * 201)
+
+
+@pytest.mark.parametrize(
+    ("worker_id", "code"),
+    [("a\nb", "U+000A"), ("a\rb", "U+000D"), ("\t", "U+0009"), ("a\x00", "U+0000"), ("a\x1b[0m", "U+001B"),
+     ("a\x7f", "U+007F"), ("a\x85", "U+0085"), ("a\u2028", "U+2028"), ("a\u2029", "U+2029")],
+)  # fmt: skip
+def test_worker_id_with_a_control_character_is_refused(worker_id: str, code: str) -> None:
+    with pytest.raises(InvalidJob, match=f"worker_id must not contain control characters.*{re.escape(code)}"):
+        validate_worker_id(worker_id)
+
+
+# -- ids and what error messages quote ----------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", "0b7c1e1a-0000-4000-8000-000000000000", "i" * 64])
+def test_ids_up_to_64_characters_are_accepted(value: str) -> None:
+    assert validate_id("job_id", value) == value
+
+
+def test_an_id_over_64_characters_is_refused_and_quoted_short() -> None:
+    with pytest.raises(InvalidJob) as raised:
+        validate_id("page_token", "p" * 100_000)
+    message = str(raised.value)
+    assert message.startswith("page_token is 100000 characters long; ids are at most 64")
+    assert len(message) < 200, message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("abc", "'abc'"), ("a" * 40, repr("a" * 40)), ("a" * 41, repr("a" * 40) + "… (41 characters)")],
+)
+def test_error_messages_quote_a_short_prefix(value: str, shown: str) -> None:
+    assert quoted(value) == shown
+
+
+def test_a_long_scheduled_at_is_quoted_short() -> None:
+    message = refused("scheduled_at", scheduled_at="2026" * 10_000)
+    assert "(40000 characters)" in message and len(message) < 300
+
+
+# -- job types of a stream ---------------------------------------------------------
+
+
+def test_a_stream_may_ask_for_up_to_100_job_types() -> None:
+    types = [f"t{i}" for i in range(100)]
+    assert validate_job_types(types) == types
+    with pytest.raises(InvalidJob, match="job_types names 101 job types; a stream may ask for at most 100"):
+        validate_job_types([*types, "one more"])
+    with pytest.raises(InvalidJob, match="job_type"):
+        validate_job_types(["ok", ""])

@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from stackduck.adapters.tally import StatsTally
 from stackduck.application.claiming import start_by_moves
 from stackduck.application.moves import complete_by_moves
-from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats, listed_bytes
 from stackduck.domain.job import Job, JobStatus
 
 
@@ -76,18 +76,21 @@ class MemoryJobStore:
         return [QueueEntry.of(self._jobs[i]) for i in ids]
 
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
     ) -> Page:
         ids = sorted(self._by_status[status]) if status is not None else sorted(self._jobs)
         start = bisect_right(ids, cursor) if cursor else 0
         found: list[Job] = []
+        used, more = 0, False
         for job_id in ids[start:]:
             job = self._jobs[job_id]
             if job_type is None or job.job_type == job_type:
-                found.append(job.copy())
-                if len(found) == limit:
+                size = listed_bytes(job)
+                if len(found) == limit or (found and used + size > max_bytes):
+                    more = True
                     break
-        more = len(found) == limit and found[-1].id != ids[-1]
+                found.append(job.copy())
+                used += size
         return Page(found, found[-1].id if more else "")
 
     async def count(self, now: float) -> dict[str, int]:

@@ -15,6 +15,8 @@ CHANNEL = "stackduck_ready"
 
 class PostgresChannel:
     name = "postgres-listen"
+    #: NOTIFY refuses a payload of 8,000 bytes or more ("payload string too long").
+    max_message_bytes = 7999
 
     def __init__(self, pool: AsyncConnectionPool[Any], conninfo: str) -> None:
         self._pool = pool

@@ -12,8 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
-from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
-from stackduck.domain.errors import InvalidJob
+from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
 NIL_ID = "00000000-0000-0000-0000-000000000000"
@@ -176,21 +176,23 @@ class PostgresJobStore:
 
     @translated
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
     ) -> Page:
         if cursor and not _is_id(cursor):
-            raise InvalidJob(f"page_token {cursor!r} is not one this server handed out")
+            raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
         params = {
             "status": status.value if status is not None else None,
             "job_type": job_type,
             "after": cursor or NIL_ID,
-            "limit": limit + 1,
+            "limit": limit,
+            "max_bytes": max_bytes,
+            "job_bytes": LISTED_JOB_BYTES,
         }
         async with self._pool.connection() as conn:
             found = await conn.execute(sql("list_jobs"), params)
-            jobs = [job_from_row(row) for row in await found.fetchall()]
-        more = len(jobs) > limit
-        jobs = jobs[:limit]
+            rows = await found.fetchall()
+        jobs = [job_from_row(row[1:]) for row in rows if row[0]]
+        more = len(jobs) < len(rows)
         return Page(jobs, jobs[-1].id if more else "")
 
     @translated

@@ -10,6 +10,8 @@ from stackduck.adapters.redis.errors import UNAVAILABLE, unavailable
 
 class RedisChannel:
     name = "redis-pubsub"
+    #: Redis carries far more; wake-ups still go in messages of a moderate size.
+    max_message_bytes = 64 * 1024
 
     def __init__(self, client: Client, channel: str) -> None:
         self._client = client

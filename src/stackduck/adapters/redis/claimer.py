@@ -20,6 +20,7 @@ class RedisClaimer:
             keys.status(JobStatus.QUEUED),
             keys.status(JobStatus.RUNNING),
             keys.leases,
+            keys.due,
         ]
 
     @translated

@@ -36,6 +36,18 @@ class Keys:
         return f"{self.prefix}:types"
 
     @property
+    def due(self) -> str:
+        """Sorted set of the job types whose scheduled set holds entries: score no later
+        than the type's earliest one (the scheduler looks at the types due, no others)."""
+        return f"{self.prefix}:due"
+
+    @property
+    def due_indexed(self) -> str:
+        """Present once every type scheduled before the due index existed is marked in it
+        (gone after a flush, or in data restored from before it: then it is built again)."""
+        return f"{self.prefix}:due-indexed"
+
+    @property
     def seeded(self) -> str:
         """Present while the ready queue holds what the record holds (gone after a flush)."""
         return f"{self.prefix}:seeded"

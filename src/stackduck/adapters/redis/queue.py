@@ -47,10 +47,11 @@ class RedisReadyQueue:
     def _rows(
         self, entries: Sequence[QueueEntry], now: float, restoring: bool = False
     ) -> tuple[list[str], list[list[Any]]]:
-        """The keys and rows push.lua takes: per entry its type's number (in the keys),
+        """The keys (types, the due index, then per type its two sets) and rows push.lua
+        takes: per entry its type's number (in the keys),
         type, whether it is due (1/0), score as text (Lua would round it) and member;
         restore.lua's rows add the member the entry would have in the other set."""
-        keys = [self._keys.types]
+        keys = [self._keys.types, self._keys.due]
         numbers: dict[str, int] = {}
         rows: list[list[Any]] = []
         for entry in entries:
@@ -107,26 +108,52 @@ class RedisReadyQueue:
 
     @translated
     async def promote_due(self, now: float) -> dict[str, int]:
-        types = sorted(str(t) for t in await self._client.smembers(self._keys.types))
+        """Promote the types the due index marks as due by ``now``, and no others."""
+        types = [str(t) for t in await self._due_index("zrangebyscore", self._keys.due, "-inf", now)]
         if not types:
             return {}
         pipe = self._client.pipeline(transaction=False)
         for job_type in types:
-            keys = [self._keys.scheduled(job_type), self._keys.ready(job_type)]
-            await self._promote(keys=keys, args=[now, PROMOTE_BATCH], client=pipe)
+            keys = [self._keys.scheduled(job_type), self._keys.ready(job_type), self._keys.due]
+            await self._promote(keys=keys, args=[now, PROMOTE_BATCH, job_type], client=pipe)
         moved = await pipe.execute()
         return {job_type: int(n) for job_type, n in zip(types, moved, strict=True) if int(n)}
 
     @translated
     async def next_due(self) -> float | None:
-        types = sorted(str(t) for t in await self._client.smembers(self._keys.types))
-        if not types:
-            return None
+        """The earliest mark in the due index: no later than the next entry's time."""
+        head = await self._due_index("zrange", self._keys.due, 0, 0, withscores=True)
+        return float(head[0][1]) if head else None
+
+    async def _due_index(self, command: str, *args: Any, **options: Any) -> Any:
+        """A read of the due index, built first if it is not (yet, or any more)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.exists(self._keys.due_indexed)
+        getattr(pipe, command)(*args, **options)
+        indexed, found = await pipe.execute()
+        if indexed:
+            return found
+        await self._build_due_index()
+        return await getattr(self._client, command)(*args, **options)
+
+    @translated
+    async def reindex_due(self) -> None:
+        """Have the due index rebuilt from the scheduled sets at its next read (after
+        Redis lost keys: the index may have gone while its marker stayed)."""
+        await self._client.delete(self._keys.due_indexed)
+
+    async def _build_due_index(self) -> None:
+        """Mark every type whose scheduled set holds entries (walks every type once: for
+        entries written before the index existed, or restored from then)."""
+        types = [str(t) for t in await self._client.smembers(self._keys.types)]
         pipe = self._client.pipeline(transaction=False)
         for job_type in types:
             pipe.zrange(self._keys.scheduled(job_type), 0, 0, withscores=True)
-        heads = [head[0][1] for head in await pipe.execute() if head]
-        return min(heads) if heads else None
+        heads = await pipe.execute() if types else []
+        marks = {job_type: head[0][1] for job_type, head in zip(types, heads, strict=True) if head}
+        if marks:
+            await self._client.zadd(self._keys.due, marks, lt=True)
+        await self._client.set(self._keys.due_indexed, "1")
 
     # -- tier bookkeeping ----------------------------------------------------------
 

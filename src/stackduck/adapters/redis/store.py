@@ -13,7 +13,7 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.application.claiming import start_by_moves
-from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.job import Job, JobStatus
 
 LIST_CHUNK = 500
@@ -24,9 +24,9 @@ STATS_CHUNK = 1000
 DUE_CHUNK = 100_000
 
 
-def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], types: str) -> str:
+def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], keys: Keys) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
-    document = {"names": names, "rows": rows, "queues": queues, "types": types}
+    document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due}
     return json.dumps(document, ensure_ascii=False)
 
 
@@ -38,6 +38,7 @@ class RedisJobStore:
         self._apply = client.register_script(lua("apply"))
         self._delete = client.register_script(lua("delete"))
         self._read = client.register_script(lua("read"))
+        self._sizes = client.register_script(lua("sizes"))
         self._complete = client.register_script(lua("complete"))
         self._queued = client.register_script(lua("queued"))
         self._count = client.register_script(lua("tally"))
@@ -49,7 +50,7 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs)
-        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys.types)])
+        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys)])
 
     def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
         """Each job's ready and scheduled set, the keys built once per job type."""
@@ -80,7 +81,7 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
         rows = [mutable_row(c.job, c.expected_version) for c in changes]
         queues = self._queues_of([c.job for c in changes])
-        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys.types)])
+        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys)])
         return [bool(int(flag)) for flag in flags]
 
     async def start(
@@ -126,21 +127,29 @@ class RedisJobStore:
 
     @translated
     async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str
+        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
     ) -> Page:
+        """Sizes first (sizes.lua), a chunk of ids at a time; then only the jobs kept are read."""
         index = self._keys.status(status) if status is not None else self._keys.all_jobs
-        found: list[Job] = []
-        after = cursor
-        while len(found) <= limit:
+        kept: list[str] = []
+        used, more, after = 0, False, cursor
+        while not more:
             ids = await self._ids_after(index, after, LIST_CHUNK)
             if not ids:
                 break
-            jobs = await self._get(ids)
-            found.extend(jobs[i] for i in ids if i in jobs and job_type in (None, jobs[i].job_type))
+            flat = await self._sizes(args=[self._keys.job_prefix, *ids])
+            for job_id, found_type, size in zip(ids, flat[::2], flat[1::2], strict=True):
+                if found_type is None or job_type not in (None, found_type):
+                    continue
+                size = int(size) + LISTED_JOB_BYTES
+                if len(kept) == limit or (kept and used + size > max_bytes):
+                    more = True
+                    break
+                kept.append(job_id)
+                used += size
             after = ids[-1]
-        more = len(found) > limit
-        found = found[:limit]
-        return Page(found, found[-1].id if more else "")
+        jobs = await self._get(kept)
+        return Page([jobs[i] for i in kept if i in jobs], kept[-1] if more else "")
 
     @translated
     async def count(self, now: float) -> dict[str, int]:

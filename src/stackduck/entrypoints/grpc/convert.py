@@ -6,9 +6,15 @@ from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.operations import DeadLetterSelection, QueueView
-from stackduck.domain.errors import InvalidJob
+from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import MAX_ATTEMPT, Job, JobStatus
-from stackduck.domain.rules import JobRequest, validate_job_type, validate_text
+from stackduck.domain.rules import (
+    JobRequest,
+    validate_id,
+    validate_job_type,
+    validate_text,
+    validate_worker_id,
+)
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -59,7 +65,9 @@ def job_status(value: str) -> JobStatus | None:
         return JobStatus(value)
     except ValueError:
         names = ", ".join(s.value for s in JobStatus)
-        raise InvalidJob(f"status must be one of {names}, or empty for every state; got {value!r}") from None
+        raise InvalidJob(
+            f"status must be one of {names}, or empty for every state; got {quoted(value)}"
+        ) from None
 
 
 def queue_stats(view: QueueView) -> pb.QueueStats:
@@ -107,7 +115,7 @@ def ack_result(job: str, outcome: Outcome) -> pb.AckResult:
 def job_id(value: str) -> str:
     if not value:
         raise InvalidJob("job_id must not be empty")
-    return validate_text("job_id", value)
+    return validate_id("job_id", value)
 
 
 def lease_token(value: int) -> int | None:
@@ -119,11 +127,11 @@ def lease_token(value: int) -> int | None:
 
 
 def ack(job: str, token: int, worker_id: str) -> Ack:
-    return Ack(job_id(job), validate_text("worker_id", worker_id) or None, lease_token(token))
+    return Ack(job_id(job), validate_worker_id(worker_id) or None, lease_token(token))
 
 
 def failure(job: str, message: str, token: int, worker_id: str, retry: bool) -> Failure:
-    worker = validate_text("worker_id", worker_id) or None
+    worker = validate_worker_id(worker_id) or None
     return Failure(job_id(job), validate_text("error_message", message), worker, lease_token(token), retry)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
+import grpc
 from grpc_health.v1 import health, health_pb2
 
 from stackduck.application.gate import Gate
@@ -15,6 +17,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "stackduck.StackDuckService"
 CHECK_SECONDS = 1.0
+#: Health Watch streams one server keeps open at most (each holds an RPC: they must not
+#: crowd out the workers' streams). Check answers without a limit.
+MAX_WATCHES = 1000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -23,8 +28,8 @@ class HealthReporter:
     """Sets ``""`` and ``stackduck.StackDuckService`` to SERVING / NOT_SERVING, and
     ``stackduck.storage.<tier>`` per storage tier (NOT_SERVING = down or failed over)."""
 
-    def __init__(self, storage: StorageHealth, gate: Gate) -> None:
-        self.servicer = health.aio.HealthServicer()
+    def __init__(self, storage: StorageHealth, gate: Gate, max_watches: int = MAX_WATCHES) -> None:
+        self.servicer = BoundedHealthServicer(max_watches)
         self._storage = storage
         self._gate = gate
         self.tiers: dict[str, bool] = {}
@@ -50,3 +55,25 @@ class HealthReporter:
             except Exception:
                 log.exception("health check failed unexpectedly; trying again")
             await asyncio.sleep(CHECK_SECONDS)
+
+
+class BoundedHealthServicer(health.aio.HealthServicer):
+    """grpc's health servicer, with at most ``max_watches`` Watch streams open."""
+
+    def __init__(self, max_watches: int) -> None:
+        super().__init__()
+        self._max_watches = max_watches
+        self.watching = 0
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> None:
+        if self.watching >= self._max_watches:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this server already holds {self._max_watches} health Watch streams, the most it "
+                "keeps open; ask with Check, or watch from fewer connections",
+            )
+        self.watching += 1
+        try:
+            await super().Watch(request, context)
+        finally:
+            self.watching -= 1

@@ -15,10 +15,11 @@ from stackduck.application.enqueue import Producer
 from stackduck.application.operations import Operations
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_job_type, validate_text
+from stackduck.domain.rules import validate_job_type, validate_job_types, validate_worker_id
 from stackduck.entrypoints.grpc import convert
 from stackduck.entrypoints.grpc.errors import streaming, unary
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from stackduck.entrypoints.grpc.peers import client_of
 
 Context = grpc.aio.ServicerContext[Any, Any]
 JOB_READY = "job_ready"
@@ -57,7 +58,7 @@ class StackDuckServicer:
     @unary
     async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
         job_type = validate_job_type(request.queue_name)
-        worker_id = validate_text("worker_id", request.worker_id) or f"dequeue-{context.peer()}"
+        worker_id = validate_worker_id(request.worker_id) or f"dequeue-{context.peer()}"
         jobs = await self._dispatcher.claim(worker_id, [job_type], 1)
         if not jobs:
             return pb.DequeueJobResponse(success=False, error_message=NO_JOB_READY)
@@ -75,8 +76,10 @@ class StackDuckServicer:
     async def ConsumeJobs(
         self, request: pb.ConsumeJobsRequest, context: Context
     ) -> AsyncIterator[pb.JobMessage]:
+        validate_worker_id(request.worker_id)
+        job_types = validate_job_types(list(request.job_types))
         batches = self._dispatcher.consume(
-            request.worker_id, list(request.job_types), request.max_in_flight or 1, client_of(context)
+            request.worker_id, job_types, request.max_in_flight or 1, client_of(context.peer() or "")
         )
         async with aclosing(batches):
             async for jobs in batches:
@@ -135,7 +138,7 @@ class StackDuckServicer:
         self, request: pb.ListDeadLettersRequest, context: Context
     ) -> pb.ListDeadLettersResponse:
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.dead_letters(job_type, request.limit, request.page_token)
+        page = await self._admin.dead_letters(job_type, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListDeadLettersResponse(jobs=jobs, next_page_token=next_token)
 
@@ -150,7 +153,7 @@ class StackDuckServicer:
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         status = convert.job_status(request.status)
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token)
+        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 
@@ -229,12 +232,6 @@ class StackDuckServicer:
     async def _fail(self, failure: Failure) -> Job:
         [outcome] = await self._acks.fail([failure])
         return outcome.unwrap()
-
-
-def client_of(context: Context) -> str:
-    """The client's host, from the peer address ("ipv4:1.2.3.4:5678" → "ipv4:1.2.3.4")."""
-    peer = context.peer() or ""
-    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
 
 
 def _will_retry(job: Job) -> bool:

@@ -98,7 +98,10 @@ def build_app(
         page = await admin.dead_letters(
             request.query.get("job_type") or None, limit, request.query.get("cursor", "")
         )
-        return web.json_response({"jobs": [views.job(j) for j in page.jobs], "next_cursor": page.next_cursor})
+        # A page is cut by size in storage (Admin's byte budget); the listing leaves the
+        # payloads out: /api/jobs/{id} has a job's whole record.
+        listed = [views.dead_letter(j) for j in page.jobs]
+        return web.json_response({"jobs": listed, "next_cursor": page.next_cursor})
 
     async def job(request: web.Request) -> web.Response:
         return web.json_response(views.job(await admin.get(request.match_info["job_id"])))

@@ -30,6 +30,13 @@ def job(item: Job) -> dict[str, Any]:
     }
 
 
+def dead_letter(item: Job) -> dict[str, Any]:
+    """A dead letter as the dashboard lists it: the job without its payload."""
+    listed = job(item)
+    del listed["payload"]
+    return listed
+
+
 def queue(view: QueueView) -> dict[str, Any]:
     stats = view.stats
     return {

@@ -3,6 +3,8 @@
 -- `queue` is {ready set, scheduled set} of the job's type. A queued job goes to the
 -- ready set when due, else to the scheduled set, as RedisReadyQueue.push does; due =
 -- run_at no later than the move's own time (updated_at, the caller's clock) or Redis's.
+-- A type given a scheduled entry is marked in the due index (`due`, keys.due) no later
+-- than that entry (ZADD LT keeps an earlier mark).
 local clock = redis.call('TIME')
 local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1e6
 local function withdraw(queue, id, priority)
@@ -17,8 +19,10 @@ local function placement(queue, id, priority, run_at, updated_at)
     end
     return queue[2], run_at, priority .. '|' .. id
 end
-local function enqueue(queue, types, job_type, id, priority, run_at, updated_at)
+local function enqueue(queue, types, due, job_type, id, priority, run_at, updated_at)
     withdraw(queue, id, priority)
-    redis.call('ZADD', placement(queue, id, priority, run_at, updated_at))
+    local set, score, member = placement(queue, id, priority, run_at, updated_at)
+    redis.call('ZADD', set, score, member)
+    if set == queue[2] then redis.call('ZADD', due, 'LT', score, job_type) end
     redis.call('SADD', types, job_type)
 end

@@ -3,7 +3,8 @@
 -- ARGV[1]: JSON {"names": the n field names (which include status, run_at,
 --          lease_expires_at and version), "rows": per change [id, expected version,
 --          its n values]} (values are strings, "" = none), "queues": per change [its
---          type's ready set, its scheduled set], "types": the set of types}.
+--          type's ready set, its scheduled set], "types": the set of types, "due": the
+--          due index}.
 -- A job that is or becomes queued gets its ready-queue entry in the same call, one
 -- that leaves the queued state loses it (_entries.lua).
 --#include _entries
@@ -32,7 +33,8 @@ for j, row in ipairs(rows) do
             redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
         end
         if values.status == 'queued' then
-            enqueue(batch.queues[j], batch.types, current[4], id, current[3], values.run_at, values.updated_at)
+            enqueue(batch.queues[j], batch.types, batch.due, current[4], id, current[3], values.run_at,
+                values.updated_at)
         else
             if current[2] == 'queued' then withdraw(batch.queues[j], id, current[3]) end
         end

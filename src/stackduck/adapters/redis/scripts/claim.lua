@@ -5,8 +5,8 @@
 -- due by the clock of whoever pushed it, possibly read after the caller read its own.
 -- An entry whose job is gone or no longer queued was stale (cancelled, finished): it
 -- is dropped. A queued job not yet due goes back to its scheduled set, never lost.
--- KEYS: status:queued, status:running, leases, then per job type its ready set and its
---       scheduled set.
+-- KEYS: status:queued, status:running, leases, the due index, then per job type its
+--       ready set and its scheduled set.
 -- ARGV: limit, the caller's now, lease seconds, the job key prefix, worker id, then the
 --       n field names to return (which include every field the lease writes).
 -- Job hashes are reached by id (prefix .. id): they share no slot with the ready sets,
@@ -22,11 +22,11 @@ local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[
 local clock = redis.call('TIME')
 local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
-local QUEUED, RUNNING, LEASES = KEYS[1], KEYS[2], KEYS[3]
+local QUEUED, RUNNING, LEASES, DUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local names, pos = field_names(6)
 local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
 
-open(4, 2, (#KEYS - 3) / 2, limit)
+open(5, 2, (#KEYS - 4) / 2, limit)
 
 local leased, ids, adds, count = {}, {}, {}, 0
 while count < limit do
@@ -39,6 +39,7 @@ while count < limit do
         -- back to its schedule, under the priority its ready score carries
         local priority = string.format('%d', math.floor(tonumber(score) / 1e13))
         redis.call('ZADD', KEYS[k + 1], values[RUN_AT], priority .. '|' .. id)
+        redis.call('ZADD', DUE, 'LT', values[RUN_AT], values[pos.job_type])
     elseif values[STATUS] == 'queued' then
         write(key, values, pos, {'status', 'running', 'attempt', bumped(values[ATTEMPT]),
             'version', bumped(values[VERSION]), 'lease_owner', worker, 'lease_expires_at', deadline,

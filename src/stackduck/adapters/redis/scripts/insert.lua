@@ -3,7 +3,7 @@
 --       finished, all jobs, then one job hash per job.
 -- ARGV[1]: JSON {"names": the n field names, "rows": per job [id, its n values]
 --          (values are strings, "" = none), "queues": per job [its type's ready set,
---          its scheduled set], "types": the set of types}. One argument, not n per
+--          its scheduled set], "types": the set of types, "due": the due index}. One argument, not n per
 --          job: packing arguments is what a batch costs the server otherwise.
 -- A queued job gets its ready-queue entry in the same call (_entries.lua).
 -- Per job: one HSET; the existence check and every index change once per call.
@@ -43,7 +43,7 @@ for _, row in ipairs(rows) do
 end
 local adds = {}  -- per index key: its score/member pairs
 local function add(key, score, member) gather(adds, key, score, member) end
-local types = {}
+local types, later = {}, {}  -- later[type]: its earliest new scheduled entry
 for j, row in ipairs(rows) do
     local id, status = row[1], row[STATE]
     local fields = {}
@@ -55,7 +55,12 @@ for j, row in ipairs(rows) do
     add(KEYS[8], 0, id)
     add(KEYS[STATUS[status]], 0, id)
     if status == 'queued' then
-        add(placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT]))
+        local set, score, member = placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT])
+        add(set, score, member)
+        local job_type = row[JOB_TYPE]
+        if set == batch.queues[j][2] and (later[job_type] == nil or tonumber(score) < later[job_type]) then
+            later[job_type] = tonumber(score)
+        end
     end
     types[row[JOB_TYPE]] = true  -- every type, handed-off ones too: stats list them
     if status == 'running' and row[LEASE_EXPIRES_AT] ~= '' then
@@ -64,4 +69,5 @@ for j, row in ipairs(rows) do
 end
 add_all(adds)
 for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
+for job_type, at in pairs(later) do redis.call('ZADD', batch.due, 'LT', at, job_type) end
 return #rows

@@ -221,7 +221,9 @@ class StackDuckServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDeadLetters(self, request, context):
-        """Dead-lettered jobs (status failed), oldest first, a page at a time.
+        """Dead-lettered jobs (status failed), oldest first, a page at a time: at most `limit`
+        jobs, fewer when their payloads would take the reply past the message size limit
+        (next_page_token goes on from there).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -236,7 +238,8 @@ class StackDuckServiceServicer:
 
     def ListJobs(self, request, context):
         """--- operating a running server ---
-        Jobs of any state, filtered by type and status, a page at a time (id order).
+        Jobs of any state, filtered by type and status, a page at a time (id order); a page
+        is cut by size as ListDeadLetters' is.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,8 +1,26 @@
--- A page of jobs in id order, optionally of one status and one type.
-SELECT {columns}
-FROM stackduck_jobs
-WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
-  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s::text)
-  AND id > %(after)s::uuid
-ORDER BY id
-LIMIT %(limit)s
+-- A page of jobs in id order, optionally of one status and one type: at most %(limit)s
+-- jobs, as many as fit in %(max_bytes)s counted as ports.listed_bytes does (the first
+-- job whatever its size). Sizes come first, from octet_length, which reads a stored
+-- value's length without loading it; only the jobs kept are joined back for their
+-- columns. One row past the page, if there is one, comes back too, with kept = false
+-- and nothing else: it says there is more.
+WITH sized AS (
+    SELECT id,
+           row_number() OVER w AS n,
+           sum(octet_length(payload) + octet_length(error_message) + octet_length(job_type)
+               + coalesce(octet_length(lease_owner), 0) + %(job_bytes)s) OVER w AS total
+    FROM stackduck_jobs
+    WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+      AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s::text)
+      AND id > %(after)s::uuid
+    WINDOW w AS (ORDER BY id)
+    ORDER BY id
+    LIMIT %(limit)s + 1
+), page AS (
+    SELECT id, n, n <= %(limit)s AND (n = 1 OR total <= %(max_bytes)s) AS kept FROM sized
+)
+SELECT page.kept, {j.columns}
+FROM page
+LEFT JOIN stackduck_jobs j ON j.id = page.id AND page.kept
+WHERE page.n <= (SELECT count(*) FROM page WHERE kept) + 1
+ORDER BY page.n

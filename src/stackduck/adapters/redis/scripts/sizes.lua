@@ -1,0 +1,20 @@
+-- What jobs take of a listing's byte budget, without reading their payloads (HSTRLEN
+-- reads a value's length only): the bytes of payload, error message, type and lease
+-- owner, as ports.listed_bytes counts them (less its fixed share per job).
+-- ARGV: the job key prefix, then the job ids.
+-- Returns per id: its job type (nil when the job is gone), then its size.
+-- Job hashes are reached by id (prefix .. id), as read.lua does (see ADR 0009).
+local prefix = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+    local key = prefix .. ARGV[i]
+    local job_type = redis.call('HGET', key, 'job_type')
+    local size = 0
+    if job_type then
+        size = #job_type + redis.call('HSTRLEN', key, 'payload')
+            + redis.call('HSTRLEN', key, 'error_message') + redis.call('HSTRLEN', key, 'lease_owner')
+    end
+    out[#out + 1] = job_type
+    out[#out + 1] = size
+end
+return out
