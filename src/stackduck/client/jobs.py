@@ -149,7 +149,8 @@ def _rfc3339(when: datetime | str | None) -> str:
         return when
     if when.utcoffset() is None:
         raise ValueError(f"scheduled_at needs a timezone (a naive datetime is ambiguous): {when!r}")
-    return when.isoformat()
+    # In UTC: an offset with seconds (some historical zones) has no RFC 3339 form.
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _seconds(span: float | timedelta | None) -> float:

@@ -9,6 +9,7 @@ import pytest
 from stackduck.client.jobs import JobInfo, JobStatus, NewJob, encode_payload
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus as DomainStatus
+from stackduck.domain.rules import parse_rfc3339
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
 
@@ -37,10 +38,18 @@ def test_unset_options_are_the_wires_zeros_and_retry_limit_has_presence() -> Non
 def test_schedules_an_aware_datetime_or_text_or_seconds() -> None:
     at = datetime(2030, 1, 31, 12, 0, tzinfo=timezone(timedelta(hours=2)))
 
-    assert NewJob("t", scheduled_at=at).to_pb().scheduled_at == "2030-01-31T12:00:00+02:00"
+    assert NewJob("t", scheduled_at=at).to_pb().scheduled_at == "2030-01-31T10:00:00Z"
     assert NewJob("t", scheduled_at="2030-01-31T10:00:00Z").to_pb().scheduled_at == "2030-01-31T10:00:00Z"
     assert NewJob("t", scheduled_in=timedelta(minutes=2)).to_pb().scheduled_in == 120.0
     assert NewJob("t", scheduled_in=1.5).to_pb().scheduled_in == 1.5
+
+
+def test_a_zone_whose_offset_has_seconds_is_sent_in_a_form_the_server_takes() -> None:
+    at = datetime(1900, 1, 1, 12, 0, tzinfo=timezone(timedelta(minutes=19, seconds=32)))  # Amsterdam then
+
+    sent = NewJob("t", scheduled_at=at).to_pb().scheduled_at
+
+    assert parse_rfc3339(sent) == at.timestamp()
 
 
 @pytest.mark.parametrize(
