@@ -1,7 +1,10 @@
 """Structured logs: ``text`` (message, then key=value pairs) or ``json`` (one object a line).
 
 Whatever a log call passes in ``extra`` (job_id, job_type, state, ...) becomes
-fields of the line.
+fields of the line. Values come from clients too (worker ids, job types, error
+messages), so no value can start a line of its own: the text format escapes
+control characters (``\n`` becomes ``\\n``) and indents a traceback's lines under
+its record; the json format escapes them as JSON does.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ def _stamp(record: logging.LogRecord) -> str:
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_stamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
-        extra = " ".join(f"{key}={_text(value)}" for key, value in _fields(record).items())
+        line = f"{_stamp(record)} {record.levelname} {record.name}: {escaped(record.getMessage())}"
+        extra = " ".join(f"{escaped(key)}={_text(value)}" for key, value in _fields(record).items())
         if extra:
             line = f"{line} {extra}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            # Each line of the traceback indented: only a record's first line starts a line.
+            trace = self.formatException(record.exc_info).splitlines()
+            line = "\n".join([line, *(f"  | {escaped(text)}" for text in trace)])
         return line
 
 
@@ -49,9 +54,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char.isprintable():
+        return char
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escaped(text: str) -> str:
+    """``text`` with every character that is not printable written as an escape: line
+    ends (``\\n``, ``\\r``, ``\\x85``, ``\\u2028``), terminal controls (``\\x1b``), bidi
+    overrides and other invisible ones."""
+    return text if text.isprintable() else "".join(map(_escape, text))
+
+
 def _text(value: object) -> str:
     text = str(value)
-    return json.dumps(text) if not text or any(c in text for c in ' "=\n') else text
+    if not text or any(c in text for c in ' "=') or not text.isprintable():
+        return json.dumps(text)  # quoted, every control character escaped
+    return text
 
 
 def configure(level: str = "INFO", style: str = "text") -> None:
