@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, computed_field, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
@@ -62,13 +62,21 @@ class Settings(BaseSettings):
         0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
     )
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, validation_alias=_env("STACKDUCK_PROCESSES"))
+    _file_token: SecretStr | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("STACKDUCK_TLS_CERT and STACKDUCK_TLS_KEY go together: set both or neither")
-        if self.auth_token and self.auth_token_file:
+        if self.auth_token is not None and self.auth_token_file is not None:
             raise ValueError("set STACKDUCK_AUTH_TOKEN or STACKDUCK_AUTH_TOKEN_FILE, not both")
+        if self.auth_token is not None and not self.auth_token.get_secret_value().strip():
+            raise ValueError(
+                "STACKDUCK_AUTH_TOKEN is empty: set it to the token every client must send, "
+                "or unset it to serve without authentication"
+            )
+        if self.auth_token_file is not None:
+            self._file_token = SecretStr(_read_token(self.auth_token_file))
         if self.processes > 1 and self.storage == "memory":
             raise ValueError(
                 f"{self.processes} server processes need shared storage: in-memory storage lives in one "
@@ -78,12 +86,9 @@ class Settings(BaseSettings):
         return self
 
     def token(self) -> str | None:
-        """The bearer token every call must carry, if one is configured."""
-        if self.auth_token is not None:
-            return self.auth_token.get_secret_value() or None
-        if self.auth_token_file is not None:
-            return self.auth_token_file.read_text().strip() or None
-        return None
+        """The bearer token every call must carry, if one is configured (never empty)."""
+        given = self.auth_token if self.auth_token is not None else self._file_token
+        return None if given is None else given.get_secret_value()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -105,3 +110,22 @@ class Settings(BaseSettings):
         if self.redis_url:
             return "redis"
         return "memory"
+
+
+def _read_token(path: Path) -> str:
+    """The token in STACKDUCK_AUTH_TOKEN_FILE: its text, stripped; never empty."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"STACKDUCK_AUTH_TOKEN_FILE {path} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "point it at a readable file holding the token"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"STACKDUCK_AUTH_TOKEN_FILE {path} is not UTF-8 text: put the token in it") from None
+    if not token:
+        raise ValueError(
+            f"STACKDUCK_AUTH_TOKEN_FILE {path} is empty: put the token every client must send in it, "
+            "or unset it to serve without authentication"
+        )
+    return token
