@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
+from stackduck.redact import url_secrets
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -25,8 +26,11 @@ class Settings(BaseSettings):
 
     server_addr: str = Field("", validation_alias=_env("SERVER_ADDR", "STACKDUCK_SERVER_ADDR"))
     grpc_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("GRPC_PORT"))
-    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
-    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
+    # URLs may hold a password: secrets, unwrapped only by the container.
+    database_url: SecretStr | None = Field(
+        None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL")
+    )
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
     database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("STACKDUCK_DATABASE_POOL_SIZE"))
     redis_pool_size: int = Field(50, ge=1, le=1000, validation_alias=_env("STACKDUCK_REDIS_POOL_SIZE"))
     redis_prefix: str = Field(
@@ -90,6 +94,15 @@ class Settings(BaseSettings):
         given = self.auth_token if self.auth_token is not None else self._file_token
         return None if given is None else given.get_secret_value()
 
+    def secrets(self) -> set[str]:
+        """What must never be written out: the token, the passwords in the URLs."""
+        token = self.token()
+        return (
+            url_secrets(_reveal(self.database_url))
+            | url_secrets(_reveal(self.redis_url))
+            | ({token} if token else set())
+        )
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def listen_address(self) -> str:
@@ -110,6 +123,10 @@ class Settings(BaseSettings):
         if self.redis_url:
             return "redis"
         return "memory"
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
 
 
 def _read_token(path: Path) -> str:

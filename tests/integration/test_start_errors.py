@@ -1,5 +1,6 @@
 """`stackduck` refusing to start: one clean line that says what to set, exit 2 for
-settings, never a traceback — the real command, as a process."""
+settings and 1 for the rest, never a traceback, never a secret — the real command,
+as a process."""
 
 from __future__ import annotations
 
@@ -53,3 +54,47 @@ async def test_several_processes_refuse_an_empty_token_before_starting_any(
 ) -> None:
     log = await refused(serve("serve", "--processes", "2", DATABASE_URL=postgres, STACKDUCK_AUTH_TOKEN=""), 2)
     assert "STACKDUCK_AUTH_TOKEN is empty" in log and "server process" not in log
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://u:pa%zzss@127.0.0.1/db", "pa%zzss"),  # libpq quotes the bad escape
+        ("postgresql://u:v6-secret-pw@[::1/db", "v6-secret-pw"),  # libpq quotes the whole URL
+    ],
+)
+async def test_a_database_url_libpq_cannot_read_is_reported_without_its_password(
+    serve: Callable[..., Served], command: str, url: str, password: str
+) -> None:
+    log = await refused(serve(command, DATABASE_URL=url), 2)
+    assert "DATABASE_URL cannot be read" in log and "***" in log
+    assert password not in log
+
+
+async def test_a_redis_url_redis_cannot_read_is_reported_without_its_password(
+    serve: Callable[..., Served],
+) -> None:
+    log = await refused(serve("serve", REDIS_URL="redis://:rd-secret-pw@127.0.0.1:port/0"), 2)
+    assert "REDIS_URL cannot be read" in log and "rd-secret-pw" not in log
+
+
+async def test_a_settings_error_shows_no_part_of_a_password(serve: Callable[..., Served]) -> None:
+    served = serve(
+        "serve",
+        SERVER_ADDR=None,  # the Redis URL first among the values given
+        REDIS_URL="redis://:zq7Kx-redis-secret@127.0.0.1:6379/0",
+        STACKDUCK_TLS_CERT="/nowhere/cert.pem",
+    )
+    log = await refused(served, 2)
+    assert "STACKDUCK_TLS_CERT and STACKDUCK_TLS_KEY go together" in log
+    assert "redis://" not in log  # no part of the URL, whose password starts right after
+
+
+async def test_storage_away_at_start_is_one_line_with_the_host_and_no_password(
+    serve: Callable[..., Served],
+) -> None:
+    url = "postgresql://u:away-secret-pw@127.0.0.1:1/db"
+    log = await refused(serve("serve", DATABASE_URL=url), 1)
+    assert "cannot start: PostgreSQL is unavailable" in log and "127.0.0.1" in log
+    assert "away-secret-pw" not in log

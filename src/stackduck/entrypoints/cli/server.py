@@ -18,6 +18,7 @@ from stackduck.container import (
     ConfigurationError,
     Container,
     build_container,
+    check_settings,
     close_resources,
     provide,
     read_settings,
@@ -59,11 +60,12 @@ def serve(args: argparse.Namespace) -> int:
     processes, supervised = getattr(args, "processes", None), getattr(args, "supervised", None)
     try:
         settings = read_settings(**({} if processes is None else {"processes": processes}))
+        logs.configure(settings.log_level, settings.log_format, settings.secrets())
+        check_settings(settings)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
     if supervised is None and settings.processes > 1:
-        logs.configure(settings.log_level, settings.log_format)
         if settings.storage in STORAGE_WARNINGS:
             log.warning("%s", STORAGE_WARNINGS[settings.storage])
         return supervise(settings)
@@ -76,14 +78,26 @@ def with_container(
     settings: Settings | None = None,
     shared_ports: bool = False,
 ) -> int:
-    """Build the container from the settings, then run ``command`` with it."""
+    """Build the container from the settings, then run ``command`` with it. The log masks
+    the settings' secrets from the start: a start-up error may quote them."""
     try:
+        if settings is None:
+            settings = read_settings()
+            logs.configure(settings.log_level, settings.log_format, settings.secrets())
         container = build_container(settings, shared_ports=shared_ports)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
-    logs.configure(container.config.log_level(), container.config.log_format())
     return asyncio.run(command(container))
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, in one line for the log (which masks credentials): the driver's
+    account too for storage, the traceback only at DEBUG."""
+    log.debug("the failure in full", exc_info=exc)
+    if isinstance(exc, StorageUnavailable):
+        return exc.for_log()
+    return str(exc) if isinstance(exc, StackduckError | OSError) else f"{type(exc).__name__}: {exc}"
 
 
 async def _migrate(container: Container) -> int:
@@ -93,8 +107,8 @@ async def _migrate(container: Container) -> int:
         return 2
     try:
         applied = await migrate(url)
-    except StorageUnavailable as exc:
-        log.error("%s", exc)
+    except Exception as exc:
+        log.error("cannot migrate: %s", _failure(exc))
         return 1
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (already up to date)"
     log.warning("migrations applied: %s", names)
@@ -138,8 +152,8 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
         server = await provide(container.grpc_server)
         http = await provide(container.http_server)
         await server.start()
-    except (OSError, StackduckError) as exc:
-        log.error("cannot start: %s", exc)
+    except Exception as exc:  # storage away, a port taken, a driver refusing its settings
+        log.error("cannot start: %s", _failure(exc))
         await close_resources(container)
         return 1
     try:
