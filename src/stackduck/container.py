@@ -229,7 +229,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(
             build_app, admin, operations, prometheus_page, storage_health, gate, config.auth_token_value
         ),
-        config.http_addr,
+        config.http_address,
         config.tls_cert,
         config.tls_key,
         config.shared_ports,

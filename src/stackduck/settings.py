@@ -13,6 +13,8 @@ from stackduck.redact import url_secrets
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
+#: Where HTTP listens when HTTP_ADDR is not set; if it is taken, the server runs without.
+DEFAULT_HTTP_ADDR = "127.0.0.1:8080"
 #: Server processes sharing one port (``stackduck serve --processes N``) at most.
 MAX_PROCESSES = 64
 
@@ -51,8 +53,8 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("STACKDUCK_LOG_LEVEL", "LOG_LEVEL")
     )
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STACKDUCK_LOG_FORMAT"))
-    http_addr: str = Field(
-        "127.0.0.1:8080", pattern=r"^.+:\d{1,5}$", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR")
+    http_addr: str | None = Field(
+        None, pattern=r"^.+:\d{1,5}$", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR")
     )
     auth_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN"))
     auth_token_file: Path | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN_FILE"))
@@ -111,6 +113,18 @@ class Settings(BaseSettings):
             return self.server_addr if ":" in self.server_addr else f"{DEFAULT_HOST}:{self.server_addr}"
         port = DEFAULT_PORT if self.grpc_port is None else self.grpc_port
         return f"{DEFAULT_HOST}:{port}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def http_address(self) -> str:
+        """HTTP_ADDR, else the default address."""
+        return DEFAULT_HTTP_ADDR if self.http_addr is None else self.http_addr
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def http_optional(self) -> bool:
+        """HTTP_ADDR was not set: if the default address is taken, serve without HTTP."""
+        return self.http_addr is None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

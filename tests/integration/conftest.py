@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,11 +149,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve(configured_secrets: Secrets) -> Iterator[Callable[..., Served]]:
-    """Starts ``stackduck ARGS`` with ``ENV`` (a variable given as None is unset); storage
-    only from what the test passes. Its log may show no configured secret."""
+    """Starts ``stackduck ARGS`` (or ``program ARGS``) with ``ENV`` (a variable given as
+    None is unset); storage only from what the test passes. Its log may show no
+    configured secret."""
     started: list[Served] = []
 
-    def start(*args: str, **env_vars: str | None) -> Served:
+    def start(*args: str, program: Sequence[str] = (STACKDUCK,), **env_vars: str | None) -> Served:
         address = f"127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update({"SERVER_ADDR": address, "STACKDUCK_SHUTDOWN_GRACE_SECONDS": "5"})
@@ -163,7 +164,7 @@ def serve(configured_secrets: Secrets) -> Iterator[Callable[..., Served]]:
             else:
                 env[name] = value
         configured_secrets.add_settings(env)
-        process = subprocess.Popen([STACKDUCK, *args], env=env, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([*program, *args], env=env, stderr=subprocess.PIPE, text=True)
         started.append(Served(process, env.get("SERVER_ADDR", address)))
         return started[-1]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -25,7 +26,8 @@ from stackduck.container import (
 )
 from stackduck.domain.errors import StackduckError, StorageUnavailable
 from stackduck.entrypoints import logs
-from stackduck.entrypoints.cli.processes import READY, supervise
+from stackduck.entrypoints.cli.processes import HTTP_OFF, READY, supervise
+from stackduck.entrypoints.http.server import HttpServer
 from stackduck.settings import Settings
 
 log = logging.getLogger("stackduck")
@@ -49,6 +51,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     # Set by the supervisor of several processes on each server it starts.
     parser.add_argument("--supervised", type=int, metavar="INDEX", help=argparse.SUPPRESS)
+    parser.add_argument("--no-http", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=serve)
     commands.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date").set_defaults(
         run=lambda args: with_container(_migrate)
@@ -69,8 +72,8 @@ def serve(args: argparse.Namespace) -> int:
         if settings.storage in STORAGE_WARNINGS:
             log.warning("%s", STORAGE_WARNINGS[settings.storage])
         return supervise(settings)
-    shared = supervised is not None
-    return with_container(partial(_serve, supervised=supervised), settings, shared_ports=shared)
+    shared, http = supervised is not None, not getattr(args, "no_http", False)
+    return with_container(partial(_serve, supervised=supervised, http_on=http), settings, shared_ports=shared)
 
 
 def with_container(
@@ -141,7 +144,21 @@ def _stop_when_orphaned(stop: asyncio.Event) -> None:
     loop.add_reader(stdin, readable)
 
 
-async def _serve(container: Container, supervised: int | None = None) -> int:
+async def _start_http(container: Container, http: HttpServer) -> HttpServer | None:
+    """The HTTP server, serving; None when HTTP_ADDR was not set and the default address
+    is taken (another server on this host): then this one serves gRPC alone."""
+    try:
+        await http.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or not container.config.http_optional():
+            raise
+        await http.stop()
+        log.warning(HTTP_OFF, container.config.http_address())
+        return None
+    return http
+
+
+async def _serve(container: Container, supervised: int | None = None, http_on: bool = True) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -150,23 +167,24 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
         _stop_when_orphaned(stop)
     try:
         server = await provide(container.grpc_server)
-        http = await provide(container.http_server)
+        http_server = await provide(container.http_server)
         await server.start()
     except Exception as exc:  # storage away, a port taken, a driver refusing its settings
         log.error("cannot start: %s", _failure(exc))
         await close_resources(container)
         return 1
     try:
-        await http.start()
+        http = await _start_http(container, http_server) if http_on else None
     except OSError as exc:
-        log.error("cannot start the HTTP server on %s: %s", container.config.http_addr(), exc)
+        log.error("cannot start the HTTP server on %s: %s", container.config.http_address(), exc)
         await server.stop(0)
         await close_resources(container)
         return 1
     storage = container.config.storage()
     if supervised is None:
         log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
-        log.info("metrics, health and the dashboard on %s", http.url)
+        if http is not None:
+            log.info("metrics, health and the dashboard on %s", http.url)
         if storage in STORAGE_WARNINGS:
             log.warning("%s", STORAGE_WARNINGS[storage])
     else:  # one of several: the supervisor logs the address and the storage warning, once
@@ -176,7 +194,8 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
     grace = container.config.shutdown_grace_seconds()
     log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
     await server.stop(grace)
-    await http.stop()
+    if http is not None:
+        await http.stop()
     await close_resources(container)
     log.info("stopped")
     return 0
