@@ -283,7 +283,7 @@ def check_settings(settings: Settings) -> None:
         ("DATABASE_URL", settings.database_url, check_conninfo),
         ("REDIS_URL", settings.redis_url, check_redis_url),
     ):
-        if url is None:
+        if not url:  # unset, or set to nothing: no such storage
             continue
         try:
             check(url.get_secret_value())

@@ -98,3 +98,8 @@ async def test_storage_away_at_start_is_one_line_with_the_host_and_no_password(
     log = await refused(serve("serve", DATABASE_URL=url), 1)
     assert "cannot start: PostgreSQL is unavailable" in log and "127.0.0.1" in log
     assert "away-secret-pw" not in log
+
+
+async def test_urls_set_to_nothing_mean_no_such_storage(serve: Callable[..., Served]) -> None:
+    served = serve("serve", DATABASE_URL="", REDIS_URL="")
+    assert "with memory storage" in await served.started()
