@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from stackduck.entrypoints.bench.storage import throwaway_database
+from tests.leaks import _no_secret_leaks, configured_secrets  # noqa: F401  (fixtures for every test)
 from tests.services import POSTGRES, REDIS, service_url
 
 

@@ -23,7 +23,7 @@ from stackduck.adapters.health import (
 from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue, MemorySwitches
 from stackduck.adapters.postgres.claimer import PostgresClaimer
 from stackduck.adapters.postgres.notifier import PostgresChannel
-from stackduck.adapters.postgres.pool import open_pool
+from stackduck.adapters.postgres.pool import check_conninfo, open_pool
 from stackduck.adapters.postgres.ready import PostgresReadyIndex
 from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.adapters.postgres.switches import PostgresSwitches
@@ -31,7 +31,7 @@ from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
-from stackduck.adapters.redis.client import open_client
+from stackduck.adapters.redis.client import check_redis_url, open_client
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.queue import RedisReadyQueue, StoreKeptQueue
 from stackduck.adapters.redis.store import RedisJobStore
@@ -57,6 +57,7 @@ from stackduck.entrypoints.grpc.server import GrpcServer, Listen, message_limit
 from stackduck.entrypoints.grpc.servicer import StackDuckServicer
 from stackduck.entrypoints.http.app import build_app
 from stackduck.entrypoints.http.server import HttpServer
+from stackduck.redact import masked
 from stackduck.settings import Settings
 
 
@@ -240,7 +241,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(
             build_app, admin, operations, prometheus_page, storage_health, gate, config.auth_token_value
         ),
-        config.http_addr,
+        config.http_address,
         config.tls_cert,
         config.tls_key,
         config.shared_ports,
@@ -271,7 +272,37 @@ def read_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid settings: {exc}") from exc
+        # Each problem by the variable it concerns, never with the value given (a URL
+        # holds a password, a token is a secret).
+        problems = "; ".join(_problem(error["loc"], error["msg"]) for error in exc.errors())
+        raise ConfigurationError(f"invalid settings: {masked(problems)}") from None
+
+
+def _problem(where: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return f"{'.'.join(map(str, where))}: {message}" if where else message
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise ConfigurationError for settings this build cannot serve with: a storage it
+    lacks, a URL its driver cannot read (the message masks its credentials)."""
+    if settings.storage not in SUPPORTED_STORAGE:
+        raise ConfigurationError(
+            f"storage {settings.storage!r} (from DATABASE_URL / REDIS_URL) is not available in "
+            "this version; unset both to run on the in-memory adapters"
+        )
+    for name, url, check in (
+        ("DATABASE_URL", settings.database_url, check_conninfo),
+        ("REDIS_URL", settings.redis_url, check_redis_url),
+    ):
+        if not url:  # unset, or set to nothing: no such storage
+            continue
+        try:
+            check(url.get_secret_value())
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{name} cannot be read: {masked(str(exc), settings.secrets())}"
+            ) from None
 
 
 def build_container(settings: Settings | None = None, shared_ports: bool = False) -> Container:
@@ -279,13 +310,12 @@ def build_container(settings: Settings | None = None, shared_ports: bool = False
     on the same ports (``stackduck serve --processes N``)."""
     if settings is None:
         settings = read_settings()
-    if settings.storage not in SUPPORTED_STORAGE:
-        raise ConfigurationError(
-            f"storage {settings.storage!r} (from DATABASE_URL / REDIS_URL) is not available in "
-            "this version; unset both to run on the in-memory adapters"
-        )
+    check_settings(settings)
     container = Container()
     container.config.from_pydantic(settings)
+    # The secrets, unwrapped here only: what the adapters are given.
+    for key, secret in (("database_url", settings.database_url), ("redis_url", settings.redis_url)):
+        container.config[key].from_value(None if secret is None else secret.get_secret_value())
     container.config.auth_token_value.from_value(settings.token())
     container.config.shared_ports.from_value(shared_ports)
     return container

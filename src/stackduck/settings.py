@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, computed_field, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stackduck.domain.rules import DEFAULT_MAX_PAYLOAD_BYTES
+from stackduck.redact import url_secrets
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
+#: Where HTTP listens when HTTP_ADDR is not set; if it is taken, the server runs without.
+DEFAULT_HTTP_ADDR = "127.0.0.1:8080"
 #: Server processes sharing one port (``stackduck serve --processes N``) at most.
 MAX_PROCESSES = 64
 #: RPCs one server process serves at once: room for thousands of open ConsumeJobs
@@ -28,8 +31,11 @@ class Settings(BaseSettings):
 
     server_addr: str = Field("", validation_alias=_env("SERVER_ADDR", "STACKDUCK_SERVER_ADDR"))
     grpc_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("GRPC_PORT"))
-    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL"))
-    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
+    # URLs may hold a password: secrets, unwrapped only by the container.
+    database_url: SecretStr | None = Field(
+        None, validation_alias=_env("DATABASE_URL", "STACKDUCK_DATABASE_URL")
+    )
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL", "STACKDUCK_REDIS_URL"))
     database_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("STACKDUCK_DATABASE_POOL_SIZE"))
     redis_pool_size: int = Field(50, ge=1, le=1000, validation_alias=_env("STACKDUCK_REDIS_POOL_SIZE"))
     redis_prefix: str = Field(
@@ -56,8 +62,8 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("STACKDUCK_LOG_LEVEL", "LOG_LEVEL")
     )
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("STACKDUCK_LOG_FORMAT"))
-    http_addr: str = Field(
-        "127.0.0.1:8080", pattern=r"^.+:\d{1,5}$", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR")
+    http_addr: str | None = Field(
+        None, pattern=r"^.+:\d{1,5}$", validation_alias=_env("HTTP_ADDR", "STACKDUCK_HTTP_ADDR")
     )
     auth_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN"))
     auth_token_file: Path | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN_FILE"))
@@ -74,13 +80,21 @@ class Settings(BaseSettings):
         0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
     )
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, validation_alias=_env("STACKDUCK_PROCESSES"))
+    _file_token: SecretStr | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("STACKDUCK_TLS_CERT and STACKDUCK_TLS_KEY go together: set both or neither")
-        if self.auth_token and self.auth_token_file:
+        if self.auth_token is not None and self.auth_token_file is not None:
             raise ValueError("set STACKDUCK_AUTH_TOKEN or STACKDUCK_AUTH_TOKEN_FILE, not both")
+        if self.auth_token is not None and not self.auth_token.get_secret_value().strip():
+            raise ValueError(
+                "STACKDUCK_AUTH_TOKEN is empty: set it to the token every client must send, "
+                "or unset it to serve without authentication"
+            )
+        if self.auth_token_file is not None:
+            self._file_token = SecretStr(_read_token(self.auth_token_file))
         if self.processes > 1 and self.storage == "memory":
             raise ValueError(
                 f"{self.processes} server processes need shared storage: in-memory storage lives in one "
@@ -90,12 +104,18 @@ class Settings(BaseSettings):
         return self
 
     def token(self) -> str | None:
-        """The bearer token every call must carry, if one is configured."""
-        if self.auth_token is not None:
-            return self.auth_token.get_secret_value() or None
-        if self.auth_token_file is not None:
-            return self.auth_token_file.read_text().strip() or None
-        return None
+        """The bearer token every call must carry, if one is configured (never empty)."""
+        given = self.auth_token if self.auth_token is not None else self._file_token
+        return None if given is None else given.get_secret_value()
+
+    def secrets(self) -> set[str]:
+        """What must never be written out: the token, the passwords in the URLs."""
+        token = self.token()
+        return (
+            url_secrets(_reveal(self.database_url))
+            | url_secrets(_reveal(self.redis_url))
+            | ({token} if token else set())
+        )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -108,6 +128,18 @@ class Settings(BaseSettings):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def http_address(self) -> str:
+        """HTTP_ADDR, else the default address."""
+        return DEFAULT_HTTP_ADDR if self.http_addr is None else self.http_addr
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def http_optional(self) -> bool:
+        """HTTP_ADDR was not set: if the default address is taken, serve without HTTP."""
+        return self.http_addr is None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def storage(self) -> str:
         """Which storage configuration the settings ask for."""
         if self.database_url and self.redis_url:
@@ -117,3 +149,26 @@ class Settings(BaseSettings):
         if self.redis_url:
             return "redis"
         return "memory"
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
+def _read_token(path: Path) -> str:
+    """The token in STACKDUCK_AUTH_TOKEN_FILE: its text, stripped; never empty."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"STACKDUCK_AUTH_TOKEN_FILE {path} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "point it at a readable file holding the token"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"STACKDUCK_AUTH_TOKEN_FILE {path} is not UTF-8 text: put the token in it") from None
+    if not token:
+        raise ValueError(
+            f"STACKDUCK_AUTH_TOKEN_FILE {path} is empty: put the token every client must send in it, "
+            "or unset it to serve without authentication"
+        )
+    return token

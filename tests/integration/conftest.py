@@ -8,13 +8,15 @@ prefix of the test's own), and Redis over Postgres.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from stackduck.entrypoints.grpc.server import GrpcServer
 from stackduck.entrypoints.http.server import HttpServer
 from stackduck.settings import Settings
 from tests.conftest import STORAGES, storage_env
+from tests.leaks import Secrets
 
 
 @dataclass
@@ -61,11 +64,14 @@ def storage_settings(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-async def start_server(storage_settings: dict[str, str]) -> AsyncIterator[ServerFactory]:
+async def start_server(
+    storage_settings: dict[str, str], configured_secrets: Secrets
+) -> AsyncIterator[ServerFactory]:
     started: list[Running] = []
 
     async def start(**settings: Any) -> Running:
         values = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **storage_settings, **settings}
+        configured_secrets.add_settings(values)
         container = build_container(Settings(**values))
         server = await provide(container.grpc_server)
         http = await provide(container.http_server)
@@ -99,17 +105,34 @@ class Served:
 
     process: subprocess.Popen[str]
     address: str
+    transcript: list[str] = field(default_factory=list)  # what was read of its log
 
     def wait_for_line(self, words: str, timeout: float = 20) -> str:
         assert self.process.stderr is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.process.stderr.readline()
+            self.transcript.append(line)
             if words in line:
                 return line
             if not line and self.process.poll() is not None:
                 break
         raise AssertionError(f"never logged {words!r}")
+
+    def log(self, timeout: float | None = None) -> str:
+        """Its whole log: what was read, then the rest until the process (and any child
+        holding its standard error) is gone, or ``timeout`` seconds."""
+        assert self.process.stderr is not None
+        stderr = self.process.stderr
+
+        def read() -> None:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                self.transcript.append(stderr.read())
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return "".join(self.transcript)
 
     async def started(self) -> str:
         return await asyncio.to_thread(self.wait_for_line, "serving on")
@@ -125,22 +148,32 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    """Starts ``stackduck ARGS`` with ``ENV``; storage only from what the test passes."""
-    processes: list[subprocess.Popen[str]] = []
+def serve(configured_secrets: Secrets) -> Iterator[Callable[..., Served]]:
+    """Starts ``stackduck ARGS`` (or ``program ARGS``) with ``ENV`` (a variable given as
+    None is unset); storage only from what the test passes. Its log may show no
+    configured secret."""
+    started: list[Served] = []
 
-    def start(*args: str, **env_vars: str) -> Served:
+    def start(*args: str, program: Sequence[str] = (STACKDUCK,), **env_vars: str | None) -> Served:
         address = f"127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update({"SERVER_ADDR": address, "STACKDUCK_SHUTDOWN_GRACE_SECONDS": "5", **env_vars})
-        process = subprocess.Popen([STACKDUCK, *args], env=env, stderr=subprocess.PIPE, text=True)
-        processes.append(process)
-        return Served(process, address)
+        env.update({"SERVER_ADDR": address, "STACKDUCK_SHUTDOWN_GRACE_SECONDS": "5"})
+        for name, value in env_vars.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        configured_secrets.add_settings(env)
+        process = subprocess.Popen([*program, *args], env=env, stderr=subprocess.PIPE, text=True)
+        started.append(Served(process, env.get("SERVER_ADDR", address)))
+        return started[-1]
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        assert process.stderr is not None
-        process.stderr.close()
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait()
+        log = served.log(timeout=20)
+        assert served.process.stderr is not None
+        served.process.stderr.close()
+        configured_secrets.check(log, f"the log of {served.process.args}")

@@ -72,8 +72,7 @@ def _address(after: str, line: str) -> str:
 async def test_memory_storage_refuses_several_processes(serve: Callable[..., Served]) -> None:
     served = serve("serve", "--processes", "2")
     assert await served.exit_code() == 2
-    assert served.process.stderr is not None
-    message = served.process.stderr.read()
+    message = served.log()
     assert "need shared storage" in message and "DATABASE_URL" in message
 
 

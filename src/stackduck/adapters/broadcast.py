@@ -143,11 +143,13 @@ class BroadcastNotifier:
                 if ready:
                     # The jobs are stored; the wake-ups are sent again with the next ones
                     # (a stream elsewhere may be parked on the count of announced wake-ups).
-                    log.warning("could not tell other instances about ready jobs (trying again): %s", exc)
+                    log.warning(
+                        "could not tell other instances about ready jobs (trying again): %s", exc.for_log()
+                    )
                     self._pending.update(ready)
                     self._have_pending.set()
                 else:  # presence: said again at its next turn (the listener warns of the link)
-                    log.debug("could not tell other instances this one is here: %s", exc)
+                    log.debug("could not tell other instances this one is here: %s", exc.for_log())
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
             except Exception:
                 stop_if_cancelled()
@@ -189,7 +191,8 @@ class BroadcastNotifier:
                     self._heard(message)
             except (StorageUnavailable, OSError) as exc:
                 stop_if_cancelled()
-                log.warning("%s listener lost its link (%s); re-subscribing", self._channel.name, exc)
+                why = exc.for_log() if isinstance(exc, StorageUnavailable) else exc
+                log.warning("%s listener lost its link (%s); re-subscribing", self._channel.name, why)
             except Exception:
                 stop_if_cancelled()
                 log.exception("%s listener failed unexpectedly; re-subscribing", self._channel.name)

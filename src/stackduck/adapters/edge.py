@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from stackduck.domain.errors import StorageUnavailable
+from stackduck.redact import masked
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,7 +22,12 @@ class Edge:
         self.errors = errors
 
     def unavailable(self, exc: BaseException) -> StorageUnavailable:
-        return StorageUnavailable(f"{self.name} is unavailable ({type(exc).__name__}: {exc}); retry shortly")
+        """Clients read which tier and to retry; the driver's words (host, user) are kept
+        for the server's log, any password in them masked."""
+        said = " ".join(str(exc).split())  # libpq's lines and tabs, on one line
+        return StorageUnavailable(
+            f"{self.name} is unavailable; retry shortly", detail=masked(f"{type(exc).__name__}: {said}")
+        )
 
     def translated(self, method: Method[P, R]) -> Method[P, R]:
         """Run an adapter method; a lost or refused connection raises StorageUnavailable."""

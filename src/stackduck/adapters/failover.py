@@ -115,7 +115,7 @@ class FailoverReadyQueue:
         log.error(
             "DEGRADED: %s; the ready queue is served from memory (%d job(s) rebuilt from the record) "
             "until Redis answers again",
-            cause,
+            cause.for_log(),
             count,
         )
         self._notifier.wake_everyone()
@@ -163,7 +163,7 @@ class FailoverReadyQueue:
                 else:
                     self._notice(state)
             except StorageUnavailable as exc:
-                log.warning("could not re-seed Redis yet: %s", exc)
+                log.warning("could not re-seed Redis yet: %s", exc.for_log())
             except Exception:
                 log.exception("the Redis watcher failed unexpectedly; it keeps watching")
 

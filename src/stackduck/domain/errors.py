@@ -45,7 +45,19 @@ class LeaseMismatch(IllegalTransition):
 
 
 class StorageUnavailable(StackduckError):
-    """A storage tier did not answer; the request can be retried later."""
+    """A storage tier did not answer; the request can be retried later.
+
+    Its text is what a client reads: which tier, and to retry. ``detail`` is the
+    driver's account of what went wrong, which may name the host and the user: for
+    the server's own log only (:meth:`for_log`).
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def for_log(self) -> str:
+        return f"{self} ({self.detail})" if self.detail else str(self)
 
 
 class LimitExceeded(InvalidJob):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import UNAVAILABLE, unavailable
@@ -12,6 +14,14 @@ from stackduck.adapters.postgres.migrations import migrate
 
 #: How long a request waits for a free (or re-opened) connection before UNAVAILABLE.
 CHECKOUT_TIMEOUT_SECONDS = 5.0
+
+
+def check_conninfo(conninfo: str) -> None:
+    """ValueError (libpq's words, which may quote the URL) unless libpq can read it."""
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
 
 
 async def open_pool(conninfo: str, max_size: int) -> AsyncIterator[AsyncConnectionPool[Any]]:

@@ -7,6 +7,7 @@ from functools import cache
 from importlib.resources import files
 
 import redis.asyncio as redis
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
@@ -33,6 +34,11 @@ def lua(name: str) -> str:
         lua(line.removeprefix(INCLUDE).strip()) if line.startswith(INCLUDE) else line
         for line in text.splitlines(keepends=True)
     )
+
+
+def check_redis_url(url: str) -> None:
+    """ValueError (redis-py's words) unless redis-py can read the URL."""
+    parse_url(url)
 
 
 async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:

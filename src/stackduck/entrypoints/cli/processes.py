@@ -3,7 +3,8 @@
 Each process is a whole server — its own pools, dispatcher and wake-up listener — as
 several instances on one storage already are; the kernel spreads new connections
 across the processes that bound the port with SO_REUSEPORT (ADR 0016). This process
-only supervises: it fixes the ports (a port 0 becomes one every server can bind),
+only supervises: it fixes the ports (a port 0 becomes one every server can bind; HTTP
+is left off when HTTP_ADDR is not set and the default address is taken),
 starts the servers and waits until each says it serves, starts another when one dies,
 passes SIGTERM and SIGINT on, and gives prometheus-client a directory in which the
 servers' counters meet, so any server's ``/metrics`` shows them all.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -33,6 +35,12 @@ log = logging.getLogger("stackduck")
 
 #: What a supervised server prints on its standard output once it serves.
 READY = b"ready\n"
+#: Logged (with the address) when HTTP_ADDR was not set and the default address is taken.
+HTTP_OFF = (
+    "HTTP is off: %s, the default HTTP address, is taken (another server on this host?), so "
+    "metrics, /healthz and the dashboard are not served; set HTTP_ADDR to a free host:port "
+    "(port 0 picks one) to serve them"
+)
 #: Restarting a server that died waits this long at first, doubling to the cap while
 #: the new one cannot start (storage down, say); the others keep serving meanwhile.
 RESTART_DELAY = 1.0
@@ -60,20 +68,21 @@ async def _supervise(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with contextlib.ExitStack() as stack:
+        http_address: str | None = None  # HTTP off
         try:
             grpc_address = stack.enter_context(reserved(settings.listen_address))
-            http_address = stack.enter_context(reserved(settings.http_addr))
+            if settings.http_optional and taken(settings.http_address):
+                log.warning(HTTP_OFF, settings.http_address)
+            else:
+                http_address = stack.enter_context(reserved(settings.http_address))
         except (OSError, ValueError) as exc:
             log.error("cannot start: %s", exc)
             return 1
         metrics_dir = stack.enter_context(_metrics_dir())
-        env = {
-            **os.environ,
-            "SERVER_ADDR": grpc_address,
-            "HTTP_ADDR": http_address,
-            METRICS_DIR: metrics_dir,
-        }
-        group = ServerGroup(settings.processes, env, metrics_dir)
+        env = {**os.environ, "SERVER_ADDR": grpc_address, METRICS_DIR: metrics_dir}
+        if http_address is not None:
+            env["HTTP_ADDR"] = http_address
+        group = ServerGroup(settings.processes, env, metrics_dir, http=http_address is not None)
         starting = asyncio.create_task(group.start())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -95,8 +104,11 @@ async def _supervise(settings: Settings) -> int:
             settings.storage,
             settings.processes,
         )
-        scheme = "https" if settings.tls_cert else "http"
-        log.info("metrics, health and the dashboard on %s://%s (any process answers)", scheme, http_address)
+        if http_address is not None:
+            scheme = "https" if settings.tls_cert else "http"
+            log.info(
+                "metrics, health and the dashboard on %s://%s (any process answers)", scheme, http_address
+            )
         keepers = [asyncio.create_task(group.keep(i)) for i in range(settings.processes)]
         await stop.wait()
         log.info("stopping %d server processes", settings.processes)
@@ -111,9 +123,10 @@ async def _supervise(settings: Settings) -> int:
 class ServerGroup:
     """The supervised servers, one slot each."""
 
-    def __init__(self, count: int, env: dict[str, str], metrics_dir: str) -> None:
+    def __init__(self, count: int, env: dict[str, str], metrics_dir: str, http: bool = True) -> None:
         self._env = env
         self._metrics_dir = metrics_dir
+        self._options = () if http else ("--no-http",)
         self._processes: list[asyncio.subprocess.Process | None] = [None] * count
         self._stopping = False
 
@@ -174,6 +187,7 @@ class ServerGroup:
             "serve",
             "--supervised",
             str(index),
+            *self._options,
             env=self._env,
             stdin=asyncio.subprocess.PIPE,  # closes when this process dies: the server stops
             stdout=asyncio.subprocess.PIPE,  # the ready line; the server then points it at stderr
@@ -209,6 +223,24 @@ class ServerGroup:
         for process in running:
             self._forget(process.pid)
         return all(p.returncode == 0 for p in running)
+
+
+def taken(address: str) -> bool:
+    """Whether a server (of this host, or of another process group) holds ``address``:
+    binding it without SO_REUSEPORT fails, so the servers must not share it."""
+    host, _, port = address.rpartition(":")
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host.strip("[]"), int(port), type=socket.SOCK_STREAM
+    )[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
+        try:
+            sock.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
 
 
 @contextlib.contextmanager

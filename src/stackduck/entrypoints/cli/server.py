@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -18,13 +19,15 @@ from stackduck.container import (
     ConfigurationError,
     Container,
     build_container,
+    check_settings,
     close_resources,
     provide,
     read_settings,
 )
 from stackduck.domain.errors import StackduckError, StorageUnavailable
 from stackduck.entrypoints import logs
-from stackduck.entrypoints.cli.processes import READY, supervise
+from stackduck.entrypoints.cli.processes import HTTP_OFF, READY, supervise
+from stackduck.entrypoints.http.server import HttpServer
 from stackduck.settings import Settings
 
 log = logging.getLogger("stackduck")
@@ -48,6 +51,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     # Set by the supervisor of several processes on each server it starts.
     parser.add_argument("--supervised", type=int, metavar="INDEX", help=argparse.SUPPRESS)
+    parser.add_argument("--no-http", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=serve)
     commands.add_parser("migrate", help="bring the PostgreSQL schema (DATABASE_URL) up to date").set_defaults(
         run=lambda args: with_container(_migrate)
@@ -59,16 +63,17 @@ def serve(args: argparse.Namespace) -> int:
     processes, supervised = getattr(args, "processes", None), getattr(args, "supervised", None)
     try:
         settings = read_settings(**({} if processes is None else {"processes": processes}))
+        logs.configure(settings.log_level, settings.log_format, settings.secrets())
+        check_settings(settings)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
     if supervised is None and settings.processes > 1:
-        logs.configure(settings.log_level, settings.log_format)
         if settings.storage in STORAGE_WARNINGS:
             log.warning("%s", STORAGE_WARNINGS[settings.storage])
         return supervise(settings)
-    shared = supervised is not None
-    return with_container(partial(_serve, supervised=supervised), settings, shared_ports=shared)
+    shared, http = supervised is not None, not getattr(args, "no_http", False)
+    return with_container(partial(_serve, supervised=supervised, http_on=http), settings, shared_ports=shared)
 
 
 def with_container(
@@ -76,14 +81,26 @@ def with_container(
     settings: Settings | None = None,
     shared_ports: bool = False,
 ) -> int:
-    """Build the container from the settings, then run ``command`` with it."""
+    """Build the container from the settings, then run ``command`` with it. The log masks
+    the settings' secrets from the start: a start-up error may quote them."""
     try:
+        if settings is None:
+            settings = read_settings()
+            logs.configure(settings.log_level, settings.log_format, settings.secrets())
         container = build_container(settings, shared_ports=shared_ports)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2
-    logs.configure(container.config.log_level(), container.config.log_format())
     return asyncio.run(command(container))
+
+
+def _failure(exc: Exception) -> str:
+    """What went wrong, in one line for the log (which masks credentials): the driver's
+    account too for storage, the traceback only at DEBUG."""
+    log.debug("the failure in full", exc_info=exc)
+    if isinstance(exc, StorageUnavailable):
+        return exc.for_log()
+    return str(exc) if isinstance(exc, StackduckError | OSError) else f"{type(exc).__name__}: {exc}"
 
 
 async def _migrate(container: Container) -> int:
@@ -93,8 +110,8 @@ async def _migrate(container: Container) -> int:
         return 2
     try:
         applied = await migrate(url)
-    except StorageUnavailable as exc:
-        log.error("%s", exc)
+    except Exception as exc:
+        log.error("cannot migrate: %s", _failure(exc))
         return 1
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (already up to date)"
     log.warning("migrations applied: %s", names)
@@ -127,7 +144,21 @@ def _stop_when_orphaned(stop: asyncio.Event) -> None:
     loop.add_reader(stdin, readable)
 
 
-async def _serve(container: Container, supervised: int | None = None) -> int:
+async def _start_http(container: Container, http: HttpServer) -> HttpServer | None:
+    """The HTTP server, serving; None when HTTP_ADDR was not set and the default address
+    is taken (another server on this host): then this one serves gRPC alone."""
+    try:
+        await http.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or not container.config.http_optional():
+            raise
+        await http.stop()
+        log.warning(HTTP_OFF, container.config.http_address())
+        return None
+    return http
+
+
+async def _serve(container: Container, supervised: int | None = None, http_on: bool = True) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -136,23 +167,24 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
         _stop_when_orphaned(stop)
     try:
         server = await provide(container.grpc_server)
-        http = await provide(container.http_server)
+        http_server = await provide(container.http_server)
         await server.start()
-    except (OSError, StackduckError) as exc:
-        log.error("cannot start: %s", exc)
+    except Exception as exc:  # storage away, a port taken, a driver refusing its settings
+        log.error("cannot start: %s", _failure(exc))
         await close_resources(container)
         return 1
     try:
-        await http.start()
+        http = await _start_http(container, http_server) if http_on else None
     except OSError as exc:
-        log.error("cannot start the HTTP server on %s: %s", container.config.http_addr(), exc)
+        log.error("cannot start the HTTP server on %s: %s", container.config.http_address(), exc)
         await server.stop(0)
         await close_resources(container)
         return 1
     storage = container.config.storage()
     if supervised is None:
         log.info("stackduck %s serving on %s with %s storage", __version__, server.address, storage)
-        log.info("metrics, health and the dashboard on %s", http.url)
+        if http is not None:
+            log.info("metrics, health and the dashboard on %s", http.url)
         if storage in STORAGE_WARNINGS:
             log.warning("%s", STORAGE_WARNINGS[storage])
     else:  # one of several: the supervisor logs the address and the storage warning, once
@@ -162,7 +194,8 @@ async def _serve(container: Container, supervised: int | None = None) -> int:
     grace = container.config.shutdown_grace_seconds()
     log.info("stopping: finishing in-flight work (up to %.0f s)", grace)
     await server.stop(grace)
-    await http.stop()
+    if http is not None:
+        await http.stop()
     await close_resources(container)
     log.info("stopped")
     return 0

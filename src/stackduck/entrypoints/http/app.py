@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any, Protocol
@@ -23,13 +22,21 @@ from stackduck.domain.errors import (
     StackduckError,
     StorageUnavailable,
 )
-from stackduck.entrypoints.http import views
+from stackduck.entrypoints.http import bodies, views
 
 COOKIE = "stackduck_token"
 #: Browsers cannot set custom headers on cross-site form posts: requiring one on
 #: every state-changing request closes the door to CSRF through the cookie.
 CSRF_HEADER = "X-Stackduck"
 OPEN_PATHS = frozenset({"/healthz", "/login"})
+#: The bodies the changes take: which dead letters, or nothing at all.
+SELECTION = 'send a JSON object: {"job_ids": ["<id>", ...]} or {"job_type": "<type>"} or {"all": true}'
+SELECTION_FIELDS: dict[str, bodies.Check] = {
+    "job_ids": bodies.ids,
+    "job_type": bodies.text,
+    "all": bodies.boolean,
+}
+NO_FIELDS = "this call takes no body fields: send an empty body, or {}"
 STATUS_OF: tuple[tuple[type[StackduckError], int], ...] = (
     (InvalidJob, 400),
     (JobNotFound, 404),
@@ -69,8 +76,7 @@ def build_app(
         return web.Response(text=login, content_type="text/html")
 
     async def login_post(request: web.Request) -> web.Response:
-        form = await request.post()
-        given = str(form.get("token", ""))
+        given = await bodies.form_field(request, "token")
         if token is None or not hmac.compare_digest(given.encode(), token.encode()):
             return web.Response(text=login, content_type="text/html", status=401)
         response = web.HTTPSeeOther("/")
@@ -107,6 +113,7 @@ def build_app(
         return web.json_response(views.job(await admin.get(request.match_info["job_id"])))
 
     async def requeue(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
         [outcome] = await admin.requeue_dead([request.match_info["job_id"]])
         return web.json_response(views.job(outcome.unwrap()))
 
@@ -117,10 +124,12 @@ def build_app(
         return web.json_response({"requeued": await operations.requeue_dead(await _selection(request))})
 
     async def pause(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
         await operations.pause(request.match_info["job_type"])
         return web.json_response({"paused": True})
 
     async def resume(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
         await operations.resume(request.match_info["job_type"])
         return web.json_response({"paused": False})
 
@@ -153,15 +162,9 @@ def _number(name: str, text: str) -> int:
 
 
 async def _selection(request: web.Request) -> DeadLetterSelection:
-    shape = 'send a JSON object: {"job_ids": [...]} or {"job_type": ...} or {"all": true}'
-    try:
-        body: Any = await request.json()
-    except json.JSONDecodeError as exc:
-        raise InvalidJob(shape) from exc
-    if not isinstance(body, dict) or not isinstance(body.get("job_ids") or [], list):
-        raise InvalidJob(shape)
+    body = await bodies.json_object(request, SELECTION_FIELDS, SELECTION)
     return DeadLetterSelection(
-        tuple(body.get("job_ids") or ()), str(body.get("job_type") or ""), bool(body.get("all"))
+        tuple(body.get("job_ids", ())), body.get("job_type", ""), body.get("all", False)
     )
 
 

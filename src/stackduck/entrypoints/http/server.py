@@ -17,7 +17,7 @@ class HttpServer:
         tls_key: Path | None,
         shared_port: bool = False,
     ) -> None:
-        self._app = app
+        self.app = app
         self._shared_port = shared_port  # one of several server processes on this port
         self._host, _, port = address.rpartition(":")
         self._port = int(port)
