@@ -253,7 +253,7 @@ class Dispatcher:
                     jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
                 except StorageUnavailable as exc:
                     # Keep the stream: the worker is fine, storage will be back.
-                    log.warning("worker %s waits for storage: %s", consumer.worker_id, exc)
+                    log.warning("worker %s waits for storage: %s", consumer.worker_id, exc.for_log())
                     with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
                         async with asyncio.timeout(STORAGE_RETRY_SECONDS):
                             await self._closing.wait()
@@ -312,7 +312,7 @@ class Dispatcher:
                 "stream of worker %s closed while storage is unavailable (%s); its %d job(s) "
                 "return when their leases expire",
                 consumer.worker_id,
-                exc,
+                exc.for_log(),
                 len(held),
             )
         finally:
