@@ -18,6 +18,9 @@ from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckSer
 
 Progress = Callable[[str, float], None]  # (what, fraction done)
 MP = multiprocessing.get_context("spawn")
+#: The floor's calls at the least: a process's CPU clock ticks every 10 ms, and a few
+#: dozen empty calls spread over several server processes can read as none.
+FLOOR_MIN_CALLS = 1000
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ class Scenarios:
         )
         result.latency_ms = await self.latency("latency", "bench-latency")
         result.floor_rate, result.floor_server_us, result.floor_client_us = await self.floor(
-            "gRPC floor", o.seed_jobs
+            "gRPC floor", max(o.seed_jobs, FLOOR_MIN_CALLS)
         )
         if o.backlog:
             await self.deep_queue(result, o.backlog)
