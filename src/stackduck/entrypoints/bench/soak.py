@@ -182,7 +182,9 @@ class Soak:
         try:
             acknowledged, cpu = await self._offer(result)
             result.server_cpu_us = cpu / max(len(acknowledged), 1) * 1e6
-            result.rss_mb["end"] = self._rss()
+            # The last sample of the load, taken before the producers' reports (every id they
+            # enqueued) reach this process: an in-process server shares its memory with them.
+            result.rss_mb.setdefault("end", self._rss())
             warm = result.rss_mb.setdefault("warm", result.rss_mb["end"])  # a load shorter than a sample
             result.rss_growth_pct = (result.rss_mb["end"] - warm) / warm * 100 if warm else 0.0
             result.drained_seconds = await self._drain(done, len(acknowledged))
@@ -237,6 +239,8 @@ class Soak:
                 elapsed = time.perf_counter() - started
                 if "warm" not in result.rss_mb and elapsed >= o.warm_up * o.seconds:
                     result.rss_mb["warm"] = self._rss()
+                if elapsed <= o.seconds:  # the load still runs: nothing of the bench's has grown
+                    result.rss_mb["end"] = self._rss()
                 status.update(
                     f"soak {result.config}: {elapsed:.0f} of {o.seconds:.0f} s, server {self._rss():,.0f} MiB"
                 )
