@@ -27,6 +27,8 @@ from stackduck.application.ports import Clock, JobStore, Notifier
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
+#: Why a sweep that nothing asked for runs.
+PERIODIC = "periodic check"
 
 SWEEP_PAGE = 1000
 
@@ -77,7 +79,7 @@ class Reconciler:
                 if not self._active():
                     self._asked.clear()  # the return to Redis re-seeds everything anyway
                 elif asked or await self._primary.take_turn(every):
-                    await self.sweep(self._why if asked else "periodic check")
+                    await self.sweep(self._why if asked else PERIODIC)
             except StorageUnavailable as exc:  # the watcher fails over; the next turn tries again
                 log.warning("the ready queue's check against the record stopped: %s", exc)
             except Exception:  # a duty must never die
@@ -113,7 +115,12 @@ class Reconciler:
             await asyncio.sleep(max(began + gap - loop.time(), 0))
         self.sweeps += 1
         if restored:
-            log.warning(
+            # A periodic check on a live queue also finds jobs claimed or enqueued while it
+            # read them (popped, or not yet pushed): their entries are dropped at the next
+            # claim or merged with the push, so only a check Redis's state asked for warns.
+            level = logging.INFO if why == PERIODIC else logging.WARNING
+            log.log(
+                level,
                 "Redis lacked %d of the %d queued job(s) of the record (%s): put back in the ready queue",
                 restored,
                 walked,
