@@ -96,7 +96,7 @@ async def test_a_lone_instance_says_it_is_here_but_publishes_no_wake_ups() -> No
 
 async def test_an_instance_that_does_not_hear_itself_keeps_publishing() -> None:
     """Its listener may be dead without a word while others listen: not knowing it is
-    alone, it tells them (found in review)."""
+    alone, it tells them."""
     channel = Channel(deaf=1)
     async with running(channel) as deaf:
         await asyncio.sleep(0.1)
@@ -105,7 +105,7 @@ async def test_an_instance_that_does_not_hear_itself_keeps_publishing() -> None:
 
 
 async def test_nothing_is_said_before_the_subscription_is_live() -> None:
-    """An answer to a "here" said before listening would be lost (found in review)."""
+    """An answer to a "here" said before listening would be lost."""
     channel = Channel(subscribe_seconds=0.2)  # four presence periods
     notifier = BroadcastNotifier(channel)  # type: ignore[arg-type]
     await notifier.start()

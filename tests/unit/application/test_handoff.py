@@ -326,7 +326,7 @@ async def test_a_backlog_resumed_elsewhere_is_claimed_after_a_hand_off(
 ) -> None:
     """The claim that left a paused type out proves nothing about that type's queue: a
     resume on another server, heard here before the pause cache shows it, must not let
-    newer handed jobs keep the stream from the older backlog (found in review)."""
+    newer handed jobs keep the stream from the older backlog."""
     await container.pauses().pause("email")
     backlog = await world.enqueue(priority=1)  # queued while paused
     async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
