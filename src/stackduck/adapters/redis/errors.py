@@ -28,7 +28,7 @@ SCRIPT_LINE = re.compile(r"user_script:(\d+)")
 
 def relocate(exc: exceptions.ResponseError, where: Callable[[int], str | None]) -> None:
     """Have a script error's message name, for each script line in it, the line
-    ``where`` says it comes from ("user_script:57" -> "_heads.lua:30")."""
+    ``where`` says it comes from ("user_script:71" -> "_heads.lua:32")."""
     if exc.args and isinstance(exc.args[0], str):
         said = SCRIPT_LINE.sub(lambda line: where(int(line[1])) or line[0], exc.args[0])
         exc.args = (said, *exc.args[1:])
