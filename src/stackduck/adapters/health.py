@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import psycopg
 
 from stackduck.adapters.failover import FailoverReadyQueue
+from stackduck.adapters.postgres.queries import sql
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.domain.errors import StorageUnavailable
 
@@ -70,7 +71,7 @@ class PostgresHealth:
     async def _ask(self, conn: psycopg.AsyncConnection[Any] | None) -> psycopg.AsyncConnection[Any]:
         if conn is not None:
             try:
-                await conn.execute("SELECT 1")
+                await conn.execute(sql("health/probe"))
                 return conn
             except psycopg.OperationalError:
                 # Broken since the last check (a database restart, a dropped socket):
@@ -83,7 +84,7 @@ class PostgresHealth:
             self._conninfo, autocommit=True, connect_timeout=max(1, math.ceil(self._timeout))
         )
         try:
-            await conn.execute("SELECT 1")
+            await conn.execute(sql("health/probe"))
         except BaseException:
             await _close(conn)
             raise

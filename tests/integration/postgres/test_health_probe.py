@@ -12,6 +12,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.health import PostgresHealth
+from stackduck.adapters.postgres.queries import sql
 from stackduck.container import build_container, close_resources, provide
 from stackduck.settings import Settings
 from tests.proxy import Proxy
@@ -41,7 +42,8 @@ async def test_a_broken_probe_connection_is_replaced_within_one_check(postgres: 
         async with await psycopg.AsyncConnection.connect(postgres, autocommit=True) as admin:
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query = 'SELECT 1' AND datname = current_database() AND pid <> pg_backend_pid()"
+                "WHERE query = %s AND datname = current_database() AND pid <> pg_backend_pid()",
+                (sql("health/probe").decode(),),
             )
         assert await health.check() == {"postgres": True}
     finally:

@@ -11,6 +11,7 @@ from importlib.resources import files
 import psycopg
 
 from stackduck.adapters.postgres.errors import translated
+from stackduck.adapters.postgres.queries import sql
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +46,16 @@ async def migrate(conninfo: str) -> list[Migration]:
     """Apply the migrations this database lacks; returns those applied."""
     conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
     async with conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS stackduck_migrations ("
-            " version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        cursor = await conn.execute("SELECT version FROM stackduck_migrations")
+        await conn.execute(sql("migrate/lock"), {"key": LOCK_KEY})
+        await conn.execute(sql("migrate/bookkeeping"))
+        cursor = await conn.execute(sql("migrate/applied"))
         done = {row[0] for row in await cursor.fetchall()}
         applied = []
         for migration in available():
             if migration.version in done:
                 continue
             await conn.execute(migration.sql.encode())
-            await conn.execute(
-                "INSERT INTO stackduck_migrations (version, name) VALUES (%s, %s)",
-                (migration.version, migration.name),
-            )
+            await conn.execute(sql("migrate/record"), {"version": migration.version, "name": migration.name})
             log.info("applied migration %04d_%s", migration.version, migration.name)
             applied.append(migration)
     return applied

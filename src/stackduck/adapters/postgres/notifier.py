@@ -9,8 +9,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import UNAVAILABLE, unavailable
-
-CHANNEL = "stackduck_ready"
+from stackduck.adapters.postgres.queries import sql
 
 
 class PostgresChannel:
@@ -25,7 +24,7 @@ class PostgresChannel:
     async def publish(self, message: str) -> None:
         try:
             async with self._pool.connection() as conn:
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
+                await conn.execute(sql("channel/notify"), {"message": message})
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
 
@@ -34,7 +33,7 @@ class PostgresChannel:
         try:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             async with conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await conn.execute(sql("channel/listen"))
                 yield ""
                 async for notification in conn.notifies():
                     yield notification.payload

@@ -22,7 +22,13 @@ JobRow = tuple[
 
 
 def _read(name: str) -> str:
-    return files("stackduck.adapters.postgres").joinpath("sql", "queries", f"{name}.sql").read_text()
+    path = f"{name}.sql".split("/")  # "paused/list": a statement in a subfolder
+    return files("stackduck.adapters.postgres").joinpath("sql", "queries", *path).read_text()
+
+
+def _fragment(name: str) -> str:
+    """A fragment's text without its comment lines (they would land mid-statement)."""
+    return "\n".join(line for line in _read(name).strip().splitlines() if not line.startswith("--"))
 
 
 @cache
@@ -30,7 +36,7 @@ def sql(name: str) -> bytes:
     """The statement in ``sql/queries/<name>.sql``, with the job columns and the lease
     (``_lease.sql``: the domain's start move, shared by every statement that leases) filled in."""
     qualified = ", ".join(f"j.{field}" for field in _FIELDS)
-    text = _read(name).replace("{lease}", _read("_lease").strip())
+    text = _read(name).replace("{lease}", _fragment("_lease"))
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 
 

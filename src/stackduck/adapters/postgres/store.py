@@ -11,17 +11,13 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
-from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
+from stackduck.adapters.postgres.queries import job_from_row, sql
 from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
 NIL_ID = "00000000-0000-0000-0000-000000000000"
 
-
-#: Job ids as one comma-separated text parameter (ids hold no commas): psycopg dumps a
-#: list element by element, 744 against 102 µs of client CPU for 200 ids.
-IDS = "string_to_array(%s, ',')::uuid[]"
 #: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
 #: other spellings (upper case, braces, no hyphens) as the same job, and fail a whole
 #: statement on ``urn:uuid:…``; ids are exact strings on every store.
@@ -47,7 +43,7 @@ ALL_FIELDS = (
 )  # fmt: skip
 
 
-#: Up to this many new jobs are inserted by one INSERT statement, more by COPY.
+#: Up to this many new jobs are inserted by one statement (insert.sql), more by COPY.
 SMALL_BATCH = 16
 _STATUS_AT = ALL_FIELDS.index("status")
 _ALL_VALUES = attrgetter(*ALL_FIELDS)
@@ -58,14 +54,6 @@ def _row(job: Job) -> list[Any]:
     row = list(_ALL_VALUES(job))
     row[_STATUS_AT] = job.status.value
     return row
-
-
-#: Queued jobs' queue entries by id (the status index), without their payloads.
-RUNNABLE = (
-    b"SELECT id::text, job_type, priority, run_at FROM stackduck_jobs "
-    b"WHERE status = 'queued' AND id > %s::uuid ORDER BY id LIMIT %s"
-)
-COPY_IN = f"COPY stackduck_jobs ({', '.join(ALL_FIELDS)}) FROM STDIN".encode()
 
 
 class PostgresJobStore:
@@ -84,7 +72,11 @@ class PostgresJobStore:
             async with self._pool.connection() as conn:
                 await conn.execute(sql("insert"), {"jobs": json.dumps(rows)})
             return
-        async with self._pool.connection() as conn, conn.cursor() as cursor, cursor.copy(COPY_IN) as copy:
+        async with (
+            self._pool.connection() as conn,
+            conn.cursor() as cursor,
+            cursor.copy(sql("copy_in")) as copy,
+        ):
             for job in jobs:
                 await copy.write_row(_row(job))
 
@@ -93,9 +85,8 @@ class PostgresJobStore:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return {}
-        query = f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE id = ANY({IDS})"
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query.encode(), (",".join(ids),))
+            cursor = await conn.execute(sql("get"), {"ids": ",".join(ids)})
             rows = await cursor.fetchall()
         jobs = {job.id: job for job in map(job_from_row, rows)}
         return {i: jobs[i] for i in job_ids if i in jobs}
@@ -153,24 +144,21 @@ class PostgresJobStore:
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
-        query = (
-            f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE status = 'running' "
-            "AND lease_expires_at <= %s ORDER BY lease_expires_at LIMIT %s"
-        )
-        return await self._jobs(query, (now, limit))
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("expired_leases"), {"now": now, "limit": limit})
+            return [job_from_row(row) for row in await cursor.fetchall()]
 
     @translated
     async def next_lease_deadline(self) -> float | None:
-        query = b"SELECT min(lease_expires_at) FROM stackduck_jobs WHERE status = 'running'"
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query)
+            cursor = await conn.execute(sql("next_lease_deadline"))
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
     @translated
     async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(RUNNABLE, (after or NIL_ID, limit))
+            cursor = await conn.execute(sql("runnable"), {"after": after or NIL_ID, "limit": limit})
             rows = await cursor.fetchall()
         return [QueueEntry(*row) for row in rows]
 
@@ -218,13 +206,9 @@ class PostgresJobStore:
         ids = [i for i in job_ids if _is_id(i)]
         if not ids:
             return 0
-        query = (
-            f"DELETE FROM stackduck_jobs WHERE id = ANY({IDS}) AND status = ANY(%s::text[])"
-            " AND (%s::double precision IS NULL OR completed_at < %s)"
-        ).encode()
-        params = (",".join(ids), [s.value for s in statuses], finished_before, finished_before)
+        params = {"ids": ",".join(ids), "statuses": [s.value for s in statuses], "before": finished_before}
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query, params)
+            cursor = await conn.execute(sql("delete"), params)
             return int(cursor.rowcount)
 
     @translated
@@ -233,8 +217,3 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("prune"), params)
             return int(cursor.rowcount)
-
-    async def _jobs(self, query: str, params: tuple[Any, ...]) -> list[Job]:
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(query.encode(), params)
-            return [job_from_row(row) for row in await cursor.fetchall()]

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
+from stackduck.adapters.postgres.queries import sql
 
 
 class PostgresSwitches:
@@ -16,15 +17,11 @@ class PostgresSwitches:
     @translated
     async def paused(self) -> frozenset[str]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute("SELECT job_type FROM stackduck_paused")
+            cursor = await conn.execute(sql("paused/list"))
             return frozenset(row[0] for row in await cursor.fetchall())
 
     @translated
     async def set_paused(self, job_type: str, paused: bool) -> None:
         async with self._pool.connection() as conn:
-            if paused:
-                await conn.execute(
-                    "INSERT INTO stackduck_paused (job_type) VALUES (%s) ON CONFLICT DO NOTHING", (job_type,)
-                )
-            else:
-                await conn.execute("DELETE FROM stackduck_paused WHERE job_type = %s", (job_type,))
+            statement = sql("paused/pause") if paused else sql("paused/resume")
+            await conn.execute(statement, {"job_type": job_type})

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.client import Client
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, decode
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.lua import Script
 from stackduck.domain.job import Job, JobStatus
 
 
 class RedisClaimer:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._keys = keys
-        self._claim = client.register_script(lua("claim"))
+        self._claim = Script(client, "claim")
         self._index_keys = [
             keys.status(JobStatus.QUEUED),
             keys.status(JobStatus.RUNNING),

@@ -1,10 +1,8 @@
-"""The Redis client and its Lua scripts, as resources the container opens and closes."""
+"""The Redis client, as a resource the container opens and closes."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from functools import cache
-from importlib.resources import files
 
 import redis.asyncio as redis
 from redis.asyncio.connection import parse_url
@@ -20,20 +18,6 @@ SOCKET_TIMEOUT_SECONDS = 1.0
 CHECKOUT_TIMEOUT_SECONDS = 5.0
 
 Client = redis.Redis
-
-
-INCLUDE = "--#include "
-
-
-@cache
-def lua(name: str) -> str:
-    """A script's text, with each ``--#include <fragment>`` line replaced by that
-    fragment (Redis scripts cannot load one another)."""
-    text = files("stackduck.adapters.redis").joinpath("scripts", f"{name}.lua").read_text()
-    return "".join(
-        lua(line.removeprefix(INCLUDE).strip()) if line.startswith(INCLUDE) else line
-        for line in text.splitlines(keepends=True)
-    )
 
 
 def check_redis_url(url: str) -> None:

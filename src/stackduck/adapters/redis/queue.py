@@ -9,9 +9,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.client import Client
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.lua import Script
 from stackduck.application.ports import QueueEntry
 
 PRIORITY_FACTOR = 10**13  # ready score: priority · 10¹³ + run_at in ms (fits a double exactly)
@@ -39,10 +40,10 @@ class RedisReadyQueue:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
         self._keys = keys
-        self._push = client.register_script(lua("push"))
-        self._restore = client.register_script(lua("restore"))
-        self._pop = client.register_script(lua("pop"))
-        self._promote = client.register_script(lua("promote"))
+        self._push = Script(client, "push")
+        self._restore = Script(client, "restore")
+        self._pop = Script(client, "pop")
+        self._promote = Script(client, "promote")
 
     def _rows(
         self, entries: Sequence[QueueEntry], now: float, restoring: bool = False
@@ -116,7 +117,7 @@ class RedisReadyQueue:
         for job_type in types:
             keys = [self._keys.scheduled(job_type), self._keys.ready(job_type), self._keys.due]
             await self._promote(keys=keys, args=[now, PROMOTE_BATCH, job_type], client=pipe)
-        moved = await pipe.execute()
+        moved = await self._promote.execute(pipe)
         return {job_type: int(n) for job_type, n in zip(types, moved, strict=True) if int(n)}
 
     @translated

@@ -8,10 +8,11 @@ import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
-from stackduck.adapters.redis.client import Client, lua
+from stackduck.adapters.redis.client import Client
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.lua import Script
 from stackduck.application.claiming import start_by_moves
 from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.job import Job, JobStatus
@@ -34,14 +35,14 @@ class RedisJobStore:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
         self._keys = keys
-        self._insert = client.register_script(lua("insert"))
-        self._apply = client.register_script(lua("apply"))
-        self._delete = client.register_script(lua("delete"))
-        self._read = client.register_script(lua("read"))
-        self._sizes = client.register_script(lua("sizes"))
-        self._complete = client.register_script(lua("complete"))
-        self._queued = client.register_script(lua("queued"))
-        self._count = client.register_script(lua("tally"))
+        self._insert = Script(client, "insert")
+        self._apply = Script(client, "apply")
+        self._delete = Script(client, "delete")
+        self._read = Script(client, "read")
+        self._sizes = Script(client, "sizes")
+        self._complete = Script(client, "complete")
+        self._queued = Script(client, "queued")
+        self._count = Script(client, "tally")
 
     @translated
     async def insert(self, jobs: Sequence[Job]) -> None:
@@ -182,7 +183,7 @@ class RedisJobStore:
         pipe = self._client.pipeline(transaction=False)  # every type's first call at once
         for job_type in types:
             await self._queued_chunk(job_type, now, 0, pipe)
-        for job_type, (*found, read) in zip(types, await pipe.execute(), strict=True):
+        for job_type, (*found, read) in zip(types, await self._queued.execute(pipe), strict=True):
             of(job_type)[:4] = [int(n) for n in found]
             offset = int(read)
             while int(read) == DUE_CHUNK:  # a scheduler far behind: the rest, a chunk a call

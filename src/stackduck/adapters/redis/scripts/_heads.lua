@@ -7,34 +7,40 @@
 -- A set's first page is its share of what the caller wants (at least 8), each later
 -- page twice the last (at most the whole want): a claim over many types does not read
 -- `limit` entries of each, and one over a single deep type needs few reads.
+-- The merge's state is a value, `heads`, that open_heads returns and the caller hands
+-- to every other function here: {want = limit, sets = {[key index] = set}}, where a
+-- set is {page = the entries read and not yet passed, at = where its head is in the
+-- page, read = how many of the set were read, full = whether the last page was full,
+-- size = the next page's size, taken = the members taken}; a page entry is
+-- {member, score, score as text}.
 --#include _many
-local pages, at, read, full, size, taken = {}, {}, {}, {}, {}, {}
-local want = 1
 -- Open `sets` sets, KEYS[first], KEYS[first + step], ..., for taking up to `limit`.
-local function open(first, step, sets, limit)
-    want = math.max(1, limit)
+local function open_heads(first, step, sets, limit)
+    local want = math.max(1, limit)
     local share = math.min(want, math.max(8, math.ceil(want / math.max(1, sets))))
+    local heads = {want = want, sets = {}}
     for n = 0, sets - 1 do
-        local i = first + n * step
-        pages[i], at[i], read[i], full[i], size[i], taken[i] = {}, 1, 0, true, share, {}
+        heads.sets[first + n * step] = {page = {}, at = 1, read = 0, full = true, size = share, taken = {}}
     end
+    return heads
 end
-local function head(i)
-    local page = pages[i]
-    if page[at[i]] == nil and full[i] then
-        if read[i] > 0 then size[i] = math.min(size[i] * 2, want) end
-        local flat = redis.call('ZRANGE', KEYS[i], read[i], read[i] + size[i] - 1, 'WITHSCORES')
-        page = {}
+-- Set i's head (the next page read when the last is used up), or nil when it is empty.
+local function head(heads, i)
+    local set = heads.sets[i]
+    if set.page[set.at] == nil and set.full then
+        if set.read > 0 then set.size = math.min(set.size * 2, heads.want) end
+        local flat = redis.call('ZRANGE', KEYS[i], set.read, set.read + set.size - 1, 'WITHSCORES')
+        local page = {}
         for j = 1, #flat, 2 do page[#page + 1] = {flat[j], tonumber(flat[j + 1]), flat[j + 1]} end
-        pages[i], at[i], read[i], full[i] = page, 1, read[i] + #page, #page == size[i]
+        set.page, set.at, set.read, set.full = page, 1, set.read + #page, #page == set.size
     end
-    return page[at[i]]
+    return set.page[set.at]
 end
 -- The set whose head is best, or nil when all are empty.
-local function best()
+local function best(heads)
     local found, top = nil, nil
-    for i in pairs(pages) do
-        local h = head(i)
+    for i in pairs(heads.sets) do
+        local h = head(heads, i)
         if h and (top == nil or h[2] < top[2] or (h[2] == top[2] and h[1] < top[1])) then
             found, top = i, h
         end
@@ -42,14 +48,15 @@ local function best()
     return found
 end
 -- Take set i's head: returns its member and its score as text.
-local function take(i)
-    local h = pages[i][at[i]]
-    at[i] = at[i] + 1
-    taken[i][#taken[i] + 1] = h[1]
+local function take(heads, i)
+    local set = heads.sets[i]
+    local h = set.page[set.at]
+    set.at = set.at + 1
+    set.taken[#set.taken + 1] = h[1]
     return h[1], h[3]
 end
-local function drop_taken()
-    for i, members in pairs(taken) do
-        if #members > 0 then many('ZREM', KEYS[i], members) end
+local function drop_taken(heads)
+    for i, set in pairs(heads.sets) do
+        if #set.taken > 0 then many('ZREM', KEYS[i], set.taken) end
     end
 end

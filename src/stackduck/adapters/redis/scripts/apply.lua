@@ -9,6 +9,7 @@
 -- that leaves the queued state loses it (_entries.lua).
 --#include _entries
 -- Returns one flag per change: 1 written, 0 refused.
+local redis_now = redis_time()
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local batch = cjson.decode(ARGV[1])
 local names, rows = batch.names, batch.rows
@@ -34,7 +35,7 @@ for j, row in ipairs(rows) do
         end
         if values.status == 'queued' then
             enqueue(batch.queues[j], batch.types, batch.due, current[4], id, current[3], values.run_at,
-                values.updated_at)
+                values.updated_at, redis_now)
         else
             if current[2] == 'queued' then withdraw(batch.queues[j], id, current[3]) end
         end

@@ -26,13 +26,13 @@ local QUEUED, RUNNING, LEASES, DUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local names, pos = field_names(6)
 local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
 
-open(5, 2, (#KEYS - 4) / 2, limit)
+local heads = open_heads(5, 2, (#KEYS - 4) / 2, limit)
 
 local leased, ids, adds, count = {}, {}, {}, 0
 while count < limit do
-    local k = best()
+    local k = best(heads)
     if k == nil then break end
-    local id, score = take(k)
+    local id, score = take(heads, k)
     local key = prefix .. id
     local values = redis.call('HMGET', key, unpack(names))
     if values[STATUS] == 'queued' and (tonumber(values[RUN_AT]) or 0) > now then
@@ -52,7 +52,7 @@ while count < limit do
         count = count + 1
     end
 end
-drop_taken()
+drop_taken(heads)
 if count > 0 then
     many('ZREM', QUEUED, ids)
     add_all(adds)

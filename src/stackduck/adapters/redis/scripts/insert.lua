@@ -9,6 +9,7 @@
 -- Per job: one HSET; the existence check and every index change once per call.
 --#include _entries
 --#include _many
+local redis_now = redis_time()
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local batch = cjson.decode(ARGV[1])
 local names, rows = batch.names, batch.rows
@@ -55,7 +56,8 @@ for j, row in ipairs(rows) do
     add(KEYS[8], 0, id)
     add(KEYS[STATUS[status]], 0, id)
     if status == 'queued' then
-        local set, score, member = placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT])
+        local set, score, member = placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT],
+            redis_now)
         add(set, score, member)
         local job_type = row[JOB_TYPE]
         if set == batch.queues[j][2] and (later[job_type] == nil or tonumber(score) < later[job_type]) then

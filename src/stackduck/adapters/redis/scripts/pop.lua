@@ -4,14 +4,14 @@
 --#include _heads
 local limit = tonumber(ARGV[1])
 local taken_entries = {}
-open(1, 1, #KEYS, limit)
+local heads = open_heads(1, 1, #KEYS, limit)
 while #taken_entries < limit * 3 do
-    local i = best()
+    local i = best(heads)
     if i == nil then break end
-    local member, score = take(i)
+    local member, score = take(heads, i)
     taken_entries[#taken_entries + 1] = i
     taken_entries[#taken_entries + 1] = member
     taken_entries[#taken_entries + 1] = score
 end
-drop_taken()
+drop_taken(heads)
 return taken_entries

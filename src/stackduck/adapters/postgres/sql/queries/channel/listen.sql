@@ -1,0 +1,2 @@
+-- Hear the messages notify.sql sends, on this connection.
+LISTEN stackduck_ready
