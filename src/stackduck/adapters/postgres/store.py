@@ -209,7 +209,19 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("stats"), {"now": now, "since": since})
             rows = await cursor.fetchall()
-        return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [
+            TypeStats(
+                job_type=job_type,
+                ready_by_priority=(ready_1, ready_2, ready_3),
+                scheduled=scheduled,
+                running=running,
+                dead=dead,
+                completed_recently=completed,
+                dead_recently=died,
+            )
+            # stats.sql's columns, in its order
+            for job_type, ready_1, ready_2, ready_3, scheduled, running, dead, completed, died in rows
+        ]
 
     @translated
     async def delete(
