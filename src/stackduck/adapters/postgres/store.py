@@ -8,10 +8,11 @@ from collections.abc import Collection, Sequence
 from operator import attrgetter
 from typing import Any
 
+from psycopg import AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
-from stackduck.adapters.postgres.queries import JOB_COLUMNS, job_from_row, sql
+from stackduck.adapters.postgres.queries import JOB_COLUMNS, JobColumns, job_row, sql
 from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
@@ -95,9 +96,8 @@ class PostgresJobStore:
             return {}
         query = f"SELECT {JOB_COLUMNS} FROM stackduck_jobs WHERE id = ANY({IDS})"
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query.encode(), (",".join(ids),))
-            rows = await cursor.fetchall()
-        jobs = {job.id: job for job in map(job_from_row, rows)}
+            cursor = await conn.cursor(row_factory=job_row).execute(query.encode(), (",".join(ids),))
+            jobs = {job.id: job for job in await cursor.fetchall()}
         return {i: jobs[i] for i in job_ids if i in jobs}
 
     @translated
@@ -133,8 +133,8 @@ class PostgresJobStore:
             return []
         params = {"ids": ",".join(ids), "worker_id": worker_id, "now": now, "lease_seconds": lease_seconds}
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("start"), params)
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(sql("start"), params)
+            return await cursor.fetchall()
 
     @translated
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
@@ -147,8 +147,10 @@ class PostgresJobStore:
         if not rows:
             return [None] * len(completions)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("complete"), {"completions": json.dumps(rows)})
-            done = {job.id: job for job in map(job_from_row, await cursor.fetchall())}
+            cursor = await conn.cursor(row_factory=job_row).execute(
+                sql("complete"), {"completions": json.dumps(rows)}
+            )
+            done = {job.id: job for job in await cursor.fetchall()}
         return [done.get(c.job_id) for c in completions]
 
     @translated
@@ -191,7 +193,9 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             found = await conn.execute(sql("list_jobs"), params)
             rows = await found.fetchall()
-        jobs = [job_from_row(row[1:]) for row in rows if row[0]]
+            columns = JobColumns(found)
+        kept = columns.at("kept")  # false on the row past the page, whose job columns are empty
+        jobs = [columns.job(row) for row in rows if row[kept]]
         more = len(jobs) < len(rows)
         return Page(jobs, jobs[-1].id if more else "")
 
@@ -248,5 +252,5 @@ class PostgresJobStore:
 
     async def _jobs(self, query: str, params: tuple[Any, ...]) -> list[Job]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(query.encode(), params)
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(query.encode(), params)
+            return await cursor.fetchall()
