@@ -1,31 +1,64 @@
-"""Counting jobs into per-type stats, for stores that walk their jobs to answer."""
+"""Counting jobs into per-type stats, for stores that add them up themselves."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from stackduck.application.ports import TypeStats
 
 
+@dataclass(slots=True)
+class Counts:
+    """One job type's counts while a store adds them up: ``TypeStats``' fields."""
+
+    ready_by_priority: list[int] = field(default_factory=lambda: [0, 0, 0])  # priorities 1, 2, 3
+    scheduled: int = 0
+    running: int = 0
+    dead: int = 0
+    completed_recently: int = 0
+    dead_recently: int = 0
+
+    def stats(self, job_type: str) -> TypeStats:
+        first, second, third = self.ready_by_priority
+        return TypeStats(
+            job_type=job_type,
+            ready_by_priority=(first, second, third),
+            scheduled=self.scheduled,
+            running=self.running,
+            dead=self.dead,
+            completed_recently=self.completed_recently,
+            dead_recently=self.dead_recently,
+        )
+
+
 class StatsTally:
+    """Stats from a walk over every job."""
+
     def __init__(self, now: float, since: float) -> None:
         self._now = now
         self._since = since
-        self._rows: dict[str, list[int]] = {}
+        self._counts: dict[str, Counts] = {}
 
     def add(
         self, job_type: str, status: str, priority: int, run_at: float, completed_at: float | None
     ) -> None:
-        row = self._rows.setdefault(job_type, [0] * 8)
+        counts = self._counts.get(job_type)
+        if counts is None:
+            counts = self._counts[job_type] = Counts()
         if status == "queued":
-            row[priority - 1 if run_at <= self._now else 3] += 1
+            if run_at <= self._now:
+                counts.ready_by_priority[priority - 1] += 1
+            else:
+                counts.scheduled += 1
         elif status == "running":
-            row[4] += 1
+            counts.running += 1
         elif status == "failed":
-            row[5] += 1
-        if completed_at is not None and completed_at > self._since and status in ("completed", "failed"):
-            row[6 if status == "completed" else 7] += 1
+            counts.dead += 1
+        if completed_at is not None and completed_at > self._since:
+            if status == "completed":
+                counts.completed_recently += 1
+            elif status == "failed":
+                counts.dead_recently += 1
 
     def result(self) -> list[TypeStats]:
-        return [
-            TypeStats(job_type, (r[0], r[1], r[2]), r[3], r[4], r[5], r[6], r[7])
-            for job_type, r in sorted(self._rows.items())
-        ]
+        return [counts.stats(job_type) for job_type, counts in sorted(self._counts.items())]

@@ -66,9 +66,10 @@ def listed_bytes(job: Job) -> int:
     return sum(len(text.encode()) for text in variable) + LISTED_JOB_BYTES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TypeStats:
-    """How one job type's jobs stand, from the record."""
+    """How one job type's jobs stand, from the record. Built with keywords only: its
+    counts are all integers, and a count put in another's place would pass unseen."""
 
     job_type: str
     ready_by_priority: tuple[int, int, int]  # due now, priorities 1, 2, 3

@@ -349,5 +349,61 @@ async def test_stats_count_each_type_as_the_record_stands(
 
     stats = {s.job_type: s for s in await ports.store.stats(now, now - 60)}
 
-    assert stats["a"] == TypeStats("a", (1, 1, 2), 1, 1, 2, 1, 1)
-    assert stats["b"] == TypeStats("b", (0, 0, 0), 1, 1, 0, 0, 0)
+    assert stats["a"] == TypeStats(
+        job_type="a",
+        ready_by_priority=(1, 1, 2),
+        scheduled=1,
+        running=1,
+        dead=2,
+        completed_recently=1,
+        dead_recently=1,
+    )
+    assert stats["b"] == TypeStats(
+        job_type="b",
+        ready_by_priority=(0, 0, 0),
+        scheduled=1,
+        running=1,
+        dead=0,
+        completed_recently=0,
+        dead_recently=0,
+    )
+
+
+async def test_stats_give_each_count_its_own_field(ports: Ports) -> None:
+    """Every count a different number, so one read into another's field shows."""
+    now = NOW + 60
+    ready = [ports.job("c", priority) for priority, n in ((1, 1), (2, 2), (3, 3)) for _ in range(n)]
+    scheduled = [ports.job("c", run_at=now + 600) for _ in range(4)]
+    running = [ports.job("c") for _ in range(5)]
+    completed = [ports.job("c") for _ in range(6)]
+    dead_recently = [ports.job("c", max_retries=0) for _ in range(7)]
+    dead_long_ago = [ports.job("c", max_retries=0) for _ in range(2)]
+    await ports.add(*ready, *scheduled, *running, *completed, *dead_recently, *dead_long_ago)
+
+    async def moved(jobs: list[Job], move: Callable[[Job], object]) -> list[Job]:
+        after = [job.copy() for job in jobs]
+        for job in after:
+            move(job)
+        changes = [Change(new, old.version) for new, old in zip(after, jobs, strict=True)]
+        assert await ports.store.apply(changes) == [True] * len(jobs)
+        return after
+
+    started = await moved(
+        [*running, *completed, *dead_recently, *dead_long_ago], lambda j: j.start("w", NOW, 600)
+    )
+    finishing = started[len(running) :]
+    await moved(finishing[:6], lambda j: j.complete("w", None, now - 10))
+    await moved(finishing[6:13], lambda j: j.fail("w", None, now - 5, "no", RetryPolicy()))
+    await moved(finishing[13:], lambda j: j.fail("w", None, now - 200, "no", RetryPolicy()))
+
+    assert await ports.store.stats(now, now - 60) == [
+        TypeStats(
+            job_type="c",
+            ready_by_priority=(1, 2, 3),
+            scheduled=4,
+            running=5,
+            dead=9,
+            completed_recently=6,
+            dead_recently=7,
+        )
+    ]

@@ -89,7 +89,21 @@ class _Up:
 
 async def test_queue_gauges_past_the_label_limit_are_summed_as_other() -> None:
     metrics = PrometheusMetrics(max_type_labels=2)
-    views = [QueueView(TypeStats(f"q{n}", (n, 0, 1), 1, n, 0, 0, 0), paused=n == 4) for n in range(1, 5)]
+    views = [
+        QueueView(
+            TypeStats(
+                job_type=f"q{n}",
+                ready_by_priority=(n, 0, 1),
+                scheduled=1,
+                running=n,
+                dead=0,
+                completed_recently=0,
+                dead_recently=0,
+            ),
+            paused=n == 4,
+        )
+        for n in range(1, 5)
+    ]
     page = PrometheusPage(metrics, _Queues(*views), _Up())  # type: ignore[arg-type]
 
     body, _ = await page.render()

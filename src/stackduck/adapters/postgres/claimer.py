@@ -16,7 +16,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
-from stackduck.adapters.postgres.queries import job_from_row, sql
+from stackduck.adapters.postgres.queries import JobColumns, sql
 from stackduck.application.ports import Notifier
 from stackduck.domain.job import Job
 
@@ -42,8 +42,9 @@ class PostgresClaimer:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("claim"), params)
             rows = await cursor.fetchall()
-        jobs = [job_from_row(row[:-1]) for row in rows]
-        passed_over = rows[0][-1] - len(rows) if rows else 0
+            columns = JobColumns(cursor)
+        jobs = [columns.job(row) for row in rows]
+        passed_over = rows[0][columns.at("locked")] - len(rows) if rows else 0
         if passed_over:
             # Which types they are, the statement does not say (that cost 5-20 % more
             # per claim): each type asked for may have some. The leases are committed: a

@@ -8,10 +8,11 @@ from collections.abc import Collection, Sequence
 from operator import attrgetter
 from typing import Any
 
+from psycopg import AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
-from stackduck.adapters.postgres.queries import job_from_row, sql
+from stackduck.adapters.postgres.queries import JobColumns, job_row, sql
 from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
@@ -86,9 +87,8 @@ class PostgresJobStore:
         if not ids:
             return {}
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("get"), {"ids": ",".join(ids)})
-            rows = await cursor.fetchall()
-        jobs = {job.id: job for job in map(job_from_row, rows)}
+            cursor = await conn.cursor(row_factory=job_row).execute(sql("get"), {"ids": ",".join(ids)})
+            jobs = {job.id: job for job in await cursor.fetchall()}
         return {i: jobs[i] for i in job_ids if i in jobs}
 
     @translated
@@ -124,8 +124,8 @@ class PostgresJobStore:
             return []
         params = {"ids": ",".join(ids), "worker_id": worker_id, "now": now, "lease_seconds": lease_seconds}
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("start"), params)
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(sql("start"), params)
+            return await cursor.fetchall()
 
     @translated
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
@@ -138,15 +138,19 @@ class PostgresJobStore:
         if not rows:
             return [None] * len(completions)
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("complete"), {"completions": json.dumps(rows)})
-            done = {job.id: job for job in map(job_from_row, await cursor.fetchall())}
+            cursor = await conn.cursor(row_factory=job_row).execute(
+                sql("complete"), {"completions": json.dumps(rows)}
+            )
+            done = {job.id: job for job in await cursor.fetchall()}
         return [done.get(c.job_id) for c in completions]
 
     @translated
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("expired_leases"), {"now": now, "limit": limit})
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(
+                sql("expired_leases"), {"now": now, "limit": limit}
+            )
+            return await cursor.fetchall()
 
     @translated
     async def next_lease_deadline(self) -> float | None:
@@ -179,7 +183,9 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             found = await conn.execute(sql("list_jobs"), params)
             rows = await found.fetchall()
-        jobs = [job_from_row(row[1:]) for row in rows if row[0]]
+            columns = JobColumns(found)
+        kept = columns.at("kept")  # false on the row past the page, whose job columns are empty
+        jobs = [columns.job(row) for row in rows if row[kept]]
         more = len(jobs) < len(rows)
         return Page(jobs, jobs[-1].id if more else "")
 
@@ -197,7 +203,19 @@ class PostgresJobStore:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(sql("stats"), {"now": now, "since": since})
             rows = await cursor.fetchall()
-        return [TypeStats(r[0], (r[1], r[2], r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [
+            TypeStats(
+                job_type=job_type,
+                ready_by_priority=(ready_1, ready_2, ready_3),
+                scheduled=scheduled,
+                running=running,
+                dead=dead,
+                completed_recently=completed,
+                dead_recently=died,
+            )
+            # stats.sql's columns, in its order
+            for job_type, ready_1, ready_2, ready_3, scheduled, running, dead, completed, died in rows
+        ]
 
     @translated
     async def delete(
