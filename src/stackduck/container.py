@@ -1,5 +1,6 @@
 """The dependency-injection container: the one place that reads settings and
-picks adapters. Nothing is built until a provider is called."""
+picks adapters (one storage backend, adapters/backends/). Nothing is built until a
+provider is called."""
 
 from __future__ import annotations
 
@@ -10,35 +11,14 @@ from typing import Any, TypeVar
 from dependency_injector import containers, providers
 from pydantic import ValidationError
 
-from stackduck.adapters.broadcast import BroadcastNotifier
+from stackduck.adapters.backends import MemoryBackend, PostgresBackend, RedisBackend, RedisPostgresBackend
 from stackduck.adapters.clock import SystemClock
-from stackduck.adapters.failover import FailoverReadyQueue, run_broadcast, run_failover, run_seeded
-from stackduck.adapters.health import (
-    FailoverHealth,
-    MemoryHealth,
-    RedisHealth,
-    TiersHealth,
-    open_postgres_health,
-)
-from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue, MemorySwitches
-from stackduck.adapters.postgres.claimer import PostgresClaimer
-from stackduck.adapters.postgres.notifier import PostgresChannel
-from stackduck.adapters.postgres.pool import check_conninfo, open_pool
-from stackduck.adapters.postgres.ready import PostgresReadyIndex
-from stackduck.adapters.postgres.store import PostgresJobStore
-from stackduck.adapters.postgres.switches import PostgresSwitches
+from stackduck.adapters.postgres.pool import check_conninfo
 from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.reconcile import SweepPace
-from stackduck.adapters.redis.channel import RedisChannel
-from stackduck.adapters.redis.claimer import RedisClaimer
-from stackduck.adapters.redis.client import check_redis_url, open_client
-from stackduck.adapters.redis.keys import Keys
-from stackduck.adapters.redis.queue import RedisReadyQueue, StoreKeptQueue
-from stackduck.adapters.redis.store import RedisJobStore
-from stackduck.adapters.redis.switches import RedisSwitches
+from stackduck.adapters.redis.client import check_redis_url
 from stackduck.application.acks import Acks
 from stackduck.application.admin import Admin
-from stackduck.application.claiming import QueueClaimer
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.dispatch import Dispatcher
 from stackduck.application.duties import Duties
@@ -80,108 +60,45 @@ class Container(containers.DeclarativeContainer):
     )
     metrics = providers.Singleton(PrometheusMetrics, config.shared_ports)
 
-    # -- the technologies, opened only when the storage configuration asks for them --
-    postgres_pool = providers.Resource(open_pool, config.database_url, config.database_pool_size)
-    postgres_notifier = providers.Resource(
-        run_broadcast,
-        providers.Singleton(
-            BroadcastNotifier, providers.Singleton(PostgresChannel, postgres_pool, config.database_url)
-        ),
-    )
-    postgres_store = providers.Singleton(PostgresJobStore, postgres_pool)
-
-    redis_client = providers.Resource(open_client, config.redis_url, config.redis_pool_size)
-    redis_keys = providers.Singleton(Keys, config.redis_prefix)
-    redis_queue = providers.Singleton(RedisReadyQueue, redis_client, redis_keys)
-    redis_notifier = providers.Resource(
-        run_broadcast,
-        providers.Singleton(
-            BroadcastNotifier, providers.Singleton(RedisChannel, redis_client, redis_keys.provided.channel)
-        ),
-    )
-    memory_queue = providers.Singleton(MemoryReadyQueue)
-
-    # -- the ports, by storage configuration -------------------------------------------
-    store = providers.Selector(
+    # -- the storage: one backend, by the configuration the settings name ------------------
+    backend = providers.Selector(
         config.storage,
-        memory=providers.Singleton(MemoryJobStore),
-        postgres=postgres_store,
-        redis=providers.Singleton(RedisJobStore, redis_client, redis_keys),
-        **{"redis+postgres": postgres_store},
-    )
-    queue = providers.Selector(
-        config.storage,
-        memory=memory_queue,
-        redis=providers.Resource(run_seeded, redis_queue, store, clock),
+        memory=providers.Singleton(MemoryBackend, clock),
+        postgres=providers.Resource(
+            PostgresBackend.open, config.database_url, config.database_pool_size, clock
+        ),
+        redis=providers.Resource(
+            RedisBackend.open, config.redis_url, config.redis_pool_size, config.redis_prefix, clock
+        ),
         **{
             "redis+postgres": providers.Resource(
-                run_failover,
+                RedisPostgresBackend.open,
+                config.database_url,
+                config.database_pool_size,
+                config.redis_url,
+                config.redis_pool_size,
+                config.redis_prefix,
                 providers.Singleton(
-                    FailoverReadyQueue,
-                    redis_queue,
-                    store,
-                    clock,
-                    redis_notifier,
-                    providers.Singleton(
-                        SweepPace, config.redis_reconcile_seconds, config.redis_reconcile_jobs_per_second
-                    ),
+                    SweepPace, config.redis_reconcile_seconds, config.redis_reconcile_jobs_per_second
                 ),
+                clock,
             )
         },
     )
-    notifier = providers.Selector(
-        config.storage,
-        memory=providers.Singleton(MemoryNotifier),
-        postgres=postgres_notifier,
-        redis=redis_notifier,
-        **{"redis+postgres": redis_notifier},
-    )
-    queue_claimer = providers.Singleton(QueueClaimer, queue, store, clock, notifier)
-    claimer = providers.Selector(
-        config.storage,
-        memory=queue_claimer,
-        postgres=providers.Singleton(PostgresClaimer, postgres_pool, notifier),
-        redis=providers.Singleton(RedisClaimer, redis_client, redis_keys),
-        **{"redis+postgres": queue_claimer},
-    )
-    ready_index = providers.Selector(
-        config.storage,
-        memory=queue,
-        postgres=providers.Singleton(PostgresReadyIndex, postgres_pool, clock.provided.now.call()),
-        redis=providers.Singleton(StoreKeptQueue, queue),
-        **{"redis+postgres": queue},
-    )
-
-    postgres_switches = providers.Singleton(PostgresSwitches, postgres_pool)
-    switches = providers.Selector(
-        config.storage,
-        memory=providers.Singleton(MemorySwitches),
-        postgres=postgres_switches,
-        redis=providers.Singleton(RedisSwitches, redis_client, redis_keys),
-        **{"redis+postgres": postgres_switches},
-    )
-    postgres_health = providers.Resource(open_postgres_health, config.database_url)
-    storage_health = providers.Selector(
-        config.storage,
-        memory=providers.Singleton(MemoryHealth),
-        postgres=postgres_health,
-        redis=providers.Singleton(RedisHealth, redis_queue),
-        **{
-            "redis+postgres": providers.Singleton(
-                TiersHealth,
-                providers.List(
-                    postgres_health,
-                    providers.Singleton(FailoverHealth, queue),
-                ),
-            )
-        },
-    )
+    # Its ports, as the use-cases take them (application/backend.py).
+    store = backend.provided.store
+    claimer = backend.provided.claimer
+    queue = backend.provided.queue
+    schedule = backend.provided.schedule
+    notifier = backend.provided.notifier
+    switches = backend.provided.switches
+    storage_health = backend.provided.health
 
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry, metrics)
-    ready = providers.Singleton(ReadyPath, ready_index, notifier, clock)
+    ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock)
     pauses = providers.Singleton(Pauses, switches, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)

@@ -113,6 +113,7 @@ class BroadcastNotifier:
         loop = asyncio.get_running_loop()
         said_at = loop.time()  # the first presence waits for the subscription (above)
         while True:
+            stop_if_cancelled()  # its client may have lost the cancellation (wait_for does, in 3.11)
             with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
                 async with asyncio.timeout(max(said_at + PRESENCE_SECONDS - loop.time(), 0)):
                     await self._have_pending.wait()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TypeVar
 
 from stackduck.adapters.broadcast import BroadcastNotifier
@@ -26,7 +26,6 @@ from stackduck.adapters.memory.queue import MemoryReadyQueue
 from stackduck.adapters.reconcile import Reconciler, SweepPace
 from stackduck.adapters.redis.queue import RedisReadyQueue, RedisState
 from stackduck.application.ports import Clock, JobStore, QueueEntry, ReadyQueue
-from stackduck.application.tasks import cancel_and_wait
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -191,30 +190,3 @@ class FailoverReadyQueue:
             self.reconciler.request("Redis evicted keys")
         elif evicted:
             self._seen = seen  # not yet: the difference stays to be noticed at a later look
-
-
-async def run_failover(queue: FailoverReadyQueue) -> AsyncIterator[FailoverReadyQueue]:
-    await queue.start()
-    tasks = [
-        asyncio.create_task(queue.watch(), name="stackduck-redis-watch"),
-        asyncio.create_task(queue.reconciler.run(), name="stackduck-redis-reconcile"),
-    ]
-    try:
-        yield queue
-    finally:
-        await cancel_and_wait(tasks)
-
-
-async def run_seeded(queue: RedisReadyQueue, store: JobStore, clock: Clock) -> AsyncIterator[RedisReadyQueue]:
-    """Redis alone: at start, re-queue what the store holds as queued (idempotent)."""
-    await seed(queue, store, clock)
-    await queue.mark_seeded()
-    yield queue
-
-
-async def run_broadcast(notifier: BroadcastNotifier) -> AsyncIterator[BroadcastNotifier]:
-    await notifier.start()
-    try:
-        yield notifier
-    finally:
-        await notifier.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
@@ -104,15 +104,6 @@ class PostgresHealth:
 async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
     with contextlib.suppress(Exception):
         await conn.close()
-
-
-async def open_postgres_health(conninfo: str) -> AsyncIterator[PostgresHealth]:
-    """The probe as a resource: its connection closes when the server stops."""
-    health = PostgresHealth(conninfo)
-    try:
-        yield health
-    finally:
-        await health.close()
 
 
 class RedisHealth:

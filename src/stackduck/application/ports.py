@@ -191,14 +191,9 @@ class Claimer(Protocol):
         arrival), each moved to running as :meth:`Job.start` does."""
 
 
-class ReadyIndex(Protocol):
-    """Which jobs are ready, and which wait for their time (the ready path's view)."""
-
-    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
-        """Add jobs: ready at once if due, otherwise held until ``run_at``."""
-
-    async def remove(self, entries: Sequence[QueueEntry]) -> None:
-        """Forget jobs (cancelled ones); unknown ids are ignored."""
+class Schedule(Protocol):
+    """Jobs queued for a later time: which fell due, and when the next one does (what
+    the scheduler asks; every storage configuration keeps one)."""
 
     async def promote_due(self, now: float) -> dict[str, int]:
         """Make held jobs whose time has come ready; returns how many of each type."""
@@ -207,8 +202,17 @@ class ReadyIndex(Protocol):
         """When the earliest held job becomes due, if any is held."""
 
 
-class ReadyQueue(ReadyIndex, Protocol):
-    """A ready index that hands out its entries (what :class:`QueueClaimer` needs)."""
+class ReadyQueue(Schedule, Protocol):
+    """A ready queue kept beside the record: it knows of a job only once told, so the
+    ready path pushes every job that is offered and removes every one withdrawn (what
+    :class:`QueueClaimer` pops). A storage whose own writes keep its queue (the
+    PostgreSQL table; the Redis-alone store's scripts) has none."""
+
+    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
+        """Add jobs: ready at once if due, otherwise held until ``run_at``."""
+
+    async def remove(self, entries: Sequence[QueueEntry]) -> None:
+        """Forget jobs (cancelled ones); unknown ids are ignored."""
 
     async def pop(self, job_types: Collection[str], now: float, limit: int) -> list[QueueEntry]:
         """Take up to ``limit`` ready jobs of ``job_types``, best first

@@ -1,12 +1,18 @@
 """The ready path: queued jobs go where dispatch finds them, consumers are woken,
-and jobs scheduled for later are promoted when their time comes."""
+and jobs scheduled for later are promoted when their time comes.
+
+Where the storage keeps a ready queue beside the record (memory; Redis over
+PostgreSQL), offered jobs are pushed to it and withdrawn ones removed. Where the
+record's own writes keep the queue (PostgreSQL's table; Redis alone, whose store
+scripts write each job's entry with the job), a stored job is findable as it is, and
+the path only wakes consumers and keeps time."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyIndex
+from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue, Schedule
 from stackduck.application.timer import DueLoop
 from stackduck.domain.job import Job, JobStatus
 
@@ -15,7 +21,10 @@ EVERYONE = 1_000_000
 
 
 class ReadyPath:
-    def __init__(self, queue: ReadyIndex, notifier: Notifier, clock: Clock) -> None:
+    def __init__(
+        self, schedule: Schedule, queue: ReadyQueue | None, notifier: Notifier, clock: Clock
+    ) -> None:
+        self._schedule = schedule
         self._queue = queue
         self._notifier = notifier
         self._clock = clock
@@ -26,7 +35,8 @@ class ReadyPath:
         queued = [job for job in jobs if job.status is JobStatus.QUEUED]
         if not queued:
             return
-        await self._queue.push([QueueEntry.of(job) for job in queued], now)
+        if self._queue is not None:
+            await self._queue.push([QueueEntry.of(job) for job in queued], now)
         due = Counter(job.job_type for job in queued if job.run_at <= now)
         if due:
             await self._notifier.notify(due)
@@ -40,11 +50,12 @@ class ReadyPath:
 
     async def withdraw(self, jobs: Iterable[Job]) -> None:
         """Take jobs out of the queue (cancelled, or about to be re-offered)."""
-        await self._queue.remove([QueueEntry.of(job) for job in jobs])
+        if self._queue is not None:
+            await self._queue.remove([QueueEntry.of(job) for job in jobs])
 
     async def promote_due(self) -> float | None:
         """Make due jobs ready and wake their consumers; returns the next due time."""
-        promoted = await self._queue.promote_due(self._clock.now())
+        promoted = await self._schedule.promote_due(self._clock.now())
         if promoted:
             await self._notifier.notify(promoted)
-        return await self._queue.next_due()
+        return await self._schedule.next_due()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stackduck.application.ids import JobIds
-from stackduck.application.ports import Claimer, JobStore, Notifier, QueueEntry, ReadyIndex
+from stackduck.application.ports import Claimer, JobStore, Notifier, QueueEntry, ReadyQueue, Schedule
 from stackduck.container import Container, build_container, close_resources, provide
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobSpec
@@ -24,7 +24,8 @@ class Ports:
     container: Container
     store: JobStore
     claimer: Claimer
-    ready: ReadyIndex
+    queue: ReadyQueue | None  # None where the record's own writes keep the queue
+    schedule: Schedule
     notifier: Notifier
     ids: JobIds
 
@@ -40,8 +41,14 @@ class Ports:
     async def add(self, *jobs: Job) -> list[Job]:
         """What enqueue does: commit, then make findable."""
         await self.store.insert(jobs)
-        await self.ready.push([QueueEntry.of(job) for job in jobs], NOW)
+        await self.push([QueueEntry.of(job) for job in jobs], NOW)
         return list(jobs)
+
+    async def push(self, entries: list[QueueEntry], now: float) -> None:
+        """What the ready path does with entries: push them to the ready queue, where the
+        configuration keeps one beside the record."""
+        if self.queue is not None:
+            await self.queue.push(entries, now)
 
 
 PortsFactory = Callable[[], Any]
@@ -59,7 +66,8 @@ async def make_ports(request: pytest.FixtureRequest) -> AsyncIterator[PortsFacto
             container,
             await provide(container.store),
             await provide(container.claimer),
-            await provide(container.ready_index),
+            await provide(container.queue),
+            await provide(container.schedule),
             await provide(container.notifier),
             JobIds(),
         )

@@ -1,4 +1,4 @@
-"""The Claimer, ReadyIndex and Notifier contracts, for every storage configuration."""
+"""The Claimer, ReadyQueue, Schedule and Notifier contracts, for every storage configuration."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ async def test_an_entry_put_back_for_a_job_already_leased_is_dropped_never_deliv
     compare-and-set leases, and only a queued job: the entry is passed over (I2)."""
     [job] = await ports.add(ports.job())
     [leased] = await ports.claimer.claim("w1", ["t"], NOW, 60, 5)
-    await ports.ready.push([QueueEntry.of(job)], NOW)
+    await ports.push([QueueEntry.of(job)], NOW)
 
     assert await ports.claimer.claim("w2", ["t"], NOW + 1, 60, 5) == []
     assert (await ports.store.get([job.id]))[job.id] == leased
@@ -87,8 +87,8 @@ async def test_an_entry_put_back_for_a_job_already_leased_is_dropped_never_deliv
     version = expired.version
     expired.expire(NOW + 60, RetryPolicy())
     assert await ports.store.apply([Change(expired, version)]) == [True]
-    await ports.ready.push([QueueEntry.of(expired)], NOW + 60)
-    await ports.ready.promote_due(expired.run_at)
+    await ports.push([QueueEntry.of(expired)], NOW + 60)
+    await ports.schedule.promote_due(expired.run_at)
     claimed = await ports.claimer.claim("w3", ["t"], expired.run_at, 60, 5)
     assert [j.id for j in claimed] == [job.id]
     assert await ports.claimer.claim("w4", ["t"], expired.run_at, 60, 5) == []
@@ -98,12 +98,12 @@ async def test_an_entry_whose_job_is_not_yet_due_waits_for_its_time(ports: Ports
     later = ports.job(run_at=NOW + 30)
     await ports.store.insert([later])
     # Pushed as due by a clock ahead of the claimer's: the job itself is due in 30 s.
-    await ports.ready.push([QueueEntry(later.id, "t", 2, NOW - 1)], NOW)
+    await ports.push([QueueEntry(later.id, "t", 2, NOW - 1)], NOW)
 
     assert await ports.claimer.claim("w", ["t"], NOW, 60, 5) == []
 
-    assert await ports.ready.next_due() == NOW + 30
-    await ports.ready.promote_due(NOW + 30)
+    assert await ports.schedule.next_due() == NOW + 30
+    await ports.schedule.promote_due(NOW + 30)
     assert [job.id for job in await ports.claimer.claim("w", ["t"], NOW + 30, 60, 5)] == [later.id]
 
 
@@ -130,17 +130,17 @@ async def test_concurrent_claimers_never_share_a_job(make_ports: PortsFactory) -
     assert len(ids) == len(set(ids)) == 200
 
 
-async def test_the_ready_index_reports_what_fell_due_and_what_comes_next(ports: Ports) -> None:
-    await ports.ready.promote_due(NOW)
+async def test_the_schedule_reports_what_fell_due_and_what_comes_next(ports: Ports) -> None:
+    await ports.schedule.promote_due(NOW)
     await ports.add(
         ports.job("a", run_at=NOW + 10), ports.job("a", run_at=NOW + 5), ports.job("b", run_at=NOW + 5)
     )
 
-    assert await ports.ready.next_due() == NOW + 5
-    assert await ports.ready.promote_due(NOW + 6) == {"a": 1, "b": 1}
-    assert await ports.ready.next_due() == NOW + 10
-    assert await ports.ready.promote_due(NOW + 10) == {"a": 1}
-    assert await ports.ready.next_due() is None
+    assert await ports.schedule.next_due() == NOW + 5
+    assert await ports.schedule.promote_due(NOW + 6) == {"a": 1, "b": 1}
+    assert await ports.schedule.next_due() == NOW + 10
+    assert await ports.schedule.promote_due(NOW + 10) == {"a": 1}
+    assert await ports.schedule.next_due() is None
 
 
 async def test_a_notification_wakes_a_listening_consumer(make_ports: PortsFactory) -> None:

@@ -180,7 +180,9 @@ async def test_inserting_an_existing_id_fails_and_keeps_the_original(ports: Port
     assert (counts["queued"], counts["scheduled"]) == (1 + fresh // 2, fresh // 2)
 
 
-async def test_start_leases_only_queued_due_jobs_and_each_once(ports: Ports) -> None:
+async def test_start_is_the_start_move_on_queued_due_jobs_each_once(ports: Ports) -> None:
+    """Where a store writes the start move itself (start.sql and its _lease.sql), the job
+    it leases is, field by field, what Job.start makes of it."""
     due, later, cancelled = await ports.add(ports.job(), ports.job(run_at=NOW + 60), ports.job())
     version = cancelled.version
     cancelled.cancel(NOW)
@@ -189,12 +191,15 @@ async def test_start_leases_only_queued_due_jobs_and_each_once(ports: Ports) -> 
 
     first, second = await ports.store.start(ids, "w1", NOW, 30), await ports.store.start(ids, "w2", NOW, 30)
 
-    assert [(j.id, j.lease_owner, j.attempt, j.lease_expires_at) for j in first] == [
-        (due.id, "w1", 1, NOW + 30)
-    ]
+    expected = due.copy()
+    expected.start("w1", NOW, 30)
+    assert first == [expected]
     assert second == []
-    stored = (await ports.store.get([due.id]))[due.id]
-    assert (stored.status, stored.lease_owner, stored.version) == (JobStatus.RUNNING, "w1", first[0].version)
+    assert await ports.store.get([due.id, later.id]) == {due.id: expected, later.id: later}
+    # The store's indexes moved with it: counts, the lease the reaper finds.
+    counts = await ports.store.count(NOW)
+    assert (counts["running"], counts["queued"], counts["scheduled"]) == (1, 0, 1)
+    assert [j.id for j in await ports.store.expired_leases(NOW + 30, 10)] == [due.id]
 
 
 async def test_prune_finds_old_completed_jobs_behind_many_older_dead_letters(ports: Ports) -> None:

@@ -23,7 +23,7 @@ async def test_a_busy_pool_is_not_a_database_down(postgres: str) -> None:
         Settings(SERVER_ADDR="127.0.0.1:0", DATABASE_URL=postgres, STACKDUCK_DATABASE_POOL_SIZE=2)
     )
     try:
-        pool: AsyncConnectionPool[Any] = await provide(container.postgres_pool)
+        pool: AsyncConnectionPool[Any] = (await provide(container.backend)).pool
         health = await provide(container.storage_health)
         held = [await pool.getconn() for _ in range(pool.max_size)]  # every request's connection busy
         try:

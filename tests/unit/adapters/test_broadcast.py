@@ -214,3 +214,40 @@ async def test_a_type_too_long_for_any_message_asks_everyone_to_look() -> None:
     assert max(channel.sizes) <= 200
     [told] = [message for message in channel.sent[before:] if message["ready"]]
     assert told["ready"] == {"short": 1} and told["everyone"] is True
+
+
+class SwallowingChannel(Channel):
+    """A channel whose first publish, cancelled while it waits, goes on as if it had not
+    been: what asyncio.wait_for does in Python 3.11 when its wait ends as the
+    cancellation comes (the connection pool's checkout waits with it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+        self.swallowed = 0
+
+    async def publish(self, message: str) -> None:
+        if not self.swallowed:
+            self.waiting.set()
+            try:
+                await asyncio.sleep(3600)  # a pool with no free connection
+            except asyncio.CancelledError:
+                self.swallowed += 1
+        await super().publish(message)
+
+
+async def test_stopping_ends_the_publisher_even_when_its_client_swallowed_the_cancellation() -> None:
+    """The server's shutdown waits for the publisher: a cancellation the client lost must
+    still stop it, not leave it publishing forever (found with every pooled connection
+    busy at shutdown)."""
+    channel = SwallowingChannel()
+    notifier = BroadcastNotifier(channel)  # type: ignore[arg-type]
+    await notifier.start()
+    await asyncio.wait_for(channel.waiting.wait(), 1)  # its first "here", stuck on the pool
+
+    published = len(channel.sent)
+    async with asyncio.timeout(2):
+        await notifier.stop()
+
+    assert channel.swallowed == 1
+    assert len(channel.sent) <= published + 1, "it went on publishing after it was stopped"

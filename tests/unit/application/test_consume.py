@@ -8,6 +8,7 @@ from contextlib import aclosing
 
 from dependency_injector import providers
 
+from stackduck.adapters.backends import MemoryBackend
 from stackduck.adapters.memory import ManualClock, MemoryJobStore
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.moves import apply_moves
@@ -99,7 +100,7 @@ async def test_a_recheck_acts_only_on_its_own_stream(container: Container) -> No
     """A stream's re-check of what it holds reads the record; a job answered and delivered
     to another stream while that read ran stays held by the other stream."""
     store = PausingStore()
-    container.store.override(providers.Object(store))
+    container.backend.override(providers.Singleton(MemoryBackend, container.clock, store))
     container.policy.override(QueuePolicy(lease_seconds=LEASE, idle_recheck_seconds=0.05))
     world = make_world(container, ManualClock())
     job = await world.enqueue()

@@ -1,8 +1,9 @@
-"""The connection pool, as a resource the container opens and closes."""
+"""The connection pool, as a context the PostgreSQL backends open and close."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -24,6 +25,7 @@ def check_conninfo(conninfo: str) -> None:
         raise ValueError(" ".join(str(exc).split())) from None
 
 
+@asynccontextmanager
 async def open_pool(conninfo: str, max_size: int) -> AsyncIterator[AsyncConnectionPool[Any]]:
     """Bring the schema up to date, then open the pool; closed when the server stops."""
     await migrate(conninfo)

@@ -1,8 +1,9 @@
-"""The Redis client, as a resource the container opens and closes."""
+"""The Redis client, a context the Redis backends open and close."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis.asyncio as redis
 from redis.asyncio.connection import parse_url
@@ -25,6 +26,7 @@ def check_redis_url(url: str) -> None:
     parse_url(url)
 
 
+@asynccontextmanager
 async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:
     # A blocking pool: with every connection busy (a thousand streams claiming at once),
     # a command waits its turn instead of failing with "Too many connections".

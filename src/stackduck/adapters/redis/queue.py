@@ -188,25 +188,3 @@ class RedisReadyQueue:
         return bool(
             await self._client.set(self._keys.sweep_turn, "1", nx=True, px=max(int(seconds * 1000), 1))
         )
-
-
-class StoreKeptQueue:
-    """The ready index of Redis alone: the store's scripts add and withdraw a job's
-    queue entry in the same call as the job's write (the store is the queue, as
-    Postgres' table is), so the ready path's pushes and removals have nothing left
-    to do; promotions and the next due time are the ready queue's."""
-
-    def __init__(self, queue: RedisReadyQueue) -> None:
-        self._queue = queue
-
-    async def push(self, entries: Sequence[QueueEntry], now: float) -> None:
-        return None
-
-    async def remove(self, entries: Sequence[QueueEntry]) -> None:
-        return None
-
-    async def promote_due(self, now: float) -> dict[str, int]:
-        return await self._queue.promote_due(now)
-
-    async def next_due(self) -> float | None:
-        return await self._queue.next_due()

@@ -1,4 +1,7 @@
--- A job's hash as a script reads and writes it, shared by claim.lua and complete.lua.
+-- A job's hash as a script reads and writes it, shared by the scripts that mirror a
+-- domain move: claim.lua (stackduck.domain.job.Job.start) and complete.lua
+-- (stackduck.domain.job.Job.complete). Each move is written out in its own script; this
+-- holds only how a hash's fields are read and written.
 -- The field names a script returns, from ARGV[first] on, and where each one is.
 local function field_names(first)
     local names, pos = {}, {}

@@ -1,6 +1,7 @@
--- Pop the best due jobs of some types and lease them to one worker, in one call.
+-- Mirrors stackduck.domain.job.Job.start on the best due jobs of some types: pop them
+-- and lease them to one worker, in one call.
 -- The pop is pop.lua's (lowest score = priority, then due time; then lowest id);
--- the lease is Job.start: status running, attempt + 1, the lease, version + 1.
+-- the lease is Job.start's: status running, attempt + 1, the lease, version + 1.
 -- "Now" is the later of the caller's clock and Redis's: an entry in a ready set was
 -- due by the clock of whoever pushed it, possibly read after the caller read its own.
 -- An entry whose job is gone or no longer queued was stale (cancelled, finished): it

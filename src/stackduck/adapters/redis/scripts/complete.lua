@@ -1,7 +1,7 @@
--- Complete running jobs whose lease each completion matches (its token and its worker,
--- where given): the domain's complete move (Job.complete) in one call, without a read
--- first, as complete.sql does on Postgres. A script runs alone, so it is exclusive with
--- any other move of the same job.
+-- Mirrors stackduck.domain.job.Job.complete: complete running jobs whose lease each
+-- completion matches (its token and its worker, where given), in one call, without a
+-- read first, as complete.sql does on Postgres. A script runs alone, so it is exclusive
+-- with any other move of the same job.
 -- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per completion
 --       (distinct jobs).
 -- ARGV[1]: JSON [[id, worker id or "", token or "", now], ...] (times as text);

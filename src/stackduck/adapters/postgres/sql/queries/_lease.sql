@@ -1,5 +1,7 @@
--- The lease, the domain's start move (Job.start) in SQL: the SET list that claim.sql and
--- start.sql put where they say {lease}. It reads the row as `j`.
+-- The start move, the one copy of it in SQL: mirrors stackduck.domain.job.Job.start
+-- (status running, attempt + 1, the lease, started_at, updated_at, version + 1). Put
+-- after SET by the statements that lease (claim.sql, start.sql); the contract tests
+-- (tests/integration/contract/) hold each of them equal to the domain's move.
 status = 'running',
     attempt = j.attempt + 1,
     lease_owner = %(worker_id)s,

@@ -1,4 +1,5 @@
--- Lease the best due jobs of some types to one worker, in one statement.
+-- Mirrors stackduck.domain.job.Job.start (the lease is _lease.sql) on the best due jobs
+-- of some types: lease them to one worker, in one statement.
 -- Per (job type, priority) an index range scan finds the oldest due jobs, skipping
 -- rows other claimers hold locked; the best `limit` of those go to running.
 -- Those scans lock up to `limit` rows each, more than are taken when several

@@ -1,6 +1,6 @@
--- Complete running jobs whose lease each completion matches (its token and its worker,
--- where given): the domain's complete move (Job.complete) in one statement, without
--- reading first. Row locks make it exclusive with any other move of the same job.
+-- Mirrors stackduck.domain.job.Job.complete: complete running jobs whose lease each
+-- completion matches (its token and its worker, where given), in one statement,
+-- without reading first. Row locks make it exclusive with any other move of the same job.
 UPDATE stackduck_jobs AS j
 SET status = 'completed',
     completed_at = c.now,

@@ -1,5 +1,6 @@
--- Lease the given jobs to one worker where they are still queued and due: the domain's
--- start move in one statement (row locks make concurrent starts of one job exclusive).
+-- Mirrors stackduck.domain.job.Job.start: lease the given jobs to one worker where they
+-- are still queued and due (Job.is_due), in one statement; the lease is _lease.sql. Row
+-- locks make concurrent starts of one job exclusive.
 -- The ids arrive as one comma-separated text: psycopg dumps a list element by element
 -- (744 against 102 µs of client CPU for 200 ids).
 UPDATE stackduck_jobs AS j

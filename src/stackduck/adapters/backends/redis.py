@@ -1,0 +1,77 @@
+"""Redis alone (REDIS_URL set, DATABASE_URL not): one hash per job, sorted-set indexes,
+and the ready queue, all in Redis; every write is a Lua script
+(adapters/redis/scripts/), so a job and its indexes change together. Keys are built
+in adapters/redis/keys.py. Durable only as far as Redis persists.
+
+How a job goes through it:
+
+- **Enqueue.** ``Producer`` (application/enqueue.py) inserts the job with
+  ``RedisJobStore.insert``, one script, ``insert.lua``: the job's hash, its status
+  index and its queue entry (``_entries.lua``: the type's ready set, scored priority
+  then due time, or its scheduled set and the due index) in one call. The store is
+  the queue, so ``ReadyPath.offer`` has nothing to push; it publishes the wake-up. A
+  due job enqueued while a stream of its type is parked here with room is inserted
+  already leased to it (ADR 0013) and gets no entry.
+- **Claim.** ``Dispatcher.claim`` (application/dispatch.py) leaves out paused types
+  and calls ``RedisClaimer`` (adapters/redis/claimer.py), one script, ``claim.lua``:
+  it merges the heads of the types' ready sets (``_heads.lua``), reads each job's
+  hash, leases each queued one (the start move; mirrors
+  ``stackduck.domain.job.Job.start``) and updates the indexes once per call
+  (``_many.lua``). An entry whose job is no longer queued is dropped; a job not yet
+  due goes back to its scheduled set. A script runs alone: no job is leased twice.
+- **Acknowledge.** ``Acks`` (application/acks.py) completes distinct jobs with
+  ``RedisJobStore.complete``, one script, ``complete.lua`` (mirrors
+  ``stackduck.domain.job.Job.complete``: the lease must match); what it did not apply,
+  and every failure or heartbeat, goes through the domain and ``apply.lua``
+  (compare-and-set on the version), which moves the job's queue entry in the same
+  call.
+- **Wake-ups.** ``BroadcastNotifier`` over ``RedisChannel`` (pub/sub). The scheduler
+  (``ReadyPath.promote_due``) moves due entries from the scheduled sets to the ready
+  sets (``RedisReadyQueue.promote_due``, ``promote.lua``, guided by the due index).
+
+Paused types: ``RedisSwitches``. Health: a ping. Opening opens the client and re-queues
+what the store holds as queued (a repair, idempotent: ``seed``), then starts the
+channel; closing stops them in reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from stackduck.adapters.backends.base import broadcasting
+from stackduck.adapters.broadcast import BroadcastNotifier
+from stackduck.adapters.failover import seed
+from stackduck.adapters.health import RedisHealth
+from stackduck.adapters.redis.channel import RedisChannel
+from stackduck.adapters.redis.claimer import RedisClaimer
+from stackduck.adapters.redis.client import Client, open_client
+from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.adapters.redis.store import RedisJobStore
+from stackduck.adapters.redis.switches import RedisSwitches
+from stackduck.application.ports import Clock
+
+
+class RedisBackend:
+    def __init__(self, client: Client, keys: Keys) -> None:
+        self.store = RedisJobStore(client, keys)
+        self.queue: None = None  # the store's scripts keep each job's entry
+        # The ready and scheduled sets the store's scripts write; read here for what
+        # fell due, and to re-queue at start.
+        self.ready_sets = RedisReadyQueue(client, keys)
+        self.schedule = self.ready_sets
+        self.claimer = RedisClaimer(client, keys)
+        self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))
+        self.switches = RedisSwitches(client, keys)
+        self.health = RedisHealth(self.ready_sets)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, pool_size: int, prefix: str, clock: Clock) -> AsyncIterator[RedisBackend]:
+        async with open_client(url, pool_size) as client:
+            backend = cls(client, Keys(prefix))
+            await seed(backend.ready_sets, backend.store, clock)
+            await backend.ready_sets.mark_seeded()
+            async with broadcasting(backend.notifier):
+                yield backend
