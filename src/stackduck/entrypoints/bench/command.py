@@ -122,9 +122,7 @@ async def _bench(args: argparse.Namespace, configs: list[str], options: Options)
             results.append(await Scenarios(args.address, options, report).run(Result(args.address)))
             return results
         for current in configs:
-            why = missing(current, args.database_url, args.redis_url)
-            if args.server_processes > 1 and current == "memory":
-                why = "in-memory storage serves from one process"
+            why = missing(current, args.database_url, args.redis_url, args.server_processes)
             if why:
                 results.append(Result(current, skipped=why))
                 continue

@@ -130,9 +130,7 @@ async def _soak_all(args: argparse.Namespace, configs: list[str], options: SoakO
         return [await Soak(args.address, options, None, console).run(SoakResult(args.address))]
     results = []
     for config in configs:
-        why = missing(config, args.database_url, args.redis_url)
-        if args.server_processes > 1 and config == "memory":
-            why = "in-memory storage serves from one process"
+        why = missing(config, args.database_url, args.redis_url, args.server_processes)
         if why:
             results.append(SoakResult(config, skipped=why))
             continue

@@ -80,8 +80,12 @@ def provision(config: str, database_url: str | None, redis_url: str | None) -> I
         yield env
 
 
-def missing(config: str, database_url: str | None, redis_url: str | None) -> str | None:
-    """Why ``config`` cannot run here, or None."""
+def missing(
+    config: str, database_url: str | None, redis_url: str | None, server_processes: int = 1
+) -> str | None:
+    """Why ``config`` cannot run here (as ``server_processes`` processes), or None."""
+    if server_processes > 1 and config == "memory":
+        return "in-memory storage serves from one process"
     if "postgres" in config and not postgres_answers(database_url):
         return "no PostgreSQL (set DATABASE_URL or --database-url)"
     if "redis" in config and not redis_answers(redis_url):
