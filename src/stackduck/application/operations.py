@@ -60,15 +60,7 @@ class Operations:
         paused = await self._pauses.paused()
         for name in paused - stats.keys():
             if not job_type or name == job_type:
-                stats[name] = TypeStats(
-                    job_type=name,
-                    ready_by_priority=(0, 0, 0),
-                    scheduled=0,
-                    running=0,
-                    dead=0,
-                    completed_recently=0,
-                    dead_recently=0,
-                )
+                stats[name] = TypeStats.empty(name)
         return [QueueView(stats[name], name in paused) for name in sorted(stats)]
 
     async def pause(self, job_type: str) -> None:

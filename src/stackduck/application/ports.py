@@ -79,6 +79,19 @@ class TypeStats:
     completed_recently: int
     dead_recently: int
 
+    @classmethod
+    def empty(cls, job_type: str) -> TypeStats:
+        """A type with no jobs at all (a paused type shows even so)."""
+        return cls(
+            job_type=job_type,
+            ready_by_priority=(0, 0, 0),
+            scheduled=0,
+            running=0,
+            dead=0,
+            completed_recently=0,
+            dead_recently=0,
+        )
+
     @property
     def failure_rate(self) -> float:
         finished = self.completed_recently + self.dead_recently
