@@ -156,23 +156,32 @@ class MachineTime:
     busy: float  # CPU-seconds spent running anything
     total: float  # CPU-seconds that passed on all cores together
     steal: float  # CPU-seconds the hypervisor gave to other guests
+    counters: tuple[int, ...] = ()  # the raw /proc/stat ticks the figures come from
 
     @classmethod
     def now(cls) -> MachineTime | None:
         try:
             with open("/proc/stat") as stat:
-                fields = [int(v) for v in stat.readline().split()[1:9]]
+                counters = tuple(int(v) for v in stat.readline().split()[1:9])
         except (OSError, ValueError):
             return None
-        user, nice, system, idle, iowait, irq, softirq, steal = fields
+        return cls.from_ticks(counters)
+
+    @classmethod
+    def from_ticks(cls, counters: tuple[int, ...]) -> MachineTime:
+        user, nice, system, idle, iowait, irq, softirq, steal = counters
         tick = os.sysconf("SC_CLK_TCK")
         busy = user + nice + system + irq + softirq
-        return cls(busy / tick, (busy + idle + iowait + steal) / tick, steal / tick)
+        return cls(busy / tick, (busy + idle + iowait + steal) / tick, steal / tick, counters)
 
     def since(self, earlier: MachineTime | None) -> MachineTime | None:
+        """The time that passed between ``earlier`` and now. Linux documents iowait as
+        able to go backwards (and idle with it on some virtual machines), so a counter
+        that fell counts as zero: the busy share then stays within 0..1."""
         if earlier is None:
             return None
-        return MachineTime(self.busy - earlier.busy, self.total - earlier.total, self.steal - earlier.steal)
+        deltas = tuple(max(0, a - b) for a, b in zip(self.counters, earlier.counters, strict=True))
+        return MachineTime.from_ticks(deltas)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
