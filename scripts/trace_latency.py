@@ -25,8 +25,8 @@ from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.adapters.redis.store import RedisJobStore
-from stackduck.application.claiming import QueueClaimer
-from stackduck.application.enqueue import Producer
+from stackduck.application.producer import Producer
+from stackduck.application.queue_claimer import QueueClaimer
 from stackduck.entrypoints.cli.main import main
 
 TIMED: dict[type, tuple[str, ...]] = {

@@ -18,19 +18,21 @@ from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.client import check_redis_url
 from stackduck.application.acks import Acks
-from stackduck.application.admin import Admin
+from stackduck.application.claims import Claims
 from stackduck.application.consumers import ConsumerRegistry
-from stackduck.application.dispatch import Dispatcher
-from stackduck.application.duties import Duties
-from stackduck.application.enqueue import Producer
 from stackduck.application.gate import Gate
+from stackduck.application.handoff import DirectHandoff
 from stackduck.application.ids import JobIds
+from stackduck.application.job_admin import JobAdmin
 from stackduck.application.leases import LeaseReaper
-from stackduck.application.operations import Operations
-from stackduck.application.pauses import Pauses
+from stackduck.application.maintenance import Maintenance
+from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ready import ReadyPath
+from stackduck.application.producer import Producer
+from stackduck.application.queue_admin import QueueAdmin
+from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
+from stackduck.application.streams import Streams
 from stackduck.domain.retry import RetryPolicy
 from stackduck.entrypoints.grpc.health import HealthReporter
 from stackduck.entrypoints.grpc.server import GrpcServer, Listen, message_limit
@@ -91,7 +93,7 @@ class Container(containers.DeclarativeContainer):
     queue = backend.provided.queue
     schedule = backend.provided.schedule
     notifier = backend.provided.notifier
-    switches = backend.provided.switches
+    paused_types_store = backend.provided.paused_types
     storage_health = backend.provided.health
 
     # -- the use-cases -------------------------------------------------------------------
@@ -99,47 +101,41 @@ class Container(containers.DeclarativeContainer):
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry, metrics)
     ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock)
-    pauses = providers.Singleton(Pauses, switches, ready, clock)
+    paused_types = providers.Singleton(PausedTypes, paused_types_store, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)
-    duties = providers.Singleton(Duties, ready, reaper, retention)
+    maintenance = providers.Singleton(Maintenance, ready, reaper, retention)
 
-    dispatcher = providers.Singleton(
-        Dispatcher,
-        store,
-        claimer,
-        notifier,
-        ready,
-        consumers,
-        reaper.provided.loop,
-        pauses,
-        metrics,
-        clock,
-        policy,
-        gate,
+    claims = providers.Singleton(
+        Claims, store, claimer, ready, reaper.provided.loop, paused_types, metrics, clock, policy, gate
     )
-    producer = providers.Singleton(Producer, store, ready, dispatcher, clock, ids, policy, gate, metrics)
+    handoff = providers.Singleton(DirectHandoff, consumers, claims, paused_types, clock, policy, gate)
+    streams = providers.Singleton(
+        Streams, claims, consumers, notifier, store, paused_types, clock, policy, gate
+    )
+    producer = providers.Singleton(Producer, store, ready, handoff, clock, ids, policy, gate, metrics)
     acks = providers.Singleton(Acks, store, ready, consumers, metrics, clock, policy)
-    admin = providers.Singleton(Admin, store, ready, clock)
-    operations = providers.Singleton(Operations, store, admin, pauses, consumers, clock)
+    job_admin = providers.Singleton(JobAdmin, store, ready, clock)
+    queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, clock)
 
     # -- the entrypoints -----------------------------------------------------------------
     servicer = providers.Singleton(
         StackDuckServicer,
         producer,
-        dispatcher,
+        claims,
+        streams,
         acks,
-        admin,
-        operations,
+        job_admin,
+        queue_admin,
         providers.Callable(message_limit, config.max_payload_bytes),
     )
     health_reporter = providers.Singleton(HealthReporter, storage_health, gate)
     grpc_server = providers.Singleton(
         GrpcServer,
         servicer,
-        dispatcher,
+        streams,
         gate,
-        duties,
+        maintenance,
         health_reporter,
         providers.Singleton(
             Listen,
@@ -152,11 +148,11 @@ class Container(containers.DeclarativeContainer):
             config.shared_ports,
         ),
     )
-    prometheus_page = providers.Singleton(PrometheusPage, metrics, operations, storage_health)
+    prometheus_page = providers.Singleton(PrometheusPage, metrics, queue_admin, storage_health)
     http_server = providers.Singleton(
         HttpServer,
         providers.Singleton(
-            build_app, admin, operations, prometheus_page, storage_health, gate, config.auth_token_value
+            build_app, job_admin, queue_admin, prometheus_page, storage_health, gate, config.auth_token_value
         ),
         config.http_address,
         config.tls_cert,

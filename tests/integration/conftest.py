@@ -51,7 +51,7 @@ class Running:
         return await self.stub.GetJob(pb.GetJobRequest(job_id=job_id))
 
     async def counts(self) -> dict[str, int]:
-        admin = await provide(self.container.admin)
+        admin = await provide(self.container.job_admin)
         return await admin.counts()
 
 

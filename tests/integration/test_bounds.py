@@ -33,7 +33,7 @@ def _no_error_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 async def streams_open(server: Running, count: int, seconds: float = 5) -> None:
     """Until the server holds ``count`` streams (asked in process: an RPC would count)."""
-    operations = await provide(server.container.operations)
+    operations = await provide(server.container.queue_admin)
     for _ in range(int(seconds / 0.01)):
         if len(operations.workers()) == count:
             return

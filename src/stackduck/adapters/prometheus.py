@@ -13,8 +13,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from stackduck.application.operations import Operations, QueueView
 from stackduck.application.ports import StorageHealth
+from stackduck.application.queue_admin import QueueAdmin, QueueView
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 
@@ -113,14 +113,14 @@ class PrometheusMetrics:
 class PrometheusPage:
     """The /metrics page: what was counted, and gauges read from the record at scrape time."""
 
-    def __init__(self, metrics: PrometheusMetrics, operations: Operations, health: StorageHealth) -> None:
+    def __init__(self, metrics: PrometheusMetrics, queue_admin: QueueAdmin, health: StorageHealth) -> None:
         self._metrics = metrics
-        self._operations = operations
+        self._queue_admin = queue_admin
         self._health = health
 
     async def render(self) -> tuple[bytes, str]:
         try:
-            views = await self._operations.queues()
+            views = await self._queue_admin.queues()
         except StorageUnavailable:
             views = []  # the record is down: the health gauges below say so
         tiers = await self._health.check()

@@ -18,7 +18,7 @@ from stackduck.application.group_commit import GroupCommit
 from stackduck.application.moves import Move, Outcome, apply_moves, log_state
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, Completion, JobStore, Metrics
-from stackduck.application.ready import ReadyPath
+from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
 
 MAX_ERROR_MESSAGE_LENGTH = 8192

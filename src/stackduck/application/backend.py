@@ -17,10 +17,10 @@ from stackduck.application.ports import (
     Claimer,
     JobStore,
     Notifier,
+    PausedTypesStore,
     ReadyQueue,
     Schedule,
     StorageHealth,
-    Switches,
 )
 
 
@@ -47,7 +47,7 @@ class Backend(Protocol):
         """Wake-ups for the consumers of this instance and of the others."""
 
     @property
-    def switches(self) -> Switches:
+    def paused_types(self) -> PausedTypesStore:
         """The paused job types, shared by every instance on this storage."""
 
     @property

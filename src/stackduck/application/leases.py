@@ -10,11 +10,11 @@ import logging
 from functools import partial
 
 from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.due_loop import DueLoop
 from stackduck.application.moves import apply_moves
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore, Metrics
-from stackduck.application.ready import ReadyPath
-from stackduck.application.timer import DueLoop
+from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
 
 log = logging.getLogger(__name__)

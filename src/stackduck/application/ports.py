@@ -159,7 +159,7 @@ class JobStore(Protocol):
         """Delete up to ``limit`` jobs in ``statuses`` that finished before the given time."""
 
 
-class Switches(Protocol):
+class PausedTypesStore(Protocol):
     """Which job types are paused (shared by every server instance)."""
 
     async def paused(self) -> frozenset[str]:

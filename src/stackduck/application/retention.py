@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
+from stackduck.application.due_loop import DueLoop
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore
-from stackduck.application.timer import DueLoop
 from stackduck.domain.job import JobStatus
 
 log = logging.getLogger(__name__)

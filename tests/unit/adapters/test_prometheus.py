@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from stackduck.adapters.prometheus import OTHER, PrometheusMetrics, PrometheusPage
 from stackduck.application.consumers import ConsumerRegistry
-from stackduck.application.operations import QueueView
 from stackduck.application.ports import TypeStats
+from stackduck.application.queue_admin import QueueView
 from stackduck.domain.job import Job, JobSpec
 
 NOW = 1_000.0
@@ -73,7 +73,7 @@ def test_job_types_past_the_label_limit_are_counted_together_as_other() -> None:
 
 
 class _Queues:
-    """The queue views a scrape reads (what Operations.queues returns)."""
+    """The queue views a scrape reads (what QueueAdmin.queues returns)."""
 
     def __init__(self, *views: QueueView) -> None:
         self._views = list(views)

@@ -9,11 +9,13 @@ import pytest
 
 from stackduck.adapters.memory import ManualClock
 from stackduck.application.acks import Acks
-from stackduck.application.admin import Admin
-from stackduck.application.dispatch import Dispatcher
-from stackduck.application.enqueue import Producer
+from stackduck.application.claims import Claims
+from stackduck.application.handoff import DirectHandoff
+from stackduck.application.job_admin import JobAdmin
 from stackduck.application.leases import LeaseReaper
-from stackduck.application.ready import ReadyPath
+from stackduck.application.producer import Producer
+from stackduck.application.ready_path import ReadyPath
+from stackduck.application.streams import Streams
 from stackduck.container import Container, build_container
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobRequest
@@ -26,9 +28,11 @@ LEASE = 60.0
 class World:
     clock: ManualClock
     producer: Producer
-    dispatcher: Dispatcher
+    claims: Claims
+    streams: Streams
+    handoff: DirectHandoff
     acks: Acks
-    admin: Admin
+    job_admin: JobAdmin
     ready: ReadyPath
     reaper: LeaseReaper
 
@@ -37,10 +41,10 @@ class World:
         return job
 
     async def claim(self, *types: str, worker: str = "w1", limit: int = 1) -> list[Job]:
-        return await self.dispatcher.claim(worker, types or ("email",), limit)
+        return await self.claims.claim(worker, types or ("email",), limit)
 
     async def advance(self, seconds: float) -> None:
-        """Move time on and run the background duties that are due (no sleeping)."""
+        """Move time on and run the background maintenance that is due (no sleeping)."""
         self.clock.advance(seconds)
         await self.reaper.expire_due()
         await self.ready.promote_due()
@@ -51,9 +55,11 @@ def make_world(container: Container, clock: ManualClock) -> World:
     return World(
         clock=clock,
         producer=container.producer(),
-        dispatcher=container.dispatcher(),
+        claims=container.claims(),
+        streams=container.streams(),
+        handoff=container.handoff(),
         acks=container.acks(),
-        admin=container.admin(),
+        job_admin=container.job_admin(),
         ready=container.ready(),
         reaper=container.reaper(),
     )

@@ -23,7 +23,7 @@ async def test_complete_finishes_the_job(world: World) -> None:
     done = outcome.unwrap()
     assert done.status is JobStatus.COMPLETED
     assert done.completed_at == world.clock.now()
-    assert (await world.admin.get(job.id)).status is JobStatus.COMPLETED
+    assert (await world.job_admin.get(job.id)).status is JobStatus.COMPLETED
 
 
 async def test_failed_job_returns_after_exponential_backoff_then_dead_letters(world: World) -> None:
@@ -41,11 +41,11 @@ async def test_failed_job_returns_after_exponential_backoff_then_dead_letters(wo
             await world.advance(0.001)
 
     assert waits == [10, 20]
-    dead = await world.admin.get(job.id)
+    dead = await world.job_admin.get(job.id)
     assert dead.status is JobStatus.FAILED
     assert dead.retry_count == 2
     assert dead.error_message == "boom"
-    page = await world.admin.dead_letters(None)
+    page = await world.job_admin.dead_letters(None)
     assert [j.id for j in page.jobs] == [job.id]
 
 
@@ -67,7 +67,7 @@ async def test_no_retry_dead_letters_at_once_and_requeue_brings_it_back(world: W
     [outcome] = await world.acks.fail([Failure(job.id, "fatal", retry=False)])
     assert outcome.unwrap().status is JobStatus.FAILED
 
-    [requeued] = await world.admin.requeue_dead([job.id])
+    [requeued] = await world.job_admin.requeue_dead([job.id])
 
     assert requeued.unwrap().retry_count == 0
     [claimed] = await world.claim()
@@ -113,7 +113,7 @@ async def test_acknowledging_a_job_that_is_not_running_is_refused(world: World) 
     assert isinstance(again.error, IllegalTransition)
     [fail] = await world.acks.fail([Failure(job.id, "late")])
     assert isinstance(fail.error, IllegalTransition)
-    assert (await world.admin.get(job.id)).status is JobStatus.COMPLETED
+    assert (await world.job_admin.get(job.id)).status is JobStatus.COMPLETED
 
 
 async def test_unknown_job_id_is_not_found(world: World) -> None:
@@ -131,7 +131,7 @@ async def test_a_batch_reports_each_ack_separately(world: World) -> None:
     assert outcomes[0].unwrap().status is JobStatus.COMPLETED
     assert isinstance(outcomes[1].error, JobNotFound)
     assert isinstance(outcomes[2].error, LeaseMismatch)
-    assert (await world.admin.get(second.id)).status is JobStatus.RUNNING
+    assert (await world.job_admin.get(second.id)).status is JobStatus.RUNNING
 
 
 async def test_expired_lease_counts_as_a_failure_and_the_job_is_retried(world: World) -> None:
@@ -140,7 +140,7 @@ async def test_expired_lease_counts_as_a_failure_and_the_job_is_retried(world: W
 
     await world.advance(LEASE)
 
-    expired = await world.admin.get(job.id)
+    expired = await world.job_admin.get(job.id)
     assert expired.status is JobStatus.QUEUED
     assert expired.retry_count == 1
     assert expired.error_message == LEASE_EXPIRED_MESSAGE
@@ -156,7 +156,7 @@ async def test_heartbeat_keeps_the_lease(world: World) -> None:
     assert beat.unwrap().lease_expires_at == world.clock.now() + LEASE
     await world.advance(LEASE - 1)
 
-    assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+    assert (await world.job_admin.get(job.id)).status is JobStatus.RUNNING
     assert await world.reaper.expire_due() == world.clock.now() + 1
 
 
@@ -206,7 +206,7 @@ async def test_a_late_answer_from_an_expired_lease_cannot_touch_the_new_attempt(
 
     for outcome in (late_complete, late_fail, late_beat):
         assert isinstance(outcome.error, LeaseMismatch)
-    current = await world.admin.get(job.id)
+    current = await world.job_admin.get(job.id)
     assert (current.status, current.lease_owner, current.attempt) == (JobStatus.RUNNING, "fast", 2)
     [ok] = await world.acks.complete([Ack(job.id, "fast", second.lease_token)])
     assert ok.unwrap().status is JobStatus.COMPLETED
@@ -218,7 +218,7 @@ async def test_run_now_cuts_a_backoff_short(world: World) -> None:
     await world.acks.fail([Failure(job.id, "x")])
     assert await world.claim() == []
 
-    [outcome] = await world.admin.run_now([job.id])
+    [outcome] = await world.job_admin.run_now([job.id])
 
     assert outcome.unwrap().run_at == world.clock.now()
     assert [j.id for j in await world.claim()] == [job.id]
@@ -231,9 +231,9 @@ async def test_the_books_balance(world: World) -> None:
     await world.acks.complete([Ack(j.id) for j in claimed[:3]])
     await world.acks.fail([Failure(j.id, "x", retry=False) for j in claimed[3:5]])
     await world.acks.fail([Failure(j.id, "x") for j in claimed[5:6]])
-    await world.admin.cancel([jobs[-1].id])
+    await world.job_admin.cancel([jobs[-1].id])
 
-    counts = await world.admin.counts()
+    counts = await world.job_admin.counts()
 
     assert counts == {
         "completed": 3,

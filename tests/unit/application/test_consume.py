@@ -20,7 +20,7 @@ from tests.unit.application.conftest import LEASE, World, make_world
 
 async def test_a_stream_holds_at_most_its_limit_and_gets_more_after_an_ack(world: World) -> None:
     jobs = [await world.enqueue() for _ in range(3)]
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=2)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=2)) as stream:
         first = await anext(stream)
         assert [j.id for j in first] == [j.id for j in jobs[:2]]
         waiting = asyncio.ensure_future(anext(stream))
@@ -34,11 +34,11 @@ async def test_a_stream_holds_at_most_its_limit_and_gets_more_after_an_ack(world
 
 async def test_closing_a_stream_hands_its_jobs_back_without_a_failure(world: World) -> None:
     job = await world.enqueue()
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         await anext(stream)
-        assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+        assert (await world.job_admin.get(job.id)).status is JobStatus.RUNNING
 
-    back = await world.admin.get(job.id)
+    back = await world.job_admin.get(job.id)
     assert (back.status, back.retry_count, back.lease_owner) == (JobStatus.QUEUED, 0, None)
     [again] = await world.claim(worker="other")
     assert (again.id, again.lease_token) == (job.id, 2)
@@ -48,7 +48,7 @@ async def test_a_job_answered_elsewhere_frees_its_slot_after_a_recheck(container
     container.policy.override(QueuePolicy(lease_seconds=LEASE, idle_recheck_seconds=0.05))
     world = make_world(container, ManualClock())
     first, second = await world.enqueue(), await world.enqueue()
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         assert [j.id for j in await anext(stream)] == [first.id]
 
         # Completed through the store alone, as another server instance would.
@@ -66,7 +66,7 @@ async def test_a_stopping_server_learns_of_answers_given_elsewhere(container: Co
     container.policy.override(QueuePolicy(lease_seconds=LEASE, idle_recheck_seconds=60))
     world = make_world(container, ManualClock())
     job = await world.enqueue()
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         assert [j.id for j in await anext(stream)] == [job.id]
         [done] = await apply_moves(
             container.store(), [(job.id, lambda j: Job.complete(j, None, None, world.clock.now()))]
@@ -75,7 +75,7 @@ async def test_a_stopping_server_learns_of_answers_given_elsewhere(container: Co
         ending = asyncio.ensure_future(anext(stream, None))
         container.gate().close()
 
-        await asyncio.wait_for(world.dispatcher.drained(), 3)  # not the whole grace
+        await asyncio.wait_for(world.streams.drained(), 3)  # not the whole grace
         ending.cancel()
         await asyncio.gather(ending, return_exceptions=True)
 
@@ -105,7 +105,7 @@ async def test_a_recheck_acts_only_on_its_own_stream(container: Container) -> No
     world = make_world(container, ManualClock())
     job = await world.enqueue()
     release = asyncio.Event()
-    async with aclosing(world.dispatcher.consume("a", ["email"])) as first:
+    async with aclosing(world.streams.consume("a", ["email"])) as first:
         [held] = await anext(first)
         store.hold_next_read = release
         recheck = asyncio.ensure_future(anext(first))  # parks, re-checks, and its read is held
@@ -113,9 +113,9 @@ async def test_a_recheck_acts_only_on_its_own_stream(container: Container) -> No
 
         [failed] = await world.acks.fail([Failure(job.id, "x", "a", held.lease_token)])
         assert failed.unwrap().status is JobStatus.QUEUED
-        [now_due] = await world.admin.run_now([job.id])
+        [now_due] = await world.job_admin.run_now([job.id])
         now_due.unwrap()
-        async with aclosing(world.dispatcher.consume("b", ["email"])) as second:
+        async with aclosing(world.streams.consume("b", ["email"])) as second:
             [again] = await anext(second)
             assert (again.id, again.lease_token) == (job.id, held.lease_token + 1)
             release.set()  # the first stream's read now sees the second delivery
@@ -123,4 +123,4 @@ async def test_a_recheck_acts_only_on_its_own_stream(container: Container) -> No
             recheck.cancel()
             await asyncio.gather(recheck, return_exceptions=True)
         # The second stream held it, so closing it handed it back at once.
-        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+        assert (await world.job_admin.get(job.id)).status is JobStatus.QUEUED

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from stackduck.application.due_loop import DueLoop
 from stackduck.application.tasks import cancel_and_wait
-from stackduck.application.timer import DueLoop
 
 
 class WallClock:

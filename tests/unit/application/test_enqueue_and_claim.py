@@ -13,7 +13,7 @@ from tests.unit.application.conftest import LEASE, World
 
 async def test_enqueued_job_is_committed_queued_and_claimable(world: World) -> None:
     job = await world.enqueue(payload='{"to": "a@b.c"}')
-    assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+    assert (await world.job_admin.get(job.id)).status is JobStatus.QUEUED
 
     [claimed] = await world.claim(worker="w1")
 
@@ -32,7 +32,7 @@ async def test_a_batch_with_one_invalid_request_stores_nothing(world: World) -> 
     with pytest.raises(InvalidJob):
         await world.producer.enqueue(requests)
 
-    assert await world.admin.counts() == {
+    assert await world.job_admin.counts() == {
         "queued": 0,
         "running": 0,
         "completed": 0,
@@ -115,7 +115,7 @@ async def test_a_due_low_priority_job_is_not_held_back_by_a_scheduled_high_one(w
 
 async def test_cancelled_job_is_never_delivered(world: World) -> None:
     job = await world.enqueue()
-    [outcome] = await world.admin.cancel([job.id])
+    [outcome] = await world.job_admin.cancel([job.id])
 
     assert outcome.unwrap().status is JobStatus.CANCELLED
     assert await world.claim() == []
@@ -125,10 +125,10 @@ async def test_cancelling_a_running_job_is_refused_and_changes_nothing(world: Wo
     job = await world.enqueue()
     await world.claim()
 
-    [outcome] = await world.admin.cancel([job.id])
+    [outcome] = await world.job_admin.cancel([job.id])
 
     assert outcome.error is not None
-    assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+    assert (await world.job_admin.get(job.id)).status is JobStatus.RUNNING
 
 
 async def test_a_claim_that_read_the_clock_before_the_job_arrived_still_takes_it(

@@ -79,7 +79,7 @@ async def stop(waiting: asyncio.Future[Any]) -> None:
 async def test_a_job_enqueued_while_a_stream_waits_is_inserted_leased_to_it(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=5)) as stream:
         waiting = await parked_on(stream, container)
 
         job = await world.enqueue()
@@ -87,7 +87,7 @@ async def test_a_job_enqueued_while_a_stream_waits_is_inserted_leased_to_it(
         [handed] = await asyncio.wait_for(waiting, 1)
         assert handed.id == job.id and handed.lease_token == 1
         assert inserts.seen == [[(JobStatus.RUNNING, "w")]]  # one write: no push, pop or start
-        stored = await world.admin.get(job.id)
+        stored = await world.job_admin.get(job.id)
         assert (stored.status, stored.lease_owner, stored.attempt) == (JobStatus.RUNNING, "w", 1)
         assert await world.claim(worker="other") == []  # it never went to the queue
 
@@ -99,7 +99,7 @@ async def test_a_job_enqueued_while_a_stream_waits_is_inserted_leased_to_it(
 async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_first(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=2)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=2)) as stream:
         waiting = await parked_on(stream, container)
 
         low, high, mid = await world.producer.enqueue(
@@ -108,7 +108,7 @@ async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_firs
 
         handed = await asyncio.wait_for(waiting, 1)
         assert [j.id for j in handed] == [high.id, mid.id]  # the best two, as a claim would take
-        assert (await world.admin.get(low.id)).status is JobStatus.QUEUED
+        assert (await world.job_admin.get(low.id)).status is JobStatus.QUEUED
         [claimed] = await world.claim(worker="other")
         assert claimed.id == low.id
 
@@ -116,8 +116,8 @@ async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_firs
 async def test_paused_types_scheduled_jobs_and_other_types_take_the_queue(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    await container.operations().pause("report")
-    async with aclosing(world.dispatcher.consume("w", ["email", "report"], max_in_flight=5)) as stream:
+    await container.queue_admin().pause("report")
+    async with aclosing(world.streams.consume("w", ["email", "report"], max_in_flight=5)) as stream:
         waiting = await parked_on(stream, container)
 
         paused = await world.enqueue("report")
@@ -127,7 +127,7 @@ async def test_paused_types_scheduled_jobs_and_other_types_take_the_queue(
         await asyncio.sleep(0.05)
         assert not waiting.done()
         for job in (paused, later, other):
-            assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+            assert (await world.job_admin.get(job.id)).status is JobStatus.QUEUED
         assert all(status is JobStatus.QUEUED for batch in inserts.seen for status, _ in batch)
         await stop(waiting)
 
@@ -146,7 +146,7 @@ async def _held_insert(
 async def test_a_stream_that_closes_before_the_commit_gets_nothing_and_the_job_is_queued(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         waiting, enqueued = await _held_insert(world, container, inserts, stream)
         assert inserts.seen == [[(JobStatus.RUNNING, "w")]]
         await stop(waiting)
@@ -154,7 +154,7 @@ async def test_a_stream_that_closes_before_the_commit_gets_nothing_and_the_job_i
     inserts.gate.set()  # type: ignore[union-attr]
     job = await enqueued
 
-    back = await world.admin.get(job.id)
+    back = await world.job_admin.get(job.id)
     assert (back.status, back.lease_owner) == (JobStatus.QUEUED, None)
     [again] = await world.claim(worker="other")
     assert (again.id, again.lease_token) == (job.id, 2)
@@ -163,18 +163,18 @@ async def test_a_stream_that_closes_before_the_commit_gets_nothing_and_the_job_i
 async def test_a_server_that_begins_to_stop_before_the_commit_queues_the_job(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         _, enqueued = await _held_insert(world, container, inserts, stream)
         container.gate().close()
         inserts.gate.set()  # type: ignore[union-attr]
         job = await enqueued
-        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+        assert (await world.job_admin.get(job.id)).status is JobStatus.QUEUED
 
 
 async def test_a_failed_insert_gives_the_promised_slots_back(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=1)) as stream:
         waiting = await parked_on(stream, container)
         inserts.failure = StorageUnavailable("PostgreSQL is unavailable")
 
@@ -190,14 +190,14 @@ async def test_a_failed_insert_gives_the_promised_slots_back(
 async def test_an_insert_that_failed_after_writing_gives_the_job_back_to_the_queue(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=1)) as stream:
         waiting = await parked_on(stream, container)
         inserts.failure, inserts.fail_after_writing = StorageUnavailable("connection lost"), True
 
         with pytest.raises(StorageUnavailable):
             await world.enqueue()
 
-        [written] = [j for j in (await world.admin.list_jobs(None, None, 10, "")).jobs]
+        [written] = [j for j in (await world.job_admin.list_jobs(None, None, 10, "")).jobs]
         assert (written.status, written.lease_owner) == (JobStatus.QUEUED, None)  # not a lease nobody holds
         assert container.consumers().consumers[0].reserved == 0
         assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [written.id]  # claimed as usual
@@ -206,13 +206,13 @@ async def test_an_insert_that_failed_after_writing_gives_the_job_back_to_the_que
 async def test_a_type_paused_during_the_insert_is_not_delivered(
     world: World, container: Container, inserts: Inserts
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         waiting, enqueued = await _held_insert(world, container, inserts, stream)
-        await container.operations().pause("email")
+        await container.queue_admin().pause("email")
         inserts.gate.set()  # type: ignore[union-attr]
         job = await enqueued
 
-        assert (await world.admin.get(job.id)).status is JobStatus.QUEUED
+        assert (await world.job_admin.get(job.id)).status is JobStatus.QUEUED
         await asyncio.sleep(0.05)
         assert not waiting.done()
         await stop(waiting)
@@ -224,7 +224,7 @@ async def test_an_insert_outlasting_the_pause_cache_still_delivers_to_its_stream
     """The paused types were read fresh for the reservation; by the commit that read is
     over a second old (a slow insert): delivery goes by it rather than giving the job back
     (a give-back makes a second start: attempt 2 for a job delivered once)."""
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         waiting, enqueued = await _held_insert(world, container, inserts, stream)
         world.clock.advance(5)
         inserts.gate.set()  # type: ignore[union-attr]
@@ -232,13 +232,13 @@ async def test_an_insert_outlasting_the_pause_cache_still_delivers_to_its_stream
 
         [delivered] = await asyncio.wait_for(waiting, 1)
         assert delivered.id == job.id and delivered.attempt == 1
-        assert (await world.admin.get(job.id)).status is JobStatus.RUNNING
+        assert (await world.job_admin.get(job.id)).status is JobStatus.RUNNING
 
 
 async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
     world: World, container: Container
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"])) as stream:
+    async with aclosing(world.streams.consume("w", ["email"])) as stream:
         waiting = await parked_on(stream, container)
         container.notifier().wake_everyone()  # it will look at the queue: leave it to the claim
 
@@ -249,7 +249,7 @@ async def test_a_stream_already_woken_for_other_jobs_is_not_handed_new_ones(
                 world.clock.now(),
             )
         ]
-        reservation = await world.dispatcher.reserve([job], world.clock.now())
+        reservation = await world.handoff.reserve([job], world.clock.now())
 
         assert reservation.assignments == {} and job.status is JobStatus.QUEUED
         await stop(waiting)
@@ -277,7 +277,7 @@ def claims(container: Container, monkeypatch: pytest.MonkeyPatch) -> Claims:
 async def test_a_stream_handed_jobs_parks_again_without_asking_storage(
     world: World, container: Container, claims: Claims
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=5)) as stream:
         waiting = await parked_on(stream, container)
         assert claims.count == 1  # found nothing, parked
         for _ in range(3):
@@ -291,7 +291,7 @@ async def test_a_stream_handed_jobs_parks_again_without_asking_storage(
 async def test_a_job_queued_while_a_handed_stream_was_full_is_claimed_next(
     world: World, container: Container, claims: Claims
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=1)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=1)) as stream:
         first = await world.enqueue()  # queued: nobody waits yet
         assert [j.id for j in await asyncio.wait_for(anext(stream), 1)] == [first.id]
         await world.acks.complete([Ack(first.id, "w", 1)])
@@ -309,7 +309,7 @@ async def test_a_job_queued_while_a_handed_stream_was_full_is_claimed_next(
 async def test_a_handed_stream_still_claims_once_per_idle_recheck(
     world: World, container: Container, claims: Claims
 ) -> None:
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=5)) as stream:
         waiting = await parked_on(stream, container)
         await world.enqueue()
         await asyncio.wait_for(waiting, 1)
@@ -327,13 +327,13 @@ async def test_a_backlog_resumed_elsewhere_is_claimed_after_a_hand_off(
     """The claim that left a paused type out proves nothing about that type's queue: a
     resume on another server, heard here before the pause cache shows it, must not let
     newer handed jobs keep the stream from the older backlog."""
-    await container.pauses().pause("email")
+    await container.paused_types().pause("email")
     backlog = await world.enqueue(priority=1)  # queued while paused
-    async with aclosing(world.dispatcher.consume("w", ["email"], max_in_flight=5)) as stream:
+    async with aclosing(world.streams.consume("w", ["email"], max_in_flight=5)) as stream:
         waiting = await parked_on(stream, container)
         # Another server resumes email: the shared switch flips and its wake-up arrives
         # at once; the stream claims, but its pause cache (under a second old) says paused.
-        await container.switches().set_paused("email", False)
+        await container.paused_types_store().set_paused("email", False)
         container.notifier().wake_everyone()
         await asyncio.sleep(0.05)
         assert not waiting.done()

@@ -17,7 +17,7 @@ async def finished_jobs(world: World) -> tuple[str, str, str]:
     await world.claim(limit=2)
     await world.acks.complete([Ack(done.id)])
     await world.acks.fail([Failure(dead.id, "x", retry=False)])
-    await world.admin.cancel([cancelled.id])
+    await world.job_admin.cancel([cancelled.id])
     return done.id, dead.id, cancelled.id
 
 
@@ -29,12 +29,12 @@ async def test_completed_and_cancelled_jobs_go_after_a_day_dead_letters_stay(
 
     world.clock.advance(DAY - 1)
     await retention.prune_due()
-    assert {j.id for j in (await world.admin.list_jobs(None, None)).jobs} == {done, dead, cancelled}
+    assert {j.id for j in (await world.job_admin.list_jobs(None, None)).jobs} == {done, dead, cancelled}
 
     world.clock.advance(2)
     next_look = await retention.prune_due()
 
-    remaining = [j.id for j in (await world.admin.list_jobs(None, None)).jobs]
+    remaining = [j.id for j in (await world.job_admin.list_jobs(None, None)).jobs]
     assert remaining == [dead]
     assert next_look == world.clock.now() + 60
 
@@ -47,4 +47,4 @@ async def test_dead_letters_go_too_when_their_retention_is_set(container: Contai
     world.clock.advance(3601)
     await container.retention().prune_due()
 
-    assert [j.id for j in (await world.admin.list_jobs(None, None)).jobs] == [done, cancelled]
+    assert [j.id for j in (await world.job_admin.list_jobs(None, None)).jobs] == [done, cancelled]

@@ -3,16 +3,16 @@ when neither DATABASE_URL nor REDIS_URL is set, and the unit tests' world).
 
 How a job goes through it:
 
-- **Enqueue.** ``Producer`` (application/enqueue.py) inserts the job into
+- **Enqueue.** ``Producer`` (application/producer.py) inserts the job into
   ``MemoryJobStore`` (a dict of jobs, adapters/memory/store.py), then
-  ``ReadyPath.offer`` (application/ready.py) pushes its entry into
+  ``ReadyPath.offer`` (application/ready_path.py) pushes its entry into
   ``MemoryReadyQueue`` (adapters/memory/queue.py: one heap per job type ordered by
   priority, due time and arrival; a heap by time for jobs scheduled for later) and
   ``MemoryNotifier`` wakes a parked stream of its type. A due job enqueued while a
   stream of its type is parked with room goes to it directly instead (ADR 0013): it
   is inserted already running and never enters the queue.
-- **Claim.** ``Dispatcher.claim`` (application/dispatch.py) leaves out paused types,
-  then ``QueueClaimer`` (application/claiming.py) pops the best entries from the
+- **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types,
+  then ``QueueClaimer`` (application/queue_claimer.py) pops the best entries from the
   heaps and has ``MemoryJobStore.start`` lease their jobs through the domain
   (``start_by_moves``: read, ``Job.start``, compare-and-set). An entry whose job is
   gone or no longer queued is dropped; a job not yet due goes back for its time.
@@ -23,15 +23,15 @@ How a job goes through it:
   scheduler (``ReadyPath.promote_due``) moves held entries whose time came to the
   ready heaps and wakes their consumers.
 
-Paused types: ``MemorySwitches``. Health: always up. Nothing to open or close.
+Paused types: ``MemoryPausedTypes``. Health: always up. Nothing to open or close.
 """
 
 from __future__ import annotations
 
 from stackduck.adapters.health import MemoryHealth
-from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryReadyQueue, MemorySwitches
-from stackduck.application.claiming import QueueClaimer
+from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryPausedTypes, MemoryReadyQueue
 from stackduck.application.ports import Clock
+from stackduck.application.queue_claimer import QueueClaimer
 
 
 class MemoryBackend:
@@ -42,5 +42,5 @@ class MemoryBackend:
         self.schedule = self.queue  # the heap of held entries
         self.notifier = MemoryNotifier()
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
-        self.switches = MemorySwitches()
+        self.paused_types = MemoryPausedTypes()
         self.health = MemoryHealth()

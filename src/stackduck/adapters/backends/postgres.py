@@ -4,7 +4,7 @@ and the ready queue at once, and LISTEN/NOTIFY carries wake-ups between instance
 
 How a job goes through it:
 
-- **Enqueue.** ``Producer`` (application/enqueue.py) inserts the job with
+- **Enqueue.** ``Producer`` (application/producer.py) inserts the job with
   ``PostgresJobStore.insert`` (``insert.sql``; ``COPY`` for large batches). A queued
   row is claimable as it is stored: there is no queue to push to, so
   ``ReadyPath.offer`` only announces the due jobs on the ``stackduck_ready``
@@ -12,7 +12,7 @@ How a job goes through it:
   instance listens (not published by an instance that knows it is alone, ADR 0015).
   A due job enqueued while a stream of its type is parked here with room is inserted
   already leased to it (ADR 0013).
-- **Claim.** ``Dispatcher.claim`` (application/dispatch.py) leaves out paused types
+- **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types
   and calls ``PostgresClaimer`` (adapters/postgres/claimer.py), one statement,
   ``claim.sql``: per job type and priority an index range scan takes the oldest due
   rows ``FOR UPDATE SKIP LOCKED``, the best ``limit`` of them are leased with
@@ -30,7 +30,7 @@ How a job goes through it:
   rows fell due since it last looked, to wake their consumers, and when the next
   falls due (``next_due.sql``).
 
-Paused types: ``PostgresSwitches`` (a table). Health: ``PostgresHealth``, over a
+Paused types: ``PostgresPausedTypes`` (a table). Health: ``PostgresHealth``, over a
 connection of its own. Opening migrates the schema and opens the pool, then the
 channel; closing stops them in reverse.
 """
@@ -48,10 +48,10 @@ from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.health import PostgresHealth
 from stackduck.adapters.postgres.claimer import PostgresClaimer
 from stackduck.adapters.postgres.notifier import PostgresChannel
+from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.schedule import PostgresSchedule
 from stackduck.adapters.postgres.store import PostgresJobStore
-from stackduck.adapters.postgres.switches import PostgresSwitches
 from stackduck.application.ports import Clock
 
 
@@ -63,7 +63,7 @@ class PostgresBackend:
         self.notifier = BroadcastNotifier(PostgresChannel(pool, conninfo))
         self.claimer = PostgresClaimer(pool, self.notifier)
         self.schedule = PostgresSchedule(pool, clock.now())
-        self.switches = PostgresSwitches(pool)
+        self.paused_types = PostgresPausedTypes(pool)
         self.health = PostgresHealth(conninfo)
 
     @classmethod

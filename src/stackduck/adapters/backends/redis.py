@@ -5,14 +5,14 @@ in adapters/redis/keys.py. Durable only as far as Redis persists.
 
 How a job goes through it:
 
-- **Enqueue.** ``Producer`` (application/enqueue.py) inserts the job with
+- **Enqueue.** ``Producer`` (application/producer.py) inserts the job with
   ``RedisJobStore.insert``, one script, ``insert.lua``: the job's hash, its status
   index and its queue entry (``_entries.lua``: the type's ready set, scored priority
   then due time, or its scheduled set and the due index) in one call. The store is
   the queue, so ``ReadyPath.offer`` has nothing to push; it publishes the wake-up. A
   due job enqueued while a stream of its type is parked here with room is inserted
   already leased to it (ADR 0013) and gets no entry.
-- **Claim.** ``Dispatcher.claim`` (application/dispatch.py) leaves out paused types
+- **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types
   and calls ``RedisClaimer`` (adapters/redis/claimer.py), one script, ``claim.lua``:
   it merges the heads of the types' ready sets (``_heads.lua``), reads each job's
   hash, leases each queued one (the start move; mirrors
@@ -29,7 +29,7 @@ How a job goes through it:
   (``ReadyPath.promote_due``) moves due entries from the scheduled sets to the ready
   sets (``RedisReadyQueue.promote_due``, ``promote.lua``, guided by the due index).
 
-Paused types: ``RedisSwitches``. Health: a ping. Opening opens the client and re-queues
+Paused types: ``RedisPausedTypes``. Health: a ping. Opening opens the client and re-queues
 what the store holds as queued (a repair, idempotent: ``seed``), then starts the
 channel; closing stops them in reverse.
 """
@@ -47,9 +47,9 @@ from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import Client, open_client
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.paused_types import RedisPausedTypes
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.adapters.redis.store import RedisJobStore
-from stackduck.adapters.redis.switches import RedisSwitches
 from stackduck.application.ports import Clock
 
 
@@ -63,7 +63,7 @@ class RedisBackend:
         self.schedule = self.ready_sets
         self.claimer = RedisClaimer(client, keys)
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))
-        self.switches = RedisSwitches(client, keys)
+        self.paused_types = RedisPausedTypes(client, keys)
         self.health = RedisHealth(self.ready_sets)
 
     @classmethod

@@ -3,9 +3,9 @@ of every job and decides who leases it; Redis carries the ready queue and the
 wake-ups; memory takes the queue over while Redis fails (ADR 0009, ADR 0020).
 
 How a job is enqueued:
-``Producer._write`` (application/enqueue.py) commits the job to PostgreSQL with
+``Producer._write`` (application/producer.py) commits the job to PostgreSQL with
 ``PostgresJobStore.insert`` (``insert.sql``, or ``COPY`` for a large batch) before
-the call answers. Then ``ReadyPath.offer`` (application/ready.py) pushes its entry to
+the call answers. Then ``ReadyPath.offer`` (application/ready_path.py) pushes its entry to
 ``FailoverReadyQueue`` (adapters/failover.py), which passes it to
 ``RedisReadyQueue.push`` (adapters/redis/queue.py), one script, ``push.lua``: a due
 job goes to its type's ready set ``<prefix>:{<type>}:ready``, scored priority · 10¹³
@@ -16,10 +16,11 @@ instance listens. A due job enqueued while a stream of its type is parked here w
 room skips all that: it is inserted already leased to it (ADR 0013).
 
 How a job is claimed on Redis over PostgreSQL:
-a ``ConsumeJobs`` stream with room, or a ``DequeueJob`` call, reaches
-``Dispatcher.claim`` (application/dispatch.py), which leaves out paused types
-(``PostgresSwitches``, read at most once a second) and calls ``QueueClaimer.claim``
-(application/claiming.py). That pops the best entries of the asked types:
+a ``ConsumeJobs`` stream with room (``Streams``, application/streams.py), or a
+``DequeueJob`` call, reaches
+``Claims.claim`` (application/claims.py), which leaves out paused types
+(``PostgresPausedTypes``, read at most once a second) and calls ``QueueClaimer.claim``
+(application/queue_claimer.py). That pops the best entries of the asked types:
 ``FailoverReadyQueue.pop`` → ``RedisReadyQueue.pop``, one script, ``pop.lua`` (a merge
 of the heads of the types' ready sets by score, then id, in ``_heads.lua``; what it
 takes it removes, so two instances never pop one entry). Then
@@ -65,16 +66,16 @@ from stackduck.adapters.backends.base import broadcasting, running
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.adapters.health import FailoverHealth, PostgresHealth, TiersHealth
+from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.store import PostgresJobStore
-from stackduck.adapters.postgres.switches import PostgresSwitches
 from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.client import Client, open_client
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.queue import RedisReadyQueue
-from stackduck.application.claiming import QueueClaimer
 from stackduck.application.ports import Clock
+from stackduck.application.queue_claimer import QueueClaimer
 
 
 class RedisPostgresBackend:
@@ -93,7 +94,7 @@ class RedisPostgresBackend:
         self.queue = FailoverReadyQueue(RedisReadyQueue(client, keys), self.store, clock, self.notifier, pace)
         self.schedule = self.queue
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
-        self.switches = PostgresSwitches(pool)
+        self.paused_types = PostgresPausedTypes(pool)
         self._postgres_health = PostgresHealth(conninfo)
         self.health = TiersHealth([self._postgres_health, FailoverHealth(self.queue)])
 

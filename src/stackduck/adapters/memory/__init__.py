@@ -5,8 +5,8 @@ One process, nothing durable: everything is lost when the process stops.
 
 from stackduck.adapters.memory.clock import ManualClock
 from stackduck.adapters.memory.notifier import MemoryNotifier
+from stackduck.adapters.memory.paused_types import MemoryPausedTypes
 from stackduck.adapters.memory.queue import MemoryReadyQueue
 from stackduck.adapters.memory.store import MemoryJobStore
-from stackduck.adapters.memory.switches import MemorySwitches
 
-__all__ = ["ManualClock", "MemoryJobStore", "MemoryNotifier", "MemoryReadyQueue", "MemorySwitches"]
+__all__ = ["ManualClock", "MemoryJobStore", "MemoryNotifier", "MemoryPausedTypes", "MemoryReadyQueue"]

@@ -6,10 +6,10 @@ import heapq
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
 
-from stackduck.adapters.tally import StatsTally
-from stackduck.application.claiming import start_by_moves
+from stackduck.adapters.stats_tally import StatsTally
 from stackduck.application.moves import complete_by_moves
 from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats, listed_bytes
+from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.job import Job, JobStatus
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import psycopg_pool
 
-from stackduck.adapters.edge import Edge
+from stackduck.adapters.storage_errors import StorageErrors
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
-EDGE = Edge("PostgreSQL", UNAVAILABLE)
+EDGE = StorageErrors("PostgreSQL", UNAVAILABLE)
 translated = EDGE.translated
 unavailable = EDGE.unavailable

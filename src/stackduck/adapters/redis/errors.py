@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from redis import exceptions
 
-from stackduck.adapters.edge import Edge
+from stackduck.adapters.storage_errors import StorageErrors
 
 UNAVAILABLE = (
     exceptions.ConnectionError,
@@ -18,7 +18,7 @@ UNAVAILABLE = (
     exceptions.OutOfMemoryError,
     OSError,
 )
-EDGE = Edge("Redis", UNAVAILABLE)
+EDGE = StorageErrors("Redis", UNAVAILABLE)
 translated = EDGE.translated
 unavailable = EDGE.unavailable
 

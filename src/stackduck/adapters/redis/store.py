@@ -13,9 +13,9 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.lua import Script
-from stackduck.adapters.tally import Counts
-from stackduck.application.claiming import start_by_moves
+from stackduck.adapters.stats_tally import Counts
 from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.job import Job, JobStatus
 
 LIST_CHUNK = 500

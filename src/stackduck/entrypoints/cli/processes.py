@@ -1,6 +1,6 @@
 """``stackduck serve --processes N``: N server processes on one gRPC port and one HTTP port.
 
-Each process is a whole server — its own pools, dispatcher and wake-up listener — as
+Each process is a whole server — its own pools, streams and wake-up listener — as
 several instances on one storage already are; the kernel spreads new connections
 across the processes that bound the port with SO_REUSEPORT (ADR 0016). This process
 only supervises: it fixes the ports (a port 0 becomes one every server can bind; HTTP

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
-from stackduck.application.operations import DeadLetterSelection, QueueView
+from stackduck.application.queue_admin import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import MAX_ATTEMPT, Job, JobStatus
 from stackduck.domain.rules import (

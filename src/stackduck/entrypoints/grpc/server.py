@@ -15,9 +15,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from stackduck.application.dispatch import Dispatcher
-from stackduck.application.duties import Duties
 from stackduck.application.gate import Gate
+from stackduck.application.maintenance import Maintenance
+from stackduck.application.streams import Streams
 from stackduck.application.tasks import cancel_and_wait
 from stackduck.entrypoints.grpc.auth import TokenAuth
 from stackduck.entrypoints.grpc.decoding import Guarded
@@ -55,15 +55,15 @@ class GrpcServer:
     def __init__(
         self,
         servicer: StackDuckServicer,
-        dispatcher: Dispatcher,
+        streams: Streams,
         gate: Gate,
-        duties: Duties,
+        maintenance: Maintenance,
         health: HealthReporter,
         listen: Listen,
     ) -> None:
-        self._dispatcher = dispatcher
+        self._streams = streams
         self._gate = gate
-        self._duties = duties
+        self._maintenance = maintenance
         self._health = health
         self._listen = listen
         limit = message_limit(listen.max_payload_bytes)
@@ -111,7 +111,7 @@ class GrpcServer:
             raise OSError(f"cannot listen on {listen.address}: {_why_not(listen.address)}")
         await self._health.refresh()
         await self._server.start()
-        self._duties.start()
+        self._maintenance.start()
         self._health_task = asyncio.create_task(self._health.run(), name="stackduck-health")
 
     async def stop(self, grace: float) -> None:
@@ -124,12 +124,12 @@ class GrpcServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._dispatcher.drained(), grace)
+            await asyncio.wait_for(self._streams.drained(), grace)
         await self._server.stop(max(deadline - loop.time(), 0.0))
         with contextlib.suppress(TimeoutError):  # cancelled streams hand their jobs back
-            await asyncio.wait_for(self._dispatcher.streams_closed(), STREAM_CLOSE_SECONDS)
+            await asyncio.wait_for(self._streams.streams_closed(), STREAM_CLOSE_SECONDS)
         await cancel_and_wait([self._health_task])
-        await self._duties.stop()
+        await self._maintenance.stop()
 
 
 def _why_not(address: str) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 import grpc
 
 from stackduck.application.acks import Acks, Failure
-from stackduck.application.admin import Admin
-from stackduck.application.dispatch import Dispatcher
-from stackduck.application.enqueue import Producer
-from stackduck.application.operations import Operations
+from stackduck.application.claims import Claims
+from stackduck.application.job_admin import JobAdmin
+from stackduck.application.producer import Producer
+from stackduck.application.queue_admin import QueueAdmin
+from stackduck.application.streams import Streams
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type, validate_job_types, validate_worker_id
@@ -36,19 +37,21 @@ class StackDuckServicer:
     def __init__(
         self,
         producer: Producer,
-        dispatcher: Dispatcher,
+        claims: Claims,
+        streams: Streams,
         acks: Acks,
-        admin: Admin,
-        operations: Operations,
+        job_admin: JobAdmin,
+        queue_admin: QueueAdmin,
         max_message_bytes: int,
     ) -> None:
         #: Replies that carry many jobs are cut to fit what the server may send.
         self._budget = max_message_bytes - REPLY_HEADROOM
         self._producer = producer
-        self._dispatcher = dispatcher
+        self._claims = claims
+        self._streams = streams
         self._acks = acks
-        self._admin = admin
-        self._operations = operations
+        self._job_admin = job_admin
+        self._queue_admin = queue_admin
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
@@ -59,7 +62,7 @@ class StackDuckServicer:
     async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
         job_type = validate_job_type(request.queue_name)
         worker_id = validate_worker_id(request.worker_id) or f"dequeue-{context.peer()}"
-        jobs = await self._dispatcher.claim(worker_id, [job_type], 1)
+        jobs = await self._claims.claim(worker_id, [job_type], 1)
         if not jobs:
             return pb.DequeueJobResponse(success=False, error_message=NO_JOB_READY)
         return pb.DequeueJobResponse(job=convert.job_to_pb(jobs[0]), success=True)
@@ -68,7 +71,7 @@ class StackDuckServicer:
     async def DequeueRetriedJob(
         self, request: pb.DequeueRetriedJobRequest, context: Context
     ) -> pb.DequeueRetriedJobResponse:
-        [outcome] = await self._admin.run_now([convert.job_id(request.job.id)])
+        [outcome] = await self._job_admin.run_now([convert.job_id(request.job.id)])
         outcome.unwrap()
         return pb.DequeueRetriedJobResponse(success=True)
 
@@ -78,7 +81,7 @@ class StackDuckServicer:
     ) -> AsyncIterator[pb.JobMessage]:
         validate_worker_id(request.worker_id)
         job_types = validate_job_types(list(request.job_types))
-        batches = self._dispatcher.consume(
+        batches = self._streams.consume(
             request.worker_id, job_types, request.max_in_flight or 1, client_of(context.peer() or "")
         )
         async with aclosing(batches):
@@ -119,11 +122,11 @@ class StackDuckServicer:
 
     @unary
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.Job:
-        return convert.job_to_pb(await self._admin.get(convert.job_id(request.job_id)))
+        return convert.job_to_pb(await self._job_admin.get(convert.job_id(request.job_id)))
 
     @unary
     async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
-        [outcome] = await self._admin.cancel([convert.job_id(request.job_id)])
+        [outcome] = await self._job_admin.cancel([convert.job_id(request.job_id)])
         return pb.CancelJobResponse(success=True, job=convert.job_to_pb(outcome.unwrap()))
 
     @unary
@@ -138,7 +141,7 @@ class StackDuckServicer:
         self, request: pb.ListDeadLettersRequest, context: Context
     ) -> pb.ListDeadLettersResponse:
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.dead_letters(job_type, request.limit, request.page_token, self._budget)
+        page = await self._job_admin.dead_letters(job_type, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListDeadLettersResponse(jobs=jobs, next_page_token=next_token)
 
@@ -146,14 +149,16 @@ class StackDuckServicer:
     async def RequeueDeadLetter(
         self, request: pb.RequeueDeadLetterRequest, context: Context
     ) -> pb.RequeueDeadLetterResponse:
-        [outcome] = await self._admin.requeue_dead([convert.job_id(request.job_id)])
+        [outcome] = await self._job_admin.requeue_dead([convert.job_id(request.job_id)])
         return pb.RequeueDeadLetterResponse(success=True, job=convert.job_to_pb(outcome.unwrap()))
 
     @unary
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         status = convert.job_status(request.status)
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._admin.list_jobs(status, job_type, request.limit, request.page_token, self._budget)
+        page = await self._job_admin.list_jobs(
+            status, job_type, request.limit, request.page_token, self._budget
+        )
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 
@@ -161,30 +166,30 @@ class StackDuckServicer:
     async def RequeueDeadLetters(
         self, request: pb.DeadLetterSelection, context: Context
     ) -> pb.DeadLetterCount:
-        return pb.DeadLetterCount(count=await self._operations.requeue_dead(convert.selection(request)))
+        return pb.DeadLetterCount(count=await self._queue_admin.requeue_dead(convert.selection(request)))
 
     @unary
     async def PurgeDeadLetters(self, request: pb.DeadLetterSelection, context: Context) -> pb.DeadLetterCount:
-        return pb.DeadLetterCount(count=await self._operations.purge_dead(convert.selection(request)))
+        return pb.DeadLetterCount(count=await self._queue_admin.purge_dead(convert.selection(request)))
 
     @unary
     async def QueueStats(self, request: pb.QueueStatsRequest, context: Context) -> pb.QueueStatsResponse:
-        views = await self._operations.queues(request.job_type)
+        views = await self._queue_admin.queues(request.job_type)
         return pb.QueueStatsResponse(queues=[convert.queue_stats(view) for view in views])
 
     @unary
     async def PauseQueue(self, request: pb.PauseQueueRequest, context: Context) -> pb.PauseQueueResponse:
-        await self._operations.pause(request.job_type)
+        await self._queue_admin.pause(request.job_type)
         return pb.PauseQueueResponse(success=True, paused=True)
 
     @unary
     async def ResumeQueue(self, request: pb.PauseQueueRequest, context: Context) -> pb.PauseQueueResponse:
-        await self._operations.resume(request.job_type)
+        await self._queue_admin.resume(request.job_type)
         return pb.PauseQueueResponse(success=True, paused=False)
 
     @unary
     async def ListWorkers(self, request: pb.ListWorkersRequest, context: Context) -> pb.ListWorkersResponse:
-        return pb.ListWorkersResponse(workers=[convert.worker_info(c) for c in self._operations.workers()])
+        return pb.ListWorkersResponse(workers=[convert.worker_info(c) for c in self._queue_admin.workers()])
 
     @unary
     async def EnqueueJobs(self, request: pb.EnqueueJobsRequest, context: Context) -> pb.EnqueueJobsResponse:

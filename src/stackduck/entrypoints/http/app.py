@@ -9,11 +9,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from stackduck.application.admin import Admin
 from stackduck.application.gate import Gate
 from stackduck.application.health import serving
-from stackduck.application.operations import DeadLetterSelection, Operations
+from stackduck.application.job_admin import JobAdmin
 from stackduck.application.ports import StorageHealth
+from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
 from stackduck.domain.errors import (
     IllegalTransition,
     InvalidJob,
@@ -58,8 +58,8 @@ def _asset(name: str) -> str:
 
 
 def build_app(
-    admin: Admin,
-    operations: Operations,
+    job_admin: JobAdmin,
+    queue_admin: QueueAdmin,
     metrics: MetricsPage,
     health: StorageHealth,
     gate: Gate,
@@ -94,43 +94,43 @@ def build_app(
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def queues(request: web.Request) -> web.Response:
-        return web.json_response([views.queue(v) for v in await operations.queues()])
+        return web.json_response([views.queue(v) for v in await queue_admin.queues()])
 
     async def workers(request: web.Request) -> web.Response:
-        return web.json_response([views.worker(c) for c in operations.workers()])
+        return web.json_response([views.worker(c) for c in queue_admin.workers()])
 
     async def dead(request: web.Request) -> web.Response:
         limit = _number("limit", request.query.get("limit", "0") or "0")
-        page = await admin.dead_letters(
+        page = await job_admin.dead_letters(
             request.query.get("job_type") or None, limit, request.query.get("cursor", "")
         )
-        # A page is cut by size in storage (Admin's byte budget); the listing leaves the
+        # A page is cut by size in storage (JobAdmin's byte budget); the listing leaves the
         # payloads out: /api/jobs/{id} has a job's whole record.
         listed = [views.dead_letter(j) for j in page.jobs]
         return web.json_response({"jobs": listed, "next_cursor": page.next_cursor})
 
     async def job(request: web.Request) -> web.Response:
-        return web.json_response(views.job(await admin.get(request.match_info["job_id"])))
+        return web.json_response(views.job(await job_admin.get(request.match_info["job_id"])))
 
     async def requeue(request: web.Request) -> web.Response:
         await bodies.json_object(request, {}, NO_FIELDS)
-        [outcome] = await admin.requeue_dead([request.match_info["job_id"]])
+        [outcome] = await job_admin.requeue_dead([request.match_info["job_id"]])
         return web.json_response(views.job(outcome.unwrap()))
 
     async def purge(request: web.Request) -> web.Response:
-        return web.json_response({"purged": await operations.purge_dead(await _selection(request))})
+        return web.json_response({"purged": await queue_admin.purge_dead(await _selection(request))})
 
     async def requeue_many(request: web.Request) -> web.Response:
-        return web.json_response({"requeued": await operations.requeue_dead(await _selection(request))})
+        return web.json_response({"requeued": await queue_admin.requeue_dead(await _selection(request))})
 
     async def pause(request: web.Request) -> web.Response:
         await bodies.json_object(request, {}, NO_FIELDS)
-        await operations.pause(request.match_info["job_type"])
+        await queue_admin.pause(request.match_info["job_type"])
         return web.json_response({"paused": True})
 
     async def resume(request: web.Request) -> web.Response:
         await bodies.json_object(request, {}, NO_FIELDS)
-        await operations.resume(request.match_info["job_type"])
+        await queue_admin.resume(request.match_info["job_type"])
         return web.json_response({"paused": False})
 
     app.add_routes(

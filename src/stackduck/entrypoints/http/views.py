@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackduck.application.consumers import Consumer
-from stackduck.application.operations import QueueView
+from stackduck.application.queue_admin import QueueView
 from stackduck.domain.job import Job
 
 

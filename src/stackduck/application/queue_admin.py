@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from stackduck.application.admin import DEFAULT_PAGE_BYTES, Admin
 from stackduck.application.consumers import Consumer, ConsumerRegistry
-from stackduck.application.pauses import Pauses
+from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, JobAdmin
+from stackduck.application.paused_types import PausedTypes
 from stackduck.application.ports import Clock, JobStore, TypeStats
-from stackduck.application.stats_reads import SharedStats
+from stackduck.application.shared_stats import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
 from stackduck.domain.rules import validate_id, validate_job_type
@@ -42,13 +42,18 @@ class QueueView:
     paused: bool
 
 
-class Operations:
+class QueueAdmin:
     def __init__(
-        self, store: JobStore, admin: Admin, pauses: Pauses, consumers: ConsumerRegistry, clock: Clock
+        self,
+        store: JobStore,
+        job_admin: JobAdmin,
+        paused: PausedTypes,
+        consumers: ConsumerRegistry,
+        clock: Clock,
     ) -> None:
         self._store = store
-        self._admin = admin
-        self._pauses = pauses
+        self._job_admin = job_admin
+        self._paused = paused
         self._consumers = consumers
         self._stats = SharedStats(store, clock)
 
@@ -57,17 +62,17 @@ class Operations:
         if job_type:
             validate_job_type(job_type)
         stats = {s.job_type: s for s in await self._stats.read() if not job_type or s.job_type == job_type}
-        paused = await self._pauses.paused()
+        paused = await self._paused.paused()
         for name in paused - stats.keys():
             if not job_type or name == job_type:
                 stats[name] = TypeStats.empty(name)
         return [QueueView(stats[name], name in paused) for name in sorted(stats)]
 
     async def pause(self, job_type: str) -> None:
-        await self._pauses.pause(job_type)
+        await self._paused.pause(job_type)
 
     async def resume(self, job_type: str) -> None:
-        await self._pauses.resume(job_type)
+        await self._paused.resume(job_type)
 
     def workers(self) -> list[Consumer]:
         return sorted(self._consumers.consumers, key=lambda c: (c.worker_id, c.connected_at))
@@ -75,7 +80,7 @@ class Operations:
     async def requeue_dead(self, selection: DeadLetterSelection) -> int:
         requeued = 0
         async for ids in self._dead_ids(selection):
-            outcomes = await self._admin.requeue_dead(ids)
+            outcomes = await self._job_admin.requeue_dead(ids)
             requeued += sum(1 for outcome in outcomes if outcome.error is None)
         self._stats.forget()
         return requeued

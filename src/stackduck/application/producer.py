@@ -12,7 +12,7 @@ from stackduck.application.ids import JobIds
 from stackduck.application.moves import log_state
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore, Metrics
-from stackduck.application.ready import ReadyPath
+from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobRequest, JobSpec, validate

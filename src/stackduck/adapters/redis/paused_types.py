@@ -7,7 +7,7 @@ from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.keys import Keys
 
 
-class RedisSwitches:
+class RedisPausedTypes:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
         self._keys = keys

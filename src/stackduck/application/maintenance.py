@@ -1,4 +1,4 @@
-"""The background duties a serving instance runs: promote due jobs, expire leases,
+"""The maintenance a serving instance runs in the background: promote due jobs, expire leases,
 prune finished jobs."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from stackduck.application.leases import LeaseReaper
-from stackduck.application.ready import ReadyPath
+from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
 from stackduck.application.tasks import cancel_and_wait
 
 
-class Duties:
+class Maintenance:
     def __init__(self, ready: ReadyPath, reaper: LeaseReaper, retention: Retention) -> None:
         self._loops = (ready.scheduler, reaper.loop, retention.loop)
         self._tasks: list[asyncio.Task[None]] = []

@@ -10,7 +10,7 @@ from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import sql
 
 
-class PostgresSwitches:
+class PostgresPausedTypes:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 

@@ -7,7 +7,7 @@ import uuid
 
 from stackduck.adapters.memory import ManualClock, MemoryJobStore
 from stackduck.application.ports import TypeStats
-from stackduck.application.stats_reads import MAX_REUSE_SECONDS, SharedStats
+from stackduck.application.shared_stats import MAX_REUSE_SECONDS, SharedStats
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobRequest, validate
 

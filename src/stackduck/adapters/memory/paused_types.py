@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class MemorySwitches:
+class MemoryPausedTypes:
     def __init__(self) -> None:
         self._paused: set[str] = set()
 

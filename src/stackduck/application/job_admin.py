@@ -7,7 +7,7 @@ from functools import partial
 
 from stackduck.application.moves import Outcome, apply_moves
 from stackduck.application.ports import Clock, JobStore, Page
-from stackduck.application.ready import ReadyPath
+from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.errors import InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_id
@@ -27,7 +27,7 @@ def page_size(limit: int) -> int:
     return limit
 
 
-class Admin:
+class JobAdmin:
     def __init__(self, store: JobStore, ready: ReadyPath, clock: Clock) -> None:
         self._store = store
         self._ready = ready

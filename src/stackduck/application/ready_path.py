@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from stackduck.application.due_loop import DueLoop
 from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue, Schedule
-from stackduck.application.timer import DueLoop
 from stackduck.domain.job import Job, JobStatus
 
 #: A wake-up count larger than any number of waiting consumers.

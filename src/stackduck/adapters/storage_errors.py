@@ -14,7 +14,7 @@ R = TypeVar("R")
 Method = Callable[P, Coroutine[Any, Any, R]]
 
 
-class Edge:
+class StorageErrors:
     """Turns a technology's connection errors into :class:`StorageUnavailable`."""
 
     def __init__(self, name: str, errors: tuple[type[BaseException], ...]) -> None:

@@ -1,22 +1,20 @@
-"""Dispatch: claim ready jobs for a worker, and feed an open ConsumeJobs stream."""
+"""ConsumeJobs streams: each one claims jobs as they become ready, parks while there
+are none (a wake-up or a direct hand-off ends the wait), never holds more than its
+``max_in_flight``, and gives back what it holds when it closes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Collection, Sequence
-from functools import partial
+from collections.abc import AsyncGenerator, Collection
 
+from stackduck.application.claims import Claims
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.gate import Gate
-from stackduck.application.handoff import NOTHING, Reservation, assign
-from stackduck.application.moves import apply_moves, log_state
-from stackduck.application.pauses import Pauses
+from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Claimer, Clock, JobStore, Metrics, Notifier
-from stackduck.application.ready import ReadyPath
-from stackduck.application.timer import DueLoop
+from stackduck.application.ports import Clock, JobStore, Notifier
 from stackduck.domain.errors import InvalidJob, LimitExceeded, StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type, validate_text
@@ -42,29 +40,23 @@ def check_consumer(worker_id: str, job_types: Collection[str], max_in_flight: in
         raise InvalidJob(f"max_in_flight must be 1 to {MAX_IN_FLIGHT_LIMIT}; got {max_in_flight}")
 
 
-class Dispatcher:
+class Streams:
     def __init__(
         self,
-        store: JobStore,
-        claimer: Claimer,
-        notifier: Notifier,
-        ready: ReadyPath,
+        claims: Claims,
         consumers: ConsumerRegistry,
-        reaper: DueLoop,
-        pauses: Pauses,
-        metrics: Metrics,
+        notifier: Notifier,
+        store: JobStore,
+        paused: PausedTypes,
         clock: Clock,
         policy: QueuePolicy,
         gate: Gate,
     ) -> None:
-        self._store = store
-        self._pauses = pauses
-        self._metrics = metrics
-        self._claimer = claimer
-        self._notifier = notifier
-        self._ready = ready
+        self._claims = claims
         self._consumers = consumers
-        self._reaper = reaper
+        self._notifier = notifier
+        self._store = store
+        self._paused = paused
         self._clock = clock
         self._policy = policy
         self._gate = gate
@@ -75,120 +67,6 @@ class Dispatcher:
         """Once the gate is closed: until every stream's jobs are answered (streams then end)."""
         for consumer in self._consumers.consumers:
             await consumer.emptied.wait()
-
-    async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
-        """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
-        self._gate.check()
-        paused = await self._pauses.paused()
-        wanted = [job_type for job_type in job_types if job_type not in paused] if paused else job_types
-        if not wanted:
-            return []
-        lease = self._policy.lease_seconds
-        now = self._clock.now()
-        claiming = asyncio.ensure_future(self._claimer.claim(worker_id, wanted, now, lease, limit))
-        try:
-            claimed = await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            # The caller left (stream closed, deadline) while the claim was being
-            # written: what it leased goes straight back, rather than waiting out a lease.
-            with contextlib.suppress(Exception):
-                if leased := await claiming:
-                    await self._release(
-                        worker_id,
-                        {job.id: job.attempt for job in leased},
-                        "the caller left as they were claimed",
-                    )
-            raise
-        if claimed:
-            self._delivered(claimed, now)
-        return claimed
-
-    def _delivered(self, jobs: Sequence[Job], now: float) -> None:
-        self._reaper.poke(now + self._policy.lease_seconds)
-        self._metrics.delivered(jobs, now)
-        for job in jobs:
-            log_state(job)
-
-    async def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
-        """Before new jobs are inserted: lease the due ones to streams parked here with
-        room (ADR 0013). They are started in place and so inserted running."""
-        if not self._waiting_streams() or self._closing.is_set():
-            return NOTHING
-        try:
-            paused = await self._pauses.paused()  # read at most once a second
-        except StorageUnavailable:
-            return NOTHING  # the queue, and the claim's own read, decide
-        parked = self._waiting_streams()  # again: the read may have let some wake or close
-        assignments = assign(jobs, parked, paused, now, self._policy.lease_seconds)
-        for consumer, handed in assignments.items():
-            self._consumers.reserve(consumer, len(handed))
-        return Reservation(now, assignments) if assignments else NOTHING
-
-    def _waiting_streams(self) -> list[Consumer]:
-        """Streams parked after an empty claim, with room, not already woken for other jobs."""
-        return [
-            consumer
-            for consumer in self._consumers.parked
-            if consumer.free_slots > 0 and consumer.parked is not None and not consumer.parked.woken
-        ]
-
-    def cancel(self, reservation: Reservation) -> None:
-        """The insert failed: the promised slots are free again."""
-        for consumer, handed in reservation.assignments.items():
-            self._consumers.reserve(consumer, -len(handed))
-
-    async def deliver(self, reservation: Reservation) -> None:
-        """After the insert committed: each stream gets its jobs. A stream that closed
-        meanwhile, a type paused meanwhile, or a server that began to stop gives them back
-        to the queue."""
-        if not reservation.assignments:
-            return
-        now = self._clock.now()
-        # As read for the reservation (or since), with this server's own pauses applied;
-        # not awaited, so nothing can stop a delivery between the commit and the streams.
-        paused = self._pauses.latest()
-        unsent: list[tuple[str, list[Job]]] = []
-        for consumer, handed in reservation.assignments.items():
-            open_ = self._consumers.is_open(consumer) and not self._closing.is_set()
-            send: list[Job] = []
-            back: list[Job] = []
-            for job in handed:
-                sendable = open_ and job.job_type not in paused
-                (send if sendable else back).append(job)
-            self._consumers.reserve(consumer, -len(back))
-            if send:
-                self._consumers.hand(consumer, send, now)
-                self._delivered(send, reservation.now)
-            if back:
-                unsent.append((consumer.worker_id, back))
-        for worker_id, jobs in unsent:
-            await self.give_back(
-                worker_id, jobs, "stream closed, type paused or server stopping as they were stored"
-            )
-
-    async def withdraw(self, reservation: Reservation) -> None:
-        """The insert failed — possibly after the database committed it (a connection
-        lost on the way back): the slots are free again, and any job that was written
-        anyway goes back to the queue rather than wait out a lease nobody holds."""
-        self.cancel(reservation)
-        for consumer, handed in reservation.assignments.items():
-            await self.give_back(consumer.worker_id, handed, "their insert failed")
-
-    async def give_back(self, worker_id: str, jobs: Sequence[Job], why: str) -> None:
-        """Jobs leased to a stream that never got them go back to the queue now (a
-        compare-and-set release: a job that was never stored, or moved on, is left be).
-        If storage fails, their leases expire and the reaper queues them."""
-        try:
-            await self._release(worker_id, {job.id: job.attempt for job in jobs}, why)
-        except Exception as exc:
-            log.warning(
-                "%d job(s) leased to worker %s but not sent (%s) could not be given back now; "
-                "they return when their leases expire: %s",
-                len(jobs),
-                worker_id,
-                why,
-                exc,
-            )
 
     async def consume(
         self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1, client: str = ""
@@ -250,7 +128,9 @@ class Dispatcher:
                 claimed_at, covered = quiet[1], True
             else:
                 try:
-                    jobs = await self.claim(consumer.worker_id, consumer.job_types, consumer.free_slots)
+                    jobs = await self._claims.claim(
+                        consumer.worker_id, consumer.job_types, consumer.free_slots
+                    )
                 except StorageUnavailable as exc:
                     # Keep the stream: the worker is fine, storage will be back.
                     log.warning("worker %s waits for storage: %s", consumer.worker_id, exc.for_log())
@@ -260,7 +140,7 @@ class Dispatcher:
                     return []
                 # A paused type was left out of the claim: a resume heard of later (from
                 # another server, through the pause cache) may be announced before it shows.
-                claimed_at, covered = now, not (consumer.job_types & self._pauses.latest())
+                claimed_at, covered = now, not (consumer.job_types & self._paused.latest())
             if not jobs and not consumer.inbox:
                 self._consumers.park(consumer, waiter)  # new jobs may now be handed to it
                 try:
@@ -306,7 +186,7 @@ class Dispatcher:
         held = self._consumers.close(consumer)
         try:
             if held:
-                await self._release(consumer.worker_id, held)
+                await self._claims.release(consumer.worker_id, held)
         except StorageUnavailable as exc:
             log.warning(
                 "stream of worker %s closed while storage is unavailable (%s); its %d job(s) "
@@ -317,18 +197,3 @@ class Dispatcher:
             )
         finally:
             self._consumers.closed(consumer)
-
-    async def _release(self, worker_id: str, held: dict[str, int], why: str = "its stream closed") -> None:
-        now = self._clock.now()
-        outcomes = await apply_moves(
-            self._store,
-            [
-                (job_id, partial(Job.release, worker_id=None, token=token, now=now))
-                for job_id, token in held.items()
-            ],
-        )
-        released = [outcome.job for outcome in outcomes if outcome.job is not None]
-        await self._ready.offer(released, now)
-        if released:
-            count = len(released)
-            log.info("%d unacknowledged job(s) of worker %s returned to the queue: %s", count, worker_id, why)

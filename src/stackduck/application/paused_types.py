@@ -1,6 +1,6 @@
 """Paused job types: they keep accepting jobs and deliver none until resumed.
 
-The switches live in the shared store; each server reads them at most once a
+The paused set lives in the shared store; each server reads it at most once a
 second (a pause reaches other instances within about a second, this one at once).
 """
 
@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 
-from stackduck.application.ports import Clock, Switches
-from stackduck.application.ready import ReadyPath
+from stackduck.application.ports import Clock, PausedTypesStore
+from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.rules import validate_job_type
 
 CACHE_SECONDS = 1.0
 
 
-class Pauses:
-    def __init__(self, switches: Switches, ready: ReadyPath, clock: Clock) -> None:
-        self._switches = switches
+class PausedTypes:
+    def __init__(self, store: PausedTypesStore, ready: ReadyPath, clock: Clock) -> None:
+        self._store = store
         self._ready = ready
         self._clock = clock
         self._cached: frozenset[str] = frozenset()
@@ -29,7 +29,7 @@ class Pauses:
         if self._read_at is not None and 0 <= now - self._read_at < CACHE_SECONDS:
             return self._cached
         if self._reading is None:  # one read for every claim that finds the cache stale
-            self._reading = asyncio.ensure_future(self._switches.paused())
+            self._reading = asyncio.ensure_future(self._store.paused())
         reading = self._reading
         try:
             self._cached = await asyncio.shield(reading)
@@ -47,13 +47,13 @@ class Pauses:
 
     async def pause(self, job_type: str) -> None:
         job_type = validate_job_type(job_type)
-        await self._switches.set_paused(job_type, True)
+        await self._store.set_paused(job_type, True)
         self._cached |= {job_type}
         self._read_at = None
 
     async def resume(self, job_type: str) -> None:
         job_type = validate_job_type(job_type)
-        await self._switches.set_paused(job_type, False)
+        await self._store.set_paused(job_type, False)
         self._cached -= {job_type}
         self._read_at = None
         await self._ready.wake_all([job_type])

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from stackduck.adapters.memory import ManualClock, MemoryJobStore, MemoryNotifier, MemoryReadyQueue
-from stackduck.application.claiming import QueueClaimer
 from stackduck.application.ports import QueueEntry
+from stackduck.application.queue_claimer import QueueClaimer
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobSpec
 
