@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import Attempt, Job, JobStatus
 
 
 def distinct_job() -> Job:
@@ -27,4 +27,10 @@ def distinct_job() -> Job:
         lease_owner="w13",
         lease_expires_at=14.5,
         version=15,
+        idempotency_key="k16",
+        timeout=17.5,
+        metadata='{"m":"18"}',
+        result='"r19"',
+        attempt_deadline=20.5,
+        attempts=(Attempt(21, "w22", 23.5, 24.5, "failed", "e25"),),
     )

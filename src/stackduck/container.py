@@ -59,6 +59,8 @@ class Container(containers.DeclarativeContainer):
         max_streams_per_client=config.max_streams_per_client,
         completed_retention_seconds=config.completed_retention_seconds,
         dead_retention_seconds=config.dead_retention_seconds,
+        job_timeout_seconds=config.job_timeout_seconds,
+        idempotency_seconds=config.idempotency_seconds,
     )
     metrics = providers.Singleton(PrometheusMetrics, config.shared_ports)
 

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         le=64 * 1024 * 1024,
         validation_alias=_env("STACKDUCK_MAX_PAYLOAD_BYTES"),
     )
+    job_timeout_seconds: float = Field(
+        0.0, ge=0, le=86_400, validation_alias=_env("STACKDUCK_JOB_TIMEOUT_SECONDS")
+    )
+    idempotency_seconds: float = Field(
+        86_400.0, ge=0, le=366 * 24 * 3600, validation_alias=_env("STACKDUCK_IDEMPOTENCY_SECONDS")
+    )
     retry_jitter: float = Field(0.0, ge=0.0, le=1.0, validation_alias=_env("STACKDUCK_RETRY_JITTER"))
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, validation_alias=_env("STACKDUCK_SHUTDOWN_GRACE_SECONDS")

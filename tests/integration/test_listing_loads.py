@@ -12,7 +12,7 @@ import redis
 
 from stackduck.adapters.postgres.queries import sql
 from stackduck.application.ids import JobIds
-from stackduck.application.ports import LISTED_JOB_BYTES, JobStore
+from stackduck.application.ports import LISTED_ATTEMPT_BYTES, LISTED_JOB_BYTES, JobStore
 from stackduck.container import build_container, close_resources, provide
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobSpec
@@ -75,6 +75,7 @@ async def test_postgres_reads_the_payloads_of_the_page_only(postgres_store: JobS
         "limit": 1000,
         "max_bytes": BUDGET,
         "job_bytes": LISTED_JOB_BYTES,
+        "attempt_bytes": LISTED_ATTEMPT_BYTES,
     }
     one_payload = payload_blocks_read(b"SELECT payload FROM stackduck_jobs LIMIT 1", {})
     every_payload = payload_blocks_read(b"SELECT payload FROM stackduck_jobs", {})

@@ -20,6 +20,7 @@ from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, Completion, JobStore, Metrics
 from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
+from stackduck.domain.rules import validate_result
 
 MAX_ERROR_MESSAGE_LENGTH = 8192
 
@@ -29,6 +30,7 @@ class Ack:
     job_id: str
     worker_id: str | None = None
     lease_token: int | None = None
+    result: str | None = None  # a completion's JSON result, checked by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class _Answer:
             return self.move
         assert self.completion is not None
         c = self.completion
-        return partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now)
+        return partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now, result=c.result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Failure:
     worker_id: str | None = None
     lease_token: int | None = None
     retry: bool = True
+    retry_in: float | None = None  # seconds until the retry, instead of the backoff
 
 
 class Acks:
@@ -81,9 +84,14 @@ class Acks:
         self._beats: GroupCommit[tuple[str, Move], Outcome] = GroupCommit(partial(apply_moves, store))
 
     async def complete(self, acks: Sequence[Ack]) -> list[Outcome]:
+        """Each job is completed with its result, if any (every result is checked
+        first: one that breaks a rule refuses them all, and nothing is written)."""
+        for a in acks:
+            validate_result(a.result, self._policy.max_payload_bytes)
         now = self._clock.now()
         answers = [
-            _Answer(a.job_id, completion=Completion(a.job_id, a.worker_id, a.lease_token, now)) for a in acks
+            _Answer(a.job_id, completion=Completion(a.job_id, a.worker_id, a.lease_token, now, a.result))
+            for a in acks
         ]
         settled, outcomes = await self._settle(answers)
         self._metrics.completed(settled, now)
@@ -105,6 +113,7 @@ class Acks:
                     policy=policy,
                     unit_random=self._clock.random(),
                     retry=f.retry,
+                    retry_in=f.retry_in,
                 ),
             )
             for f in failures

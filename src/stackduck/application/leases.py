@@ -58,7 +58,13 @@ class LeaseReaper:
             await self._ready.offer(settled, now)
             self._metrics.failed(settled, now)
             for job in settled:
-                log.info("job %s lease expired; now %s (attempt %d)", job.id, job.status.value, job.attempt)
+                log.info(
+                    "job %s: %s; now %s (attempt %d)",
+                    job.id,
+                    job.error_message,
+                    job.status.value,
+                    job.attempt,
+                )
             if len(expired) == BATCH:
                 return now
         return await self._store.next_lease_deadline()

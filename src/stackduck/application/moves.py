@@ -117,7 +117,10 @@ async def complete_by_moves(store: JobStore, completions: Sequence[Completion]) 
     outcomes = await apply_moves(
         store,
         [
-            (c.job_id, partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now))
+            (
+                c.job_id,
+                partial(Job.complete, worker_id=c.worker_id, token=c.token, now=c.now, result=c.result),
+            )
             for c in completions
         ],
     )

@@ -21,3 +21,8 @@ class QueuePolicy:
     #: How long completed and cancelled jobs are kept; dead letters: 0 = until purged.
     completed_retention_seconds: float = 24 * 3600.0
     dead_retention_seconds: float = 0.0
+    #: Run time per attempt for jobs enqueued without one; 0 = no limit.
+    job_timeout_seconds: float = 0.0
+    #: How long an idempotency key keeps naming its job at least (longer while the
+    #: job is kept).
+    idempotency_seconds: float = 24 * 3600.0

@@ -31,6 +31,7 @@ class Completion:
     worker_id: str | None
     token: int | None
     now: float
+    result: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +55,28 @@ class Page:
 
 
 #: What a listed job costs a page beyond the fields that vary in size (its id, numbers
-#: and framing).
+#: and framing), and each of its ended attempts beyond its error and worker id.
 LISTED_JOB_BYTES = 128
+LISTED_ATTEMPT_BYTES = 48
 
 
 def listed_bytes(job: Job) -> int:
     """What a job takes of a listing's byte budget: the UTF-8 bytes of its payload, error
-    message, type and lease owner, plus LISTED_JOB_BYTES. Every store counts the same
-    (from stored lengths, without loading the values)."""
-    variable = (job.payload, job.error_message, job.job_type, job.lease_owner or "")
-    return sum(len(text.encode()) for text in variable) + LISTED_JOB_BYTES
+    message, type, lease owner, metadata and result, plus LISTED_JOB_BYTES, and per ended
+    attempt its error and worker id plus LISTED_ATTEMPT_BYTES. Every store counts the
+    same (from stored lengths, without loading the payload)."""
+    variable = (
+        job.payload,
+        job.error_message,
+        job.job_type,
+        job.lease_owner or "",
+        job.metadata,
+        job.result or "",
+        *(a.error for a in job.attempts),
+        *(a.worker_id for a in job.attempts),
+    )
+    attempts = len(job.attempts) * LISTED_ATTEMPT_BYTES
+    return sum(len(text.encode()) for text in variable) + LISTED_JOB_BYTES + attempts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

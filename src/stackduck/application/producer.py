@@ -71,7 +71,7 @@ class Producer:
 
     def _validate(self, index: int, request: JobRequest, now: float, count: int) -> JobSpec:
         try:
-            return validate(request, now, self._policy.max_payload_bytes)
+            return validate(request, now, self._policy.max_payload_bytes, self._policy.job_timeout_seconds)
         except InvalidJob as exc:
             if count == 1:
                 raise

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from stackduck.domain.errors import InvalidJob, LimitExceeded, quoted
@@ -30,6 +30,16 @@ MAX_WORKER_ID_LENGTH = 200
 MAX_JOB_TYPES_PER_STREAM = 100
 #: Ids this server hands out (jobs, page tokens) are 36 characters long.
 MAX_ID_LENGTH = 64
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: The longest run time one attempt may be given.
+MAX_TIMEOUT_SECONDS = 86_400
+#: Metadata: entries, key length, and the whole as JSON (room for W3C trace context
+#: and baggage, 8 KiB at most).
+MAX_METADATA_ENTRIES = 64
+MAX_METADATA_KEY_LENGTH = 128
+MAX_METADATA_BYTES = 16 * 1024
+#: How long a FailJob may ask the retry to wait (366 days, as for schedules).
+MAX_RETRY_IN_SECONDS = 366 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,9 @@ class JobRequest:
     retry_limit: int | None = None
     scheduled_at: str = ""
     scheduled_in: float = 0.0
+    idempotency_key: str = ""
+    timeout: float = 0.0
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,9 @@ class JobSpec:
     delay: int
     max_retries: int
     run_at: float
+    idempotency_key: str = ""
+    timeout: float = 0.0
+    metadata: str = ""  # a JSON object text; "" = none
 
 
 def validate_job_type(job_type: str) -> str:
@@ -236,7 +252,79 @@ def resolve_run_at(scheduled_at: str, scheduled_in: float, now: float) -> float:
     return max(run_at, now)
 
 
-def validate(request: JobRequest, now: float, max_payload_bytes: int) -> JobSpec:
+def validate_idempotency_key(key: str) -> str:
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidJob(
+            f"idempotency_key is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY_LENGTH} are allowed"
+        )
+    return validate_text("idempotency_key", key)
+
+
+def validate_timeout(timeout: float, default: float) -> float:
+    """Run time per attempt: 0 means the server's default (itself 0 = no limit)."""
+    if timeout == 0:
+        return default
+    if not 0 < timeout <= MAX_TIMEOUT_SECONDS:  # NaN fails both
+        raise InvalidJob(
+            f"timeout_seconds must be more than 0 and at most {MAX_TIMEOUT_SECONDS} "
+            f"(or 0 for the server's default); got {timeout}"
+        )
+    return timeout
+
+
+_METADATA_KEY = re.compile(r"[A-Za-z0-9._-]+", re.ASCII)
+
+
+def validate_metadata(metadata: Mapping[str, str]) -> str:
+    """Metadata as the JSON object text a job keeps ("" for none)."""
+    if not metadata:
+        return ""
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        raise InvalidJob(f"metadata has {len(metadata)} entries; at most {MAX_METADATA_ENTRIES} are allowed")
+    for key, value in metadata.items():
+        if not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH or _METADATA_KEY.fullmatch(key) is None:
+            raise InvalidJob(
+                f"metadata key {quoted(key)} must be 1 to {MAX_METADATA_KEY_LENGTH} characters of "
+                "letters, digits, '.', '_' and '-'"
+            )
+        validate_text(f"metadata[{key}]", value)
+    text = json.dumps(dict(sorted(metadata.items())), ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidJob(f"metadata takes {size} bytes as JSON; at most {MAX_METADATA_BYTES} are allowed")
+    return text
+
+
+def validate_retry_in(retry_in: float | None, retry: bool) -> float | None:
+    """A FailJob's own wait before the retry (None = the backoff)."""
+    if retry_in is None:
+        return None
+    if not retry:
+        raise InvalidJob("give no_retry or retry_in, not both")
+    if not 0 <= retry_in <= MAX_RETRY_IN_SECONDS:  # NaN fails both
+        raise InvalidJob(f"retry_in must be 0 to {MAX_RETRY_IN_SECONDS} seconds; got {retry_in}")
+    return retry_in
+
+
+def validate_result(result: str | None, max_bytes: int) -> str | None:
+    """A job's result: a JSON text within the payload limit (None = no result)."""
+    if result is None:
+        return None
+    size = len(result.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise LimitExceeded(f"result is {size} bytes; the limit is {max_bytes} bytes")
+    try:
+        _JSON.decode(result)
+    except RecursionError as exc:
+        raise InvalidJob("result nests arrays or objects too deeply to be read") from exc
+    except ValueError as exc:
+        raise InvalidJob(f"result must be a JSON text (for example {{}} or 42): {exc}") from exc
+    return result
+
+
+def validate(
+    request: JobRequest, now: float, max_payload_bytes: int, default_timeout: float = 0.0
+) -> JobSpec:
     """Check every rule and apply every default, or raise :class:`InvalidJob`."""
     return JobSpec(
         job_type=validate_job_type(request.job_type),
@@ -245,4 +333,7 @@ def validate(request: JobRequest, now: float, max_payload_bytes: int) -> JobSpec
         delay=validate_delay(request.delay),
         max_retries=validate_retries(request.max_retries, request.retry_limit),
         run_at=resolve_run_at(request.scheduled_at, request.scheduled_in, now),
+        idempotency_key=validate_idempotency_key(request.idempotency_key),
+        timeout=validate_timeout(request.timeout, default_timeout),
+        metadata=validate_metadata(request.metadata),
     )

@@ -171,3 +171,22 @@ async def test_a_type_named_twice_in_one_claim_is_still_one_queue(ports: Ports) 
     claimed = await ports.claimer.claim("w", ["a", "a"], NOW, 60, 10)
     assert sorted(j.id for j in claimed) == sorted(j.id for j in jobs)
     assert all(j.attempt == 1 for j in claimed)
+
+
+async def test_a_claimed_job_with_a_timeout_gets_its_deadline_as_the_start_move_gives_it(
+    ports: Ports,
+) -> None:
+    short, long_ = await ports.add(ports.job(timeout=3.5), ports.job(timeout=600.25))
+
+    claimed = await ports.claimer.claim("w", ["t"], NOW, 60, 2)
+
+    expected = []
+    for job in (short, long_):
+        moved = job.copy()
+        moved.start("w", NOW, 60)
+        expected.append(moved)
+    assert sorted(claimed, key=lambda j: j.id) == sorted(expected, key=lambda j: j.id)
+    by_id = {j.id: j for j in claimed}
+    assert by_id[short.id].lease_expires_at == by_id[short.id].attempt_deadline == NOW + 3.5
+    assert by_id[long_.id].lease_expires_at == NOW + 60
+    assert by_id[long_.id].attempt_deadline == NOW + 600.25

@@ -9,7 +9,7 @@ import pytest
 
 from stackduck.adapters.redis import store as redis_store
 from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats, listed_bytes
-from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.job import MAX_ATTEMPTS_KEPT, Attempt, Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports
 
@@ -24,6 +24,10 @@ async def test_jobs_come_back_exactly_as_stored(ports: Ports, batch: int) -> Non
             "ü'; DROP TABLE x; --\\", 1 + n % 3, NOW + 0.123456 + n, payload='{"k": "\\"q\\" 🦆", "n": 1.50}'
         )
         job.error_message = "earlier 'error'\x01\t\u2028 🦆"
+        job.idempotency_key, job.timeout = f"order-{n}'ü", 12.5 + n
+        job.metadata = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","k":"ü"}'
+        job.result = '{"sum": 1.50, "s": "🦆"}'
+        job.attempts = (Attempt(1, "w'ü", NOW + 0.1234567, NOW + 1.7654321, "failed", "boom 🦆\n"),)
         jobs.append(job)
     jobs[-1].start("w", jobs[-1].run_at, 10.25)  # a job can be stored running (ADR 0013)
 
@@ -193,7 +197,8 @@ async def test_start_is_the_start_move_on_queued_due_jobs_each_once(ports: Ports
 
     expected = due.copy()
     expected.start("w1", NOW, 30)
-    assert first == [expected]
+    assert first == [expected] and expected.attempt_deadline is None
+    assert first[0].lease_expires_at == NOW + 30
     assert second == []
     assert await ports.store.get([due.id, later.id]) == {due.id: expected, later.id: later}
     # The store's indexes moved with it: counts, the lease the reaper finds.
@@ -412,3 +417,71 @@ async def test_stats_give_each_count_its_own_field(ports: Ports) -> None:
             dead_recently=7,
         )
     ]
+
+
+@pytest.mark.parametrize("allowed", [7.25, 45.5], ids=["within-the-lease", "past-the-lease"])
+async def test_start_gives_a_timed_job_its_deadline_and_cuts_the_lease_there(
+    ports: Ports, allowed: float
+) -> None:
+    timeout = allowed
+    [job] = await ports.add(ports.job(timeout=timeout))
+
+    [started] = await ports.store.start([job.id], "w1", NOW + 0.123, 30)
+
+    expected = job.copy()
+    expected.start("w1", NOW + 0.123, 30)
+    assert started == expected
+    assert started.attempt_deadline == NOW + 0.123 + timeout
+    assert started.lease_expires_at == min(NOW + 0.123 + 30, NOW + 0.123 + timeout)
+    assert [j.id for j in await ports.store.expired_leases(started.lease_expires_at, 10)] == [job.id]
+
+
+async def test_complete_keeps_the_result_and_the_latest_attempts(ports: Ports) -> None:
+    """complete.sql and complete.lua add the attempt to the history as Job.complete does:
+    the latest MAX_ATTEMPTS_KEPT, the oldest dropped."""
+    history = tuple(
+        Attempt(n, f"w{n}", NOW - 100 + n + 0.125, NOW - 99 + n + 0.5, "failed", f"error {n} ü")
+        for n in range(1, MAX_ATTEMPTS_KEPT + 1)
+    )
+    short, full = await ports.add(ports.job(), ports.job(attempts=history, attempt=MAX_ATTEMPTS_KEPT))
+    running = []
+    for job in (short, full):
+        moved = job.copy()
+        moved.start("wü", NOW + 0.333, 60)
+        running.append(moved)
+    changes = [
+        Change(job, version) for job, version in zip(running, (short.version, full.version), strict=True)
+    ]
+    assert await ports.store.apply(changes) == [True, True]
+
+    result = '{"total": 12.50, "name": "ü\\\\"}'
+    done = await ports.store.complete(
+        [
+            Completion(running[0].id, "wü", running[0].attempt, NOW + 2.777, result),
+            Completion(running[1].id, "wü", running[1].attempt, NOW + 2.777),
+        ]
+    )
+
+    expected = []
+    for job, given in zip(running, (result, None), strict=True):
+        moved = job.copy()
+        moved.complete("wü", job.attempt, NOW + 2.777, given)
+        expected.append(moved)
+    assert done == expected
+    assert done[0].result == result and done[1].result is None
+    assert [(a.number, a.outcome) for a in done[0].attempts] == [(1, "completed")]
+    assert len(done[1].attempts) == MAX_ATTEMPTS_KEPT and done[1].attempts[0] == history[1]
+    assert done[1].attempts[-1].number == MAX_ATTEMPTS_KEPT + 1
+    assert await ports.store.get([j.id for j in running]) == {j.id: j for j in expected}
+
+
+async def test_an_attempt_past_its_deadline_is_not_completed(ports: Ports) -> None:
+    [job] = await ports.add(ports.job(timeout=5.0))
+    [started] = await ports.store.start([job.id], "w1", NOW, 60)
+
+    [late] = await ports.store.complete([Completion(job.id, "w1", started.attempt, NOW + 5.0)])
+
+    assert late is None
+    assert (await ports.store.get([job.id]))[job.id] == started
+    [done] = await ports.store.complete([Completion(job.id, "w1", started.attempt, NOW + 4.999)])
+    assert done is not None and done.status is JobStatus.COMPLETED

@@ -97,7 +97,7 @@ HOT_QUERIES = {
     "expired leases": (sql("expired_leases"), {"now": NOW, "limit": 100}, "stackduck_jobs_leases"),
     "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
                                         "after": "00000000-0000-0000-0000-000000000000", "limit": 100,
-                                        "max_bytes": 4 << 20, "job_bytes": 128},
+                                        "max_bytes": 4 << 20, "job_bytes": 128, "attempt_bytes": 48},
                      "stackduck_jobs_status"),
     "complete": (sql("complete"), {"completions": json.dumps(
         [{"id": str(uuid.uuid4()), "worker_id": "w", "token": 1, "now": NOW} for _ in range(100)]

@@ -17,6 +17,8 @@ def stored(value: object) -> str:
     """A value as a Redis hash holds it."""
     if value is None:
         return ""
+    if isinstance(value, tuple):  # the ended attempts
+        return fields.attempts_text(value)
     return repr(value) if isinstance(value, float) else str(value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stackduck.application.acks import Ack, Failure
 from stackduck.container import Container
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
@@ -121,14 +122,22 @@ async def test_cancelled_job_is_never_delivered(world: World) -> None:
     assert await world.claim() == []
 
 
-async def test_cancelling_a_running_job_is_refused_and_changes_nothing(world: World) -> None:
+async def test_a_cancelled_running_job_never_completes_nor_retries(world: World) -> None:
     job = await world.enqueue()
-    await world.claim()
+    [running] = await world.claim()
 
     [outcome] = await world.job_admin.cancel([job.id])
 
-    assert outcome.error is not None
-    assert (await world.job_admin.get(job.id)).status is JobStatus.RUNNING
+    cancelled = outcome.unwrap()
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.lease_owner is None
+    assert [(a.number, a.worker_id, a.outcome) for a in cancelled.attempts] == [(1, "w1", "cancelled")]
+    [late] = await world.acks.complete([Ack(job.id, "w1", running.lease_token)])
+    assert late.error is not None
+    [failed] = await world.acks.fail([Failure(job.id, "boom", "w1", running.lease_token)])
+    assert failed.error is not None
+    await world.advance(LEASE * 2)
+    assert (await world.job_admin.get(job.id)).status is JobStatus.CANCELLED
+    assert await world.claim() == []
 
 
 async def test_a_claim_that_read_the_clock_before_the_job_arrived_still_takes_it(

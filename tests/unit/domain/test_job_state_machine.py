@@ -102,7 +102,7 @@ DOCUMENTED_FROM: dict[str, frozenset[JobStatus]] = {
     "fail": frozenset({R}),
     "expire": frozenset({R}),
     "release": frozenset({R}),
-    "cancel": frozenset({Q}),
+    "cancel": frozenset({Q, R}),
     "requeue": frozenset({F}),
     "run_now": frozenset({Q}),
 }

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import RowMaker, no_result
 
-from stackduck.domain.job import STATUS_OF, Job
+from stackduck.domain.job import STATUS_OF, Attempt, Job
 
 #: The job columns: one per field of Job, named as the field.
 JOB_FIELDS = tuple(field.name for field in fields(Job))
@@ -62,6 +62,8 @@ class JobColumns:
     def job(self, row: Sequence[Any]) -> Job:
         job = Job(*self._job_values(row))
         job.status = STATUS_OF[job.status]  # read as its stored name
+        stored: list[dict[str, Any]] = job.attempts  # type: ignore[assignment]  # jsonb: a list of objects
+        job.attempts = tuple(map(Attempt.from_dict, stored)) if stored else ()
         return job
 
 

@@ -13,7 +13,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import JobColumns, job_row, sql
-from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.application.ports import (
+    LISTED_ATTEMPT_BYTES,
+    LISTED_JOB_BYTES,
+    Change,
+    Completion,
+    Page,
+    QueueEntry,
+    TypeStats,
+)
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
@@ -27,7 +35,11 @@ _is_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 def _value(job: Job, name: str) -> Any:
     value = getattr(job, name)
-    return value.value if name == "status" else value
+    if name == "status":
+        return value.value
+    if name == "attempts":
+        return [attempt.as_dict() for attempt in value]
+    return value
 
 
 def _fields(job: Job, names: Sequence[str]) -> dict[str, Any]:
@@ -36,24 +48,28 @@ def _fields(job: Job, names: Sequence[str]) -> dict[str, Any]:
 
 MUTABLE = (
     "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
-    "completed_at", "lease_owner", "lease_expires_at", "version",
+    "completed_at", "lease_owner", "lease_expires_at", "version", "result", "attempt_deadline",
+    "attempts",
 )  # fmt: skip
 ALL_FIELDS = (
     "id", "job_type", "payload", "priority", "delay", "max_retries", *MUTABLE[:2], "created_at",
-    *MUTABLE[2:],
+    *MUTABLE[2:11], "idempotency_key", "timeout", "metadata", *MUTABLE[11:],
 )  # fmt: skip
 
 
 #: Up to this many new jobs are inserted by one statement (insert.sql), more by COPY.
 SMALL_BATCH = 16
 _STATUS_AT = ALL_FIELDS.index("status")
+_ATTEMPTS_AT = ALL_FIELDS.index("attempts")
 _ALL_VALUES = attrgetter(*ALL_FIELDS)
 
 
 def _row(job: Job) -> list[Any]:
-    """The job's values in ALL_FIELDS order, as the table stores them."""
+    """The job's values in ALL_FIELDS order, as the table stores them (the attempts as
+    their JSON text)."""
     row = list(_ALL_VALUES(job))
     row[_STATUS_AT] = job.status.value
+    row[_ATTEMPTS_AT] = json.dumps([attempt.as_dict() for attempt in job.attempts])
     return row
 
 
@@ -69,7 +85,7 @@ class PostgresJobStore:
         if not jobs:
             return
         if len(jobs) <= SMALL_BATCH:
-            rows = [dict(zip(ALL_FIELDS, _row(job), strict=True)) for job in jobs]
+            rows = [_fields(job, ALL_FIELDS) for job in jobs]
             async with self._pool.connection() as conn:
                 await conn.execute(sql("insert"), {"jobs": json.dumps(rows)})
             return
@@ -131,7 +147,7 @@ class PostgresJobStore:
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
         """One statement, no read: the domain's complete move where the lease matches."""
         rows = [
-            {"id": c.job_id, "worker_id": c.worker_id, "token": c.token, "now": c.now}
+            {"id": c.job_id, "worker_id": c.worker_id, "token": c.token, "now": c.now, "result": c.result}
             for c in completions
             if _is_id(c.job_id)
         ]
@@ -179,6 +195,7 @@ class PostgresJobStore:
             "limit": limit,
             "max_bytes": max_bytes,
             "job_bytes": LISTED_JOB_BYTES,
+            "attempt_bytes": LISTED_ATTEMPT_BYTES,
         }
         async with self._pool.connection() as conn:
             found = await conn.execute(sql("list_jobs"), params)

@@ -8,25 +8,43 @@ see docs/performance.md). The store contract checks every field's round trip.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
-from stackduck.domain.job import STATUS_OF, Job
+from stackduck.domain.job import STATUS_OF, Attempt, Job
 
 #: The hash's fields, in the order of ``Job``'s fields after its id.
 FIELDS = (
     "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at", "created_at",
     "updated_at", "retry_count", "attempt", "error_message", "started_at", "completed_at",
-    "lease_owner", "lease_expires_at", "version",
+    "lease_owner", "lease_expires_at", "version", "idempotency_key", "timeout", "metadata", "result",
+    "attempt_deadline", "attempts",
 )  # fmt: skip
 #: The fields a move may change (a change writes only these).
 MUTABLE = (
     "status", "run_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
-    "completed_at", "lease_owner", "lease_expires_at", "version",
+    "completed_at", "lease_owner", "lease_expires_at", "version", "result", "attempt_deadline",
+    "attempts",
 )  # fmt: skip
 
 
 def _time(value: float | None) -> str:
     return "" if value is None else repr(value)
+
+
+def attempts_text(attempts: tuple[Attempt, ...]) -> str:
+    """The ended attempts as the hash keeps them: a JSON array whose times are strings
+    (exact through a script's cjson, which keeps 14 digits of a number), "" for none."""
+    if not attempts:
+        return ""
+    return json.dumps(
+        [{**a.as_dict(), "started_at": repr(a.started_at), "ended_at": repr(a.ended_at)} for a in attempts],
+        separators=(",", ":"),
+    )
+
+
+def attempts_of(text: str | None) -> tuple[Attempt, ...]:
+    return tuple(map(Attempt.from_dict, json.loads(text))) if text else ()
 
 
 def row(job: Job) -> list[str]:
@@ -36,6 +54,8 @@ def row(job: Job) -> list[str]:
         job.status.value, repr(job.run_at), repr(job.created_at), repr(job.updated_at),
         str(job.retry_count), str(job.attempt), job.error_message, _time(job.started_at),
         _time(job.completed_at), job.lease_owner or "", _time(job.lease_expires_at), str(job.version),
+        job.idempotency_key, repr(job.timeout), job.metadata, job.result or "",
+        _time(job.attempt_deadline), attempts_text(job.attempts),
     ]  # fmt: skip
 
 
@@ -45,6 +65,7 @@ def mutable_row(job: Job, expected_version: int) -> list[str]:
         job.id, str(expected_version), job.status.value, repr(job.run_at), repr(job.updated_at),
         str(job.retry_count), str(job.attempt), job.error_message, _time(job.started_at),
         _time(job.completed_at), job.lease_owner or "", _time(job.lease_expires_at), str(job.version),
+        job.result or "", _time(job.attempt_deadline), attempts_text(job.attempts),
     ]  # fmt: skip
 
 
@@ -62,7 +83,7 @@ def decode(job_id: str, values: Sequence[str | None]) -> Job:
     (
         job_type, payload, priority, delay, max_retries, status, run_at, created_at, updated_at,
         retry_count, attempt, error_message, started_at, completed_at, lease_owner, lease_expires_at,
-        version,
+        version, idempotency_key, timeout, metadata, result, attempt_deadline, attempts,
     ) = values  # fmt: skip
     return Job(
         id=job_id,
@@ -83,4 +104,11 @@ def decode(job_id: str, values: Sequence[str | None]) -> Job:
         lease_owner=lease_owner or None,
         lease_expires_at=float(lease_expires_at) if lease_expires_at else None,
         version=int(version or ""),
+        # Fields a job stored before they existed lacks: read as their defaults.
+        idempotency_key=idempotency_key or "",
+        timeout=float(timeout) if timeout else 0.0,
+        metadata=metadata or "",
+        result=result or None,
+        attempt_deadline=float(attempt_deadline) if attempt_deadline else None,
+        attempts=attempts_of(attempts),
     )

@@ -14,7 +14,15 @@ from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.lua import Script
 from stackduck.adapters.stats_tally import Counts
-from stackduck.application.ports import LISTED_JOB_BYTES, Change, Completion, Page, QueueEntry, TypeStats
+from stackduck.application.ports import (
+    LISTED_ATTEMPT_BYTES,
+    LISTED_JOB_BYTES,
+    Change,
+    Completion,
+    Page,
+    QueueEntry,
+    TypeStats,
+)
 from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.job import Job, JobStatus
 
@@ -100,7 +108,13 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job_id) for c in completions)]
         times = {now: repr(now) for now in {c.now for c in completions}}  # shared by a batch
         rows = [
-            [c.job_id, c.worker_id or "", "" if c.token is None else str(c.token), times[c.now]]
+            [
+                c.job_id,
+                c.worker_id or "",
+                "" if c.token is None else str(c.token),
+                times[c.now],
+                c.result or "",
+            ]
             for c in completions
         ]
         flat = await self._complete(keys=keys, args=[json.dumps(rows, ensure_ascii=False), *FIELDS])
@@ -139,7 +153,7 @@ class RedisJobStore:
             ids = await self._ids_after(index, after, LIST_CHUNK)
             if not ids:
                 break
-            flat = await self._sizes(args=[self._keys.job_prefix, *ids])
+            flat = await self._sizes(args=[self._keys.job_prefix, LISTED_ATTEMPT_BYTES, *ids])
             for job_id, found_type, size in zip(ids, flat[::2], flat[1::2], strict=True):
                 if found_type is None or job_type not in (None, found_type):
                     continue

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.queue_admin import DeadLetterSelection, QueueView
 from stackduck.domain.errors import InvalidJob, quoted
-from stackduck.domain.job import MAX_ATTEMPT, Job, JobStatus
+from stackduck.domain.job import MAX_ATTEMPT, Attempt, Job, JobStatus
 from stackduck.domain.rules import (
     JobRequest,
     validate_id,
     validate_job_type,
+    validate_retry_in,
     validate_text,
     validate_worker_id,
 )
@@ -42,6 +45,22 @@ def job_to_pb(job: Job) -> pb.Job:
         lease_token=job.attempt,
         worker_id=job.lease_owner or "",
         lease_expires_at=seconds(job.lease_expires_at),
+        result=job.result,
+        metadata=json.loads(job.metadata) if job.metadata else None,
+        attempts=[attempt_to_pb(a) for a in job.attempts] if job.attempts else None,
+        timeout_seconds=job.timeout,
+        attempt_deadline=job.attempt_deadline or 0.0,
+    )
+
+
+def attempt_to_pb(attempt: Attempt) -> pb.Attempt:
+    return pb.Attempt(
+        number=attempt.number,
+        worker_id=attempt.worker_id,
+        started_at=attempt.started_at,
+        ended_at=attempt.ended_at,
+        outcome=attempt.outcome,
+        error=attempt.error,
     )
 
 
@@ -55,6 +74,8 @@ def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
         retry_limit=message.retry_limit if message.HasField("retry_limit") else None,
         scheduled_at=message.scheduled_at,
         scheduled_in=message.scheduled_in,
+        timeout=message.timeout_seconds,
+        metadata=dict(message.metadata),
     )
 
 
@@ -126,13 +147,39 @@ def lease_token(value: int) -> int | None:
     return value or None
 
 
-def ack(job: str, token: int, worker_id: str) -> Ack:
-    return Ack(job_id(job), validate_worker_id(worker_id) or None, lease_token(token))
+def ack(job: str, token: int, worker_id: str, result: str | None = None) -> Ack:
+    return Ack(job_id(job), validate_worker_id(worker_id) or None, lease_token(token), result)
 
 
-def failure(job: str, message: str, token: int, worker_id: str, retry: bool) -> Failure:
+def completion(message: pb.CompleteJobRequest) -> Ack:
+    result = message.result if message.HasField("result") else None
+    return ack(message.job_id, message.lease_token, message.worker_id, result)
+
+
+def failure(
+    job: str, message: str, token: int, worker_id: str, retry: bool, retry_in: float | None = None
+) -> Failure:
     worker = validate_worker_id(worker_id) or None
-    return Failure(job_id(job), validate_text("error_message", message), worker, lease_token(token), retry)
+    return Failure(
+        job_id(job),
+        validate_text("error_message", message),
+        worker,
+        lease_token(token),
+        retry,
+        validate_retry_in(retry_in, retry),
+    )
+
+
+def failure_of(message: pb.FailJobRequest) -> Failure:
+    retry_in = message.retry_in if message.HasField("retry_in") else None
+    return failure(
+        message.job_id,
+        message.error_message,
+        message.lease_token,
+        message.worker_id,
+        retry=not message.no_retry,
+        retry_in=retry_in,
+    )
 
 
 def job_type_filter(value: str) -> str | None:

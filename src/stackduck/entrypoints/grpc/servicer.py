@@ -95,21 +95,13 @@ class StackDuckServicer:
 
     @unary
     async def CompleteJob(self, request: pb.CompleteJobRequest, context: Context) -> pb.CompleteJobResponse:
-        ack = convert.ack(request.job_id, request.lease_token, request.worker_id)
-        [outcome] = await self._acks.complete([ack])
+        [outcome] = await self._acks.complete([convert.completion(request)])
         outcome.unwrap()
         return pb.CompleteJobResponse(success=True)
 
     @unary
     async def FailJob(self, request: pb.FailJobRequest, context: Context) -> pb.FailJobResponse:
-        failure = convert.failure(
-            request.job_id,
-            request.error_message,
-            request.lease_token,
-            request.worker_id,
-            retry=not request.no_retry,
-        )
-        job = await self._fail(failure)
+        job = await self._fail(convert.failure_of(request))
         return pb.FailJobResponse(success=True, will_retry=_will_retry(job), retry_at=_retry_at(job))
 
     @unary
@@ -202,11 +194,8 @@ class StackDuckServicer:
     async def AckJobs(self, request: pb.AckJobsRequest, context: Context) -> pb.AckJobsResponse:
         if len(request.completed) + len(request.failed) > MAX_BATCH:
             raise InvalidJob(f"send at most {MAX_BATCH} answers in one AckJobs call")
-        completes = [convert.ack(a.job_id, a.lease_token, a.worker_id) for a in request.completed]
-        failures = [
-            convert.failure(f.job_id, f.error_message, f.lease_token, f.worker_id, retry=not f.no_retry)
-            for f in request.failed
-        ]
+        completes = [convert.completion(a) for a in request.completed]
+        failures = [convert.failure_of(f) for f in request.failed]
         completed = await self._acks.complete(completes) if completes else []
         failed = await self._acks.fail(failures) if failures else []
         return pb.AckJobsResponse(

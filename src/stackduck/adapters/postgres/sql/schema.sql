@@ -20,7 +20,14 @@ CREATE TABLE stackduck_jobs (
     completed_at     double precision,
     lease_owner      text,
     lease_expires_at double precision,
-    version          bigint NOT NULL DEFAULT 0
+    version          bigint NOT NULL DEFAULT 0,
+    idempotency_key  text NOT NULL DEFAULT '',
+    -- Run time allowed per attempt (0 = no limit), and the running attempt's deadline.
+    timeout          double precision NOT NULL DEFAULT 0,
+    metadata         text NOT NULL DEFAULT '',  -- a JSON object text; '' = none
+    result           text,                      -- the JSON text the job completed with
+    attempt_deadline double precision,
+    attempts         jsonb NOT NULL DEFAULT '[]'  -- the ended attempts, the latest 20
 );
 
 -- The claim: per job type and priority, due jobs in (run_at, id) order.

@@ -1,7 +1,8 @@
 -- Mirrors stackduck.domain.job.Job.start on the best due jobs of some types: pop them
 -- and lease them to one worker, in one call.
 -- The pop is pop.lua's (lowest score = priority, then due time; then lowest id);
--- the lease is Job.start's: status running, attempt + 1, the lease, version + 1.
+-- the lease is Job.start's: status running, attempt + 1, the attempt's deadline where the
+-- job has a timeout, the lease (cut at that deadline), version + 1.
 -- "Now" is the later of the caller's clock and Redis's: an entry in a ready set was
 -- due by the clock of whoever pushed it, possibly read after the caller read its own.
 -- An entry whose job is gone or no longer queued was stale (cancelled, finished): it
@@ -26,6 +27,7 @@ local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now 
 local QUEUED, RUNNING, LEASES, DUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local names, pos = field_names(6)
 local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
+local TIMEOUT = pos.timeout
 
 local heads = open_heads(5, 2, (#KEYS - 4) / 2, limit)
 
@@ -42,12 +44,18 @@ while count < limit do
         redis.call('ZADD', KEYS[k + 1], values[RUN_AT], priority .. '|' .. id)
         redis.call('ZADD', DUE, 'LT', values[RUN_AT], values[pos.job_type])
     elseif values[STATUS] == 'queued' then
+        local timeout = tonumber(values[TIMEOUT]) or 0
+        local lease_until, attempt_deadline = deadline, ''
+        if timeout > 0 then
+            attempt_deadline = string.format('%.17g', now + timeout)
+            if now + timeout < now + lease then lease_until = attempt_deadline end
+        end
         write(key, values, pos, {'status', 'running', 'attempt', bumped(values[ATTEMPT]),
-            'version', bumped(values[VERSION]), 'lease_owner', worker, 'lease_expires_at', deadline,
-            'started_at', stamp, 'updated_at', stamp})
+            'version', bumped(values[VERSION]), 'lease_owner', worker, 'lease_expires_at', lease_until,
+            'attempt_deadline', attempt_deadline, 'started_at', stamp, 'updated_at', stamp})
         ids[#ids + 1] = id
         gather(adds, RUNNING, 0, id)
-        gather(adds, LEASES, deadline, id)
+        gather(adds, LEASES, lease_until, id)
         leased[#leased + 1] = id
         leased[#leased + 1] = values
         count = count + 1

@@ -1,10 +1,12 @@
 -- Mirrors stackduck.domain.job.Job.complete: complete running jobs whose lease each
--- completion matches (its token and its worker, where given), in one call, without a
--- read first, as complete.sql does on Postgres. A script runs alone, so it is exclusive
--- with any other move of the same job.
+-- completion matches (its token and its worker, where given) and whose attempt has not
+-- timed out, with the result given, in one call, without a read first, as complete.sql
+-- does on Postgres. The attempt joins the job's history (the latest 20 kept, as
+-- Job._end_attempt does; times kept as text, exact). A script runs alone, so it is
+-- exclusive with any other move of the same job.
 -- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per completion
 --       (distinct jobs).
--- ARGV[1]: JSON [[id, worker id or "", token or "", now], ...] (times as text);
+-- ARGV[1]: JSON [[id, worker id or "", token or "", now, result or ""], ...] (times as text);
 -- ARGV[2..]: the n field names to return (which include every field the move writes).
 -- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). A
 -- running job has no queued-at entry, so there is none to remove.
@@ -15,16 +17,33 @@ local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local completions = cjson.decode(ARGV[1])
 local names, pos = field_names(2)
 local STATUS, ATTEMPT, OWNER, VERSION = pos.status, pos.attempt, pos.lease_owner, pos.version
+local DEADLINE, STARTED, ATTEMPTS = pos.attempt_deadline, pos.started_at, pos.attempts
+local KEPT = 20
+-- The history with this attempt added: the latest KEPT.
+local function with_attempt(values, now)
+    local history = {}
+    if values[ATTEMPTS] and values[ATTEMPTS] ~= '' then history = cjson.decode(values[ATTEMPTS]) end
+    if #history >= KEPT then table.remove(history, 1) end
+    local started = values[STARTED]
+    if not started or started == '' then started = now end
+    history[#history + 1] = {number = tonumber(values[ATTEMPT]) or 0, worker_id = values[OWNER] or '',
+        started_at = started, ended_at = now, outcome = 'completed', error = ''}
+    return cjson.encode(history)
+end
 local done, ids, adds = {}, {}, {}
 for j, c in ipairs(completions) do
     local key = KEYS[8 + j]
-    local id, worker, token, now = c[1], c[2], c[3], c[4]
+    local id, worker, token, now, result = c[1], c[2], c[3], c[4], c[5]
     local values = redis.call('HMGET', key, unpack(names))
+    local deadline = tonumber(values[DEADLINE])
     if values[STATUS] == 'running'
         and (token == '' or tonumber(values[ATTEMPT]) == tonumber(token))
-        and (worker == '' or values[OWNER] == worker) then
+        and (worker == '' or values[OWNER] == worker)
+        and (deadline == nil or tonumber(now) < deadline) then
         write(key, values, pos, {'status', 'completed', 'completed_at', now, 'error_message', '',
-            'lease_owner', '', 'lease_expires_at', '', 'updated_at', now, 'version', bumped(values[VERSION])})
+            'result', result, 'attempts', with_attempt(values, now),
+            'lease_owner', '', 'lease_expires_at', '', 'attempt_deadline', '', 'updated_at', now,
+            'version', bumped(values[VERSION])})
         ids[#ids + 1] = id
         gather(adds, COMPLETED, 0, id)
         gather(adds, FINISHED, now, id)

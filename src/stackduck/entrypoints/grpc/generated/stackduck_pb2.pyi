@@ -7,7 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at")
+    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at", "result", "metadata", "attempts", "timeout_seconds", "attempt_deadline")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +32,11 @@ class Job(_message.Message):
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     id: str
     job_type: str
     payload: str
@@ -42,10 +54,38 @@ class Job(_message.Message):
     lease_token: int
     worker_id: str
     lease_expires_at: int
-    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ...) -> None: ...
+    result: str
+    metadata: _containers.ScalarMap[str, str]
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    timeout_seconds: float
+    attempt_deadline: float
+    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ..., result: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., attempt_deadline: _Optional[float] = ...) -> None: ...
+
+class Attempt(_message.Message):
+    __slots__ = ("number", "worker_id", "started_at", "ended_at", "outcome", "error")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    worker_id: str
+    started_at: float
+    ended_at: float
+    outcome: str
+    error: str
+    def __init__(self, number: _Optional[int] = ..., worker_id: _Optional[str] = ..., started_at: _Optional[float] = ..., ended_at: _Optional[float] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit")
+    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit", "timeout_seconds", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +94,8 @@ class EnqueueJobRequest(_message.Message):
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_IN_FIELD_NUMBER: _ClassVar[int]
     RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     job_type: str
     payload: str
     priority: int
@@ -62,7 +104,9 @@ class EnqueueJobRequest(_message.Message):
     scheduled_at: str
     scheduled_in: float
     retry_limit: int
-    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ...) -> None: ...
+    timeout_seconds: float
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
     __slots__ = ("job_id", "success", "error_message")
@@ -129,14 +173,16 @@ class JobMessage(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
-    __slots__ = ("job_id", "lease_token", "worker_id")
+    __slots__ = ("job_id", "lease_token", "worker_id", "result")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     lease_token: int
     worker_id: str
-    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ...) -> None: ...
+    result: str
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., result: _Optional[str] = ...) -> None: ...
 
 class CompleteJobResponse(_message.Message):
     __slots__ = ("success",)
@@ -145,18 +191,20 @@ class CompleteJobResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ...) -> None: ...
 
 class FailJobRequest(_message.Message):
-    __slots__ = ("job_id", "error_message", "lease_token", "worker_id", "no_retry")
+    __slots__ = ("job_id", "error_message", "lease_token", "worker_id", "no_retry", "retry_in")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     NO_RETRY_FIELD_NUMBER: _ClassVar[int]
+    RETRY_IN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     error_message: str
     lease_token: int
     worker_id: str
     no_retry: bool
-    def __init__(self, job_id: _Optional[str] = ..., error_message: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., no_retry: _Optional[bool] = ...) -> None: ...
+    retry_in: float
+    def __init__(self, job_id: _Optional[str] = ..., error_message: _Optional[str] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., no_retry: _Optional[bool] = ..., retry_in: _Optional[float] = ...) -> None: ...
 
 class FailJobResponse(_message.Message):
     __slots__ = ("success", "will_retry", "retry_at")

@@ -207,7 +207,8 @@ class StackDuckServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Cancel a queued or scheduled job (running and finished jobs are refused).
+        """Cancel a queued, scheduled or running job (a running job's answer is then refused;
+        finished jobs are refused).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -12,11 +12,15 @@ SET status = c.status,
     completed_at = c.completed_at,
     lease_owner = c.lease_owner,
     lease_expires_at = c.lease_expires_at,
-    version = c.version
+    version = c.version,
+    result = c.result,
+    attempt_deadline = c.attempt_deadline,
+    attempts = c.attempts
 FROM json_to_recordset(%(changes)s::json) AS c (
     id uuid, expected_version bigint, status text, run_at float8, updated_at float8,
     retry_count integer, attempt integer, error_message text, started_at float8,
-    completed_at float8, lease_owner text, lease_expires_at float8, version bigint
+    completed_at float8, lease_owner text, lease_expires_at float8, version bigint,
+    result text, attempt_deadline float8, attempts jsonb
 )
 WHERE j.id = c.id AND j.version = c.expected_version
 RETURNING j.id::text

@@ -8,7 +8,11 @@ WITH sized AS (
     SELECT id,
            row_number() OVER w AS n,
            sum(octet_length(payload) + octet_length(error_message) + octet_length(job_type)
-               + coalesce(octet_length(lease_owner), 0) + %(job_bytes)s) OVER w AS total
+               + coalesce(octet_length(lease_owner), 0) + octet_length(metadata)
+               + coalesce(octet_length(result), 0) + %(job_bytes)s
+               + (SELECT coalesce(sum(octet_length(a->>'error') + octet_length(a->>'worker_id')
+                                      + %(attempt_bytes)s), 0)
+                  FROM jsonb_array_elements(attempts) AS a)) OVER w AS total
     FROM stackduck_jobs
     WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
       AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s::text)
