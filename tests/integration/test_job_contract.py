@@ -195,3 +195,20 @@ async def test_retry_in_with_no_retry_is_refused(server: Running) -> None:
 
     assert "no_retry or retry_in" in message
     assert (await server.job(job_id)).status == "running"
+
+
+async def test_a_timed_out_attempt_fails_at_its_deadline_while_other_leases_run_long(
+    server: Running,
+) -> None:
+    """The reaper is woken for the cut lease, not for the lease time: a job leased
+    earlier without a timeout (its lease ends in minutes) does not make it wait."""
+    await server.enqueue(job_type="slow")
+    await take(server, "slow")
+    await asyncio.sleep(0.2)  # the reaper now plans for the slow job's lease
+    job_id = await server.enqueue(timeout_seconds=0.5)
+    await take(server)
+
+    started = time.monotonic()
+    while (await server.job(job_id)).status == "running":
+        assert time.monotonic() - started < 3, "the timed-out attempt waited for the reaper's next look"
+        await asyncio.sleep(0.05)

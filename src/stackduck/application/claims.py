@@ -73,8 +73,10 @@ class Claims:
 
     def delivered(self, jobs: Sequence[Job], now: float) -> None:
         """Jobs leased at ``now`` are on their way to a worker: the reaper is told when
-        their leases end, metrics and the log hear of them."""
-        self._reaper.poke(now + self._policy.lease_seconds)
+        the first of their leases ends (a timed attempt's is cut at its deadline),
+        metrics and the log hear of them."""
+        lease = now + self._policy.lease_seconds
+        self._reaper.poke(min(job.lease_expires_at or lease for job in jobs))
         self._metrics.delivered(jobs, now)
         for job in jobs:
             log_state(job)
