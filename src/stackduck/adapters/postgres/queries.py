@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from psycopg import AsyncCursor
+from psycopg.pq import ExecStatus
 from psycopg.rows import RowMaker, no_result
 
 from stackduck.domain.job import STATUS_OF, Attempt, Job
@@ -40,6 +41,24 @@ def sql(name: str) -> bytes:
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 
 
+#: The statuses of a result that returns rows (whose columns have names).
+_ROWS = frozenset({ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK})
+
+
+def column_names(cursor: AsyncCursor[Any]) -> list[str] | None:
+    """The names of the current result's columns; None when it returns no rows.
+
+    Read from the result itself, as psycopg's own row factories do: ``description``
+    builds a Column, its type looked up, for every column, 20 µs against 2.5 for a
+    job's 19 columns; a job's claim and its completion each read one result.
+    """
+    result = cursor.pgresult
+    if result is None or result.status not in _ROWS:
+        return None
+    encoding = cursor._encoding  # the connection's, as psycopg decodes names
+    return [result.fname(i).decode(encoding) for i in range(result.nfields)]  # type: ignore[union-attr]
+
+
 class JobColumns:
     """Where a result's columns are, found by their names once per result: every job
     column, and any other a statement returns beside them.
@@ -51,8 +70,8 @@ class JobColumns:
     is read twice (its claim, its completion) for 70-100 µs of server CPU in all.
     """
 
-    def __init__(self, cursor: AsyncCursor[Any]) -> None:
-        self._names = [column.name for column in cursor.description or ()]
+    def __init__(self, cursor: AsyncCursor[Any], names: list[str] | None = None) -> None:
+        self._names = names if names is not None else column_names(cursor) or []
         self._job_values = itemgetter(*(self.at(name) for name in JOB_FIELDS))
 
     def at(self, name: str) -> int:
@@ -69,4 +88,5 @@ class JobColumns:
 
 def job_row(cursor: AsyncCursor[Any]) -> RowMaker[Job]:
     """A psycopg row factory: each row a Job, each field from the column of its name."""
-    return no_result if cursor.description is None else JobColumns(cursor).job
+    names = column_names(cursor)
+    return no_result if names is None else JobColumns(cursor, names).job
