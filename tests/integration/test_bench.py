@@ -53,6 +53,24 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert memory["floor_rate"] > 0 and memory["floor_server_us"] > 0 and memory["floor_client_us"] > 0
 
 
+@pytest.mark.slow
+def test_bench_with_extras_carries_metadata_timeouts_and_results() -> None:
+    """Jobs that carry metadata and a timeout and complete with a result still all
+    arrive: a refused field would leave the scenarios short of their jobs."""
+    command = [
+        STACKDUCK, "bench", "--configs", "memory", "--jobs", "200", "--seed-jobs", "60",
+        "--latency-rate", "100", "--latency-seconds", "0.3", "--streams", "0", "--extras", "--json",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    [memory] = json.loads(result.stdout)
+    for rate in ("enqueue_unary", "enqueue_batch", "end_to_end_batch", "end_to_end_seed"):
+        assert memory[rate] > 0, rate
+
+
 def test_bench_refuses_an_unknown_configuration() -> None:
     result = subprocess.run(
         [STACKDUCK, "bench", "--configs", "floppy"], capture_output=True, text=True, check=False

@@ -60,6 +60,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="deep-queue scenario: end to end over this many waiting jobs, e.g. 1000000 (0 = skip)",
     )
     parser.add_argument(
+        "--extras",
+        action="store_true",
+        help="every job carries metadata (a trace context) and a timeout, and is completed with a "
+        "result: what those fields cost when used",
+    )
+    parser.add_argument(
         "--server-processes",
         type=int,
         default=1,
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         latency_in_flight=args.latency_in_flight,
         streams=args.streams,
         backlog=args.backlog,
+        extras=args.extras,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)

@@ -41,6 +41,14 @@ class ProducerPlan:
     concurrency: int = 16
     rate: float = 0.0  # jobs/s, 0 = as fast as it goes; paced runs stamp the send time
     floor: bool = False  # the gRPC floor: empty health Checks instead of jobs (nothing stored)
+    extras: bool = False  # each job carries metadata (a trace context) and a timeout
+
+    def request(self, body: str) -> pb.EnqueueJobRequest:
+        if not self.extras:
+            return pb.EnqueueJobRequest(job_type=self.job_type, payload=body)
+        return pb.EnqueueJobRequest(
+            job_type=self.job_type, payload=body, metadata=EXTRA_METADATA, timeout_seconds=EXTRA_TIMEOUT
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,21 @@ class WorkerPlan:
     batch: bool  # batched delivery and AckJobs; False = one job a message, unary CompleteJob
     worker_id: str
     streams: int = 1  # ConsumeJobs streams this process holds (ids worker_id-0, -1, ...)
+    extras: bool = False  # completes each job with a result
+
+    def completion(self, job: pb.Job) -> pb.CompleteJobRequest:
+        result = EXTRA_RESULT if self.extras else None
+        return pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token, result=result)
+
+
+#: What ``--extras`` jobs carry: a W3C trace context and a tenant, a timeout well past
+#: any run here, and a small result.
+EXTRA_METADATA = {
+    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "tenant": "bench",
+}
+EXTRA_TIMEOUT = 600.0
+EXTRA_RESULT = '{"ok": true, "n": 1}'
 
 
 def payload(size: int) -> str:
@@ -103,8 +126,7 @@ async def _calls(call: Callable[[Any], Awaitable[Any]], request: Any, plan: Prod
 
 
 async def _unary(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
-    request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=payload(plan.payload_bytes))
-    await _calls(stub.EnqueueJob, request, plan)
+    await _calls(stub.EnqueueJob, plan.request(payload(plan.payload_bytes)), plan)
 
 
 async def _checks(stub: Any, plan: ProducerPlan) -> None:  # grpc_health ships no stub types
@@ -122,7 +144,7 @@ async def _batches(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
     async def send() -> None:
         while not queue.empty():
             size = queue.get_nowait()
-            jobs = [pb.EnqueueJobRequest(job_type=plan.job_type, payload=body)] * size
+            jobs = [plan.request(body)] * size
             await stub.EnqueueJobs(pb.EnqueueJobsRequest(jobs=jobs))
 
     await asyncio.gather(*(send() for _ in range(min(plan.concurrency, len(sizes)))))
@@ -136,7 +158,7 @@ async def _paced(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
         delay = start + i / plan.rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        request = pb.EnqueueJobRequest(job_type=plan.job_type, payload=stamped(time.time()))
+        request = plan.request(stamped(time.time()))
         task = asyncio.ensure_future(stub.EnqueueJob(request))
         pending.add(task)
         task.add_done_callback(pending.discard)
@@ -206,14 +228,10 @@ async def _consume(
             if job.payload.startswith('{"t"'):
                 latencies.append(now - json.loads(job.payload)["t"])
         if plan.batch:
-            ack = stub.AckJobs(
-                pb.AckJobsRequest(
-                    completed=[pb.CompleteJobRequest(job_id=j.id, lease_token=j.lease_token) for j in jobs]
-                )
-            )
+            ack = stub.AckJobs(pb.AckJobsRequest(completed=[plan.completion(j) for j in jobs]))
         else:
             [job] = jobs
-            ack = stub.CompleteJob(pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token))
+            ack = stub.CompleteJob(plan.completion(job))
         task = asyncio.ensure_future(_acked(ack, len(jobs), done))
         acks.add(task)
         task.add_done_callback(acks.discard)

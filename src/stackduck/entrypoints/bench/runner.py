@@ -40,6 +40,7 @@ class Options:
     latency_in_flight: int = 10
     streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
+    extras: bool = False  # jobs carry metadata and a timeout, and complete with a result
 
 
 @dataclass
@@ -295,7 +296,7 @@ class Scenarios:
         is paused while their streams open, and the clock starts when it resumes."""
         o = self._options
         plans = [
-            WorkerPlan(self._address, job_type, o.in_flight, True, f"bench-drain-{i}")
+            WorkerPlan(self._address, job_type, o.in_flight, True, f"bench-drain-{i}", extras=o.extras)
             for i in range(o.workers)
         ]
         async with open_channel(self._address) as channel:
@@ -317,7 +318,7 @@ class Scenarios:
         o = self._options
         count = streams * 5
         plans = [
-            WorkerPlan(self._address, job_type, 1, False, f"bench-fan-{i}", streams=share)
+            WorkerPlan(self._address, job_type, 1, False, f"bench-fan-{i}", streams=share, extras=o.extras)
             for i, share in enumerate(split(streams, o.workers))
             if share
         ]
@@ -363,7 +364,7 @@ class Scenarios:
         o = self._options
         in_flight = o.in_flight if batched else max(o.in_flight // 10, 1)
         plans = [
-            WorkerPlan(self._address, job_type, in_flight, batched, f"bench-{job_type}-{i}")
+            WorkerPlan(self._address, job_type, in_flight, batched, f"bench-{job_type}-{i}", extras=o.extras)
             for i in range(o.workers)
         ]
         producers = _Producers(self._producer_plans(job_type, count, o.batch if batched else 0))
@@ -383,9 +384,15 @@ class Scenarios:
     async def latency(self, what: str, job_type: str) -> dict[str, float]:
         o = self._options
         count = max(int(o.latency_rate * o.latency_seconds), 1)
-        plan = WorkerPlan(self._address, job_type, o.latency_in_flight, False, f"bench-{job_type}")
+        plan = WorkerPlan(
+            self._address, job_type, o.latency_in_flight, False, f"bench-{job_type}", extras=o.extras
+        )
         producers = _Producers(
-            [ProducerPlan(self._address, job_type, count, o.payload_bytes, rate=o.latency_rate)]
+            [
+                ProducerPlan(
+                    self._address, job_type, count, o.payload_bytes, rate=o.latency_rate, extras=o.extras
+                )
+            ]
         )
         async with _Workers([plan]) as workers:
             await producers.start()
@@ -403,7 +410,7 @@ class Scenarios:
     def _producer_plans(self, job_type: str, count: int, batch: int) -> list[ProducerPlan]:
         o = self._options
         return [
-            ProducerPlan(self._address, job_type, share, o.payload_bytes, batch=batch)
+            ProducerPlan(self._address, job_type, share, o.payload_bytes, batch=batch, extras=o.extras)
             for share in split(count, o.producers)
             if share
         ]
