@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, Collection, Iterable
+from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -13,12 +13,11 @@ import grpc
 from stackduck.client.address import auth_token, server_address
 from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
-from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, moment
+from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, encode_result, moment
 from stackduck.client.operations import OperatorCalls
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
-#: How many EnqueueJob calls ``enqueue_many`` keeps in flight at once.
 #: Jobs per EnqueueJobs call (the server takes up to 10,000).
 MAX_BATCH = 10_000
 #: Channel settings: no client-side cap on what the server sends (it enforces its
@@ -109,6 +108,8 @@ class AsyncClient(OperatorCalls):
         retry_limit: int | None = None,
         scheduled_at: datetime | str | None = None,
         scheduled_in: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,  # noqa: ASYNC109 - the job's, not this call's
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Enqueue one job; returns its id once the server has stored it.
 
@@ -117,7 +118,10 @@ class AsyncClient(OperatorCalls):
         (low); ``delay`` the retry backoff base in seconds; ``max_retries``, or
         ``retry_limit`` for an exact count (0 = never retry); the first run at
         ``scheduled_at`` (an aware datetime or RFC 3339 text) or ``scheduled_in``
-        seconds from now. None leaves the server's default.
+        seconds from now; ``timeout``: the run time each attempt may take (seconds or a
+        timedelta, at most a day; past it the attempt fails as timed out).
+        ``metadata``: string pairs kept and delivered with the job (at most 64; keys of
+        letters, digits, ``.``, ``_``, ``-``; 16 KiB in all). None leaves the server's default.
         """
         job = NewJob(
             job_type,
@@ -128,6 +132,8 @@ class AsyncClient(OperatorCalls):
             retry_limit=retry_limit,
             scheduled_at=scheduled_at,
             scheduled_in=scheduled_in,
+            timeout=timeout,
+            metadata=metadata,
         )
         return await self.enqueue_job(job)
 
@@ -210,16 +216,32 @@ class AsyncClient(OperatorCalls):
         finally:
             call.cancel()
 
-    async def complete(self, job: JobInfo, worker_id: str | None = None) -> None:
-        """Acknowledge a delivered job as done (with its lease token)."""
-        request = pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "")
+    async def complete(self, job: JobInfo, worker_id: str | None = None, *, result: Any = None) -> None:
+        """Acknowledge a delivered job as done (with its lease token). ``result``: the
+        job's result, any value ``json.dumps`` serialises (a str becomes a JSON string);
+        None sends none. A value JSON cannot carry is :class:`InvalidJob`, one over the
+        server's payload limit :class:`LimitExceeded`."""
+        await self._complete(job, worker_id, encode_result(result))
+
+    async def _complete(self, job: JobInfo, worker_id: str | None, result: str | None) -> None:
+        """CompleteJob with a result already serialised (None: no result)."""
+        request = pb.CompleteJobRequest(
+            job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "", result=result
+        )
         await self._call("CompleteJob", request, job.id)
 
     async def fail(
-        self, job: JobInfo, error_message: str, worker_id: str | None = None, *, no_retry: bool = False
+        self,
+        job: JobInfo,
+        error_message: str,
+        worker_id: str | None = None,
+        *,
+        no_retry: bool = False,
+        retry_in: float | timedelta | None = None,
     ) -> datetime | None:
         """Report a failed attempt; returns when the retry is due, or None when the
-        job was dead-lettered (retries spent, or ``no_retry``)."""
+        job was dead-lettered (retries spent, or ``no_retry``). ``retry_in``: retry
+        after this many seconds instead of the backoff (the attempt still counts)."""
         request = pb.FailJobRequest(
             job_id=job.id,
             lease_token=job.lease_token,
@@ -227,6 +249,8 @@ class AsyncClient(OperatorCalls):
             error_message=error_message,
             no_retry=no_retry,
         )
+        if retry_in is not None:
+            request.retry_in = retry_in.total_seconds() if isinstance(retry_in, timedelta) else retry_in
         reply = await self._call("FailJob", request, job.id)
         return moment(reply.retry_at) if reply.will_retry else None
 
