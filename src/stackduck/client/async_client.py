@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
@@ -15,8 +15,12 @@ from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
 from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, encode_result, moment
 from stackduck.client.operations import OperatorCalls
+from stackduck.client.tracing import sent, tracing
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 #: Jobs per EnqueueJobs call (the server takes up to 10,000).
 MAX_BATCH = 10_000
@@ -44,7 +48,9 @@ class AsyncClient(OperatorCalls):
     ``STACKDUCK_TLS_CA``); ``tls=True`` speaks TLS trusting the system's roots when no CA
     is named, ``tls=False`` plain text whatever the variable says. A failed handshake is
     :class:`TlsHandshakeFailed`, which says what to change. ``timeout``
-    is the deadline of each unary call in seconds (None: no deadline). The channel
+    is the deadline of each unary call in seconds (None: no deadline).
+    ``tracer_provider``: where enqueue's spans go when ``opentelemetry-api`` is installed
+    (default: the global provider); see :mod:`stackduck.client.tracing`. The channel
     opens at the first call, on the running event loop. Every failure is a project
     error from :mod:`stackduck.domain.errors`; UNAVAILABLE (server or storage away,
     server shutting down) is :class:`StorageUnavailable`, worth a retry.
@@ -58,8 +64,10 @@ class AsyncClient(OperatorCalls):
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.address = server_address(address)
+        self._tracing = tracing(tracer_provider)
         self.transport = transport(tls, tls_ca)
         self.timeout = timeout
         bearer = auth_token(token)
@@ -121,7 +129,8 @@ class AsyncClient(OperatorCalls):
         seconds from now; ``timeout``: the run time each attempt may take (seconds or a
         timedelta, at most a day; past it the attempt fails as timed out).
         ``metadata``: string pairs kept and delivered with the job (at most 64; keys of
-        letters, digits, ``.``, ``_``, ``-``; 16 KiB in all). None leaves the server's default.
+        letters, digits, ``.``, ``_``, ``-``; 16 KiB in all); with tracing on, the trace
+        context is added to them. None leaves the server's default.
         """
         job = NewJob(
             job_type,
@@ -139,8 +148,13 @@ class AsyncClient(OperatorCalls):
 
     async def enqueue_job(self, job: NewJob) -> str:
         """Enqueue one :class:`NewJob`; returns its id."""
-        reply = await self._call("EnqueueJob", job.to_pb())
-        return str(reply.job_id)
+        request = job.to_pb()
+        if self._tracing is None:
+            return str((await self._call("EnqueueJob", request)).job_id)
+        with self._tracing.send([request]) as span:
+            job_id = str((await self._call("EnqueueJob", request)).job_id)
+            sent(span, job_id)
+        return job_id
 
     async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[str]:
         """Enqueue several jobs with EnqueueJobs; returns their ids in order.
@@ -154,7 +168,11 @@ class AsyncClient(OperatorCalls):
         ids: list[str] = []
         for start in range(0, len(requests), MAX_BATCH):
             chunk = requests[start : start + MAX_BATCH]
-            reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
+            if self._tracing is None:
+                reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
+            else:
+                with self._tracing.send(chunk, batch=True):
+                    reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
             ids.extend(str(job_id) for job_id in reply.job_ids)
         return ids
 

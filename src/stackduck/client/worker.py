@@ -4,7 +4,8 @@ One stream asks for ``concurrency`` jobs in flight and as many runner tasks work
 them. Each delivered job is kept leased by heartbeats from delivery until it is
 answered: a return completes it (the value, unless None, as the job's result), an
 exception fails it with its message (:class:`NoRetry`: dead-lettered at once,
-:class:`RetryIn`: retried after the wait it names).
+:class:`RetryIn`: retried after the wait it names). With ``opentelemetry-api``
+installed each handler runs in a CONSUMER span (:mod:`stackduck.client.tracing`).
 When the server goes away the worker reconnects with capped exponential backoff.
 ``stop()`` (SIGTERM / SIGINT with ``handle_signals``) takes no new job, lets the
 jobs in hand finish within ``grace`` seconds, cancels the rest and closes the
@@ -22,7 +23,7 @@ import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackduck.client.async_client import AsyncClient
 from stackduck.client.backoff import Backoff
@@ -31,7 +32,11 @@ from stackduck.client.handlers import H, Handler, Handlers, NoRetry, RetryIn, ca
 from stackduck.client.jobs import JobInfo, encode_result
 from stackduck.client.leases import keep_leased
 from stackduck.client.threads import DaemonThreads
+from stackduck.client.tracing import tracing
 from stackduck.domain.errors import InvalidJob, StackduckError, StorageUnavailable
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("stackduck.worker")
 
@@ -93,6 +98,8 @@ class Worker:
     ``token``: as for :class:`AsyncClient` (default: ``STACKDUCK_AUTH_TOKEN``).
     ``tls_ca`` and ``tls``: as for :class:`AsyncClient` (default: ``STACKDUCK_TLS_CA``);
     a failed TLS handshake stops the worker with :class:`TlsHandshakeFailed`.
+    ``tracer_provider``: where the handlers' spans go when ``opentelemetry-api`` is
+    installed (default: the global provider).
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class Worker:
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         if not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}; got {concurrency}")
@@ -121,6 +129,8 @@ class Worker:
         self.token = token
         self.tls = tls
         self.tls_ca = tls_ca
+        self.tracer_provider = tracer_provider
+        self._tracing = tracing(tracer_provider)
         self._run: _Run | None = None
 
     def handler(self, job_type: str) -> Callable[[H], H]:
@@ -153,6 +163,7 @@ class Worker:
             token=self.token,
             tls=tls if tls is not None else (True if tls_ca else self.tls),
             tls_ca=tls_ca or self.tls_ca,
+            tracer_provider=self.tracer_provider,
         )
 
     # -- running -----------------------------------------------------------
@@ -298,7 +309,8 @@ class Worker:
         error: Exception | None = None
         result: str | None = None
         try:
-            result = encode_result(await call(self.handlers[job.job_type], job, threads))
+            with self._span(job):
+                result = encode_result(await call(self.handlers[job.job_type], job, threads))
         except (NoRetry, RetryIn) as exc:  # the handler's own decision: no traceback
             log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc))
             error = exc
@@ -308,6 +320,12 @@ class Worker:
         # No heartbeat once the handler is done: the answer is the last word on the lease.
         delivery.heartbeats.cancel()
         await self._answer(client, job, error, result)
+
+    def _span(self, job: JobInfo) -> contextlib.AbstractContextManager[Any]:
+        """The handler's CONSUMER span, when tracing is on."""
+        if self._tracing is None:
+            return contextlib.nullcontext()
+        return self._tracing.process(job, self.worker_id)
 
     async def _answer(
         self, client: AsyncClient, job: JobInfo, error: Exception | None, result: str | None
