@@ -1,4 +1,4 @@
-// Work jobs: complete those whose payload says {"ok": true}, fail the others.
+// Work jobs: complete those whose payload says {"ok": true} (with a result), fail the others.
 // node worker.js [ADDRESS] [JOB_TYPE] [HOW_MANY]   (HOW_MANY: stop after that many answers)
 "use strict";
 
@@ -12,8 +12,10 @@ let answered = 0;
 let stream = null;
 let retries = 0;
 
-function work(payload) {
+// What the job returns becomes its result (JSON text); job.metadata holds what it was enqueued with.
+function work(payload, metadata) {
   if (payload.ok !== true) throw new Error(`payload says not ok: ${JSON.stringify(payload)}`);
+  return { done: payload.n ?? null, tenant: metadata.tenant ?? null };
 }
 
 // Heartbeat every third of the lease; the lease is read off the delivered job.
@@ -32,8 +34,8 @@ async function handle(job) {
   // Every answer names the job, its lease_token and this worker: a late answer is refused.
   const ack = { job_id: job.id, lease_token: job.lease_token, worker_id: workerId };
   try {
-    work(JSON.parse(job.payload));
-    await call(client, "CompleteJob", ack);
+    const result = work(JSON.parse(job.payload), job.metadata);
+    await call(client, "CompleteJob", { ...ack, result: JSON.stringify(result) });
     console.log(`completed ${job.id}`);
   } catch (error) {
     if (error.code !== undefined) throw error; // a failed RPC, not a failed job

@@ -1,7 +1,8 @@
 """Stackduck: a language-agnostic job-queue server with a gRPC API.
 
 The client is importable from here (``stackduck.Client``, ``stackduck.AsyncClient``,
-``stackduck.Worker``, ``stackduck.JobInfo`` and the errors), loaded on first use,
+``stackduck.Worker``, ``stackduck.JobInfo``, the errors, and ``stackduck.NoRetry`` /
+``stackduck.RetryIn`` for handlers to raise), loaded on first use,
 so that ``import stackduck`` itself does no work and imports nothing.
 """
 
@@ -17,11 +18,16 @@ _EXPORTS = {
     **dict.fromkeys(
         [
             "AsyncClient",
+            "AttemptInfo",
             "Client",
             "DeadLetterPage",
+            "JobCancelled",
+            "JobFailed",
             "JobInfo",
             "JobStatus",
             "NewJob",
+            "NoRetry",
+            "RetryIn",
             "TlsHandshakeFailed",
             "Worker",
         ],
@@ -44,16 +50,21 @@ _EXPORTS = {
 
 __all__ = [
     "AsyncClient",
+    "AttemptInfo",
     "Client",
     "DeadLetterPage",
     "IllegalTransition",
     "InvalidJob",
+    "JobCancelled",
+    "JobFailed",
     "JobInfo",
     "JobNotFound",
     "JobStatus",
     "LeaseMismatch",
     "LimitExceeded",
     "NewJob",
+    "NoRetry",
+    "RetryIn",
     "ShuttingDown",
     "StackduckError",
     "StorageUnavailable",
@@ -79,11 +90,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
     from stackduck.client import (
         AsyncClient,
+        AttemptInfo,
         Client,
         DeadLetterPage,
+        JobCancelled,
+        JobFailed,
         JobInfo,
         JobStatus,
         NewJob,
+        NoRetry,
+        RetryIn,
         TlsHandshakeFailed,
         Worker,
     )

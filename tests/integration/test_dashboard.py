@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -62,3 +63,66 @@ async def test_the_dashboard_shows_jobs_and_requeues_a_dead_letter(server: Runni
     await expect(page.locator("#dead tbody")).not_to_contain_text(dead)
     job = await server.job(dead)
     assert (job.status, job.retry_count) == ("queued", 0)
+
+
+async def finished_twice(server: Running) -> str:
+    """A job with metadata and a timeout whose first attempt failed and second completed
+    with a result."""
+    metadata = {"tenant": "acme", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    job_id = await server.enqueue("report", '{"month": 11}', timeout_seconds=90, metadata=metadata)
+    first = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="report", worker_id="w-1"))).job
+    await server.stub.FailJob(
+        pb.FailJobRequest(job_id=job_id, lease_token=first.lease_token, error_message="<b>db away</b>")
+    )
+    await server.stub.DequeueRetriedJob(pb.DequeueRetriedJobRequest(job=pb.Job(id=job_id)))
+    second = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="report", worker_id="w-2"))).job
+    await server.stub.CompleteJob(
+        pb.CompleteJobRequest(job_id=job_id, lease_token=second.lease_token, result='{"rows": 3}')
+    )
+    return job_id
+
+
+async def test_the_job_api_has_result_metadata_timeout_and_attempts(server: Running) -> None:
+    job_id = await finished_twice(server)
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http.url}/api/jobs/{job_id}") as response:
+        job = await response.json()
+
+    assert (job["status"], job["result"], job["timeout"], job["attempt_deadline"]) == (
+        "completed", '{"rows": 3}', 90.0, None,
+    )  # fmt: skip
+    assert job["metadata"]["tenant"] == "acme" and set(job["metadata"]) == {"tenant", "traceparent"}
+    assert [(a["number"], a["worker_id"], a["outcome"], a["error"]) for a in job["attempts"]] == [
+        (1, "w-1", "failed", "<b>db away</b>"),
+        (2, "w-2", "completed", ""),
+    ]
+    assert all(a["started_at"] <= a["ended_at"] for a in job["attempts"])
+
+
+async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    job_id = await finished_twice(server)
+    await page.goto(server.http.url + "/")
+
+    await page.fill("#job-id", job_id)
+    await page.click("#lookup button")
+
+    await expect(page.locator("#job-result")).to_have_text('{"rows": 3}')
+    await expect(page.locator("#job-timeout")).to_have_text("90 s")
+    metadata = page.locator("#job-metadata tbody tr")
+    await expect(metadata).to_have_count(2)
+    await expect(metadata.nth(0)).to_contain_text("tenant")
+    await expect(metadata.nth(0)).to_contain_text("acme")
+    await expect(metadata.nth(1)).to_contain_text("traceparent")
+    attempts = page.locator("#job-attempts tbody tr")
+    await expect(attempts).to_have_count(2)
+    await expect(attempts.nth(0).locator("td").nth(4)).to_have_text("failed")
+    await expect(attempts.nth(0).locator("td").nth(5)).to_have_text("<b>db away</b>")  # as text, not HTML
+    await expect(attempts.nth(0).locator("td").nth(1)).to_have_text("w-1")
+    await expect(attempts.nth(1).locator("td").nth(4)).to_have_text("completed")
+
+    await page.fill("#job-id", "no-such-job")
+    await page.click("#lookup button")
+    await expect(page.locator("#job")).to_contain_text("no job with id")
+    await expect(page.locator("#job-detail")).to_be_hidden()

@@ -1,10 +1,12 @@
 """Another language, for real: the Node.js example (examples/node/, @grpc/grpc-js loading
-proto/stackduck.proto at run time) works jobs a Python producer enqueued, and enqueues
-one the Python client reads back. Installed with `npm ci` into a copy of the example."""
+proto/stackduck.proto at run time) works jobs a Python producer enqueued, enqueues one the
+Python client reads back, and carries metadata and a result through raw gRPC. Installed
+with `npm ci` into a copy of the example."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -95,3 +97,29 @@ async def test_a_python_client_reads_a_job_a_node_producer_enqueued(
     assert (job.job_type, job.payload, job.raw_payload) == ("from_node", {"to": "a@b.c"}, payload)
     assert (job.priority, job.status) == (1, JobStatus.QUEUED)
     assert job.max_retries == 0  # retry_limit 0 arrived as a present field, not as "the default"
+
+
+async def test_metadata_and_a_result_round_trip_through_raw_grpc_from_node(
+    node_example: Path, server: ServerProcess
+) -> None:
+    metadata = {"tenant": "acme", "request_id": "r-1"}
+    args = (server.address, "node_meta", '{"ok": true, "n": 7}', "", json.dumps(metadata))
+    produced = await asyncio.to_thread(node, node_example, "producer.js", *args)
+    assert produced.returncode == 0, produced.stderr
+    job_id = produced.stdout.strip()
+    before = await asyncio.to_thread(node, node_example, "get_job.js", server.address, job_id)
+
+    worked = await asyncio.to_thread(node, node_example, "worker.js", server.address, "node_meta", "1")
+    after = await asyncio.to_thread(node, node_example, "get_job.js", server.address, job_id)
+
+    assert worked.returncode == 0 and worked.stdout.strip() == f"completed {job_id}", worked.stderr
+    assert before.returncode == 0 and after.returncode == 0, before.stderr + after.stderr
+    queued, done = json.loads(before.stdout), json.loads(after.stdout)
+    assert (queued["status"], queued["metadata"], "result" in queued) == ("queued", metadata, False)
+    assert (done["status"], done["metadata"]) == ("completed", metadata)
+    assert json.loads(done["result"]) == {"done": 7, "tenant": "acme"}  # the worker read the metadata
+    assert [(a["number"], a["outcome"]) for a in done["attempts"]] == [(1, "completed")]
+    async with AsyncClient(server.address) as client:
+        job = await client.get(job_id)
+    assert (job.metadata, job.result) == (metadata, {"done": 7, "tenant": "acme"})
+    assert job.max_retries == 2  # an empty RETRY_LIMIT argument: the server's default

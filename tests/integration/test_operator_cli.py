@@ -58,3 +58,49 @@ async def test_the_commands_carry_the_token(start_server: ServerFactory) -> None
     refused = await cli(server, "stats", expect=1)
     assert "Bearer" in refused
     assert await cli(server, "stats", token="t0ken") == []
+
+
+async def test_jobs_with_an_id_shows_its_result_metadata_timeout_and_attempts(server: Running) -> None:
+    metadata = {"tenant": "acme", "traceparent": "00-ab-cd-01"}
+    job_id = await server.enqueue("report", '{"month": 11}', timeout_seconds=90, metadata=metadata)
+    first = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="report", worker_id="w-1"))).job
+    await server.stub.FailJob(
+        pb.FailJobRequest(job_id=job_id, lease_token=first.lease_token, error_message="[db] away", retry_in=0)
+    )
+    await server.stub.DequeueRetriedJob(pb.DequeueRetriedJobRequest(job=pb.Job(id=job_id)))
+    second = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="report", worker_id="w-2"))).job
+    await server.stub.CompleteJob(
+        pb.CompleteJobRequest(job_id=job_id, lease_token=second.lease_token, result='{"rows": [1, 2]}')
+    )
+
+    shown = await cli(server, "jobs", "--id", job_id)
+    human = await human_cli(server, "jobs", "--id", job_id)
+
+    assert (shown["id"], shown["status"], shown["result"], shown["raw_result"]) == (
+        job_id, "completed", {"rows": [1, 2]}, '{"rows": [1, 2]}',
+    )  # fmt: skip
+    assert shown["metadata"] == {"tenant": "acme", "traceparent": "00-ab-cd-01"}
+    assert shown["timeout"] == 90.0
+    assert [(a["number"], a["worker_id"], a["outcome"], a["error"]) for a in shown["attempts"]] == [
+        (1, "w-1", "failed", "[db] away"),
+        (2, "w-2", "completed", None),
+    ]
+    assert all(a["started_at"] <= a["ended_at"] for a in shown["attempts"])
+    for words in ('{"rows": [1, 2]}', "tenant=acme", "traceparent=00-ab-cd-01", "90 s", "attempts"):
+        assert words in human, words
+    [failed_row] = [line for line in human.splitlines() if "w-1" in line]
+    assert "failed" in failed_row and "[db] away" in failed_row  # brackets shown, not read as markup
+    assert "completed" in next(line for line in human.splitlines() if "w-2" in line)
+
+    missing = await cli(server, "jobs", "--id", "no-such-job", expect=1)
+    assert "no job with id 'no-such-job'" in missing
+
+
+async def human_cli(server: Running, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        STACKDUCK, *args, "--address", server.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, Collection, Iterable
+from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
 from stackduck.client.address import auth_token, server_address
 from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
-from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, moment
+from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, encode_result, moment
 from stackduck.client.operations import OperatorCalls
+from stackduck.client.tracing import sent, tracing
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
-#: How many EnqueueJob calls ``enqueue_many`` keeps in flight at once.
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
 #: Jobs per EnqueueJobs call (the server takes up to 10,000).
 MAX_BATCH = 10_000
 #: Channel settings: no client-side cap on what the server sends (it enforces its
@@ -45,7 +48,9 @@ class AsyncClient(OperatorCalls):
     ``STACKDUCK_TLS_CA``); ``tls=True`` speaks TLS trusting the system's roots when no CA
     is named, ``tls=False`` plain text whatever the variable says. A failed handshake is
     :class:`TlsHandshakeFailed`, which says what to change. ``timeout``
-    is the deadline of each unary call in seconds (None: no deadline). The channel
+    is the deadline of each unary call in seconds (None: no deadline).
+    ``tracer_provider``: where enqueue's spans go when ``opentelemetry-api`` is installed
+    (default: the global provider); see :mod:`stackduck.client.tracing`. The channel
     opens at the first call, on the running event loop. Every failure is a project
     error from :mod:`stackduck.domain.errors`; UNAVAILABLE (server or storage away,
     server shutting down) is :class:`StorageUnavailable`, worth a retry.
@@ -59,8 +64,10 @@ class AsyncClient(OperatorCalls):
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.address = server_address(address)
+        self._tracing = tracing(tracer_provider)
         self.transport = transport(tls, tls_ca)
         self.timeout = timeout
         bearer = auth_token(token)
@@ -109,6 +116,8 @@ class AsyncClient(OperatorCalls):
         retry_limit: int | None = None,
         scheduled_at: datetime | str | None = None,
         scheduled_in: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,  # noqa: ASYNC109 - the job's, not this call's
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Enqueue one job; returns its id once the server has stored it.
 
@@ -117,7 +126,11 @@ class AsyncClient(OperatorCalls):
         (low); ``delay`` the retry backoff base in seconds; ``max_retries``, or
         ``retry_limit`` for an exact count (0 = never retry); the first run at
         ``scheduled_at`` (an aware datetime or RFC 3339 text) or ``scheduled_in``
-        seconds from now. None leaves the server's default.
+        seconds from now; ``timeout``: the run time each attempt may take (seconds or a
+        timedelta, at most a day; past it the attempt fails as timed out).
+        ``metadata``: string pairs kept and delivered with the job (at most 64; keys of
+        letters, digits, ``.``, ``_``, ``-``; 16 KiB in all); with tracing on, the trace
+        context is added to them. None leaves the server's default.
         """
         job = NewJob(
             job_type,
@@ -128,13 +141,20 @@ class AsyncClient(OperatorCalls):
             retry_limit=retry_limit,
             scheduled_at=scheduled_at,
             scheduled_in=scheduled_in,
+            timeout=timeout,
+            metadata=metadata,
         )
         return await self.enqueue_job(job)
 
     async def enqueue_job(self, job: NewJob) -> str:
         """Enqueue one :class:`NewJob`; returns its id."""
-        reply = await self._call("EnqueueJob", job.to_pb())
-        return str(reply.job_id)
+        request = job.to_pb()
+        if self._tracing is None:
+            return str((await self._call("EnqueueJob", request)).job_id)
+        with self._tracing.send([request]) as span:
+            job_id = str((await self._call("EnqueueJob", request)).job_id)
+            sent(span, job_id)
+        return job_id
 
     async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[str]:
         """Enqueue several jobs with EnqueueJobs; returns their ids in order.
@@ -148,7 +168,11 @@ class AsyncClient(OperatorCalls):
         ids: list[str] = []
         for start in range(0, len(requests), MAX_BATCH):
             chunk = requests[start : start + MAX_BATCH]
-            reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
+            if self._tracing is None:
+                reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
+            else:
+                with self._tracing.send(chunk, batch=True):
+                    reply = await self._call("EnqueueJobs", pb.EnqueueJobsRequest(jobs=chunk))
             ids.extend(str(job_id) for job_id in reply.job_ids)
         return ids
 
@@ -210,16 +234,32 @@ class AsyncClient(OperatorCalls):
         finally:
             call.cancel()
 
-    async def complete(self, job: JobInfo, worker_id: str | None = None) -> None:
-        """Acknowledge a delivered job as done (with its lease token)."""
-        request = pb.CompleteJobRequest(job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "")
+    async def complete(self, job: JobInfo, worker_id: str | None = None, *, result: Any = None) -> None:
+        """Acknowledge a delivered job as done (with its lease token). ``result``: the
+        job's result, any value ``json.dumps`` serialises (a str becomes a JSON string);
+        None sends none. A value JSON cannot carry is :class:`InvalidJob`, one over the
+        server's payload limit :class:`LimitExceeded`."""
+        await self._complete(job, worker_id, encode_result(result))
+
+    async def _complete(self, job: JobInfo, worker_id: str | None, result: str | None) -> None:
+        """CompleteJob with a result already serialised (None: no result)."""
+        request = pb.CompleteJobRequest(
+            job_id=job.id, lease_token=job.lease_token, worker_id=worker_id or "", result=result
+        )
         await self._call("CompleteJob", request, job.id)
 
     async def fail(
-        self, job: JobInfo, error_message: str, worker_id: str | None = None, *, no_retry: bool = False
+        self,
+        job: JobInfo,
+        error_message: str,
+        worker_id: str | None = None,
+        *,
+        no_retry: bool = False,
+        retry_in: float | timedelta | None = None,
     ) -> datetime | None:
         """Report a failed attempt; returns when the retry is due, or None when the
-        job was dead-lettered (retries spent, or ``no_retry``)."""
+        job was dead-lettered (retries spent, or ``no_retry``). ``retry_in``: retry
+        after this many seconds instead of the backoff (the attempt still counts)."""
         request = pb.FailJobRequest(
             job_id=job.id,
             lease_token=job.lease_token,
@@ -227,6 +267,8 @@ class AsyncClient(OperatorCalls):
             error_message=error_message,
             no_retry=no_retry,
         )
+        if retry_in is not None:
+            request.retry_in = retry_in.total_seconds() if isinstance(retry_in, timedelta) else retry_in
         reply = await self._call("FailJob", request, job.id)
         return moment(reply.retry_at) if reply.will_retry else None
 

@@ -31,6 +31,17 @@ class TlsHandshakeFailed(StackduckError):
     not. The same call will fail the same way until the client's settings change."""
 
 
+class JobFailed(StackduckError):
+    """Raised by ``client.result(job_id)`` when the job it waits for ends dead-lettered
+    (status failed: its retries spent, or failed with no retry); the message is the
+    job's last error."""
+
+
+class JobCancelled(StackduckError):
+    """Raised by ``client.result(job_id)`` when the job it waits for is cancelled
+    (before it ran, or while it ran): it has no result and never will."""
+
+
 def error_from(
     exc: grpc.aio.AioRpcError, job_id: str = "", transport: Transport | None = None
 ) -> StackduckError:

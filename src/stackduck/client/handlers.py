@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from stackduck.client.jobs import JobInfo
 from stackduck.client.threads import DaemonThreads
 
 #: A handler takes the delivered job; a coroutine function runs on the event loop,
-#: any other callable in a thread. Returning completes the job, raising fails it.
+#: any other callable in a thread. Returning completes the job (what it returns, unless
+#: None, is the job's result, serialised with ``json.dumps``); raising fails it.
 Handler = Callable[[JobInfo], Any]
 H = TypeVar("H", bound=Handler)
+
+
+class NoRetry(Exception):
+    """Raised by a handler: the job failed for good. The worker fails it with
+    ``no_retry``, so the server dead-letters it at once, whatever retries remain;
+    the message is the job's error."""
+
+
+class RetryIn(Exception):
+    """Raised by a handler: the attempt failed; retry after ``seconds`` (a number or a
+    ``timedelta``, 0 to 366 days) instead of the backoff. The attempt still counts:
+    with no retries left the job is dead-lettered. The message is the job's error."""
+
+    def __init__(self, seconds: float | timedelta, message: str = "") -> None:
+        wait = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
+        if not (math.isfinite(wait) and wait >= 0):
+            raise ValueError(f"RetryIn needs a finite number of seconds >= 0; got {seconds!r}")
+        super().__init__(message or f"retry in {wait:g} s")
+        self.seconds = wait
 
 
 class Handlers(Mapping[str, Handler]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -50,9 +50,18 @@ class JobInfo:
     lease_token: int  # the delivery's attempt number (0 = never delivered)
     worker_id: str | None  # who holds the lease (running jobs)
     lease_expires_at: datetime | None
+    #: What the handler returned, parsed from JSON; None when the job has no result.
+    result: Any = None
+    raw_result: str | None = None  # the result's JSON text exactly as sent; None: no result
+    #: The string pairs it was enqueued with (the trace context among them).
+    metadata: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None  # run time allowed per attempt, seconds; None: no limit
+    attempt_deadline: datetime | None = None  # when the running attempt times out
+    attempts: tuple[AttemptInfo, ...] = ()  # the ended attempts, oldest first (the latest 20)
 
     @classmethod
     def from_pb(cls, job: pb.Job) -> JobInfo:
+        raw_result = job.result if job.HasField("result") else None
         return cls(
             id=job.id,
             job_type=job.job_type,
@@ -72,6 +81,36 @@ class JobInfo:
             lease_token=job.lease_token,
             worker_id=job.worker_id or None,
             lease_expires_at=moment(job.lease_expires_at),
+            result=None if raw_result is None else _parse(raw_result),
+            raw_result=raw_result,
+            metadata=dict(job.metadata),
+            timeout=job.timeout_seconds or None,
+            attempt_deadline=moment(job.attempt_deadline),
+            attempts=tuple(AttemptInfo.from_pb(a) for a in job.attempts),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    """One ended attempt of a job, as the server keeps it."""
+
+    number: int  # the attempt's lease token
+    worker_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    #: completed, failed, timed_out, lease_expired, released (its stream closed) or cancelled
+    outcome: str
+    error: str | None  # the failure's message (at most 2,048 characters)
+
+    @classmethod
+    def from_pb(cls, attempt: pb.Attempt) -> AttemptInfo:
+        return cls(
+            number=attempt.number,
+            worker_id=attempt.worker_id,
+            started_at=moment(attempt.started_at),
+            ended_at=moment(attempt.ended_at),
+            outcome=attempt.outcome,
+            error=attempt.error or None,
         )
 
 
@@ -100,6 +139,9 @@ class NewJob:
     retry_limit: int | None = None  # exact retries, 0 allowed; overrides max_retries
     scheduled_at: datetime | str | None = None  # an aware datetime, or RFC 3339 text
     scheduled_in: float | timedelta | None = None  # seconds from now
+    timeout: float | timedelta | None = None  # run time allowed per attempt; None: the server's default
+    #: String pairs kept and delivered with the job (at most 64; keys of letters, digits, . _ -).
+    metadata: Mapping[str, str] | None = None
 
     def to_pb(self) -> pb.EnqueueJobRequest:
         try:
@@ -110,7 +152,9 @@ class NewJob:
                 delay=self.delay or 0,
                 max_retries=self.max_retries or 0,
                 scheduled_at=_rfc3339(self.scheduled_at),
-                scheduled_in=_seconds(self.scheduled_in),
+                scheduled_in=_seconds(self.scheduled_in, "scheduled_in"),
+                timeout_seconds=_seconds(self.timeout, "timeout"),
+                metadata=_metadata(self.metadata),
             )
             if self.retry_limit is not None:
                 request.retry_limit = self.retry_limit
@@ -130,6 +174,21 @@ def encode_payload(payload: Payload) -> str:
         raise InvalidJob(f"payload cannot be serialised as JSON: {exc}") from exc
 
 
+def encode_result(result: Any) -> str | None:
+    """What a handler returned, as the job's result: None is no result; anything else
+    is serialised with ``json.dumps`` (a str too, as a JSON string: ``done`` is sent as
+    ``"done"``). A value JSON cannot carry (NaN included) is :class:`InvalidJob`."""
+    if result is None:
+        return None
+    try:
+        return json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidJob(
+            f"the result cannot be serialised as JSON (return None for no result, or a value "
+            f"json.dumps takes): {exc}"
+        ) from exc
+
+
 def _parse(text: str) -> Any:
     try:
         return json.loads(text)
@@ -137,8 +196,8 @@ def _parse(text: str) -> Any:
         return text
 
 
-def moment(seconds: int) -> datetime | None:
-    """Wire seconds as an aware UTC datetime; 0 (unset) as None."""
+def moment(seconds: float) -> datetime | None:
+    """Wire seconds (whole, or with a fraction) as an aware UTC datetime; 0 (unset) as None."""
     return datetime.fromtimestamp(seconds, UTC) if seconds else None
 
 
@@ -153,10 +212,21 @@ def _rfc3339(when: datetime | str | None) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _seconds(span: float | timedelta | None) -> float:
+def _metadata(pairs: Mapping[str, str] | None) -> dict[str, str]:
+    if pairs is None:
+        return {}
+    if not isinstance(pairs, Mapping):
+        raise TypeError(f"metadata must be a mapping of str to str; got {type(pairs).__name__}")
+    for key, value in pairs.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata maps str to str; got {key!r}: {value!r}")
+    return dict(pairs)
+
+
+def _seconds(span: float | timedelta | None, name: str) -> float:
     if span is None:
         return 0.0
     seconds = span.total_seconds() if isinstance(span, timedelta) else float(span)
     if not math.isfinite(seconds):
-        raise ValueError(f"scheduled_in must be a finite number of seconds; got {span!r}")
+        raise ValueError(f"{name} must be a finite number of seconds; got {span!r}")
     return seconds

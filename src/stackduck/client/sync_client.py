@@ -13,9 +13,12 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 from stackduck.client.async_client import AsyncClient
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,8 +39,10 @@ def _blocking(
 class Client:
     """The same calls as :class:`AsyncClient`, blocking: ``Client(address).enqueue(...)``.
 
-    ``address``, ``timeout``, ``token``, ``tls`` and ``tls_ca`` as for AsyncClient. Close it
-    (or use ``with``) to stop its thread; a forgotten Client does not keep the process alive.
+    ``address``, ``timeout``, ``token``, ``tls``, ``tls_ca`` and ``tracer_provider`` as for
+    AsyncClient. Each call runs with the calling thread's context variables, so the span
+    current where ``enqueue`` is called is the parent of its ``send`` span. Close it (or
+    use ``with``) to stop its thread; a forgotten Client does not keep the process alive.
     """
 
     def __init__(
@@ -48,8 +53,11 @@ class Client:
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        self._client = AsyncClient(address, timeout=timeout, token=token, tls=tls, tls_ca=tls_ca)
+        self._client = AsyncClient(
+            address, timeout=timeout, token=token, tls=tls, tls_ca=tls_ca, tracer_provider=tracer_provider
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="stackduck-client", daemon=True)
         self._thread.start()
@@ -63,6 +71,8 @@ class Client:
         if self._closed:
             coroutine.close()
             raise RuntimeError("this stackduck Client is closed")
+        # The task starts from a copy of this thread's context variables (the current
+        # span among them): run_coroutine_threadsafe schedules it with call_soon_threadsafe.
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def close(self) -> None:

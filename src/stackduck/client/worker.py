@@ -2,7 +2,10 @@
 
 One stream asks for ``concurrency`` jobs in flight and as many runner tasks work
 them. Each delivered job is kept leased by heartbeats from delivery until it is
-answered: a returned value completes it, an exception fails it with its message.
+answered: a return completes it (the value, unless None, as the job's result), an
+exception fails it with its message (:class:`NoRetry`: dead-lettered at once,
+:class:`RetryIn`: retried after the wait it names). With ``opentelemetry-api``
+installed each handler runs in a CONSUMER span (:mod:`stackduck.client.tracing`).
 When the server goes away the worker reconnects with capped exponential backoff.
 ``stop()`` (SIGTERM / SIGINT with ``handle_signals``) takes no new job, lets the
 jobs in hand finish within ``grace`` seconds, cancels the rest and closes the
@@ -20,16 +23,20 @@ import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackduck.client.async_client import AsyncClient
 from stackduck.client.backoff import Backoff
 from stackduck.client.errors import worth_reconnecting
-from stackduck.client.handlers import H, Handler, Handlers, call
-from stackduck.client.jobs import JobInfo
+from stackduck.client.handlers import H, Handler, Handlers, NoRetry, RetryIn, call
+from stackduck.client.jobs import JobInfo, encode_result
 from stackduck.client.leases import keep_leased
 from stackduck.client.threads import DaemonThreads
-from stackduck.domain.errors import StackduckError, StorageUnavailable
+from stackduck.client.tracing import tracing
+from stackduck.domain.errors import InvalidJob, StackduckError, StorageUnavailable
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("stackduck.worker")
 
@@ -91,6 +98,8 @@ class Worker:
     ``token``: as for :class:`AsyncClient` (default: ``STACKDUCK_AUTH_TOKEN``).
     ``tls_ca`` and ``tls``: as for :class:`AsyncClient` (default: ``STACKDUCK_TLS_CA``);
     a failed TLS handshake stops the worker with :class:`TlsHandshakeFailed`.
+    ``tracer_provider``: where the handlers' spans go when ``opentelemetry-api`` is
+    installed (default: the global provider).
     """
 
     def __init__(
@@ -105,6 +114,7 @@ class Worker:
         token: str | None = None,
         tls: bool | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         if not 1 <= concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}; got {concurrency}")
@@ -119,6 +129,8 @@ class Worker:
         self.token = token
         self.tls = tls
         self.tls_ca = tls_ca
+        self.tracer_provider = tracer_provider
+        self._tracing = tracing(tracer_provider)
         self._run: _Run | None = None
 
     def handler(self, job_type: str) -> Callable[[H], H]:
@@ -151,6 +163,7 @@ class Worker:
             token=self.token,
             tls=tls if tls is not None else (True if tls_ca else self.tls),
             tls_ca=tls_ca or self.tls_ca,
+            tracer_provider=self.tracer_provider,
         )
 
     # -- running -----------------------------------------------------------
@@ -294,28 +307,47 @@ class Worker:
     async def _work(self, client: AsyncClient, delivery: _Delivery, threads: DaemonThreads) -> None:
         job = delivery.job
         error: Exception | None = None
+        result: str | None = None
         try:
-            await call(self.handlers[job.job_type], job, threads)
+            with self._span(job):
+                result = encode_result(await call(self.handlers[job.job_type], job, threads))
+        except (NoRetry, RetryIn) as exc:  # the handler's own decision: no traceback
+            log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc))
+            error = exc
         except Exception as exc:
             log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc), exc_info=exc)
             error = exc
         # No heartbeat once the handler is done: the answer is the last word on the lease.
         delivery.heartbeats.cancel()
-        await self._answer(client, job, error)
+        await self._answer(client, job, error, result)
 
-    async def _answer(self, client: AsyncClient, job: JobInfo, error: Exception | None) -> None:
-        """CompleteJob or FailJob, with the lease token; retried while the server is
-        unavailable, dropped (with a warning) when the lease is no longer ours."""
+    def _span(self, job: JobInfo) -> contextlib.AbstractContextManager[Any]:
+        """The handler's CONSUMER span, when tracing is on."""
+        if self._tracing is None:
+            return contextlib.nullcontext()
+        return self._tracing.process(job, self.worker_id)
+
+    async def _answer(
+        self, client: AsyncClient, job: JobInfo, error: Exception | None, result: str | None
+    ) -> None:
+        """CompleteJob (with the result) or FailJob, with the lease token; retried while
+        the server is unavailable, dropped (with a warning) when the lease is no longer
+        ours. A result the server refuses (too large) fails the job instead."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + ANSWER_RETRY_SECONDS
         backoff = Backoff(0.1, 2.0)
         while True:
             try:
                 if error is None:
-                    await client.complete(job, self.worker_id)
+                    try:
+                        await client._complete(job, self.worker_id, result)
+                    except InvalidJob as exc:  # the lease is fine: the result is not
+                        error = InvalidJob(f"the server refused the handler's result: {exc}")
+                        log.warning("job %s (%s) failed: %s", job.id, job.job_type, error)
+                        continue
                     log.info("job %s (%s) completed", job.id, job.job_type)
                 else:
-                    retry_at = await client.fail(job, _message(error), self.worker_id)
+                    retry_at = await client.fail(job, _message(error), self.worker_id, **_failure(error))
                     outcome = f"retry at {retry_at:%Y-%m-%d %H:%M:%S}Z" if retry_at else "dead-lettered"
                     log.info("job %s (%s) failure reported: %s", job.id, job.job_type, outcome)
                 return
@@ -351,6 +383,15 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _failure(error: Exception) -> dict[str, Any]:
+    """How the handler asked for its failure to be treated."""
+    if isinstance(error, NoRetry):
+        return {"no_retry": True}
+    if isinstance(error, RetryIn):
+        return {"retry_in": error.seconds}
+    return {}
 
 
 def _message(error: BaseException) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stackduck import AsyncClient
 from tests.integration.sdk.conftest import PATIENCE, ROOT, ServerProcess, WorkerProcess
 
 
@@ -46,3 +47,6 @@ async def test_the_quickstart_worker_and_producer_work_as_written(
     assert code == 0, log
     assert worker.stdout == "sending to user@example.com\n"
     assert "concurrency 4" in log
+    async with AsyncClient(server_process.address) as client:
+        [job] = (await client.list_jobs("email_send")).jobs
+    assert (job.timeout, job.result) == (30.0, {"sent": 1})  # what the handler returned

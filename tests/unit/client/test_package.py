@@ -38,6 +38,21 @@ def test_the_root_exports_the_client_and_the_errors() -> None:
         _ = stackduck.Nope
 
 
+def test_handlers_signals_and_the_result_errors_are_exported_from_the_root() -> None:
+    from stackduck.client import errors as client_errors
+    from stackduck.client import handlers
+
+    assert (stackduck.NoRetry, stackduck.RetryIn) == (handlers.NoRetry, handlers.RetryIn)
+    assert stackduck.JobFailed is client_errors.JobFailed
+    assert stackduck.JobCancelled is client_errors.JobCancelled
+    assert {"NoRetry", "RetryIn", "JobFailed", "JobCancelled", "AttemptInfo"} <= set(stackduck.__all__)
+    for result_error in (stackduck.JobFailed, stackduck.JobCancelled):
+        assert issubclass(result_error, errors.StackduckError)
+        assert "client.result(" in (result_error.__doc__ or "")
+    # What a handler raises is no Stackduck error: a handler's own signal to the worker.
+    assert not issubclass(stackduck.NoRetry, errors.StackduckError)
+
+
 def test_the_sync_client_has_every_call_of_the_async_one() -> None:
     def calls(cls: type) -> set[str]:
         return {

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from stackduck.client.jobs import JobInfo, JobStatus, NewJob, encode_payload
+from stackduck.client.jobs import JobInfo, JobStatus, NewJob, encode_payload, encode_result
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus as DomainStatus
 from stackduck.domain.rules import parse_rfc3339
@@ -102,3 +102,77 @@ def test_a_wire_job_reads_as_typed_values() -> None:
 
 def test_the_clients_states_are_the_servers() -> None:
     assert {status.value for status in JobStatus} == {status.value for status in DomainStatus}
+
+
+def test_a_timeout_and_metadata_go_on_the_wire() -> None:
+    sent = NewJob("t", timeout=timedelta(minutes=2), metadata={"tenant": "acme", "trace.id": "7"}).to_pb()
+    plain = NewJob("t").to_pb()
+
+    assert (sent.timeout_seconds, dict(sent.metadata)) == (120.0, {"tenant": "acme", "trace.id": "7"})
+    assert NewJob("t", timeout=2.5).to_pb().timeout_seconds == 2.5
+    assert (plain.timeout_seconds, dict(plain.metadata)) == (0.0, {})  # the server's default, none
+
+
+@pytest.mark.parametrize(
+    ("job", "words"),
+    [
+        (NewJob("t", metadata={"n": 1}), "metadata maps str to str; got 'n': 1"),  # type: ignore[dict-item]
+        (NewJob("t", metadata=[("a", "b")]), "metadata must be a mapping"),  # type: ignore[arg-type]
+        (NewJob("t", timeout=float("nan")), "timeout must be a finite number"),
+    ],
+)
+def test_metadata_and_timeouts_the_wire_cannot_carry_are_invalid_job(job: NewJob, words: str) -> None:
+    with pytest.raises(InvalidJob, match=words):
+        job.to_pb()
+
+
+def test_results_none_is_none_anything_else_json() -> None:
+    assert encode_result(None) is None
+    assert encode_result("done") == '"done"'  # a str is a JSON string, not JSON text
+    assert encode_result({"sent": [1, 2.5]}) == '{"sent": [1, 2.5]}'
+    assert encode_result(0) == "0" and encode_result(False) == "false"
+
+
+@pytest.mark.parametrize("value", [{1, 2}, object(), float("nan"), {"at": datetime(2030, 1, 1)}])
+def test_a_result_json_cannot_carry_is_invalid_job_saying_so(value: object) -> None:
+    with pytest.raises(InvalidJob, match="the result cannot be serialised as JSON"):
+        encode_result(value)
+
+
+def test_a_wire_job_reads_its_result_metadata_timeout_and_attempts() -> None:
+    wire = pb.Job(
+        id="j1",
+        job_type="t",
+        payload="{}",
+        status="completed",
+        result='{"sent": 3}',
+        metadata={"traceparent": "00-abc-def-01"},
+        timeout_seconds=30.0,
+        attempt_deadline=1_900_000_030.5,
+        attempts=[
+            pb.Attempt(number=1, worker_id="w1", started_at=1_900_000_000.25, ended_at=1_900_000_001.5,
+                       outcome="failed", error="boom"),
+            pb.Attempt(number=2, worker_id="w2", started_at=1_900_000_002, ended_at=1_900_000_003,
+                       outcome="completed"),
+        ],
+    )  # fmt: skip
+
+    job = JobInfo.from_pb(wire)
+    bare = JobInfo.from_pb(pb.Job(id="j2", job_type="t", payload="{}", status="queued"))
+
+    assert (job.result, job.raw_result, job.metadata) == ({"sent": 3}, '{"sent": 3}', wire.metadata)
+    assert isinstance(job.metadata, dict)
+    assert job.timeout == 30.0
+    assert job.attempt_deadline == datetime(2030, 3, 17, 17, 47, 10, 500000, tzinfo=UTC)
+    first, second = job.attempts
+    assert (first.number, first.worker_id, first.outcome, first.error) == (1, "w1", "failed", "boom")
+    assert first.started_at is not None and first.started_at.timestamp() == 1_900_000_000.25
+    assert (second.outcome, second.error) == ("completed", None)
+    assert (bare.result, bare.raw_result, bare.metadata, bare.timeout) == (None, None, {}, None)
+    assert (bare.attempt_deadline, bare.attempts) == (None, ())
+
+
+def test_a_json_null_result_is_told_from_no_result_by_its_text() -> None:
+    job = JobInfo.from_pb(pb.Job(id="j", job_type="t", payload="{}", status="completed", result="null"))
+
+    assert (job.result, job.raw_result) == (None, "null")

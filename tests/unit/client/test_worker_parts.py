@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stackduck.client import JobInfo, Worker
 from stackduck.client.backoff import Backoff
-from stackduck.client.handlers import Handlers, call, is_async
+from stackduck.client.handlers import Handlers, NoRetry, RetryIn, call, is_async
 from stackduck.client.jobs import JobStatus
 from stackduck.client.leases import MIN_INTERVAL_SECONDS, heartbeat_interval
 from stackduck.client.threads import DaemonThreads
@@ -167,3 +167,16 @@ def test_the_cli_loads_a_dict_or_a_worker_and_refuses_anything_else() -> None:
         load_worker("tests.integration.sdk.cli_handlers:not_handlers")
     with pytest.raises(AttributeError):
         load_worker("tests.integration.sdk.cli_handlers:nothing")
+
+
+def test_retry_in_takes_seconds_or_a_timedelta_and_keeps_its_message() -> None:
+    assert (RetryIn(90, "rate limited").seconds, str(RetryIn(90, "rate limited"))) == (90.0, "rate limited")
+    assert RetryIn(timedelta(minutes=5)).seconds == 300.0
+    assert str(RetryIn(2.5)) == "retry in 2.5 s"  # a message even when none is given
+    assert str(NoRetry("card declined")) == "card declined"
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf")])
+def test_retry_in_refuses_a_wait_that_is_not_a_finite_span(seconds: float) -> None:
+    with pytest.raises(ValueError, match="RetryIn needs a finite number of seconds >= 0"):
+        RetryIn(seconds)

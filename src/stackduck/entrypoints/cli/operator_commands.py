@@ -12,10 +12,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
-from stackduck.client import AsyncClient
+from stackduck.client import AsyncClient, JobInfo
 from stackduck.domain.errors import StackduckError
 from stackduck.entrypoints.cli.tls import add_tls_options
 
@@ -43,7 +44,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     stats = command("stats", "queue depths, rates and pauses per job type", _stats)
     stats.add_argument("job_type", nargs="?")
 
-    jobs = command("jobs", "list jobs", _jobs)
+    jobs = command("jobs", "list jobs, or show one (--id) with its result, metadata and attempts", _jobs)
+    jobs.add_argument("--id", dest="job_id", help="show this job whole (the filters are then ignored)")
     jobs.add_argument("--type", dest="job_type")
     jobs.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled"])
     jobs.add_argument("--limit", type=int, default=50)
@@ -96,6 +98,8 @@ async def _stats(client: AsyncClient, args: argparse.Namespace) -> Any:
 
 
 async def _jobs(client: AsyncClient, args: argparse.Namespace) -> Any:
+    if args.job_id is not None:
+        return await client.get(args.job_id)
     return await client.list_jobs(args.job_type, args.status, limit=args.limit, page_token=args.page_token)
 
 
@@ -137,12 +141,15 @@ def _when(moment: datetime | None) -> str:
 STATS_HEADINGS = ["job type", "ready p1", "p2", "p3", "scheduled", "running", "dead"]
 STATS_HEADINGS += ["done/min", "dead/min", "failing", "paused"]
 JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated"]
+ATTEMPT_HEADINGS = ["attempt", "worker", "started", "ended", "outcome", "error"]
 WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
 
 
 def _human(args: argparse.Namespace, result: Any) -> Any:
     if args.command == "stats":
         return _table(STATS_HEADINGS, [_queue_row(q) for q in result])
+    if isinstance(result, JobInfo):
+        return _job_detail(result)
     if args.command in ("jobs", "dlq") and hasattr(result, "jobs"):
         table = _table(JOB_HEADINGS, [_job_row(j) for j in result.jobs])
         if result.next_page_token:
@@ -164,6 +171,40 @@ def _job_row(j: Any) -> list[Any]:
     return [j.id, j.job_type, j.status.value, j.priority, retries, j.error_message or "", _when(j.updated_at)]
 
 
+def _job_detail(job: JobInfo) -> Group:
+    """One job whole: its fields, then its attempts."""
+    fields = Table(show_header=False, box=None)
+    fields.add_column(style="bold")
+    fields.add_column(overflow="fold")
+    timeout = f"{job.timeout:g} s" if job.timeout else "none"
+    metadata = "\n".join(f"{key}={value}" for key, value in sorted(job.metadata.items()))
+    for name, value in [
+        ("id", job.id),
+        ("type", job.job_type),
+        ("status", job.status.value),
+        ("priority", job.priority),
+        ("retries", f"{job.retry_count}/{job.max_retries}"),
+        ("payload", job.raw_payload),
+        ("result", job.raw_result if job.raw_result is not None else "none"),
+        ("metadata", metadata or "none"),
+        ("timeout", timeout),
+        ("attempt deadline", _when(job.attempt_deadline)),
+        ("error", job.error_message or ""),
+        ("worker", job.worker_id or ""),
+        ("scheduled", _when(job.scheduled_at)),
+        ("created", _when(job.created_at)),
+        ("updated", _when(job.updated_at)),
+    ]:
+        fields.add_row(name, Text(str(value)))
+    attempts = _table(ATTEMPT_HEADINGS, [_attempt_row(a) for a in job.attempts])
+    attempts.title = "attempts" if job.attempts else "attempts: none ended yet"
+    return Group(fields, attempts)
+
+
+def _attempt_row(a: Any) -> list[Any]:
+    return [a.number, a.worker_id, _when(a.started_at), _when(a.ended_at), a.outcome, a.error or ""]
+
+
 def _worker_row(w: Any) -> list[Any]:
     in_flight = f"{len(w.in_flight)}/{w.max_in_flight}"
     seen = (_when(w.connected_at), _when(w.last_seen_at))
@@ -175,5 +216,5 @@ def _table(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     for heading in headings:
         table.add_column(heading)
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))  # as is: brackets are no markup
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from stackduck.application.consumers import Consumer
@@ -27,13 +28,24 @@ def job(item: Job) -> dict[str, Any]:
         "completed_at": item.completed_at,
         "worker_id": item.lease_owner,
         "lease_expires_at": item.lease_expires_at,
+        "result": item.result,  # the JSON text CompleteJob sent, or null
+        "metadata": json.loads(item.metadata) if item.metadata else {},
+        "timeout": item.timeout or None,  # seconds per attempt; null: no limit
+        "attempt_deadline": item.attempt_deadline,
+        "attempts": [attempt.as_dict() for attempt in item.attempts],
     }
 
 
+#: What a listing leaves out: /api/jobs/{id} has the whole job.
+UNLISTED = ("payload", "result", "metadata", "attempts")
+
+
 def dead_letter(item: Job) -> dict[str, Any]:
-    """A dead letter as the dashboard lists it: the job without its payload."""
+    """A dead letter as the dashboard lists it: the job without its payload, result,
+    metadata and attempts."""
     listed = job(item)
-    del listed["payload"]
+    for name in UNLISTED:
+        del listed[name]
     return listed
 
 
