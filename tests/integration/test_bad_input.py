@@ -44,6 +44,8 @@ ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
     ("scheduled_at no seconds", {"scheduled_at": "2030-01-01T00:00Z"}, INVALID, "RFC 3339"),
     ("both schedules", {"scheduled_at": "2030-01-01T00:00:00Z", "scheduled_in": 5}, INVALID, "not both"),
     ("scheduled_in negative", {"scheduled_in": -1}, INVALID, "scheduled_in"),
+    ("long idempotency_key", {"idempotency_key": "k" * 256}, INVALID, "idempotency_key is 256 characters"),
+    ("NUL in idempotency_key", {"idempotency_key": "a\x00b"}, INVALID, "idempotency_key must not contain"),
 ]
 
 
