@@ -55,7 +55,8 @@ def postgres(postgres_database: str) -> str:
     with psycopg.connect(postgres_database, autocommit=True) as conn:
         tables = conn.execute(
             "SELECT string_agg(tablename, ', ') FROM pg_tables "
-            "WHERE schemaname = 'public' AND tablename IN ('stackduck_jobs', 'stackduck_paused')"
+            "WHERE schemaname = 'public' "
+            "AND tablename IN ('stackduck_jobs', 'stackduck_paused', 'stackduck_idempotency')"
         ).fetchone()
         if tables and tables[0]:
             conn.execute(f"TRUNCATE {tables[0]}".encode())

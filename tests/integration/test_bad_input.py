@@ -44,6 +44,8 @@ ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
     ("scheduled_at no seconds", {"scheduled_at": "2030-01-01T00:00Z"}, INVALID, "RFC 3339"),
     ("both schedules", {"scheduled_at": "2030-01-01T00:00:00Z", "scheduled_in": 5}, INVALID, "not both"),
     ("scheduled_in negative", {"scheduled_in": -1}, INVALID, "scheduled_in"),
+    ("long idempotency_key", {"idempotency_key": "k" * 256}, INVALID, "idempotency_key is 256 characters"),
+    ("NUL in idempotency_key", {"idempotency_key": "a\x00b"}, INVALID, "idempotency_key must not contain"),
 ]
 
 
@@ -92,6 +94,9 @@ async def test_wrong_state_and_unknown_ids(small: Running) -> None:
     queued = await small.enqueue()
     running = await small.enqueue("other")
     held = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="other", worker_id="owner"))).job
+    finished = await small.enqueue("done")
+    done = (await small.stub.DequeueJob(pb.DequeueJobRequest(queue_name="done", worker_id="owner"))).job
+    await small.stub.CompleteJob(pb.CompleteJobRequest(job_id=finished, lease_token=done.lease_token))
     before = await small.counts()
     stub = small.stub
     cases = [
@@ -108,7 +113,7 @@ async def test_wrong_state_and_unknown_ids(small: Running) -> None:
         ),
         (stub.CompleteJob(pb.CompleteJobRequest(job_id=running, lease_token=-3)), INVALID, "lease_token"),
         (stub.GetJob(pb.GetJobRequest(job_id="nope")), NOT_FOUND, "nope"),
-        (stub.CancelJob(pb.CancelJobRequest(job_id=running)), PRECONDITION, "running"),
+        (stub.CancelJob(pb.CancelJobRequest(job_id=finished)), PRECONDITION, "completed"),
         (stub.RequeueDeadLetter(pb.RequeueDeadLetterRequest(job_id=queued)), PRECONDITION, "failed"),
         (
             stub.DequeueRetriedJob(pb.DequeueRetriedJobRequest(job=pb.Job(id=running))),

@@ -11,7 +11,7 @@ once it commits (or gives them back).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from stackduck.application.claims import Claims
@@ -108,6 +108,18 @@ class DirectHandoff:
             for consumer in self._consumers.parked
             if consumer.free_slots > 0 and consumer.parked is not None and not consumer.parked.woken
         ]
+
+    def drop(self, reservation: Reservation, job_ids: Collection[str]) -> Reservation:
+        """After the insert: these jobs were not stored (their idempotency key named an
+        earlier job), so they go to nobody. Their slots are free again; the reservation
+        without them is what ``deliver`` sends."""
+        kept: dict[Consumer, list[Job]] = {}
+        for consumer, handed in reservation.assignments.items():
+            stored = [job for job in handed if job.id not in job_ids]
+            self._consumers.reserve(consumer, len(stored) - len(handed))
+            if stored:
+                kept[consumer] = stored
+        return Reservation(reservation.now, kept) if kept else NOTHING
 
     def cancel(self, reservation: Reservation) -> None:
         """The insert failed: the promised slots are free again."""

@@ -118,8 +118,19 @@ FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 class JobStore(Protocol):
     """The durable record of every job: the source of truth for its state."""
 
-    async def insert(self, jobs: Sequence[Job]) -> None:
-        """Store new jobs; when this returns, they are committed."""
+    async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
+        """Store new jobs, all or none; when this returns, they are committed.
+
+        A job with an idempotency key is stored only if no job of its type holds that key.
+        A stored job holds its key while it is kept, and until ``key_seconds`` after its
+        ``created_at`` even once it is gone (retention, purge); a later job takes the key
+        over only when both have passed by its own ``created_at``. Within the batch, the
+        first job with a key holds it for the later ones. Checked and written atomically
+        with the insert, so however many callers race on one key, one job is stored.
+
+        Returns, per job in order, the id of the job that holds its key: its own where it
+        was stored (always, for a job without a key), an earlier job's where nothing was
+        stored for it."""
 
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
         """The stored jobs among ``job_ids`` (unknown ids are left out)."""
@@ -166,10 +177,16 @@ class JobStore(Protocol):
     ) -> int:
         """Remove for good those of these jobs that are (still) in one of ``statuses``
         and, when ``finished_before`` is given, (still) finished before it; checked and
-        deleted atomically; returns how many went."""
+        deleted atomically; returns how many went. A deleted job's idempotency key stays
+        held until the ``key_seconds`` it was inserted with end (:meth:`free_keys`)."""
 
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         """Delete up to ``limit`` jobs in ``statuses`` that finished before the given time."""
+
+    async def free_keys(self, now: float, limit: int) -> int:
+        """Forget up to ``limit`` idempotency keys whose jobs are gone and whose
+        ``key_seconds`` ended before ``now`` (what retention does once jobs are pruned);
+        returns how many. A store whose keys expire by themselves returns 0."""
 
 
 class PausedTypesStore(Protocol):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from stackduck.application.gate import Gate
@@ -24,6 +25,9 @@ class Handoff(Protocol):
     async def reserve(self, jobs: Sequence[Job], now: float) -> Reservation:
         """Before the insert: lease what can go straight to a waiting stream."""
 
+    def drop(self, reservation: Reservation, job_ids: Collection[str]) -> Reservation:
+        """The insert stored none of these jobs: take their reservations back."""
+
     def cancel(self, reservation: Reservation) -> None:
         """The insert was cancelled: take the reservations back."""
 
@@ -33,6 +37,18 @@ class Handoff(Protocol):
 
     async def deliver(self, reservation: Reservation) -> None:
         """The insert committed: send the leased jobs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What one enqueue request came to."""
+
+    job_id: str
+    #: The idempotency key named a job that exists: ``job_id`` is that job's, nothing
+    #: was created.
+    duplicate: bool
+    #: The job as created (None for a duplicate).
+    job: Job | None
 
 
 class Producer:
@@ -49,7 +65,7 @@ class Producer:
     ) -> None:
         self._handoff = handoff
         self._metrics = metrics
-        self._commit: GroupCommit[Job, Job] = GroupCommit(self._write)
+        self._commit: GroupCommit[Job, Enqueued] = GroupCommit(self._write)
         self._store = store
         self._ready = ready
         self._clock = clock
@@ -57,10 +73,12 @@ class Producer:
         self._policy = policy
         self._gate = gate
 
-    async def enqueue(self, requests: Sequence[JobRequest]) -> list[Job]:
+    async def enqueue(self, requests: Sequence[JobRequest]) -> list[Enqueued]:
         """All or nothing: one invalid request rejects the batch before anything is stored.
 
-        When this returns, every job is committed to the store.
+        When this returns, every job is committed to the store: created, or, where its
+        idempotency key named a job that exists (an earlier request's, or an earlier
+        one's in the same batch or commit), that job's id as a duplicate.
         """
         self._gate.check()
         now = self._clock.now()
@@ -77,22 +95,29 @@ class Producer:
                 raise
             raise type(exc)(f"job {index} of the batch: {exc}") from exc
 
-    async def _write(self, jobs: list[Job]) -> list[Job]:
+    async def _write(self, jobs: list[Job]) -> list[Enqueued]:
         """One commit for every job enqueued while the previous commit ran. Jobs a
         waiting stream can take are inserted leased to it and sent after the commit;
-        the rest go to the ready queue."""
+        the rest go to the ready queue. A job the store did not create (its idempotency
+        key named another) goes to neither."""
         reservation = await self._handoff.reserve(jobs, self._clock.now())
         try:
-            await self._store.insert(jobs)
+            holders = await self._store.insert(jobs, self._policy.idempotency_seconds)
         except Exception:
             await self._handoff.withdraw(reservation)
             raise
         except BaseException:
             self._handoff.cancel(reservation)
             raise
-        self._metrics.enqueued(jobs)
-        for job in jobs:
+        created = [job for job, holder in zip(jobs, holders, strict=True) if holder == job.id]
+        if len(created) < len(jobs):
+            reservation = self._handoff.drop(reservation, {job.id for job in jobs} - {j.id for j in created})
+        self._metrics.enqueued(created)
+        for job in created:
             log_state(job, "job enqueued")
         await self._handoff.deliver(reservation)
-        await self._ready.offer(jobs, self._clock.now())  # the ones still queued
-        return jobs
+        await self._ready.offer(created, self._clock.now())  # the ones still queued
+        return [
+            Enqueued(holder, False, job) if holder == job.id else Enqueued(holder, True, None)
+            for job, holder in zip(jobs, holders, strict=True)
+        ]

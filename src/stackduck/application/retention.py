@@ -2,6 +2,8 @@
 
 Completed and cancelled jobs go after ``completed_retention_seconds``; dead
 letters stay until purged, or after ``dead_retention_seconds`` when that is set.
+A pruned job's idempotency key stays held to the end of its window
+(``idempotency_seconds`` after the job was enqueued) and is forgotten after it.
 """
 
 from __future__ import annotations
@@ -41,4 +43,8 @@ class Retention:
             if pruned:
                 log.info("retention pruned %d %s job(s)", pruned, "/".join(s.value for s in statuses))
             full = full or pruned == BATCH
+        freed = await self._store.free_keys(now, BATCH)
+        if freed:
+            log.info("retention freed %d idempotency key(s) of jobs gone", freed)
+        full = full or freed == BATCH
         return now if full else now + EVERY_SECONDS

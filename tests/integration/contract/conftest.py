@@ -38,9 +38,9 @@ class Ports:
             setattr(job, name, value)
         return job
 
-    async def add(self, *jobs: Job) -> list[Job]:
-        """What enqueue does: commit, then make findable."""
-        await self.store.insert(jobs)
+    async def add(self, *jobs: Job, key_seconds: float = 0.0) -> list[Job]:
+        """What enqueue does: commit, then make findable (jobs all new: no key held)."""
+        assert await self.store.insert(jobs, key_seconds) == [job.id for job in jobs]
         await self.push([QueueEntry.of(job) for job in jobs], NOW)
         return list(jobs)
 

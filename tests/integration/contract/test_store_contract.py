@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 
 import pytest
 
+from stackduck.adapters.memory import MemoryJobStore
 from stackduck.adapters.redis import store as redis_store
 from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats, listed_bytes
 from stackduck.domain.job import MAX_ATTEMPTS_KEPT, Attempt, Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
-from tests.integration.contract.conftest import NOW, Ports
+from tests.integration.contract.conftest import NOW, Ports, PortsFactory
 
 MIB = 1 << 20
 
@@ -485,3 +487,171 @@ async def test_an_attempt_past_its_deadline_is_not_completed(ports: Ports) -> No
     assert (await ports.store.get([job.id]))[job.id] == started
     [done] = await ports.store.complete([Completion(job.id, "w1", started.attempt, NOW + 4.999)])
     assert done is not None and done.status is JobStatus.COMPLETED
+
+
+# -- idempotency keys ---------------------------------------------------------------------
+
+WINDOW = 100.0
+
+
+def keyed(ports: Ports, key: str, job_type: str = "t", created: float = NOW, **fields: object) -> Job:
+    job = ports.job(job_type, idempotency_key=key, **fields)
+    job.created_at = job.updated_at = created
+    return job
+
+
+async def finish(ports: Ports, job: Job, at: float = NOW + 1) -> None:
+    version = job.version
+    job.start("w", NOW, 60)
+    job.complete("w", None, at)
+    assert await ports.store.apply([Change(job, version)]) == [True]
+
+
+async def stored_ids(ports: Ports, *jobs: Job) -> list[str]:
+    return list(await ports.store.get([job.id for job in jobs]))
+
+
+async def test_a_key_names_the_job_that_holds_it_and_nothing_else_is_stored(ports: Ports) -> None:
+    first = keyed(ports, "order-1")
+    again, other_type, unkeyed = keyed(ports, "order-1"), keyed(ports, "order-1", "u"), ports.job()
+
+    assert await ports.store.insert([first], WINDOW) == [first.id]
+    holders = await ports.store.insert([again, other_type, unkeyed], WINDOW)
+
+    assert holders == [first.id, other_type.id, unkeyed.id]
+    assert await stored_ids(ports, first, again, other_type, unkeyed) == [first.id, other_type.id, unkeyed.id]
+    stored = (await ports.store.get([first.id]))[first.id]
+    assert stored.idempotency_key == "order-1" and stored.payload == first.payload
+    counts = await ports.store.count(NOW)
+    assert counts["queued"] == 3
+    assert [e.job_id for e in await ports.store.runnable(10, "")] == sorted(
+        [first.id, other_type.id, unkeyed.id]
+    )
+
+
+@pytest.mark.parametrize("size", [4, 40], ids=["small", "large"])  # Postgres: INSERT, or COPY unkeyed
+async def test_a_key_repeated_in_a_batch_stores_its_first_job(ports: Ports, size: int) -> None:
+    jobs = [keyed(ports, f"k{n % (size // 2)}") if n % 4 else ports.job() for n in range(size)]
+    [held] = await ports.add(keyed(ports, "k1"), key_seconds=WINDOW)  # an earlier job holds one of them
+
+    holders = await ports.store.insert(jobs, WINDOW)
+
+    expected: dict[str, str] = {"k1": held.id}
+    for job in jobs:
+        if job.idempotency_key:
+            expected.setdefault(job.idempotency_key, job.id)
+    assert holders == [expected[job.idempotency_key] if job.idempotency_key else job.id for job in jobs]
+    created = [job.id for job, holder in zip(jobs, holders, strict=True) if holder == job.id]
+    assert len(created) < len(jobs)
+    assert sorted(await ports.store.get([job.id for job in jobs])) == sorted(created)
+    assert (await ports.store.count(NOW))["queued"] == len(created) + 1
+
+
+async def test_a_duplicate_inserted_running_leaves_no_lease(ports: Ports) -> None:
+    """A job reserved for a waiting stream (ADR 0013) is started before its insert: a
+    duplicate must leave no lease behind for the reaper to find."""
+    [first] = await ports.add(keyed(ports, "k"), key_seconds=WINDOW)
+    handed = keyed(ports, "k")
+    handed.start("w", NOW, 10)
+
+    assert await ports.store.insert([handed], WINDOW) == [first.id]
+
+    assert await ports.store.next_lease_deadline() is None
+    assert await ports.store.expired_leases(NOW + 60, 10) == []
+    assert (await ports.store.count(NOW))["running"] == 0
+
+
+async def test_a_kept_job_holds_its_key_after_its_window(ports: Ports) -> None:
+    [first] = await ports.add(keyed(ports, "k"), key_seconds=WINDOW)
+    await finish(ports, first)
+
+    late = keyed(ports, "k", created=NOW + 10 * WINDOW)
+    assert await ports.store.insert([late], WINDOW) == [first.id]
+    assert await ports.store.free_keys(NOW + 10 * WINDOW, 10) == 0
+    assert await ports.store.insert([late], WINDOW) == [first.id]
+
+
+@pytest.mark.parametrize("how", ["prune", "delete"])
+async def test_a_deleted_jobs_key_is_held_to_the_end_of_its_window_then_free(ports: Ports, how: str) -> None:
+    [first] = await ports.add(keyed(ports, "k"), key_seconds=WINDOW)
+    await finish(ports, first)
+    if how == "prune":
+        assert await ports.store.prune([JobStatus.COMPLETED], NOW + 2, 10) == 1
+    else:
+        assert await ports.store.delete([first.id], [JobStatus.COMPLETED]) == 1
+
+    within = keyed(ports, "k", created=NOW + WINDOW)
+    assert await ports.store.insert([within], WINDOW) == [first.id]  # gone, but in its window
+    assert await ports.store.free_keys(NOW + WINDOW, 10) == 0
+    assert await stored_ids(ports, within) == []
+
+    after = keyed(ports, "k", created=NOW + WINDOW + 1)
+    assert await ports.store.insert([after], WINDOW) == [after.id]  # taken over
+    assert await stored_ids(ports, after) == [after.id]
+    again = keyed(ports, "k", created=NOW + 5 * WINDOW)
+    assert await ports.store.insert([again], WINDOW) == [after.id]  # the new holder is kept
+
+
+async def test_free_keys_forgets_the_keys_of_jobs_gone_once_their_window_ends(ports: Ports) -> None:
+    jobs = await ports.add(*(keyed(ports, f"k{n}") for n in range(3)), key_seconds=WINDOW)
+    for job in jobs[:2]:
+        await finish(ports, job)
+    assert await ports.store.prune([JobStatus.COMPLETED], NOW + 2, 10) == 2
+
+    freed = await ports.store.free_keys(NOW + WINDOW + 1, 10)
+
+    expires_by_itself = isinstance(ports.store, redis_store.RedisJobStore)  # Redis alone: PEXPIREAT
+    assert freed == (0 if expires_by_itself else 2)
+    assert await ports.store.free_keys(NOW + WINDOW + 1, 10) == 0
+    late = [keyed(ports, f"k{n}", created=NOW + WINDOW + 2) for n in range(3)]
+    assert await ports.store.insert(late, WINDOW) == [late[0].id, late[1].id, jobs[2].id]
+
+
+async def test_a_key_is_any_text_of_up_to_255_characters(ports: Ports) -> None:
+    keys = ["{x}:y 🦆'\n\"%", "é" * 255, "k" * 255]
+    jobs = [keyed(ports, key, "ü{t}:") for key in keys]
+
+    assert await ports.store.insert(jobs, WINDOW) == [job.id for job in jobs]
+    assert await ports.store.insert([keyed(ports, key, "ü{t}:") for key in keys], WINDOW) == [
+        job.id for job in jobs
+    ]
+    found = await ports.store.get([job.id for job in jobs])
+    assert [found[job.id].idempotency_key for job in jobs] == keys
+
+
+async def test_racing_inserts_of_one_key_store_one_job(make_ports: PortsFactory) -> None:
+    """Twenty inserts of one key at once, from two instances where the storage is shared
+    (memory is one process): one job is stored, and every insert names it."""
+    first: Ports = await make_ports()
+    instances = [first] if isinstance(first.store, MemoryJobStore) else [first, await make_ports()]
+    racers = [keyed(first, "race", payload=f'{{"n": {n}}}') for n in range(20)]
+
+    holders = await asyncio.gather(
+        *(instances[n % len(instances)].store.insert([job], WINDOW) for n, job in enumerate(racers))
+    )
+
+    winners = {holder for [holder] in holders}
+    assert len(winners) == 1
+    [winner] = winners
+    assert winner in {job.id for job in racers}
+    assert list(await first.store.get([job.id for job in racers])) == [winner]
+    assert (await first.store.count(NOW))["queued"] == 1
+
+
+async def test_batches_racing_on_keys_in_opposite_orders_both_finish(make_ports: PortsFactory) -> None:
+    """Keys are claimed in one order whatever the batch's: two batches that name the same
+    keys the other way round never wait on each other in a circle (a deadlock would fail
+    one of them)."""
+    first: Ports = await make_ports()
+    second = first if isinstance(first.store, MemoryJobStore) else await make_ports()
+    for round_ in range(5):
+        keys = [f"r{round_}-{n}" for n in range(6)]
+        forward = [keyed(first, key) for key in keys]
+        backward = [keyed(first, key) for key in reversed(keys)]
+
+        one, two = await asyncio.gather(
+            first.store.insert(forward, WINDOW), second.store.insert(backward, WINDOW)
+        )
+
+        assert one == list(reversed(two))
+        assert sorted(await first.store.get([job.id for job in forward + backward])) == sorted(one)

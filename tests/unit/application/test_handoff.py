@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -20,54 +20,7 @@ from stackduck.container import Container
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import JobRequest, validate
-from tests.unit.application.conftest import World
-
-
-class Inserts:
-    """Records what the store is asked to insert; can hold an insert or fail it."""
-
-    def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-        store = container.store()
-        self._insert = store.insert
-        self.seen: list[list[tuple[JobStatus, str | None]]] = []
-        self.gate: asyncio.Event | None = None
-        self.failure: Exception | None = None
-        self.fail_after_writing = False
-        self.called = asyncio.Event()
-        monkeypatch.setattr(store, "insert", self.insert)
-
-    async def insert(self, jobs: Sequence[Job]) -> None:
-        self.seen.append([(job.status, job.lease_owner) for job in jobs])
-        self.called.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.failure is not None:
-            failure, self.failure = self.failure, None
-            if self.fail_after_writing:  # committed, but the answer was lost on the way back
-                await self._insert(jobs)
-            raise failure
-        await self._insert(jobs)
-
-
-@pytest.fixture
-def inserts(container: Container, monkeypatch: pytest.MonkeyPatch) -> Inserts:
-    return Inserts(container, monkeypatch)
-
-
-async def parked(container: Container, streams: int = 1) -> None:
-    """Until ``streams`` streams wait on this server after finding nothing to claim."""
-    for _ in range(200):
-        if len(container.consumers().parked) >= streams:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("the stream never parked")
-
-
-async def parked_on(stream: AsyncGenerator[Any, None], container: Container) -> asyncio.Future[Any]:
-    """Ask the stream for its next jobs and return once it is parked waiting for them."""
-    waiting = asyncio.ensure_future(anext(stream))
-    await parked(container)
-    return waiting
+from tests.unit.application.conftest import Inserts, World, parked_on
 
 
 async def stop(waiting: asyncio.Future[Any]) -> None:
@@ -102,15 +55,16 @@ async def test_a_batch_fills_a_stream_to_its_limit_and_queues_the_rest_best_firs
     async with aclosing(world.streams.consume("w", ["email"], max_in_flight=2)) as stream:
         waiting = await parked_on(stream, container)
 
-        low, high, mid = await world.producer.enqueue(
-            [JobRequest("email", "{}", priority=p) for p in (3, 1, 2)]
-        )
+        low, high, mid = [
+            e.job_id
+            for e in await world.producer.enqueue([JobRequest("email", "{}", priority=p) for p in (3, 1, 2)])
+        ]
 
         handed = await asyncio.wait_for(waiting, 1)
-        assert [j.id for j in handed] == [high.id, mid.id]  # the best two, as a claim would take
-        assert (await world.job_admin.get(low.id)).status is JobStatus.QUEUED
+        assert [j.id for j in handed] == [high, mid]  # the best two, as a claim would take
+        assert (await world.job_admin.get(low)).status is JobStatus.QUEUED
         [claimed] = await world.claim(worker="other")
-        assert claimed.id == low.id
+        assert claimed.id == low
 
 
 async def test_paused_types_scheduled_jobs_and_other_types_take_the_queue(

@@ -10,7 +10,10 @@ How a job goes through it:
   priority, due time and arrival; a heap by time for jobs scheduled for later) and
   ``MemoryNotifier`` wakes a parked stream of its type. A due job enqueued while a
   stream of its type is parked with room goes to it directly instead (ADR 0013): it
-  is inserted already running and never enters the queue.
+  is inserted already running and never enters the queue. A job with an idempotency key
+  is inserted only if no job of its type holds the key: ``MemoryJobStore`` keeps a dict
+  of (type, key) → holder and window end, read and written with no await in between
+  (one process, ADR 0016); a duplicate takes neither the hand-off nor the queue.
 - **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types,
   then ``QueueClaimer`` (application/queue_claimer.py) pops the best entries from the
   heaps and has ``MemoryJobStore.start`` lease their jobs through the domain

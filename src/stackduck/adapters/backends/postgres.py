@@ -11,7 +11,11 @@ How a job goes through it:
   channel (``pg_notify``), which wakes a parked stream of their type on whichever
   instance listens (not published by an instance that knows it is alone, ADR 0015).
   A due job enqueued while a stream of its type is parked here with room is inserted
-  already leased to it (ADR 0013).
+  already leased to it (ADR 0013). A batch with idempotency keys goes by
+  ``insert_keyed.sql`` instead (never COPY): one statement claims each key in the
+  ``stackduck_idempotency`` table and stores only the jobs that hold theirs (ADR 0023);
+  deletes mark a pruned job's key (``_released_keys.sql``) and retention forgets it when
+  its window ends (``free_keys.sql``).
 - **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types
   and calls ``PostgresClaimer`` (adapters/postgres/claimer.py), one statement,
   ``claim.sql``: per job type and priority an index range scan takes the oldest due

@@ -11,7 +11,11 @@ How a job goes through it:
   then due time, or its scheduled set and the due index) in one call. The store is
   the queue, so ``ReadyPath.offer`` has nothing to push; it publishes the wake-up. A
   due job enqueued while a stream of its type is parked here with room is inserted
-  already leased to it (ADR 0013) and gets no entry.
+  already leased to it (ADR 0013) and gets no entry. A job with an idempotency key is
+  stored only if the key's hash (``keys.idempotency``, in the type's slot) names no job
+  still kept or in its window; the script takes the key in the same call. ``delete.lua``
+  (retention, purge) gives a deleted job's key hash an expiry at its window's end
+  (ADR 0023).
 - **Claim.** ``Claims.claim`` (application/claims.py) leaves out paused types
   and calls ``RedisClaimer`` (adapters/redis/claimer.py), one script, ``claim.lua``:
   it merges the heads of the types' ready sets (``_heads.lua``), reads each job's

@@ -13,7 +13,10 @@ job goes to its type's ready set ``<prefix>:{<type>}:ready``, scored priority ·
 jobs are announced on the ``<prefix>:ready`` pub/sub channel (``BroadcastNotifier``
 over ``RedisChannel``), which wakes a parked stream of their type on whichever
 instance listens. A due job enqueued while a stream of its type is parked here with
-room skips all that: it is inserted already leased to it (ADR 0013).
+room skips all that: it is inserted already leased to it (ADR 0013). Idempotency keys
+are PostgreSQL's alone (``insert_keyed.sql`` and the ``stackduck_idempotency`` table, as
+on PostgreSQL alone; ADR 0023): a duplicate is known before anything reaches Redis, and
+is never pushed.
 
 How a job is claimed on Redis over PostgreSQL:
 a ``ConsumeJobs`` stream with room (``Streams``, application/streams.py), or a

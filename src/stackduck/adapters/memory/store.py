@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from stackduck.adapters.stats_tally import StatsTally
 from stackduck.application.moves import complete_by_moves
@@ -12,19 +13,53 @@ from stackduck.application.ports import Change, Completion, Page, QueueEntry, Ty
 from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.job import Job, JobStatus
 
+#: An idempotency key's scope: the job type, and the key.
+Scope = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Which job holds an idempotency key, and until when at least (its window)."""
+
+    job_id: str
+    until: float
+
 
 class MemoryJobStore:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_status: dict[JobStatus, set[str]] = {status: set() for status in JobStatus}
         self._leases: list[tuple[float, str, int]] = []  # (deadline, job id, attempt); lazily pruned
+        self._keys: dict[Scope, Hold] = {}
+        # Keys whose jobs were deleted, by the end of their window: what free_keys forgets.
+        self._gone: list[tuple[float, Scope, str]] = []
 
-    async def insert(self, jobs: Sequence[Job]) -> None:
+    async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
+        # Checked and written with no await in between: nothing else runs meanwhile.
         for job in jobs:
             if job.id in self._jobs:
                 raise ValueError(f"job {job.id} already exists")
+        holders: list[str] = []
+        taken: dict[Scope, Hold] = {}  # by this batch: held whatever the time
         for job in jobs:
-            self._put(job.copy())
+            holder = job.id
+            if job.idempotency_key:
+                scope = (job.job_type, job.idempotency_key)
+                held = taken.get(scope) or self._keys.get(scope)
+                if held is not None and (scope in taken or self._holds(held, job.created_at)):
+                    holder = held.job_id
+                else:
+                    taken[scope] = Hold(job.id, job.created_at + key_seconds)
+            holders.append(holder)
+        self._keys.update(taken)
+        for job, holder in zip(jobs, holders, strict=True):
+            if holder == job.id:
+                self._put(job.copy())
+        return holders
+
+    def _holds(self, hold: Hold, now: float) -> bool:
+        """A key is held while its job is kept, and to the end of its window."""
+        return hold.job_id in self._jobs or now <= hold.until
 
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
         return {i: self._jobs[i].copy() for i in job_ids if i in self._jobs}
@@ -119,6 +154,9 @@ class MemoryJobStore:
                 del self._jobs[job_id]
                 self._by_status[job.status].discard(job_id)
                 deleted += 1
+                scope = (job.job_type, job.idempotency_key)
+                if job.idempotency_key and (hold := self._keys.get(scope)) and hold.job_id == job_id:
+                    heapq.heappush(self._gone, (hold.until, scope, job_id))
         return deleted
 
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
@@ -129,6 +167,16 @@ class MemoryJobStore:
             if (done := self._jobs[job_id].completed_at) is not None and done < finished_before
         ][:limit]
         return await self.delete(doomed, statuses, finished_before)
+
+    async def free_keys(self, now: float, limit: int) -> int:
+        freed = 0
+        while self._gone and self._gone[0][0] < now and freed < limit:
+            _, scope, job_id = heapq.heappop(self._gone)
+            hold = self._keys.get(scope)
+            if hold is not None and hold.job_id == job_id and not self._holds(hold, now):
+                del self._keys[scope]
+                freed += 1
+        return freed
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job

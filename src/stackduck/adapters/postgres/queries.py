@@ -34,10 +34,12 @@ def _fragment(name: str) -> str:
 
 @cache
 def sql(name: str) -> bytes:
-    """The statement in ``sql/queries/<name>.sql``, with the job columns and the lease
-    (``_lease.sql``: the domain's start move, shared by every statement that leases) filled in."""
+    """The statement in ``sql/queries/<name>.sql``, with the job columns, the lease
+    (``_lease.sql``: the domain's start move, shared by every statement that leases) and
+    the keys of deleted jobs (``_released_keys.sql``, shared by the deletes) filled in."""
     qualified = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
     text = _read(name).replace("{lease}", _fragment("_lease"))
+    text = text.replace("{released_keys}", _fragment("_released_keys"))
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 
 

@@ -73,22 +73,30 @@ def _row(job: Job) -> list[Any]:
     return row
 
 
+def _scope(job: Job) -> tuple[str, str]:
+    """What an idempotency key is unique within: the job's type, and the key."""
+    return job.job_type, job.idempotency_key
+
+
 class PostgresJobStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 
     @translated
-    async def insert(self, jobs: Sequence[Job]) -> None:
+    async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
         """One statement per batch, all rows or none: a small batch as one INSERT (one
         round trip, what a job's trip at low load waits for), a larger one by COPY (two
-        round trips, but about 3x a multi-row INSERT at 1,000 rows)."""
+        round trips, but about 3x a multi-row INSERT at 1,000 rows). A batch with an
+        idempotency key in it goes by ``insert_keyed.sql`` whatever its size."""
         if not jobs:
-            return
+            return []
+        if any(job.idempotency_key for job in jobs):
+            return await self._insert_keyed(jobs, key_seconds)
         if len(jobs) <= SMALL_BATCH:
             rows = [_fields(job, ALL_FIELDS) for job in jobs]
             async with self._pool.connection() as conn:
                 await conn.execute(sql("insert"), {"jobs": json.dumps(rows)})
-            return
+            return [job.id for job in jobs]
         async with (
             self._pool.connection() as conn,
             conn.cursor() as cursor,
@@ -96,6 +104,26 @@ class PostgresJobStore:
         ):
             for job in jobs:
                 await copy.write_row(_row(job))
+        return [job.id for job in jobs]
+
+    async def _insert_keyed(self, jobs: Sequence[Job], key_seconds: float) -> list[str]:
+        """One statement, ``insert_keyed.sql``: it stores the batch and says who holds each
+        key. Only the first job of the batch with each key is offered (a statement claims
+        a row once); the later ones are its duplicates."""
+        first: dict[tuple[str, str], Job] = {}
+        for job in jobs:
+            if job.idempotency_key:
+                first.setdefault(_scope(job), job)
+        offered = [job for job in jobs if not job.idempotency_key or first[_scope(job)] is job]
+        params = {
+            "jobs": json.dumps([_fields(job, ALL_FIELDS) for job in offered]),
+            "now": min(job.created_at for job in first.values()),
+            "key_seconds": key_seconds,
+        }
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("insert_keyed"), params)
+            holders = {(job_type, key): job_id for job_type, key, job_id in await cursor.fetchall()}
+        return [holders[_scope(job)] if job.idempotency_key else job.id for job in jobs]
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -242,13 +270,22 @@ class PostgresJobStore:
         if not ids:
             return 0
         params = {"ids": ",".join(ids), "statuses": [s.value for s in statuses], "before": finished_before}
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("delete"), params)
-            return int(cursor.rowcount)
+        return await self._count(sql("delete"), params)
 
     @translated
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         params = {"statuses": [s.value for s in statuses], "before": finished_before, "limit": limit}
+        return await self._count(sql("prune"), params)
+
+    async def _count(self, statement: bytes, params: dict[str, Any]) -> int:
+        """Run a statement that answers one count."""
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("prune"), params)
+            cursor = await conn.execute(statement, params)
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    @translated
+    async def free_keys(self, now: float, limit: int) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("free_keys"), {"now": now, "limit": limit})
             return int(cursor.rowcount)

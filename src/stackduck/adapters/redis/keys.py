@@ -72,6 +72,13 @@ class Keys:
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
 
+    def idempotency(self, job_type: str, key: str) -> str:
+        """Hash of the job that holds an idempotency key of a type (field ``job``) and the
+        end of its window (``until``, Unix seconds). No expiry while the job is kept; when
+        it is deleted, the hash expires at ``until`` (at once if that has passed). In the
+        type's slot, after its tag: the key may hold any character but NUL."""
+        return f"{self._type(job_type)}:idem:{key}"
+
     def status(self, status: JobStatus) -> str:
         """Sorted set (all scores 0, so ordered by id) of the jobs in one state."""
         return f"{self.prefix}:status:{status.value}"

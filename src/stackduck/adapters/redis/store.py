@@ -34,9 +34,11 @@ STATS_CHUNK = 1000
 DUE_CHUNK = 100_000
 
 
-def _batch(names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], keys: Keys) -> str:
+def _batch(
+    names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], keys: Keys, **extra: Any
+) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
-    document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due}
+    document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due, **extra}
     return json.dumps(document, ensure_ascii=False)
 
 
@@ -54,13 +56,27 @@ class RedisJobStore:
         self._count = Script(client, "tally")
 
     @translated
-    async def insert(self, jobs: Sequence[Job]) -> None:
+    async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
+        """One script, insert.lua; jobs with an idempotency key also pass their key's hash
+        (keys.idempotency) and the end of their window."""
         if not jobs:
-            return
+            return []
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs)
-        await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys)])
+        extra: dict[str, Any] = {}
+        if any(job.idempotency_key for job in jobs):
+            keyed = []
+            for index, job in enumerate(jobs, start=1):
+                if job.idempotency_key:
+                    keys.append(self._keys.idempotency(job.job_type, job.idempotency_key))
+                    keyed.append([index, len(keys), repr(job.created_at + key_seconds)])
+            extra = {"keyed": keyed, "job_prefix": self._keys.job_prefix}
+        flat = await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys, **extra)])
+        holders = [job.id for job in jobs]
+        for at in range(0, len(flat), 2):
+            holders[int(flat[at]) - 1] = str(flat[at + 1])
+        return holders
 
     def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
         """Each job's ready and scheduled set, the keys built once per job type."""
@@ -248,17 +264,42 @@ class RedisJobStore:
     ) -> int:
         if not job_ids:
             return 0
+        pipe = self._client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self._keys.job(job_id), "job_type", "idempotency_key")
+        scopes = [(str(t or ""), str(k or "")) for t, k in await pipe.execute()]
+        return await self._delete_scoped(job_ids, scopes, statuses, finished_before)
+
+    async def _delete_scoped(
+        self,
+        job_ids: Sequence[str],
+        scopes: Sequence[tuple[str, str]],
+        statuses: Collection[JobStatus],
+        finished_before: float | None,
+    ) -> int:
+        """delete.lua, given each job's type and idempotency key ("" = none) as read
+        before (neither changes while the job exists): the hash of each key goes along."""
         keys = [*self._keys.store_keys(), *(self._keys.job(i) for i in job_ids)]
+        held_at = []
+        for job_type, key in scopes:
+            if key:
+                keys.append(self._keys.idempotency(job_type, key))
+            held_at.append(len(keys) if key else 0)
         allowed = ",".join(s.value for s in statuses)
         before = "" if finished_before is None else repr(finished_before)
-        return int(await self._delete(keys=keys, args=[allowed, before, *job_ids]))
+        return int(await self._delete(keys=keys, args=[allowed, before, len(job_ids), *job_ids, *held_at]))
+
+    @translated
+    async def free_keys(self, now: float, limit: int) -> int:
+        """Nothing to do: a deleted job's idempotency hash expires by itself (delete.lua)."""
+        return 0
 
     @translated
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         """The finished index holds every finished state (dead letters too, kept by
         default): walk it in order until ``limit`` jobs of the wanted states are found."""
         wanted = {s.value for s in statuses}
-        doomed: list[str] = []
+        doomed: list[tuple[str, tuple[str, str]]] = []  # id, (type, idempotency key)
         offset = 0
         while len(doomed) < limit:
             ids = [
@@ -271,11 +312,20 @@ class RedisJobStore:
                 break
             pipe = self._client.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hget(self._keys.job(job_id), "status")
-            states = await pipe.execute()
-            doomed.extend(i for i, state in zip(ids, states, strict=True) if state in wanted)
+                pipe.hmget(self._keys.job(job_id), "status", "job_type", "idempotency_key")
+            found = await pipe.execute()
+            doomed.extend(
+                (i, (str(job_type), str(key or "")))
+                for i, (state, job_type, key) in zip(ids, found, strict=True)
+                if state in wanted
+            )
             offset += len(ids)
-        return await self.delete(doomed[:limit], statuses, finished_before) if doomed else 0
+        if not doomed:
+            return 0
+        doomed = doomed[:limit]
+        return await self._delete_scoped(
+            [job_id for job_id, _ in doomed], [scope for _, scope in doomed], statuses, finished_before
+        )
 
     async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
         start = f"({after}" if after else "-"

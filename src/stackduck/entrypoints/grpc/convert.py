@@ -50,6 +50,7 @@ def job_to_pb(job: Job) -> pb.Job:
         attempts=[attempt_to_pb(a) for a in job.attempts] if job.attempts else None,
         timeout_seconds=job.timeout,
         attempt_deadline=job.attempt_deadline or 0.0,
+        idempotency_key=job.idempotency_key,
     )
 
 
@@ -76,6 +77,7 @@ def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
         scheduled_in=message.scheduled_in,
         timeout=message.timeout_seconds,
         metadata=dict(message.metadata),
+        idempotency_key=message.idempotency_key,
     )
 
 

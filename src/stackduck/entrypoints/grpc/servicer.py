@@ -55,8 +55,8 @@ class StackDuckServicer:
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
-        [job] = await self._producer.enqueue([convert.job_request(request)])
-        return pb.EnqueueJobResponse(job_id=job.id, success=True)
+        [enqueued] = await self._producer.enqueue([convert.job_request(request)])
+        return pb.EnqueueJobResponse(job_id=enqueued.job_id, success=True, duplicate=enqueued.duplicate)
 
     @unary
     async def DequeueJob(self, request: pb.DequeueJobRequest, context: Context) -> pb.DequeueJobResponse:
@@ -187,8 +187,12 @@ class StackDuckServicer:
     async def EnqueueJobs(self, request: pb.EnqueueJobsRequest, context: Context) -> pb.EnqueueJobsResponse:
         if not 1 <= len(request.jobs) <= MAX_BATCH:
             raise InvalidJob(f"send 1 to {MAX_BATCH} jobs in one EnqueueJobs call; got {len(request.jobs)}")
-        jobs = await self._producer.enqueue([convert.job_request(job) for job in request.jobs])
-        return pb.EnqueueJobsResponse(job_ids=[job.id for job in jobs])
+        requests = [convert.job_request(job) for job in request.jobs]
+        enqueued = await self._producer.enqueue(requests)
+        keyed = any(r.idempotency_key for r in requests)
+        return pb.EnqueueJobsResponse(
+            job_ids=[e.job_id for e in enqueued], duplicate=[e.duplicate for e in enqueued] if keyed else None
+        )
 
     @unary
     async def AckJobs(self, request: pb.AckJobsRequest, context: Context) -> pb.AckJobsResponse:

@@ -47,3 +47,17 @@ CREATE TABLE stackduck_paused (
     job_type  text PRIMARY KEY,
     paused_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Idempotency keys: which job holds each (job_type, key). A row is kept while its job is
+-- (job_kept) and until reserved_until (the job's created_at plus the window), whichever
+-- is later; an enqueue with the key creates nothing while it stands.
+CREATE TABLE stackduck_idempotency (
+    job_type       text NOT NULL,
+    key            text NOT NULL,
+    job_id         uuid NOT NULL,
+    reserved_until double precision NOT NULL,
+    job_kept       boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (job_type, key)
+);
+-- Retention: keys whose jobs are gone, by the end of their window.
+CREATE INDEX stackduck_idempotency_gone ON stackduck_idempotency (reserved_until) WHERE NOT job_kept;

@@ -1,12 +1,19 @@
--- Store new jobs, all or none.
+-- Store new jobs, all or none; a job with an idempotency key only if no job holds it.
 -- KEYS: the 5 status sets (queued, running, completed, failed, cancelled), leases,
---       finished, all jobs, then one job hash per job.
+--       finished, all jobs, then one job hash per job, then the idempotency hashes
+--       (keys.idempotency) of the jobs with a key.
 -- ARGV[1]: JSON {"names": the n field names, "rows": per job [id, its n values]
 --          (values are strings, "" = none), "queues": per job [its type's ready set,
 --          its scheduled set], "types": the set of types, "due": the due index}. One argument, not n per
---          job: packing arguments is what a batch costs the server otherwise.
+--          job: packing arguments is what a batch costs the server otherwise. A batch
+--          with keys adds "keyed": per job with a key [its row, its idempotency hash's
+--          place in KEYS, the end of its window], and "job_prefix" (keys.job_prefix).
 -- A queued job gets its ready-queue entry in the same call (_entries.lua).
 -- Per job: one HSET; the existence check and every index change once per call.
+-- An idempotency hash that names a job still kept, or whose window has not ended by the
+-- new job's created_at, holds the key: that job is not stored. Otherwise the new job
+-- takes it (no expiry while the job is kept: delete.lua sets one). Returns, flat, the
+-- row and the holder of each job not stored.
 --#include _entries
 --#include _many
 local redis_now = redis_time()
@@ -42,10 +49,32 @@ for _, row in ipairs(rows) do
         return redis.error_reply('job ' .. tostring(row[1]) .. ' has a state, time or priority that is not one')
     end
 end
+local keyed = batch.keyed or {}
+for _, entry in ipairs(keyed) do
+    if not number(rows[entry[1]][at.created_at]) or not number(entry[3]) then
+        return redis.error_reply('job ' .. tostring(rows[entry[1]][1]) .. ' has a creation time that is not one')
+    end
+end
+-- Idempotency keys, after every check that can fail: a key written here stays written.
+local held = {}  -- per row not to store: the job holding its key
+local taken = {}  -- keys taken by this batch: held whatever the time
+for _, entry in ipairs(keyed) do
+    local j, key, window_end = entry[1], KEYS[entry[2]], entry[3]
+    local found = redis.call('HMGET', key, 'job', 'until')
+    local holder = found[1]
+    if holder and (taken[key] or redis.call('EXISTS', batch.job_prefix .. holder) == 1
+            or tonumber(rows[j][at.created_at]) <= (tonumber(found[2]) or 0)) then
+        held[j] = holder
+    else
+        redis.call('DEL', key)  -- a hash whose job is gone, and its expiry
+        redis.call('HSET', key, 'job', rows[j][1], 'until', window_end)
+        taken[key] = true
+    end
+end
 local adds = {}  -- per index key: its score/member pairs
 local function add(key, score, member) gather(adds, key, score, member) end
 local types, later = {}, {}  -- later[type]: its earliest new scheduled entry
-for j, row in ipairs(rows) do
+local function store(j, row)
     local id, status = row[1], row[STATE]
     local fields = {}
     for f = 1, n do
@@ -69,7 +98,17 @@ for j, row in ipairs(rows) do
         add(KEYS[6], row[LEASE_EXPIRES_AT], id)
     end
 end
+for j, row in ipairs(rows) do
+    if not held[j] then store(j, row) end
+end
 add_all(adds)
 for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
 for job_type, at in pairs(later) do redis.call('ZADD', batch.due, 'LT', at, job_type) end
-return #rows
+local duplicates = {}
+for j = 1, #rows do
+    if held[j] then
+        duplicates[#duplicates + 1] = j
+        duplicates[#duplicates + 1] = held[j]
+    end
+end
+return duplicates

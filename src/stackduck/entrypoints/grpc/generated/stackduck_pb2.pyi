@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at", "result", "metadata", "attempts", "timeout_seconds", "attempt_deadline")
+    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at", "result", "metadata", "attempts", "timeout_seconds", "attempt_deadline", "idempotency_key")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class Job(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     job_type: str
     payload: str
@@ -59,7 +60,8 @@ class Job(_message.Message):
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     timeout_seconds: float
     attempt_deadline: float
-    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ..., result: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., attempt_deadline: _Optional[float] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ..., result: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., attempt_deadline: _Optional[float] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("number", "worker_id", "started_at", "ended_at", "outcome", "error")
@@ -78,7 +80,7 @@ class Attempt(_message.Message):
     def __init__(self, number: _Optional[int] = ..., worker_id: _Optional[str] = ..., started_at: _Optional[float] = ..., ended_at: _Optional[float] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit", "timeout_seconds", "metadata")
+    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit", "timeout_seconds", "metadata", "idempotency_key")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +98,7 @@ class EnqueueJobRequest(_message.Message):
     RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     job_type: str
     payload: str
     priority: int
@@ -106,17 +109,20 @@ class EnqueueJobRequest(_message.Message):
     retry_limit: int
     timeout_seconds: float
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
-    __slots__ = ("job_id", "success", "error_message")
+    __slots__ = ("job_id", "success", "error_message", "duplicate")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     success: bool
     error_message: str
-    def __init__(self, job_id: _Optional[str] = ..., success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
+    duplicate: bool
+    def __init__(self, job_id: _Optional[str] = ..., success: _Optional[bool] = ..., error_message: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
 
 class DequeueJobRequest(_message.Message):
     __slots__ = ("queue_name", "worker_id")
@@ -431,10 +437,12 @@ class EnqueueJobsRequest(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueJobRequest, _Mapping]]] = ...) -> None: ...
 
 class EnqueueJobsResponse(_message.Message):
-    __slots__ = ("job_ids",)
+    __slots__ = ("job_ids", "duplicate")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    duplicate: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., duplicate: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class AckJobsRequest(_message.Message):
     __slots__ = ("completed", "failed")
