@@ -53,6 +53,16 @@ async def test_an_operator_repairs_a_queue_from_the_command_line(server: Running
     assert "exactly one" in message
 
 
+async def test_enqueue_with_an_idempotency_key_makes_one_job(server: Running) -> None:
+    first = await cli(server, "enqueue", "invoice", "--idempotency-key", "order-42", "--timeout", "30")
+    again = await cli(server, "enqueue", "invoice", "--idempotency-key", "order-42")
+
+    assert first == again
+    stored = await server.job(first["job_id"])
+    assert (stored.idempotency_key, stored.timeout_seconds) == ("order-42", 30)
+    assert (await server.counts())["queued"] == 1
+
+
 async def test_the_commands_carry_the_token(start_server: ServerFactory) -> None:
     server: Running = await start_server(STACKDUCK_AUTH_TOKEN="t0ken")
     refused = await cli(server, "stats", expect=1)

@@ -118,6 +118,7 @@ class AsyncClient(OperatorCalls):
         scheduled_in: float | timedelta | None = None,
         timeout: float | timedelta | None = None,  # noqa: ASYNC109 - the job's, not this call's
         metadata: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
         """Enqueue one job; returns its id once the server has stored it.
 
@@ -130,7 +131,10 @@ class AsyncClient(OperatorCalls):
         timedelta, at most a day; past it the attempt fails as timed out).
         ``metadata``: string pairs kept and delivered with the job (at most 64; keys of
         letters, digits, ``.``, ``_``, ``-``; 16 KiB in all); with tracing on, the trace
-        context is added to them. None leaves the server's default.
+        context is added to them. ``idempotency_key``: while a job of this type with
+        this key is kept (and for a day at least), enqueueing it again creates nothing
+        and returns the first job's id; resend with the same key after a call that
+        failed or timed out. None leaves the server's default.
         """
         job = NewJob(
             job_type,
@@ -143,6 +147,7 @@ class AsyncClient(OperatorCalls):
             scheduled_in=scheduled_in,
             timeout=timeout,
             metadata=metadata,
+            idempotency_key=idempotency_key,
         )
         return await self.enqueue_job(job)
 

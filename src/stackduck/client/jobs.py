@@ -58,6 +58,7 @@ class JobInfo:
     timeout: float | None = None  # run time allowed per attempt, seconds; None: no limit
     attempt_deadline: datetime | None = None  # when the running attempt times out
     attempts: tuple[AttemptInfo, ...] = ()  # the ended attempts, oldest first (the latest 20)
+    idempotency_key: str | None = None  # as enqueued
 
     @classmethod
     def from_pb(cls, job: pb.Job) -> JobInfo:
@@ -87,6 +88,7 @@ class JobInfo:
             timeout=job.timeout_seconds or None,
             attempt_deadline=moment(job.attempt_deadline),
             attempts=tuple(AttemptInfo.from_pb(a) for a in job.attempts),
+            idempotency_key=job.idempotency_key or None,
         )
 
 
@@ -142,6 +144,9 @@ class NewJob:
     timeout: float | timedelta | None = None  # run time allowed per attempt; None: the server's default
     #: String pairs kept and delivered with the job (at most 64; keys of letters, digits, . _ -).
     metadata: Mapping[str, str] | None = None
+    #: At most one job per (job_type, key) while it is kept (and a day at least): resend
+    #: a job with the same key and the server answers the first one's id.
+    idempotency_key: str | None = None
 
     def to_pb(self) -> pb.EnqueueJobRequest:
         try:
@@ -155,6 +160,7 @@ class NewJob:
                 scheduled_in=_seconds(self.scheduled_in, "scheduled_in"),
                 timeout_seconds=_seconds(self.timeout, "timeout"),
                 metadata=_metadata(self.metadata),
+                idempotency_key=self.idempotency_key or "",
             )
             if self.retry_limit is not None:
                 request.retry_limit = self.retry_limit

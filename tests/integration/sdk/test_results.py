@@ -161,3 +161,14 @@ async def test_a_hand_written_worker_completes_with_a_result_and_fails_with_retr
     assert {first.id, second.id} == {done_id, again_id}
     assert (done.result, done.raw_result) == ([1, "two"], '[1, "two"]')
     assert retry_at is not None and 295 <= retry_at.timestamp() - time.time() <= 301
+
+
+async def test_an_idempotency_key_makes_a_resent_job_one_job(server: Running, client: AsyncClient) -> None:
+    first = await client.enqueue("charge", {"order": 42}, idempotency_key="order-42")
+    again = await client.enqueue("charge", {"order": 42}, idempotency_key="order-42")
+    [batched] = await client.enqueue_many([NewJob("charge", idempotency_key="order-42")])
+    other = await client.enqueue("refund", idempotency_key="order-42")  # another type: its own key
+
+    assert first == again == batched != other
+    assert (await client.get(first)).idempotency_key == "order-42"
+    assert (await client.get(other)).idempotency_key == "order-42"

@@ -40,6 +40,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     enqueue.add_argument("--delay", type=int, help="retry backoff base, seconds")
     enqueue.add_argument("--max-retries", type=int)
     enqueue.add_argument("--in", dest="scheduled_in", type=float, help="first run this many seconds from now")
+    enqueue.add_argument("--timeout", type=float, help="run time allowed per attempt, seconds")
+    enqueue.add_argument(
+        "--idempotency-key", help="at most one job of this type with this key: a repeat answers its id"
+    )
 
     stats = command("stats", "queue depths, rates and pauses per job type", _stats)
     stats.add_argument("job_type", nargs="?")
@@ -89,6 +93,8 @@ async def _enqueue(client: AsyncClient, args: argparse.Namespace) -> dict[str, s
         delay=args.delay,
         max_retries=args.max_retries,
         scheduled_in=args.scheduled_in,
+        timeout=args.timeout,
+        idempotency_key=args.idempotency_key,
     )
     return {"job_id": job_id}
 
