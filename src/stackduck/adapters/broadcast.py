@@ -16,9 +16,9 @@ deployment — so saves a publish per enqueue, and hearing it back (ADR 0015).
 
 The same messages carry news of single jobs (the ``Signals`` port): stops for deliveries
 that were cancelled or timed out, which the instance holding them acts on (ADR 0023), and
-changes of the jobs watched somewhere (ADR 0024). Each instance names the jobs its watchers follow
-in its presence (and at once when a watch starts); the others publish a change only for
-those, so a job nobody watches costs nothing. The message format is in
+changes of the jobs watched somewhere (ADR 0024). Each instance names the jobs its
+watchers follow in its presence (and at once when a watch starts); the others publish a
+change only for those, so a job nobody watches costs nothing. The message format is in
 broadcast_messages.py.
 """
 
