@@ -33,6 +33,7 @@ from stackduck.application.queue_admin import QueueAdmin
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
 from stackduck.application.streams import Streams
+from stackduck.application.watches import Watches
 from stackduck.domain.retry import RetryPolicy
 from stackduck.entrypoints.grpc.health import HealthReporter
 from stackduck.entrypoints.grpc.server import GrpcServer, Listen, message_limit
@@ -61,6 +62,7 @@ class Container(containers.DeclarativeContainer):
         dead_retention_seconds=config.dead_retention_seconds,
         job_timeout_seconds=config.job_timeout_seconds,
         idempotency_seconds=config.idempotency_seconds,
+        max_watch_streams=config.max_watch_streams,
     )
     metrics = providers.Singleton(PrometheusMetrics, config.shared_ports)
 
@@ -95,29 +97,41 @@ class Container(containers.DeclarativeContainer):
     queue = backend.provided.queue
     schedule = backend.provided.schedule
     notifier = backend.provided.notifier
+    signals = backend.provided.signals
     paused_types_store = backend.provided.paused_types
     storage_health = backend.provided.health
 
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
-    consumers = providers.Singleton(ConsumerRegistry, metrics)
+    consumers = providers.Singleton(ConsumerRegistry, metrics, signals)
     ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock)
     paused_types = providers.Singleton(PausedTypes, paused_types_store, ready, clock)
-    reaper = providers.Singleton(LeaseReaper, store, ready, consumers, metrics, clock, policy)
+    reaper = providers.Singleton(LeaseReaper, store, ready, consumers, signals, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)
     maintenance = providers.Singleton(Maintenance, ready, reaper, retention)
 
     claims = providers.Singleton(
-        Claims, store, claimer, ready, reaper.provided.loop, paused_types, metrics, clock, policy, gate
+        Claims,
+        store,
+        claimer,
+        ready,
+        reaper.provided.loop,
+        paused_types,
+        signals,
+        metrics,
+        clock,
+        policy,
+        gate,
     )
     handoff = providers.Singleton(DirectHandoff, consumers, claims, paused_types, clock, policy, gate)
     streams = providers.Singleton(
         Streams, claims, consumers, notifier, store, paused_types, clock, policy, gate
     )
     producer = providers.Singleton(Producer, store, ready, handoff, clock, ids, policy, gate, metrics)
-    acks = providers.Singleton(Acks, store, ready, consumers, metrics, clock, policy)
-    job_admin = providers.Singleton(JobAdmin, store, ready, clock)
+    acks = providers.Singleton(Acks, store, ready, consumers, signals, metrics, clock, policy)
+    job_admin = providers.Singleton(JobAdmin, store, ready, signals, clock)
+    watches = providers.Singleton(Watches, store, signals, gate, policy)
     queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, clock)
 
     # -- the entrypoints -----------------------------------------------------------------
@@ -129,6 +143,7 @@ class Container(containers.DeclarativeContainer):
         acks,
         job_admin,
         queue_admin,
+        watches,
         providers.Callable(message_limit, config.max_payload_bytes),
     )
     health_reporter = providers.Singleton(HealthReporter, storage_health, gate)

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_CERT"))
     tls_key: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_KEY"))
     max_streams_per_client: int = Field(2000, ge=1, validation_alias=_env("STACKDUCK_MAX_STREAMS_PER_CLIENT"))
+    max_watch_streams: int = Field(1000, ge=1, validation_alias=_env("STACKDUCK_MAX_WATCH_STREAMS"))
     max_concurrent_rpcs: int = Field(
         DEFAULT_MAX_CONCURRENT_RPCS, ge=1, validation_alias=_env("STACKDUCK_MAX_CONCURRENT_RPCS")
     )

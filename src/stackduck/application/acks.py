@@ -17,7 +17,7 @@ from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.group_commit import GroupCommit
 from stackduck.application.moves import Move, Outcome, apply_moves, log_state
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Clock, Completion, JobStore, Metrics
+from stackduck.application.ports import Clock, Completion, JobStore, Metrics, Signals
 from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
 from stackduck.domain.rules import validate_result
@@ -67,11 +67,13 @@ class Acks:
         store: JobStore,
         ready: ReadyPath,
         consumers: ConsumerRegistry,
+        signals: Signals,
         metrics: Metrics,
         clock: Clock,
         policy: QueuePolicy,
     ) -> None:
         self._store = store
+        self._signals = signals
         self._metrics = metrics
         self._ready = ready
         self._consumers = consumers
@@ -136,7 +138,9 @@ class Acks:
             for a in acks
         ]
         outcomes = await self._beats.submit(moves)
-        self._consumers.seen((o.job.id for o in outcomes if o.job is not None), now)
+        beaten = [o.job.id for o in outcomes if o.job is not None]
+        self._consumers.seen(beaten, now)
+        self._signals.changed(beaten)
         return outcomes
 
     async def _settle(self, answers: Sequence[_Answer]) -> tuple[list[Job], list[Outcome]]:
@@ -168,5 +172,6 @@ class Acks:
         settled = [outcome.job for outcome in done if outcome.job is not None]
         now = self._clock.now()
         self._consumers.done((job.id for job in settled), now)
+        self._signals.changed(job.id for job in settled)
         await self._ready.offer(settled, now)
         return done

@@ -20,6 +20,7 @@ from stackduck.application.ports import (
     PausedTypesStore,
     ReadyQueue,
     Schedule,
+    Signals,
     StorageHealth,
 )
 
@@ -45,6 +46,11 @@ class Backend(Protocol):
     @property
     def notifier(self) -> Notifier:
         """Wake-ups for the consumers of this instance and of the others."""
+
+    @property
+    def signals(self) -> Signals:
+        """Stops for cancelled and timed-out deliveries, and changes of watched jobs, for
+        this instance and the others."""
 
     @property
     def paused_types(self) -> PausedTypesStore:

@@ -14,7 +14,7 @@ from stackduck.application.gate import Gate
 from stackduck.application.moves import apply_moves, log_state
 from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
-from stackduck.application.ports import Claimer, Clock, JobStore, Metrics
+from stackduck.application.ports import Claimer, Clock, JobStore, Metrics, Signals
 from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
 
@@ -29,12 +29,14 @@ class Claims:
         ready: ReadyPath,
         reaper: DueLoop,
         paused: PausedTypes,
+        signals: Signals,
         metrics: Metrics,
         clock: Clock,
         policy: QueuePolicy,
         gate: Gate,
     ) -> None:
         self._store = store
+        self._signals = signals
         self._claimer = claimer
         self._ready = ready
         self._reaper = reaper
@@ -74,10 +76,11 @@ class Claims:
     def delivered(self, jobs: Sequence[Job], now: float) -> None:
         """Jobs leased at ``now`` are on their way to a worker: the reaper is told when
         the first of their leases ends (a timed attempt's is cut at its deadline),
-        metrics and the log hear of them."""
+        metrics, the log and their watchers hear of them."""
         lease = now + self._policy.lease_seconds
         self._reaper.poke(min(job.lease_expires_at or lease for job in jobs))
         self._metrics.delivered(jobs, now)
+        self._signals.changed(job.id for job in jobs)
         for job in jobs:
             log_state(job)
 
@@ -109,6 +112,7 @@ class Claims:
             ],
         )
         released = [outcome.job for outcome in outcomes if outcome.job is not None]
+        self._signals.changed(job.id for job in released)
         await self._ready.offer(released, now)
         if released:
             count = len(released)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from stackduck.application.ports import Metrics, Waiter
+from stackduck.application.ports import Metrics, Signals, Waiter
+from stackduck.application.stops import Stop
 from stackduck.domain.job import Job
 
 
@@ -29,7 +30,14 @@ class Consumer:
     # its types when it last found the queue empty, and when that was. While the count
     # has not moved, the queue holds nothing new for it: its next claim would be empty.
     quiet_since: tuple[int, float] | None = None
-    # Set while the stream has something to do: room below its limit, or jobs handed to it.
+    # The stream asked to be told of the jobs it must stop (ConsumeJobsRequest.stop_messages);
+    # the stops not yet sent; and whether what it holds must be checked against the record
+    # (stops may have been lost).
+    stop_messages: bool = False
+    stops: list[Stop] = field(default_factory=list)
+    recheck: bool = False
+    # Set while the stream has something to do: room below its limit, jobs handed to it,
+    # stops to send, or a check to make.
     room: asyncio.Event = field(default_factory=asyncio.Event)
     emptied: asyncio.Event = field(default_factory=asyncio.Event)  # set while holding nothing
 
@@ -42,7 +50,7 @@ class Consumer:
         return max(self.max_in_flight - len(self.held) - self.reserved, 0)
 
     def _sync_room(self) -> None:
-        busy = self.free_slots > 0 or bool(self.inbox)
+        busy = self.free_slots > 0 or bool(self.inbox or self.stops) or self.recheck
         for event, on in ((self.room, busy), (self.emptied, not self.held)):
             if on:
                 event.set()
@@ -51,20 +59,30 @@ class Consumer:
 
 
 class ConsumerRegistry:
-    """Who on this server holds which job, so acknowledgements make room at once."""
+    """Who on this server holds which job, so acknowledgements make room at once, and
+    stops (a held job cancelled or timed out, here or on another instance) too."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, signals: Signals) -> None:
         self._metrics = metrics
         self._consumers: set[Consumer] = set()
         self._by_job: dict[str, Consumer] = {}
         self.none_open = asyncio.Event()  # set while no stream is open
         self.none_open.set()
         self.parked: set[Consumer] = set()  # streams waiting after a claim found nothing
+        signals.on_stop(self)
 
     def open(
-        self, worker_id: str, job_types: Collection[str], max_in_flight: int, client: str, now: float
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        max_in_flight: int,
+        client: str,
+        now: float,
+        stop_messages: bool = False,
     ) -> Consumer:
-        consumer = Consumer(worker_id, frozenset(job_types), max_in_flight, client, now, now)
+        consumer = Consumer(
+            worker_id, frozenset(job_types), max_in_flight, client, now, now, stop_messages=stop_messages
+        )
         self._consumers.add(consumer)
         self.none_open.clear()
         self._metrics.streams_open(len(self._consumers))
@@ -153,6 +171,40 @@ class ConsumerRegistry:
                 if self._by_job.get(job_id) is consumer:
                     del self._by_job[job_id]
         consumer._sync_room()
+
+    def stopped(self, stops: Sequence[Stop]) -> None:
+        """Deliveries that were cancelled or timed out: the stream holding one lets go of
+        it (its slot is free) and, if it asked, is told; a delivery it no longer holds
+        (answered, handed back, delivered again) is no concern of it. A job handed to it
+        but not yet sent is simply not sent."""
+        for stop in stops:
+            consumer = self._by_job.get(stop.job_id)
+            if consumer is None or consumer.held.get(stop.job_id) != stop.lease_token:
+                continue
+            del consumer.held[stop.job_id]
+            del self._by_job[stop.job_id]
+            unsent = [job for job in consumer.inbox if job.id != stop.job_id]
+            if len(unsent) < len(consumer.inbox):
+                consumer.inbox = unsent
+            elif consumer.stop_messages:
+                consumer.stops.append(stop)
+                if consumer.parked is not None:
+                    consumer.parked.wake()
+            consumer._sync_room()
+
+    def missed(self) -> None:
+        """Stops may have been lost: every stream holding jobs checks them against the record."""
+        for consumer in self._consumers:
+            if consumer.held:
+                consumer.recheck = True
+                consumer._sync_room()
+                if consumer.parked is not None:
+                    consumer.parked.wake()
+
+    def take_stops(self, consumer: Consumer) -> list[Stop]:
+        stops, consumer.stops = consumer.stops, []
+        consumer._sync_room()
+        return stops
 
     @property
     def consumers(self) -> list[Consumer]:

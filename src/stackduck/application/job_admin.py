@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from functools import partial
 
 from stackduck.application.moves import Outcome, apply_moves
-from stackduck.application.ports import Clock, JobStore, Page
+from stackduck.application.ports import Clock, JobStore, Page, Signals
 from stackduck.application.ready_path import ReadyPath
+from stackduck.application.stops import cancel_stops
 from stackduck.domain.errors import InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_id
@@ -28,9 +29,10 @@ def page_size(limit: int) -> int:
 
 
 class JobAdmin:
-    def __init__(self, store: JobStore, ready: ReadyPath, clock: Clock) -> None:
+    def __init__(self, store: JobStore, ready: ReadyPath, signals: Signals, clock: Clock) -> None:
         self._store = store
         self._ready = ready
+        self._signals = signals
         self._clock = clock
 
     async def get(self, job_id: str) -> Job:
@@ -58,17 +60,23 @@ class JobAdmin:
         return await self.list_jobs(JobStatus.FAILED, job_type, limit, cursor, max_bytes)
 
     async def cancel(self, job_ids: Sequence[str]) -> list[Outcome]:
-        """Cancel queued (or scheduled) jobs; running and finished ones are refused."""
+        """Cancel queued, scheduled or running jobs (the stream holding a running one is
+        told, on whichever instance it is); finished ones are refused."""
         now = self._clock.now()
         outcomes = await apply_moves(self._store, [(i, partial(Job.cancel, now=now)) for i in job_ids])
-        await self._ready.withdraw(o.job for o in outcomes if o.job is not None)
+        cancelled = [o.job for o in outcomes if o.job is not None]
+        self._signals.send_stops(cancel_stops(cancelled))
+        self._signals.changed(job.id for job in cancelled)
+        await self._ready.withdraw(cancelled)
         return outcomes
 
     async def requeue_dead(self, job_ids: Sequence[str]) -> list[Outcome]:
         """Give dead letters a fresh retry budget and queue them now."""
         now = self._clock.now()
         outcomes = await apply_moves(self._store, [(i, partial(Job.requeue, now=now)) for i in job_ids])
-        await self._ready.offer([o.job for o in outcomes if o.job is not None], now)
+        requeued = [o.job for o in outcomes if o.job is not None]
+        self._signals.changed(job.id for job in requeued)
+        await self._ready.offer(requeued, now)
         return outcomes
 
     async def run_now(self, job_ids: Sequence[str]) -> list[Outcome]:
@@ -76,6 +84,7 @@ class JobAdmin:
         now = self._clock.now()
         outcomes = await apply_moves(self._store, [(i, partial(Job.run_now, now=now)) for i in job_ids])
         moved = [o.job for o in outcomes if o.job is not None]
+        self._signals.changed(job.id for job in moved)
         await self._ready.withdraw(moved)
         await self._ready.offer(moved, now)
         return outcomes

@@ -26,3 +26,8 @@ class QueuePolicy:
     #: How long an idempotency key keeps naming its job at least (longer while the
     #: job is kept).
     idempotency_seconds: float = 24 * 3600.0
+    #: WatchJob streams one server serves at once.
+    max_watch_streams: int = 1000
+    #: Longest a watcher waits without news before it reads its job again (a safety
+    #: net only: changes are pushed).
+    watch_recheck_seconds: float = 5.0

@@ -6,10 +6,11 @@ Every port is batch-shaped: a single job is a batch of one, so the hot path
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stackduck.application.stops import Stop
 from stackduck.domain.job import Job, JobStatus
 
 
@@ -293,6 +294,49 @@ class Waiter(Protocol):
     @property
     def woken(self) -> bool:
         """Woken already (its consumer is about to look at the queue)."""
+
+
+class StopListener(Protocol):
+    """Who holds deliveries on this server (its streams), told when some end."""
+
+    def stopped(self, stops: Sequence[Stop]) -> None:
+        """These deliveries were cancelled or timed out: a holder here lets go of them."""
+
+    def missed(self) -> None:
+        """Stops may have been lost (the link to the other instances dropped): check
+        what is held against the record."""
+
+
+class Watch(Protocol):
+    """One watcher of one job."""
+
+    async def wait(self, max_seconds: float) -> bool:
+        """Until the job may have changed (True) or ``max_seconds`` pass (False)."""
+
+    def wake(self) -> None:
+        """Make the watcher look at the job now (or at the server stopping)."""
+
+    def close(self) -> None:
+        """Stop watching."""
+
+
+class Signals(Protocol):
+    """News about single jobs, for this server instance and the others: stops for the
+    deliveries that were cancelled or timed out, and changes of the jobs someone watches.
+    What a lost message leaves undone is caught by a re-read of the record."""
+
+    def on_stop(self, listener: StopListener) -> None:
+        """Tell ``listener`` of every stop, made here or on another instance."""
+
+    def send_stops(self, stops: Sequence[Stop]) -> None:
+        """These deliveries ended: their holder lets go, on whichever instance it is."""
+
+    def watch(self, job_id: str) -> Watch:
+        """Be woken when the job changes, whichever instance changes it."""
+
+    def changed(self, job_ids: Iterable[str]) -> None:
+        """These jobs changed (a new version is stored): wake their watchers. Costs
+        nothing beyond a look-up for jobs nobody watches."""
 
 
 class Clock(Protocol):

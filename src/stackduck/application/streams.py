@@ -1,6 +1,7 @@
 """ConsumeJobs streams: each one claims jobs as they become ready, parks while there
 are none (a wake-up or a direct hand-off ends the wait), never holds more than its
-``max_in_flight``, and gives back what it holds when it closes."""
+``max_in_flight``, and gives back what it holds when it closes. A held job that is
+cancelled or times out frees its slot, and a stream that asked is told (a Stop)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from stackduck.application.gate import Gate
 from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock, JobStore, Notifier
+from stackduck.application.stops import Stop, stop_of
 from stackduck.domain.errors import InvalidJob, LimitExceeded, StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type, validate_text
@@ -69,12 +71,19 @@ class Streams:
             await consumer.emptied.wait()
 
     async def consume(
-        self, worker_id: str, job_types: Collection[str], max_in_flight: int = 1, client: str = ""
-    ) -> AsyncGenerator[list[Job], None]:
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        max_in_flight: int = 1,
+        client: str = "",
+        stop_messages: bool = False,
+    ) -> AsyncGenerator[list[Job] | Stop, None]:
         """Yield jobs for an open stream as they become ready, never more than
         ``max_in_flight`` unacknowledged. When the caller stops iterating (the
         stream closed), the jobs it still holds go back to the queue at once.
-        ``client`` names where the stream comes from, for the per-client limit."""
+        ``client`` names where the stream comes from, for the per-client limit. With
+        ``stop_messages``, a held job that is cancelled or times out is yielded as a
+        :class:`Stop` (without, its slot is freed all the same)."""
         check_consumer(worker_id, job_types, max_in_flight)
         limit = self._policy.max_streams_per_client
         if client and self._consumers.streams_of(client) >= limit:
@@ -82,9 +91,19 @@ class Streams:
                 f"{client} already holds {limit} ConsumeJobs streams, the most one client may hold "
                 "(STACKDUCK_MAX_STREAMS_PER_CLIENT); close one, or ask more of each (max_in_flight)"
             )
-        consumer = self._consumers.open(worker_id, job_types, max_in_flight, client, self._clock.now())
+        consumer = self._consumers.open(
+            worker_id, job_types, max_in_flight, client, self._clock.now(), stop_messages
+        )
         try:
             while not self._closing.is_set():
+                if consumer.stops:
+                    for stop in self._consumers.take_stops(consumer):
+                        yield stop
+                    continue
+                if consumer.recheck:  # stops may have been lost
+                    consumer.recheck = False
+                    await self._forget_settled(consumer)
+                    continue
                 if consumer.inbox:  # handed over directly, already held
                     yield self._consumers.take_inbox(consumer)
                     continue
@@ -101,7 +120,11 @@ class Streams:
                     yield jobs
             if consumer.inbox:  # handed over just before closing: the worker answers them too
                 yield self._consumers.take_inbox(consumer)
-            while consumer.held:  # closing: let the worker answer what it holds
+            while consumer.held or consumer.stops:  # closing: let the worker answer what it holds
+                for stop in self._consumers.take_stops(consumer):
+                    yield stop
+                if not consumer.held:
+                    break
                 # An answer that reached another instance never empties this stream: the
                 # record is asked about what it still holds, so shutdown does not wait out
                 # the whole grace for it.
@@ -147,7 +170,8 @@ class Streams:
                     woken = await waiter.wait(recheck - (now - claimed_at))
                 finally:
                     self._consumers.unpark(consumer)
-                if woken and consumer.inbox and covered:  # by a hand-off (after a timeout it claims)
+                if woken and covered and (consumer.inbox or consumer.stops or consumer.recheck):
+                    # By a hand-off or a stop, not a wake-up (after a timeout it claims).
                     consumer.quiet_since = (announced, claimed_at)
             return jobs
         finally:
@@ -161,7 +185,9 @@ class Streams:
 
     async def _forget_settled(self, consumer: Consumer) -> None:
         """Drop held jobs that were answered elsewhere (e.g. an ack that reached another
-        server instance) or whose lease was taken from this stream."""
+        server instance) or whose lease was taken from this stream. Those that ended
+        cancelled or timed out are stopped, as their stop would have done (it may have
+        been lost on its way from another instance)."""
         held = dict(consumer.held)  # jobs handed to it meanwhile are not judged by this read
         try:
             stored = await self._store.get(list(held))
@@ -174,6 +200,12 @@ class Streams:
             or job.status is not JobStatus.RUNNING
             or job.attempt != token
         }
+        stops = [
+            stop
+            for job_id, token in settled.items()
+            if (job := stored.get(job_id)) is not None and (stop := stop_of(job, token)) is not None
+        ]
+        self._consumers.stopped(stops)
         # Only the deliveries the read judged: a job answered and delivered to this stream
         # again while the read ran is held under a new token, and stays held.
         self._consumers.forget(consumer, settled)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
 from stackduck.adapters import broadcast
 from stackduck.adapters.broadcast import BroadcastNotifier
+from stackduck.application.stops import Stop
 from stackduck.domain.errors import StorageUnavailable
 
 
@@ -26,7 +27,7 @@ class Channel:
         self.sizes: list[int] = []
         self.sent: list[dict[str, object]] = []
         self.failures: list[Exception] = []
-        self._subscribers: list[asyncio.Queue[str]] = []
+        self._subscribers: list[asyncio.Queue[str | None]] = []
         self._deaf = deaf  # the first this many subscriptions go live but hear nothing
         self._subscribe_seconds = subscribe_seconds
 
@@ -44,14 +45,22 @@ class Channel:
             self._deaf -= 1
             yield ""  # "subscribed", then silence: a link that died without a word
             await asyncio.Event().wait()
-        queue: asyncio.Queue[str] = asyncio.Queue()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
             yield ""  # subscribed
             while True:
-                yield await queue.get()
+                message = await queue.get()
+                if message is None:
+                    raise StorageUnavailable("the link dropped")
+                yield message
         finally:
             self._subscribers.remove(queue)
+
+    def drop(self) -> None:
+        """Every subscription's link drops (what was said meanwhile is lost to it)."""
+        for queue in self._subscribers:
+            queue.put_nowait(None)
 
     def wake_ups(self) -> list[dict[str, object]]:
         return [message for message in self.sent if message["ready"]]
@@ -251,3 +260,142 @@ async def test_stopping_ends_the_publisher_even_when_its_client_swallowed_the_ca
 
     assert channel.swallowed == 1
     assert len(channel.sent) <= published + 1, "it went on publishing after it was stopped"
+
+
+# -- stops and watched jobs ---------------------------------------------------------------
+
+STOP = Stop("job-1", 2, "cancelled", "cancelled while running")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.stops: list[Stop] = []
+        self.checks = 0
+
+    def stopped(self, stops: Sequence[Stop]) -> None:
+        self.stops.extend(stops)
+
+    def missed(self) -> None:
+        self.checks += 1
+
+
+def said(channel: Channel, key: str) -> list[object]:
+    """Everything the channel carried under ``key``."""
+    found: list[object] = []
+    for message in channel.sent:
+        part = message.get(key)
+        if isinstance(part, dict):
+            found.extend(part.items())
+        elif isinstance(part, list):
+            found.extend(part)
+    return found
+
+
+async def test_a_stop_reaches_the_holder_on_another_instance_and_this_one() -> None:
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        here, there = Recorder(), Recorder()
+        a.on_stop(here)
+        b.on_stop(there)
+
+        a.send_stops([STOP])
+
+        assert here.stops == [STOP]  # at once, in process
+        await until(lambda: there.stops == [STOP])
+
+
+async def test_a_lone_instance_publishes_no_stop() -> None:
+    channel = Channel()
+    async with running(channel) as alone:
+        await until(alone.alone)
+        here = Recorder()
+        alone.on_stop(here)
+
+        alone.send_stops([STOP])
+        await asyncio.sleep(0.2)
+
+    assert here.stops == [STOP] and said(channel, "stop") == []
+
+
+async def test_changes_go_out_only_for_jobs_another_instance_watches() -> None:
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        a.changed(["job-1", "job-2"])
+        await asyncio.sleep(0.1)
+        assert said(channel, "changed") == []  # nobody watches them
+
+        watch = b.watch("job-1")
+        assert await watch.wait(1)  # its watch came back to it...
+        await asyncio.sleep(0.05)  # ...and reached a
+        a.changed(["job-1", "job-2"])
+
+        assert await watch.wait(1)
+        assert said(channel, "changed") == ["job-1"]
+        watch.close()
+
+
+async def test_a_watch_is_said_at_once_then_in_every_presence_until_it_closes() -> None:
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        watch = b.watch("job-1")
+        await until(lambda: "job-1" in said(channel, "watching"))
+        await asyncio.sleep(0.2)  # four presences
+        assert said(channel, "watching").count("job-1") >= 3
+
+        watch.close()
+        await asyncio.sleep(0.25)  # longer than PEER_SECONDS: a forgets it
+        before = len(said(channel, "changed"))
+        a.changed(["job-1"])
+        await asyncio.sleep(0.1)
+        assert len(said(channel, "changed")) == before
+
+
+async def test_watched_jobs_are_named_every_presence_period_even_among_wake_ups() -> None:
+    """Wake-ups count as presence; the list of watched jobs must not wait for a quiet
+    moment, or the others would forget it and stop publishing its changes."""
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        watch = b.watch("job-1")
+        await until(lambda: "job-1" in said(channel, "watching"))
+        named = said(channel, "watching").count("job-1")
+
+        for _ in range(30):  # 0.3 s of wake-ups, more often than presence is due
+            await b.notify({"email": 1})
+            await asyncio.sleep(0.01)
+
+        assert said(channel, "watching").count("job-1") - named >= 3
+        watch.close()
+
+
+async def test_a_watcher_looks_again_once_its_watch_is_heard_back() -> None:
+    """A change another instance made before it heard of the watch is not missed: the
+    watcher reads its job again when its own announcement comes back."""
+    channel = Channel()
+    async with running(channel) as a, running(channel) as b:
+        await until(lambda: a.peers_heard() and b.peers_heard())
+        watch = b.watch("job-1")
+
+        assert await watch.wait(1)
+        watch.close()
+
+
+async def test_after_a_dropped_link_holders_check_and_watchers_look_again() -> None:
+    channel = Channel()
+    async with running(channel) as a:
+        holder = Recorder()
+        a.on_stop(holder)
+        watch = a.watch("job-1")
+        await asyncio.sleep(0.1)
+        while await watch.wait(0.01):  # whatever woke it so far
+            pass
+        checks = holder.checks
+
+        channel.drop()
+
+        await until(lambda: holder.checks > checks)
+        assert await watch.wait(1)
+        watch.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stackduck.adapters.memory import MemorySignals
 from stackduck.adapters.prometheus import OTHER, PrometheusMetrics, PrometheusPage
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.ports import TypeStats
@@ -40,7 +41,7 @@ def test_wait_and_run_times_are_observed_per_job_under_its_type() -> None:
 
 def test_open_streams_are_counted_as_they_open_and_close() -> None:
     metrics = PrometheusMetrics()
-    consumers = ConsumerRegistry(metrics)
+    consumers = ConsumerRegistry(metrics, MemorySignals())
 
     def gauge() -> float | None:
         return metrics.registry.get_sample_value("stackduck_workers_connected")

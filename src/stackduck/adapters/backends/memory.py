@@ -26,13 +26,20 @@ How a job goes through it:
   scheduler (``ReadyPath.promote_due``) moves held entries whose time came to the
   ready heaps and wakes their consumers.
 
-Paused types: ``MemoryPausedTypes``. Health: always up. Nothing to open or close.
+Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
+always up. Nothing to open or close.
 """
 
 from __future__ import annotations
 
 from stackduck.adapters.health import MemoryHealth
-from stackduck.adapters.memory import MemoryJobStore, MemoryNotifier, MemoryPausedTypes, MemoryReadyQueue
+from stackduck.adapters.memory import (
+    MemoryJobStore,
+    MemoryNotifier,
+    MemoryPausedTypes,
+    MemoryReadyQueue,
+    MemorySignals,
+)
 from stackduck.application.ports import Clock
 from stackduck.application.queue_claimer import QueueClaimer
 
@@ -44,6 +51,7 @@ class MemoryBackend:
         self.queue = MemoryReadyQueue()
         self.schedule = self.queue  # the heap of held entries
         self.notifier = MemoryNotifier()
+        self.signals = MemorySignals()
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = MemoryPausedTypes()
         self.health = MemoryHealth()

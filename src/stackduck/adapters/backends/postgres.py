@@ -29,7 +29,8 @@ How a job goes through it:
   and every failure or heartbeat, goes through the domain and ``apply.sql``
   (compare-and-set on the row's version).
 - **Wake-ups.** ``BroadcastNotifier`` over ``PostgresChannel`` (one ``LISTEN``
-  connection of its own). Jobs scheduled for later need no promotion: the scheduler
+  connection of its own), which carries stops and changes of watched jobs too
+  (``signals``). Jobs scheduled for later need no promotion: the scheduler
   (``ReadyPath.promote_due``) asks ``PostgresSchedule`` (``became_due.sql``) which
   rows fell due since it last looked, to wake their consumers, and when the next
   falls due (``next_due.sql``).
@@ -65,6 +66,7 @@ class PostgresBackend:
         self.store = PostgresJobStore(pool)
         self.queue: None = None  # the table is the queue
         self.notifier = BroadcastNotifier(PostgresChannel(pool, conninfo))
+        self.signals = self.notifier  # stops and watched jobs ride the same channel
         self.claimer = PostgresClaimer(pool, self.notifier)
         self.schedule = PostgresSchedule(pool, clock.now())
         self.paused_types = PostgresPausedTypes(pool)

@@ -29,7 +29,8 @@ How a job goes through it:
   and every failure or heartbeat, goes through the domain and ``apply.lua``
   (compare-and-set on the version), which moves the job's queue entry in the same
   call.
-- **Wake-ups.** ``BroadcastNotifier`` over ``RedisChannel`` (pub/sub). The scheduler
+- **Wake-ups.** ``BroadcastNotifier`` over ``RedisChannel`` (pub/sub), which carries
+  stops and changes of watched jobs too (``signals``). The scheduler
   (``ReadyPath.promote_due``) moves due entries from the scheduled sets to the ready
   sets (``RedisReadyQueue.promote_due``, ``promote.lua``, guided by the due index).
 
@@ -67,6 +68,7 @@ class RedisBackend:
         self.schedule = self.ready_sets
         self.claimer = RedisClaimer(client, keys)
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))
+        self.signals = self.notifier  # stops and watched jobs ride the same channel
         self.paused_types = RedisPausedTypes(client, keys)
         self.health = RedisHealth(self.ready_sets)
 

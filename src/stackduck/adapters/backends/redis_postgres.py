@@ -1,6 +1,7 @@
 """Redis over PostgreSQL (DATABASE_URL and REDIS_URL set): PostgreSQL keeps the record
 of every job and decides who leases it; Redis carries the ready queue and the
-wake-ups; memory takes the queue over while Redis fails (ADR 0009, ADR 0020).
+wake-ups (and, on the same channel, stops and changes of watched jobs); memory takes
+the queue over while Redis fails (ADR 0009, ADR 0020).
 
 How a job is enqueued:
 ``Producer._write`` (application/producer.py) commits the job to PostgreSQL with
@@ -94,6 +95,7 @@ class RedisPostgresBackend:
         self.pool = pool
         self.store = PostgresJobStore(pool)
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))
+        self.signals = self.notifier  # stops and watched jobs ride the same channel
         self.queue = FailoverReadyQueue(RedisReadyQueue(client, keys), self.store, clock, self.notifier, pace)
         self.schedule = self.queue
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)

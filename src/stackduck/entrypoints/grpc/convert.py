@@ -8,6 +8,7 @@ from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.queue_admin import DeadLetterSelection, QueueView
+from stackduck.application.stops import Stop
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import MAX_ATTEMPT, Attempt, Job, JobStatus
 from stackduck.domain.rules import (
@@ -62,6 +63,12 @@ def attempt_to_pb(attempt: Attempt) -> pb.Attempt:
         ended_at=attempt.ended_at,
         outcome=attempt.outcome,
         error=attempt.error,
+    )
+
+
+def stop_to_pb(stop: Stop) -> pb.JobStop:
+    return pb.JobStop(
+        job_id=stop.job_id, lease_token=stop.lease_token, reason=stop.reason, message=stop.message
     )
 
 

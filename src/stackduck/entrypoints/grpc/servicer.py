@@ -13,7 +13,9 @@ from stackduck.application.claims import Claims
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import QueueAdmin
+from stackduck.application.stops import Stop
 from stackduck.application.streams import Streams
+from stackduck.application.watches import Watches
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_job_type, validate_job_types, validate_worker_id
@@ -24,6 +26,7 @@ from stackduck.entrypoints.grpc.peers import client_of
 
 Context = grpc.aio.ServicerContext[Any, Any]
 JOB_READY = "job_ready"
+JOB_STOP = "job_stop"
 #: Bytes kept free in a reply for its own fields, and per job for its framing.
 REPLY_HEADROOM = 4096
 JOB_OVERHEAD = 16
@@ -42,6 +45,7 @@ class StackDuckServicer:
         acks: Acks,
         job_admin: JobAdmin,
         queue_admin: QueueAdmin,
+        watches: Watches,
         max_message_bytes: int,
     ) -> None:
         #: Replies that carry many jobs are cut to fit what the server may send.
@@ -52,6 +56,7 @@ class StackDuckServicer:
         self._acks = acks
         self._job_admin = job_admin
         self._queue_admin = queue_admin
+        self._watches = watches
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
@@ -82,10 +87,17 @@ class StackDuckServicer:
         validate_worker_id(request.worker_id)
         job_types = validate_job_types(list(request.job_types))
         batches = self._streams.consume(
-            request.worker_id, job_types, request.max_in_flight or 1, client_of(context.peer() or "")
+            request.worker_id,
+            job_types,
+            request.max_in_flight or 1,
+            client_of(context.peer() or ""),
+            request.stop_messages,
         )
         async with aclosing(batches):
             async for jobs in batches:
+                if isinstance(jobs, Stop):  # only to a stream that asked for stops
+                    yield pb.JobMessage(notification_type=JOB_STOP, stop=convert.stop_to_pb(jobs))
+                    continue
                 if request.batch:
                     for chunk in self._fit([convert.job_to_pb(job) for job in jobs]):
                         yield pb.JobMessage(jobs=chunk, notification_type=JOB_READY)
@@ -115,6 +127,13 @@ class StackDuckServicer:
     @unary
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.Job:
         return convert.job_to_pb(await self._job_admin.get(convert.job_id(request.job_id)))
+
+    @streaming
+    async def WatchJob(self, request: pb.WatchJobRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
+        events = self._watches.watch(convert.job_id(request.job_id))
+        async with aclosing(events):
+            async for job in events:
+                yield pb.JobEvent(job=convert.job_to_pb(job))
 
     @unary
     async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:

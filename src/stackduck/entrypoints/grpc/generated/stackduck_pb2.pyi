@@ -157,26 +157,42 @@ class DequeueRetriedJobResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ConsumeJobsRequest(_message.Message):
-    __slots__ = ("worker_id", "job_types", "max_in_flight", "batch")
+    __slots__ = ("worker_id", "job_types", "max_in_flight", "batch", "stop_messages")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    STOP_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     job_types: _containers.RepeatedScalarFieldContainer[str]
     max_in_flight: int
     batch: bool
-    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., batch: _Optional[bool] = ...) -> None: ...
+    stop_messages: bool
+    def __init__(self, worker_id: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., batch: _Optional[bool] = ..., stop_messages: _Optional[bool] = ...) -> None: ...
 
 class JobMessage(_message.Message):
-    __slots__ = ("job", "notification_type", "jobs")
+    __slots__ = ("job", "notification_type", "jobs", "stop")
     JOB_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TYPE_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
     job: Job
     notification_type: str
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+    stop: JobStop
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., notification_type: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., stop: _Optional[_Union[JobStop, _Mapping]] = ...) -> None: ...
+
+class JobStop(_message.Message):
+    __slots__ = ("job_id", "lease_token", "reason", "message")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    lease_token: int
+    reason: str
+    message: str
+    def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CompleteJobRequest(_message.Message):
     __slots__ = ("job_id", "lease_token", "worker_id", "result")
@@ -249,6 +265,18 @@ class GetJobRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class JobEvent(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class CancelJobRequest(_message.Message):
     __slots__ = ("job_id",)

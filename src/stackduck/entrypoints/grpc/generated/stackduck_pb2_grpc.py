@@ -74,6 +74,11 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=stackduck__pb2.Job.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/stackduck.StackDuckService/WatchJob',
+                request_serializer=stackduck__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.JobEvent.FromString,
+                _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/stackduck.StackDuckService/CancelJob',
                 request_serializer=stackduck__pb2.CancelJobRequest.SerializeToString,
@@ -170,7 +175,9 @@ class StackDuckServiceServicer:
     def ConsumeJobs(self, request, context):
         """Open a stream: the server pushes jobs of `job_types` the moment they are
         ready, highest priority first, never more than `max_in_flight` unacknowledged.
-        When the stream closes, the jobs it holds go back to the queue at once.
+        When the stream closes, the jobs it holds go back to the queue at once. A job the
+        stream holds that is cancelled or times out frees its slot; with stop_messages the
+        stream also says so (JobMessage.stop).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,6 +208,17 @@ class StackDuckServiceServicer:
     def GetJob(self, request, context):
         """--- added by this server ---
         One job by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Follow one job: the first message is the job as it is now, then one message each
+        time it changes (state, attempt, lease, result, ...), until it is completed, failed
+        (dead-lettered) or cancelled: that message is the last, and the stream ends OK.
+        NOT_FOUND for an unknown id; RESOURCE_EXHAUSTED past the server's limit of watch
+        streams (STACKDUCK_MAX_WATCH_STREAMS); UNAVAILABLE when the server stops.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -347,6 +365,11 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=stackduck__pb2.GetJobRequest.FromString,
                     response_serializer=stackduck__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=stackduck__pb2.WatchJobRequest.FromString,
+                    response_serializer=stackduck__pb2.JobEvent.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -630,6 +653,33 @@ class StackDuckService:
             '/stackduck.StackDuckService/GetJob',
             stackduck__pb2.GetJobRequest.SerializeToString,
             stackduck__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/stackduck.StackDuckService/WatchJob',
+            stackduck__pb2.WatchJobRequest.SerializeToString,
+            stackduck__pb2.JobEvent.FromString,
             options,
             channel_credentials,
             insecure,
