@@ -137,18 +137,21 @@ def validate_worker_id(worker_id: str) -> str:
 
 
 def validate_payload(payload: str, max_bytes: int) -> str:
-    size = len(payload.encode("utf-8", "surrogatepass"))
+    return _json_text("payload", payload, max_bytes, '{} or {"key": "value"}')
+
+
+def _json_text(field: str, text: str, max_bytes: int, example: str) -> str:
+    """A JSON text (RFC 8259) of at most ``max_bytes`` UTF-8 bytes, kept as it is."""
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise LimitExceeded(f"payload is {size} bytes; the limit is {max_bytes} bytes")
+        raise LimitExceeded(f"{field} is {size} bytes; the limit is {max_bytes} bytes")
     try:
-        _JSON.decode(payload)
+        _JSON.decode(text)
     except RecursionError as exc:
-        raise InvalidJob("payload nests arrays or objects too deeply to be read") from exc
+        raise InvalidJob(f"{field} nests arrays or objects too deeply to be read") from exc
     except ValueError as exc:
-        raise InvalidJob(
-            f'payload must be a JSON text (for example {{}} or {{"key": "value"}}): {exc}'
-        ) from exc
-    return payload
+        raise InvalidJob(f"{field} must be a JSON text (for example {example}): {exc}") from exc
+    return text
 
 
 def _refuse_constant(name: str) -> None:
@@ -308,18 +311,7 @@ def validate_retry_in(retry_in: float | None, retry: bool) -> float | None:
 
 def validate_result(result: str | None, max_bytes: int) -> str | None:
     """A job's result: a JSON text within the payload limit (None = no result)."""
-    if result is None:
-        return None
-    size = len(result.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise LimitExceeded(f"result is {size} bytes; the limit is {max_bytes} bytes")
-    try:
-        _JSON.decode(result)
-    except RecursionError as exc:
-        raise InvalidJob("result nests arrays or objects too deeply to be read") from exc
-    except ValueError as exc:
-        raise InvalidJob(f"result must be a JSON text (for example {{}} or 42): {exc}") from exc
-    return result
+    return None if result is None else _json_text("result", result, max_bytes, "{} or 42")
 
 
 def validate(
