@@ -435,3 +435,41 @@ async def test_a_job_enqueued_on_one_instance_wakes_a_worker_on_the_other(
     )
     # Without the notification B would find the job only at its idle re-check (5 s).
     assert max(latencies) < 1.0, latencies
+
+
+async def test_results_attempts_metadata_and_keys_survive_kill_9(start_server: StartServer) -> None:
+    first = await start_server()
+    async with grpc.aio.insecure_channel(first.address) as channel:
+        stub = StackDuckServiceStub(channel)
+        enqueued = await stub.EnqueueJob(
+            pb.EnqueueJobRequest(
+                job_type=JOB_TYPE, payload="{}", metadata={"tenant": "t1"}, idempotency_key="order-7"
+            ),
+            timeout=RPC_TIMEOUT,
+        )
+        job_id = enqueued.job_id
+        for attempt in (1, 2):
+            taken = await stub.DequeueJob(pb.DequeueJobRequest(queue_name=JOB_TYPE, worker_id=f"w{attempt}"))
+            assert taken.job.id == job_id
+            if attempt == 1:
+                await stub.FailJob(
+                    pb.FailJobRequest(job_id=job_id, lease_token=1, error_message="flaky", retry_in=0)
+                )
+        await stub.CompleteJob(pb.CompleteJobRequest(job_id=job_id, lease_token=2, result='{"total": 7}'))
+    await first.kill_9()
+
+    second = await start_server()
+    async with grpc.aio.insecure_channel(second.address) as channel:
+        stub = StackDuckServiceStub(channel)
+        job = await stub.GetJob(pb.GetJobRequest(job_id=job_id), timeout=RPC_TIMEOUT)
+        again = await stub.EnqueueJob(
+            pb.EnqueueJobRequest(job_type=JOB_TYPE, payload="{}", idempotency_key="order-7"),
+            timeout=RPC_TIMEOUT,
+        )
+
+    assert (job.status, job.result, dict(job.metadata)) == ("completed", '{"total": 7}', {"tenant": "t1"})
+    assert [(a.number, a.worker_id, a.outcome, a.error) for a in job.attempts] == [
+        (1, "w1", "failed", "flaky"),
+        (2, "w2", "completed", ""),
+    ]
+    assert (again.job_id, again.duplicate) == (job_id, True)
