@@ -30,6 +30,7 @@ _EXPORTS = {
             "NewJob",
             "NoRetry",
             "RetryIn",
+            "RunningJob",
             "TlsHandshakeFailed",
             "Worker",
         ],
@@ -69,6 +70,7 @@ __all__ = [
     "NewJob",
     "NoRetry",
     "RetryIn",
+    "RunningJob",
     "ShuttingDown",
     "StackduckError",
     "StorageUnavailable",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         NewJob,
         NoRetry,
         RetryIn,
+        RunningJob,
         TlsHandshakeFailed,
         Worker,
     )

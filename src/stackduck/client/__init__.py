@@ -2,7 +2,7 @@
 
 from stackduck.client.async_client import AsyncClient
 from stackduck.client.errors import JobCancelled, JobFailed, TlsHandshakeFailed
-from stackduck.client.handlers import Handler, NoRetry, RetryIn
+from stackduck.client.handlers import Handler, NoRetry, RetryIn, RunningJob
 from stackduck.client.jobs import (
     AttemptInfo,
     DeadLetterPage,
@@ -32,6 +32,7 @@ __all__ = [
     "NoRetry",
     "Payload",
     "RetryIn",
+    "RunningJob",
     "TlsHandshakeFailed",
     "Worker",
 ]
