@@ -8,6 +8,7 @@ calling thread already runs an event loop (docs/adr/0011-python-client.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import threading
@@ -102,7 +103,10 @@ class Client:
         closing = events.aclose()
         if threading.current_thread() is self._thread:  # dropped on the loop itself
             self._loop.create_task(closing)
-        else:
+            return
+        # "already running": a step interrupted in this thread is being cancelled on the
+        # loop, and that cancellation closes the stream.
+        with contextlib.suppress(RuntimeError):
             self._run(closing)
 
     def close(self) -> None:

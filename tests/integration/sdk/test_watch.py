@@ -4,6 +4,8 @@ over WatchJob, from asyncio and from a thread, through a server restart."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -201,3 +203,48 @@ async def test_leaving_a_sync_watch_early_closes_its_stream(start_server: Server
                     time.sleep(0.02)
 
     assert await asyncio.to_thread(script) is JobStatus.QUEUED
+
+
+INTERRUPTED_SCRIPT = """
+import sys, time, stackduck
+address, job_id = sys.argv[1:]
+with stackduck.Client(address) as client:
+    try:
+        for event in client.watch(job_id):
+            print("watching", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    deadline = time.monotonic() + 10
+    while True:  # the server's one watch slot is free again once it hears of the cancel
+        try:
+            print(next(iter(client.watch(job_id))).job.status, flush=True)
+            break
+        except stackduck.LimitExceeded:
+            if time.monotonic() > deadline:
+                sys.exit("the interrupted watch stream is still open")
+            time.sleep(0.02)
+"""
+
+
+@memory_only
+async def test_ctrl_c_in_a_sync_watch_raises_keyboard_interrupt_and_closes_the_stream(
+    start_server: ServerFactory,
+) -> None:
+    server: Running = await start_server(STACKDUCK_MAX_WATCH_STREAMS=1)
+    async with AsyncClient(server.address) as client:
+        job_id = await client.enqueue("idle")
+    script = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", INTERRUPTED_SCRIPT, server.address, job_id,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert script.stdout is not None
+        assert await asyncio.wait_for(script.stdout.readline(), PATIENCE) == b"watching\n"
+        script.send_signal(signal.SIGINT)  # blocked in the wait for the next event
+        out, err = await asyncio.wait_for(script.communicate(), PATIENCE)
+    finally:
+        if script.returncode is None:
+            script.kill()
+            await script.communicate()
+
+    assert (script.returncode, out) == (0, b"interrupted\nqueued\n"), err.decode()
