@@ -1,8 +1,8 @@
 """Stackduck: a language-agnostic job-queue server with a gRPC API.
 
 The client is importable from here (``stackduck.Client``, ``stackduck.AsyncClient``,
-``stackduck.Worker``, ``stackduck.JobInfo``, the errors, and ``stackduck.NoRetry`` /
-``stackduck.RetryIn`` for handlers to raise), loaded on first use,
+``stackduck.Worker``, ``stackduck.JobInfo``, ``stackduck.JobEvent``, the errors, and
+``stackduck.NoRetry`` / ``stackduck.RetryIn`` for handlers to raise), loaded on first use,
 so that ``import stackduck`` itself does no work and imports nothing.
 """
 
@@ -22,12 +22,15 @@ _EXPORTS = {
             "Client",
             "DeadLetterPage",
             "JobCancelled",
+            "JobEvent",
             "JobFailed",
             "JobInfo",
             "JobStatus",
+            "JobStop",
             "NewJob",
             "NoRetry",
             "RetryIn",
+            "RunningJob",
             "TlsHandshakeFailed",
             "Worker",
         ],
@@ -56,15 +59,18 @@ __all__ = [
     "IllegalTransition",
     "InvalidJob",
     "JobCancelled",
+    "JobEvent",
     "JobFailed",
     "JobInfo",
     "JobNotFound",
     "JobStatus",
+    "JobStop",
     "LeaseMismatch",
     "LimitExceeded",
     "NewJob",
     "NoRetry",
     "RetryIn",
+    "RunningJob",
     "ShuttingDown",
     "StackduckError",
     "StorageUnavailable",
@@ -94,12 +100,15 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         Client,
         DeadLetterPage,
         JobCancelled,
+        JobEvent,
         JobFailed,
         JobInfo,
         JobStatus,
+        JobStop,
         NewJob,
         NoRetry,
         RetryIn,
+        RunningJob,
         TlsHandshakeFailed,
         Worker,
     )

@@ -69,10 +69,14 @@ async def start_server(
 ) -> AsyncIterator[ServerFactory]:
     started: list[Running] = []
 
-    async def start(**settings: Any) -> Running:
+    async def start(configure: Callable[[Container], None] | None = None, **settings: Any) -> Running:
+        """A server with these settings; ``configure`` may override the container's
+        providers (its clock, say) before anything is built."""
         values = {"SERVER_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0", **storage_settings, **settings}
         configured_secrets.add_settings(values)
         container = build_container(Settings(**values))
+        if configure is not None:
+            configure(container)
         server = await provide(container.grpc_server)
         http = await provide(container.http_server)
         await server.start()

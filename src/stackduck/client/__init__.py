@@ -2,8 +2,17 @@
 
 from stackduck.client.async_client import AsyncClient
 from stackduck.client.errors import JobCancelled, JobFailed, TlsHandshakeFailed
-from stackduck.client.handlers import Handler, NoRetry, RetryIn
-from stackduck.client.jobs import AttemptInfo, DeadLetterPage, JobInfo, JobStatus, NewJob, Payload
+from stackduck.client.handlers import Handler, NoRetry, RetryIn, RunningJob
+from stackduck.client.jobs import (
+    AttemptInfo,
+    DeadLetterPage,
+    JobEvent,
+    JobInfo,
+    JobStatus,
+    JobStop,
+    NewJob,
+    Payload,
+)
 from stackduck.client.sync_client import Client
 from stackduck.client.worker import Worker
 
@@ -14,13 +23,16 @@ __all__ = [
     "DeadLetterPage",
     "Handler",
     "JobCancelled",
+    "JobEvent",
     "JobFailed",
     "JobInfo",
     "JobStatus",
+    "JobStop",
     "NewJob",
     "NoRetry",
     "Payload",
     "RetryIn",
+    "RunningJob",
     "TlsHandshakeFailed",
     "Worker",
 ]

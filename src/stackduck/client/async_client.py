@@ -6,16 +6,17 @@ import os
 from collections.abc import AsyncGenerator, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import grpc
 
 from stackduck.client.address import auth_token, server_address
 from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
-from stackduck.client.jobs import DeadLetterPage, JobInfo, NewJob, Payload, encode_result, moment
+from stackduck.client.jobs import DeadLetterPage, JobInfo, JobStop, NewJob, Payload, encode_result, moment
 from stackduck.client.operations import OperatorCalls
 from stackduck.client.tracing import sent, tracing
+from stackduck.client.watching import WatchCalls
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
@@ -37,7 +38,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
-class AsyncClient(OperatorCalls):
+class AsyncClient(WatchCalls, OperatorCalls):
     """A connection to one Stackduck server.
 
     ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the
@@ -188,8 +189,9 @@ class AsyncClient(OperatorCalls):
         return JobInfo.from_pb(await self._call("GetJob", pb.GetJobRequest(job_id=job_id), job_id))
 
     async def cancel(self, job_id: str) -> JobInfo:
-        """Cancel a queued or scheduled job; returns it cancelled. A running or
-        finished job is refused with :class:`IllegalTransition`."""
+        """Cancel a queued, scheduled or running job; returns it cancelled. A running
+        job's worker is told to stop (its answer is refused); a finished job is refused
+        with :class:`IllegalTransition`."""
         reply = await self._call("CancelJob", pb.CancelJobRequest(job_id=job_id), job_id)
         return JobInfo.from_pb(reply.job)
 
@@ -221,19 +223,52 @@ class AsyncClient(OperatorCalls):
 
     # -- working (what Worker uses; for hand-written workers too) ------------
 
+    @overload
+    def consume(
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        *,
+        max_in_flight: int = 1,
+        stop_messages: Literal[False] = False,
+    ) -> AsyncGenerator[JobInfo, None]: ...
+
+    @overload
+    def consume(
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        *,
+        max_in_flight: int = 1,
+        stop_messages: Literal[True],
+    ) -> AsyncGenerator[JobInfo | JobStop, None]: ...
+
     async def consume(
-        self, worker_id: str, job_types: Collection[str], *, max_in_flight: int = 1
-    ) -> AsyncGenerator[JobInfo, None]:
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        *,
+        max_in_flight: int = 1,
+        stop_messages: bool = False,
+    ) -> AsyncGenerator[JobInfo | JobStop, None]:
         """The ConsumeJobs stream: jobs as the server pushes them, never more than
         ``max_in_flight`` unanswered. Leaving the loop closes the stream, and the
-        server hands the unanswered jobs back to the queue."""
+        server hands the unanswered jobs back to the queue. ``stop_messages``: the
+        stream also yields a :class:`JobStop` when a job it delivered is cancelled or
+        times out: stop working on it and send no answer."""
         request = pb.ConsumeJobsRequest(
-            worker_id=worker_id, job_types=list(job_types), max_in_flight=max_in_flight
+            worker_id=worker_id,
+            job_types=list(job_types),
+            max_in_flight=max_in_flight,
+            stop_messages=stop_messages,
         )
         call = self.stub.ConsumeJobs(request, metadata=self._metadata)
         try:
             async for message in call:
-                yield JobInfo.from_pb(message.job)
+                if message.HasField("stop"):
+                    yield JobStop.from_pb(message.stop)
+                else:
+                    yield JobInfo.from_pb(message.job)
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc, transport=self.transport) from exc
         finally:

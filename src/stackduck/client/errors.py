@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from stackduck.client.channel import HOW_TO_TRUST, TLS_CA_VARIABLE, Transport
+from stackduck.client.jobs import JobInfo
 from stackduck.domain.errors import (
     IllegalTransition,
     InvalidJob,
@@ -34,12 +35,27 @@ class TlsHandshakeFailed(StackduckError):
 class JobFailed(StackduckError):
     """Raised by ``client.result(job_id)`` when the job it waits for ends dead-lettered
     (status failed: its retries spent, or failed with no retry); the message is the
-    job's last error."""
+    job's last error, ``job`` the job as it ended."""
+
+    def __init__(self, job: JobInfo) -> None:
+        super().__init__(job.error_message or f"job {job.id} failed")
+        self.job = job
+
+    def __reduce__(self) -> tuple[type[JobFailed], tuple[JobInfo]]:
+        return type(self), (self.job,)
 
 
 class JobCancelled(StackduckError):
     """Raised by ``client.result(job_id)`` when the job it waits for is cancelled
-    (before it ran, or while it ran): it has no result and never will."""
+    (before it ran, or while it ran): it has no result and never will. ``job``: the
+    job as it ended."""
+
+    def __init__(self, job: JobInfo) -> None:
+        super().__init__(f"job {job.id} ({job.job_type}) was cancelled")
+        self.job = job
+
+    def __reduce__(self) -> tuple[type[JobCancelled], tuple[JobInfo]]:
+        return type(self), (self.job,)
 
 
 def error_from(

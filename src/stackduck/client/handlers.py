@@ -4,17 +4,81 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from stackduck.client.jobs import JobInfo
 from stackduck.client.threads import DaemonThreads
 
-#: A handler takes the delivered job; a coroutine function runs on the event loop,
-#: any other callable in a thread. Returning completes the job (what it returns, unless
-#: None, is the job's result, serialised with ``json.dumps``); raising fails it.
-Handler = Callable[[JobInfo], Any]
+
+class StopFlag:
+    """Set once, on the worker's event loop, when the worker is told to stop a job;
+    read from any thread."""
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None) -> bool:
+        return self._event.wait(timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob(JobInfo):
+    """The job a handler receives: the delivered :class:`JobInfo`, and whether the
+    worker has been told to stop working on it.
+
+    When the job is cancelled while it runs, or its attempt passes its timeout, an
+    ``async def`` handler's task is cancelled (``asyncio.CancelledError`` at its current
+    ``await``); a plain function, which runs in a thread and cannot be interrupted,
+    sees :attr:`cancelled` become true and should return soon: until it does it keeps
+    its thread and its place among the worker's ``concurrency``. Either way the worker
+    sends no answer for the job (the server would refuse it), whatever the handler
+    returns or raises afterwards.
+    """
+
+    _stop: StopFlag = field(default_factory=StopFlag, repr=False, compare=False)
+
+    @classmethod
+    def delivered(cls, job: JobInfo, stop: StopFlag) -> RunningJob:
+        return cls(**{f.name: getattr(job, f.name) for f in fields(JobInfo)}, _stop=stop)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the worker has been told to stop this job: cancelled, or timed out
+        (:attr:`stop_reason` says which)."""
+        return self._stop.is_set()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """``"cancelled"`` (CancelJob while it ran) or ``"timed_out"`` (its attempt ran
+        past the job's timeout); None while the job may go on."""
+        return self._stop.reason
+
+    def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """For a thread handler: block until the job is stopped or ``timeout`` seconds
+        pass; returns :attr:`cancelled` (an interruptible ``time.sleep``). Never call it
+        from an ``async def`` handler: it would block the event loop."""
+        return self._stop.wait(timeout)
+
+
+#: A handler takes the delivered job (a :class:`RunningJob`, a :class:`JobInfo` with
+#: ``cancelled``); a coroutine function runs on the event loop, any other callable in a
+#: thread. Returning completes the job (what it returns, unless None, is the job's
+#: result, serialised with ``json.dumps``); raising fails it.
+Handler = Callable[[RunningJob], Any]
 H = TypeVar("H", bound=Handler)
 
 
@@ -64,7 +128,7 @@ class Handlers(Mapping[str, Handler]):
         return len(self._handlers)
 
 
-async def call(handler: Handler, job: JobInfo, threads: DaemonThreads) -> Any:
+async def call(handler: Handler, job: RunningJob, threads: DaemonThreads) -> Any:
     """Await a coroutine function's result on the loop; run anything else in a
     thread (and await what it returns if that is awaitable)."""
     if is_async(handler):

@@ -26,6 +26,15 @@ class JobStatus(StrEnum):
     FAILED = "failed"  # dead-lettered
     CANCELLED = "cancelled"
 
+    @property
+    def finished(self) -> bool:
+        """Completed, failed (dead-lettered) or cancelled: the job changes no more
+        (a dead letter only by an operator's re-queue)."""
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
 
 @dataclass(frozen=True, slots=True)
 class JobInfo:
@@ -114,6 +123,36 @@ class AttemptInfo:
             outcome=attempt.outcome,
             error=attempt.error or None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One message of ``watch(job_id)``: the job as it is after a change (the first
+    event: as it was when the watch began)."""
+
+    job: JobInfo
+
+    @property
+    def last(self) -> bool:
+        """The job's last state (completed, failed, cancelled): the watch ends after it."""
+        return self.job.status.finished
+
+
+@dataclass(frozen=True, slots=True)
+class JobStop:
+    """A ``consume(..., stop_messages=True)`` message: stop working on delivery
+    ``lease_token`` of job ``job_id`` and send no answer (it would be refused): the job
+    was cancelled, or its attempt ran past its timeout. Ignore one whose job and token
+    are not a delivery you still work on."""
+
+    job_id: str
+    lease_token: int
+    reason: str  # "cancelled" or "timed_out"
+    message: str  # for people: "cancelled while running", "timed out after 30 s"
+
+    @classmethod
+    def from_pb(cls, stop: pb.JobStop) -> JobStop:
+        return cls(stop.job_id, stop.lease_token, stop.reason, stop.message)
 
 
 @dataclass(frozen=True, slots=True)

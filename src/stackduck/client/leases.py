@@ -1,4 +1,5 @@
-"""Heartbeats: how often, and the loop that keeps one delivered job leased."""
+"""Heartbeats: how often, and the loop that keeps one delivered job leased; and how
+long a delivered attempt may run, by the worker's own clock."""
 
 from __future__ import annotations
 
@@ -30,6 +31,20 @@ def heartbeat_interval(job: JobInfo, now: float) -> float:
         spans.append(expires - job.started_at.timestamp())
     lease = min((span for span in spans if span > 0), default=0.0)
     return max(lease / 3, MIN_INTERVAL_SECONDS)
+
+
+def attempt_time_left(job: JobInfo, now: float) -> float | None:
+    """Seconds the just-delivered attempt may still run, for the worker's own timer (a
+    stand-in for a stop message that never comes); None when it has no deadline. The
+    job's ``timeout``, counted from delivery, when the job names one: the server started
+    that clock a little earlier, so the timer never fires before the server's deadline,
+    whatever the two clocks say. Otherwise (the server's default timeout)
+    ``attempt_deadline - now`` by the client's clock."""
+    if job.attempt_deadline is None:
+        return None
+    if job.timeout is not None:
+        return job.timeout
+    return max(job.attempt_deadline.timestamp() - now, 0.0)
 
 
 async def keep_leased(client: AsyncClient, job: JobInfo, worker_id: str) -> None:

@@ -8,14 +8,16 @@ calling thread already runs an event loop (docs/adr/0011-python-client.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 from stackduck.client.async_client import AsyncClient
+from stackduck.client.jobs import JobEvent
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -73,7 +75,39 @@ class Client:
             raise RuntimeError("this stackduck Client is closed")
         # The task starts from a copy of this thread's context variables (the current
         # span among them): run_coroutine_threadsafe schedules it with call_soon_threadsafe.
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result()
+        except BaseException:  # KeyboardInterrupt, say: the call must not go on without us
+            future.cancel()
+            raise
+
+    def watch(self, job_id: str) -> Iterator[JobEvent]:
+        """:meth:`AsyncClient.watch` as a blocking iterator: each event as it comes, until
+        the job's last state. Leaving the loop early (``break``, an exception) closes the
+        stream; so does closing or dropping the iterator."""
+        events = self._client.watch(job_id)
+        try:
+            while True:
+                try:
+                    event = self._run(_next(events))
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            self._close_stream(events)
+
+    def _close_stream(self, events: AsyncGenerator[JobEvent, None]) -> None:
+        if self._closed:  # closing the channel cancelled the stream already
+            return
+        closing = events.aclose()
+        if threading.current_thread() is self._thread:  # dropped on the loop itself
+            self._loop.create_task(closing)
+            return
+        # "already running": a step interrupted in this thread is being cancelled on the
+        # loop, and that cancellation closes the stream.
+        with contextlib.suppress(RuntimeError):
+            self._run(closing)
 
     def close(self) -> None:
         """Close the channel and stop the thread. Safe to call twice."""
@@ -97,6 +131,7 @@ class Client:
     enqueue_job = _blocking(AsyncClient.enqueue_job)
     enqueue_many = _blocking(AsyncClient.enqueue_many)
     get = _blocking(AsyncClient.get)
+    result = _blocking(AsyncClient.result)
     cancel = _blocking(AsyncClient.cancel)
     dead_letters = _blocking(AsyncClient.dead_letters)
     all_dead_letters = _blocking(AsyncClient.all_dead_letters)
@@ -111,3 +146,7 @@ class Client:
     workers = _blocking(AsyncClient.workers)
     requeue_dead_letters = _blocking(AsyncClient.requeue_dead_letters)
     purge_dead_letters = _blocking(AsyncClient.purge_dead_letters)
+
+
+async def _next(events: AsyncGenerator[JobEvent, None]) -> JobEvent:
+    return await anext(events)

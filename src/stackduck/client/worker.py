@@ -4,7 +4,10 @@ One stream asks for ``concurrency`` jobs in flight and as many runner tasks work
 them. Each delivered job is kept leased by heartbeats from delivery until it is
 answered: a return completes it (the value, unless None, as the job's result), an
 exception fails it with its message (:class:`NoRetry`: dead-lettered at once,
-:class:`RetryIn`: retried after the wait it names). With ``opentelemetry-api``
+:class:`RetryIn`: retried after the wait it names). The stream asks for stop messages:
+a job cancelled while it runs, or past its timeout (also by the worker's own timer from
+the delivered ``attempt_deadline``), is stopped (an async handler's task cancelled, a
+thread handler's ``job.cancelled`` set) and never answered. With ``opentelemetry-api``
 installed each handler runs in a CONSUMER span (:mod:`stackduck.client.tracing`).
 When the server goes away the worker reconnects with capped exponential backoff.
 ``stop()`` (SIGTERM / SIGINT with ``handle_signals``) takes no new job, lets the
@@ -21,6 +24,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,9 +32,19 @@ from typing import TYPE_CHECKING, Any
 from stackduck.client.async_client import AsyncClient
 from stackduck.client.backoff import Backoff
 from stackduck.client.errors import worth_reconnecting
-from stackduck.client.handlers import H, Handler, Handlers, NoRetry, RetryIn, call
-from stackduck.client.jobs import JobInfo, encode_result
-from stackduck.client.leases import keep_leased
+from stackduck.client.handlers import (
+    H,
+    Handler,
+    Handlers,
+    NoRetry,
+    RetryIn,
+    RunningJob,
+    StopFlag,
+    call,
+    is_async,
+)
+from stackduck.client.jobs import JobInfo, JobStop, encode_result
+from stackduck.client.leases import attempt_time_left, keep_leased
 from stackduck.client.threads import DaemonThreads
 from stackduck.client.tracing import tracing
 from stackduck.domain.errors import InvalidJob, StackduckError, StorageUnavailable
@@ -45,6 +59,8 @@ MAX_CONCURRENCY = 1000  # the server's max_in_flight limit
 ANSWER_RETRY_SECONDS = 30.0
 #: A stream that lived this long earns a fresh backoff even if it brought no job.
 HEALTHY_STREAM_SECONDS = 10.0
+#: JobStop.reason of an attempt past its timeout.
+TIMED_OUT = "timed_out"
 
 
 def default_worker_id() -> str:
@@ -53,24 +69,44 @@ def default_worker_id() -> str:
 
 @dataclass(eq=False)
 class _Stream:
-    """One ConsumeJobs stream and the deliveries it brought that no runner took."""
+    """One ConsumeJobs stream, the deliveries it brought that no runner took, and
+    every delivery of it not done with yet (by job id and lease token)."""
 
     waiting: set[_Delivery] = field(default_factory=set)
+    held: dict[tuple[str, int], _Delivery] = field(default_factory=dict)
     ended: bool = False
 
     def end(self) -> None:
         """The server hands back what this stream held: stop keeping those leased."""
         self.ended = True
         for delivery in self.waiting:
-            delivery.heartbeats.cancel()
+            delivery.quiet()
         self.waiting.clear()
 
 
 @dataclass(eq=False)
 class _Delivery:
-    job: JobInfo
+    job: RunningJob
+    stop: StopFlag
     stream: _Stream
     heartbeats: asyncio.Task[None]
+    timer: asyncio.TimerHandle | None = None  # the worker's own attempt deadline
+    handling: asyncio.Task[str | None] | None = None  # the handler, once a runner started it
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.job.id, self.job.lease_token
+
+    def quiet(self) -> None:
+        """No more heartbeats, no deadline: the delivery is answered or given up."""
+        self.heartbeats.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def done(self) -> None:
+        self.quiet()
+        if self.stream.held.get(self.key) is self:
+            del self.stream.held[self.key]
 
 
 @dataclass(eq=False)
@@ -256,17 +292,19 @@ class Worker:
         """One stream, until it ends (True if it brought a job) or the worker stops
         (then only once the jobs in hand are finished: their answers need the lease)."""
         stream = _Stream()
-        jobs = client.consume(self.worker_id, list(self.handlers), max_in_flight=self.concurrency)
+        jobs = client.consume(
+            self.worker_id, list(self.handlers), max_in_flight=self.concurrency, stop_messages=True
+        )
         got_jobs = False
 
         async def read() -> None:
             nonlocal got_jobs
-            async for job in jobs:
+            async for item in jobs:
+                if isinstance(item, JobStop):
+                    self._stop_message(stream, item)
+                    continue
                 got_jobs = True
-                beats = asyncio.create_task(keep_leased(client, job, self.worker_id))
-                delivery = _Delivery(job, stream, beats)
-                stream.waiting.add(delivery)
-                pending.put_nowait(delivery)
+                pending.put_nowait(self._deliver(client, stream, item))
 
         reader = asyncio.create_task(read())
         stopping = asyncio.create_task(run.stopping.wait())
@@ -284,6 +322,44 @@ class Worker:
             await jobs.aclose()
             stream.end()
 
+    def _deliver(self, client: AsyncClient, stream: _Stream, delivered: JobInfo) -> _Delivery:
+        """Keep the delivered job leased, and arm its deadline, until it is done."""
+        stop = StopFlag()
+        job = RunningJob.delivered(delivered, stop)
+        beats = asyncio.create_task(keep_leased(client, job, self.worker_id))
+        delivery = _Delivery(job, stop, stream, beats)
+        stream.waiting.add(delivery)
+        stream.held[delivery.key] = delivery
+        left = attempt_time_left(job, time.time())
+        if left is not None:
+            said = f"timed out after {job.timeout:g} s" if job.timeout else "its attempt deadline passed"
+            message = f"{said} (by the worker's own clock)"
+            timer = asyncio.get_running_loop().call_later(left, self._stop, delivery, TIMED_OUT, message)
+            delivery.timer = timer
+        return delivery
+
+    def _stop_message(self, stream: _Stream, stop: JobStop) -> None:
+        delivery = stream.held.get((stop.job_id, stop.lease_token))
+        if delivery is None:  # answered, or handed back, already
+            log.debug("job %s: stop (%s) for a delivery no longer in hand", stop.job_id, stop.reason)
+            return
+        self._stop(delivery, stop.reason, stop.message)
+
+    def _stop(self, delivery: _Delivery, reason: str, message: str) -> None:
+        """Give the job up: cancel an async handler, tell a thread handler (job.cancelled),
+        no more heartbeats, and never answer it. A job not started is never started."""
+        if delivery.stop.is_set():  # the stop message and the timer: the first one acts
+            return
+        job = delivery.job
+        delivery.stop.set(reason)
+        delivery.quiet()
+        log.info("job %s (%s) stopped (%s): %s", job.id, job.job_type, reason, message)
+        if delivery in delivery.stream.waiting:  # no runner took it: none will
+            delivery.stream.waiting.discard(delivery)
+            delivery.done()
+        elif delivery.handling is not None and is_async(self.handlers[job.job_type]):
+            delivery.handling.cancel()
+
     # -- the runners -------------------------------------------------------
 
     async def _runner(
@@ -291,7 +367,7 @@ class Worker:
     ) -> None:
         while True:
             delivery = await pending.get()
-            if delivery.stream.ended or run.stopping.is_set():
+            if delivery.stream.ended or run.stopping.is_set() or delivery.stop.is_set():
                 continue  # never started: kept leased until its stream closes and hands it back
             delivery.stream.waiting.discard(delivery)
             run.busy += 1
@@ -299,27 +375,52 @@ class Worker:
             try:
                 await self._work(client, delivery, threads)
             finally:
-                delivery.heartbeats.cancel()
+                delivery.done()
                 run.busy -= 1
                 if not run.busy:
                     run.idle.set()
 
     async def _work(self, client: AsyncClient, delivery: _Delivery, threads: DaemonThreads) -> None:
+        """Run the handler in a task of its own (a stop cancels that task, not the
+        runner), then answer, unless the job was stopped meanwhile."""
         job = delivery.job
+        handling = delivery.handling = asyncio.create_task(self._handle(job, threads))
+        try:
+            await asyncio.wait({handling})
+        except asyncio.CancelledError:  # the worker stops and the grace is over
+            handling.cancel()
+            await asyncio.wait({handling})
+            raise
+        # No heartbeat once the handler is done: the answer is the last word on the lease.
+        delivery.quiet()
+        outcome = None if handling.cancelled() else handling.exception()
+        if job.cancelled:  # whatever the handler did since, the server would refuse an answer
+            if handling.cancelled():
+                ended = "was cancelled"
+            else:
+                ended = "returned" if outcome is None else f"raised {_message(outcome)}"
+            log.debug("job %s: the stopped handler %s; no answer sent", job.id, ended)
+            return
         error: Exception | None = None
         result: str | None = None
-        try:
-            with self._span(job):
-                result = encode_result(await call(self.handlers[job.job_type], job, threads))
-        except (NoRetry, RetryIn) as exc:  # the handler's own decision: no traceback
-            log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc))
-            error = exc
-        except Exception as exc:
-            log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(exc), exc_info=exc)
-            error = exc
-        # No heartbeat once the handler is done: the answer is the last word on the lease.
-        delivery.heartbeats.cancel()
+        if handling.cancelled():  # the handler raised CancelledError of its own accord
+            error = RuntimeError("the handler was cancelled")
+            log.warning("job %s (%s) failed: %s", job.id, job.job_type, error)
+        elif isinstance(outcome, NoRetry | RetryIn):  # the handler's own decision: no traceback
+            log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(outcome))
+            error = outcome
+        elif isinstance(outcome, Exception):
+            log.warning("job %s (%s) failed: %s", job.id, job.job_type, _message(outcome), exc_info=outcome)
+            error = outcome
+        elif outcome is None:
+            result = handling.result()
+        else:  # a BaseException asyncio did not re-raise itself
+            raise outcome
         await self._answer(client, job, error, result)
+
+    async def _handle(self, job: RunningJob, threads: DaemonThreads) -> str | None:
+        with self._span(job):
+            return encode_result(await call(self.handlers[job.job_type], job, threads))
 
     def _span(self, job: JobInfo) -> contextlib.AbstractContextManager[Any]:
         """The handler's CONSUMER span, when tracing is on."""
@@ -328,11 +429,12 @@ class Worker:
         return self._tracing.process(job, self.worker_id)
 
     async def _answer(
-        self, client: AsyncClient, job: JobInfo, error: Exception | None, result: str | None
+        self, client: AsyncClient, job: RunningJob, error: Exception | None, result: str | None
     ) -> None:
         """CompleteJob (with the result) or FailJob, with the lease token; retried while
-        the server is unavailable, dropped (with a warning) when the lease is no longer
-        ours. A result the server refuses (too large) fails the job instead."""
+        the server is unavailable (unless the job is stopped meanwhile), dropped (with a
+        warning) when the lease is no longer ours. A result the server refuses (too
+        large) fails the job instead."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + ANSWER_RETRY_SECONDS
         backoff = Backoff(0.1, 2.0)
@@ -352,12 +454,18 @@ class Worker:
                     log.info("job %s (%s) failure reported: %s", job.id, job.job_type, outcome)
                 return
             except StorageUnavailable as exc:
+                if job.cancelled:
+                    log.info("job %s: stopped while its answer waited for the server; not sent", job.id)
+                    return
                 if loop.time() >= give_up:
                     log.warning("job %s: answer not delivered, its lease will run out: %s", job.id, exc)
                     return
                 await asyncio.sleep(backoff.next())
             except StackduckError as exc:
-                log.warning("job %s: answer refused (the lease is no longer ours): %s", job.id, exc)
+                if job.cancelled or await _stopped_meanwhile(client, job):  # it crossed the stop
+                    log.info("job %s: answer refused, the job was stopped as it ended: %s", job.id, exc)
+                else:
+                    log.warning("job %s: answer refused (the lease is no longer ours): %s", job.id, exc)
                 return
 
     # -- stopping ----------------------------------------------------------
@@ -383,6 +491,17 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _stopped_meanwhile(client: AsyncClient, job: RunningJob) -> bool:
+    """Whether this delivery of the job ended cancelled or timed out (its stop message may
+    still be on its way): then a refused answer is expected, not a lost lease."""
+    try:
+        now = await client.get(job.id)
+    except StackduckError:
+        return False
+    ends = {attempt.outcome for attempt in now.attempts if attempt.number == job.lease_token}
+    return bool(ends & {"cancelled", TIMED_OUT})
 
 
 def _failure(error: Exception) -> dict[str, Any]:

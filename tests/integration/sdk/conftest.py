@@ -63,8 +63,9 @@ class Working:
 
 
 async def until_status(client: AsyncClient, job_id: str, status: JobStatus) -> JobInfo:
-    """The job once the server reports ``status``. The server pushes no news of a job's
-    state to a bystander, so this asks every 10 ms (a bounded poll, not a fixed sleep)."""
+    """The job once GetJob reports ``status``, asked every 10 ms (a bounded poll, not a
+    fixed sleep): any state, terminal or not, read as the assertions after it read it.
+    ``client.result`` waits for a job's end without polling."""
     deadline = asyncio.get_running_loop().time() + PATIENCE
     while (job := await client.get(job_id)).status is not status:
         if asyncio.get_running_loop().time() > deadline:

@@ -53,6 +53,14 @@ def test_handlers_signals_and_the_result_errors_are_exported_from_the_root() -> 
     assert not issubclass(stackduck.NoRetry, errors.StackduckError)
 
 
+def test_watching_and_stopping_values_are_exported_from_the_root() -> None:
+    from stackduck.client import handlers, jobs
+
+    assert (stackduck.JobEvent, stackduck.JobStop) == (jobs.JobEvent, jobs.JobStop)
+    assert stackduck.RunningJob is handlers.RunningJob and issubclass(stackduck.RunningJob, stackduck.JobInfo)
+    assert {"JobEvent", "JobStop", "RunningJob"} <= set(stackduck.__all__)
+
+
 def test_the_sync_client_has_every_call_of_the_async_one() -> None:
     def calls(cls: type) -> set[str]:
         return {
@@ -63,6 +71,7 @@ def test_the_sync_client_has_every_call_of_the_async_one() -> None:
 
     blocking = calls(AsyncClient) - {"close"}
     assert blocking <= set(vars(Client))
+    assert "result" in blocking and inspect.isgeneratorfunction(Client.watch)  # a blocking iterator
     for name in blocking:
         assert inspect.signature(getattr(Client, name)).parameters.keys() == (
             inspect.signature(getattr(AsyncClient, name)).parameters.keys()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from stackduck.client.jobs import JobInfo, JobStatus, NewJob, encode_payload, encode_result
+from stackduck.client.errors import JobCancelled, JobFailed
+from stackduck.client.jobs import JobEvent, JobInfo, JobStatus, JobStop, NewJob, encode_payload, encode_result
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus as DomainStatus
 from stackduck.domain.rules import parse_rfc3339
@@ -176,3 +178,31 @@ def test_a_json_null_result_is_told_from_no_result_by_its_text() -> None:
     job = JobInfo.from_pb(pb.Job(id="j", job_type="t", payload="{}", status="completed", result="null"))
 
     assert (job.result, job.raw_result) == (None, "null")
+
+
+def test_only_completed_failed_and_cancelled_are_finished_and_end_a_watch() -> None:
+    finished = {status for status in JobStatus if status.finished}
+    event = JobEvent(JobInfo.from_pb(pb.Job(id="j", job_type="t", payload="{}", status="cancelled")))
+    going_on = JobEvent(JobInfo.from_pb(pb.Job(id="j", job_type="t", payload="{}", status="running")))
+
+    assert finished == {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+    assert (event.last, going_on.last) == (True, False)
+
+
+def test_a_stop_message_reads_as_a_job_stop() -> None:
+    wire = pb.JobStop(job_id="j", lease_token=3, reason="timed_out", message="timed out after 30 s")
+
+    assert JobStop.from_pb(wire) == JobStop("j", 3, "timed_out", "timed out after 30 s")
+
+
+def test_the_result_errors_carry_the_job_and_survive_pickling() -> None:
+    dead = JobInfo.from_pb(pb.Job(id="j", job_type="t", payload="{}", status="failed", error_message="boom"))
+    gone = JobInfo.from_pb(pb.Job(id="k", job_type="t", payload="{}", status="cancelled"))
+    silent = JobInfo.from_pb(pb.Job(id="m", job_type="t", payload="{}", status="failed"))
+
+    failed, cancelled = JobFailed(dead), JobCancelled(gone)
+    assert (str(failed), failed.job) == ("boom", dead)
+    assert (str(cancelled), cancelled.job) == ("job k (t) was cancelled", gone)
+    assert str(JobFailed(silent)) == "job m failed"
+    again = pickle.loads(pickle.dumps(failed))
+    assert (type(again), str(again), again.job) == (JobFailed, "boom", dead)

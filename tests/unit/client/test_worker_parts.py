@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -10,11 +11,13 @@ import pytest
 
 from stackduck.client import JobInfo, Worker
 from stackduck.client.backoff import Backoff
-from stackduck.client.handlers import Handlers, NoRetry, RetryIn, call, is_async
+from stackduck.client.handlers import Handlers, NoRetry, RetryIn, RunningJob, StopFlag, call, is_async
 from stackduck.client.jobs import JobStatus
-from stackduck.client.leases import MIN_INTERVAL_SECONDS, heartbeat_interval
+from stackduck.client.leases import MIN_INTERVAL_SECONDS, attempt_time_left, heartbeat_interval
 from stackduck.client.threads import DaemonThreads
 from stackduck.entrypoints.cli.worker import load_worker
+
+PATIENCE = 10.0
 
 
 def delivered(started: float, expires: float) -> JobInfo:
@@ -180,3 +183,36 @@ def test_retry_in_takes_seconds_or_a_timedelta_and_keeps_its_message() -> None:
 def test_retry_in_refuses_a_wait_that_is_not_a_finite_span(seconds: float) -> None:
     with pytest.raises(ValueError, match="RetryIn needs a finite number of seconds >= 0"):
         RetryIn(seconds)
+
+
+def timed(job: JobInfo, timeout: float | None, deadline: float | None) -> JobInfo:
+    at = None if deadline is None else datetime.fromtimestamp(deadline, UTC)
+    return dataclasses.replace(job, timeout=timeout, attempt_deadline=at)
+
+
+def test_the_workers_own_deadline_is_the_jobs_timeout_from_delivery_whatever_the_clocks() -> None:
+    job = timed(delivered(1000, 1300), timeout=30, deadline=1030)
+
+    assert attempt_time_left(job, now=1000.1) == 30  # never before the server's deadline
+    assert attempt_time_left(job, now=990) == 30  # a client clock behind does not stretch it
+    assert attempt_time_left(job, now=1020) == 30  # nor does one ahead cut it short
+
+
+def test_with_the_servers_default_timeout_the_deadline_is_read_by_the_clients_clock() -> None:
+    assert attempt_time_left(timed(delivered(1000, 1300), None, 1060), now=1000.5) == 59.5
+    assert attempt_time_left(timed(delivered(1000, 1300), None, 1060), now=1070) == 0.0
+    assert attempt_time_left(timed(delivered(1000, 1300), None, None), now=1000) is None
+
+
+async def test_a_running_job_is_its_job_info_and_says_when_it_was_stopped() -> None:
+    stop = StopFlag()
+    job = RunningJob.delivered(delivered(1000, 1300), stop)
+    seen: list[bool] = []
+    waiting = asyncio.ensure_future(asyncio.to_thread(lambda: seen.append(job.wait_cancelled(PATIENCE))))
+
+    assert isinstance(job, JobInfo) and (job.id, job.lease_token, job.worker_id) == ("j", 1, "w")
+    assert (job.cancelled, job.stop_reason, job.wait_cancelled(0)) == (False, None, False)
+    stop.set("timed_out")
+    await asyncio.wait_for(waiting, PATIENCE)
+    assert (job.cancelled, job.stop_reason, seen) == (True, "timed_out", [True])
+    assert "StopFlag" not in repr(job)
