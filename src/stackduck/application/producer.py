@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from stackduck.application.gate import Gate
 from stackduck.application.group_commit import GroupCommit
@@ -39,9 +38,8 @@ class Handoff(Protocol):
         """The insert committed: send the leased jobs."""
 
 
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    """What one enqueue request came to."""
+class Enqueued(NamedTuple):
+    """What one enqueue request came to (a tuple: one is made per job enqueued)."""
 
     job_id: str
     #: The idempotency key named a job that exists: ``job_id`` is that job's, nothing

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from stackduck.domain.errors import InvalidJob, LimitExceeded, quoted
@@ -56,7 +56,7 @@ class JobRequest:
     scheduled_in: float = 0.0
     idempotency_key: str = ""
     timeout: float = 0.0
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +325,8 @@ def validate(
         delay=validate_delay(request.delay),
         max_retries=validate_retries(request.max_retries, request.retry_limit),
         run_at=resolve_run_at(request.scheduled_at, request.scheduled_in, now),
-        idempotency_key=validate_idempotency_key(request.idempotency_key),
-        timeout=validate_timeout(request.timeout, default_timeout),
-        metadata=validate_metadata(request.metadata),
+        # Most jobs carry none of these: their checks are skipped when they are empty.
+        idempotency_key=validate_idempotency_key(request.idempotency_key) if request.idempotency_key else "",
+        timeout=validate_timeout(request.timeout, default_timeout) if request.timeout else default_timeout,
+        metadata=validate_metadata(request.metadata) if request.metadata else "",
     )

@@ -28,7 +28,10 @@ def seconds(moment: float | None) -> int:
 
 
 def job_to_pb(job: Job) -> pb.Job:
-    return pb.Job(
+    """The job on the wire. What a job carries beyond its work (result, metadata,
+    attempts, timeout, key) is set only where it has some: a field given to the
+    constructor costs its conversion even when empty, and most jobs carry none."""
+    message = pb.Job(
         id=job.id,
         job_type=job.job_type,
         payload=job.payload,
@@ -46,13 +49,20 @@ def job_to_pb(job: Job) -> pb.Job:
         lease_token=job.attempt,
         worker_id=job.lease_owner or "",
         lease_expires_at=seconds(job.lease_expires_at),
-        result=job.result,
-        metadata=json.loads(job.metadata) if job.metadata else None,
-        attempts=[attempt_to_pb(a) for a in job.attempts] if job.attempts else None,
-        timeout_seconds=job.timeout,
-        attempt_deadline=job.attempt_deadline or 0.0,
-        idempotency_key=job.idempotency_key,
     )
+    if job.result is not None:
+        message.result = job.result
+    if job.metadata:
+        message.metadata.update(json.loads(job.metadata))
+    if job.attempts:
+        message.attempts.extend(attempt_to_pb(a) for a in job.attempts)
+    if job.timeout:
+        message.timeout_seconds = job.timeout
+    if job.attempt_deadline is not None:
+        message.attempt_deadline = job.attempt_deadline
+    if job.idempotency_key:
+        message.idempotency_key = job.idempotency_key
+    return message
 
 
 def attempt_to_pb(attempt: Attempt) -> pb.Attempt:
@@ -83,7 +93,7 @@ def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
         scheduled_at=message.scheduled_at,
         scheduled_in=message.scheduled_in,
         timeout=message.timeout_seconds,
-        metadata=dict(message.metadata),
+        metadata=dict(message.metadata) if message.metadata else None,
         idempotency_key=message.idempotency_key,
     )
 
