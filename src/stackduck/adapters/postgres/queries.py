@@ -3,6 +3,7 @@ back from their rows by column name."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import fields
 from functools import cache
@@ -18,8 +19,11 @@ from stackduck.domain.job import STATUS_OF, Attempt, Job
 
 #: The job columns: one per field of Job, named as the field.
 JOB_FIELDS = tuple(field.name for field in fields(Job))
-#: The job columns as a statement selects them (the id read as text).
-JOB_COLUMNS = ", ".join("id::text" if name == "id" else name for name in JOB_FIELDS)
+#: The job columns as a statement selects them: the id, and the attempts (jsonb), read as
+#: text. psycopg would parse every row's attempts with json.loads, about 2 µs a row even
+#: for the empty array most jobs being claimed have; as text, only a history is parsed.
+_AS_TEXT = {"id": "id::text", "attempts": "attempts::text"}
+JOB_COLUMNS = ", ".join(_AS_TEXT.get(name, name) for name in JOB_FIELDS)
 
 
 def _read(name: str) -> str:
@@ -83,8 +87,8 @@ class JobColumns:
     def job(self, row: Sequence[Any]) -> Job:
         job = Job(*self._job_values(row))
         job.status = STATUS_OF[job.status]  # read as its stored name
-        stored: list[dict[str, Any]] = job.attempts  # type: ignore[assignment]  # jsonb: a list of objects
-        job.attempts = tuple(map(Attempt.from_dict, stored)) if stored else ()
+        stored: str = job.attempts  # type: ignore[assignment]  # the jsonb array's text
+        job.attempts = () if stored == "[]" else tuple(map(Attempt.from_dict, json.loads(stored)))
         return job
 
 
