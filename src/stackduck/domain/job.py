@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from stackduck.domain.errors import IllegalTransition, LeaseMismatch, quoted
 from stackduck.domain.priority import ReadyKey, ready_key
@@ -93,9 +93,9 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One ended attempt: its number (the lease token), who ran it, when, and how it ended."""
+class Attempt(NamedTuple):
+    """One ended attempt: its number (the lease token), who ran it, when, and how it ended.
+    A tuple: one is made for every attempt that ends (0.3 µs, a frozen dataclass 1 µs)."""
 
     number: int
     worker_id: str
