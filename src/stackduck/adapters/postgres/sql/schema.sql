@@ -27,7 +27,9 @@ CREATE TABLE stackduck_jobs (
     metadata         text NOT NULL DEFAULT '',  -- a JSON object text; '' = none
     result           text,                      -- the JSON text the job completed with
     attempt_deadline double precision,
-    attempts         jsonb NOT NULL DEFAULT '[]'  -- the ended attempts, the latest 20
+    -- The ended attempts, the latest 20, each [number, worker_id, started_at, ended_at,
+    -- outcome, error] (domain.job.Attempt's fields in order).
+    attempts         jsonb NOT NULL DEFAULT '[]'
 );
 
 -- The claim: per job type and priority, due jobs in (run_at, id) order.

@@ -1,6 +1,7 @@
 -- 0003: what a job carries beyond its work: an idempotency key, a run time allowed per
 -- attempt and the running attempt's deadline, metadata (a JSON object text), the result
--- it was completed with, and its ended attempts (a JSON array, the latest 20).
+-- it was completed with, and its ended attempts (a JSON array, the latest 20, each an
+-- array of domain.job.Attempt's fields in order).
 -- Each column has a constant default: adding it rewrites no row.
 
 ALTER TABLE stackduck_jobs

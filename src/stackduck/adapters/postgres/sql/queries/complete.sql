@@ -9,10 +9,8 @@ SET status = 'completed',
     error_message = '',
     result = c.result,
     attempts = CASE WHEN jsonb_array_length(j.attempts) >= 20 THEN j.attempts - 0 ELSE j.attempts END
-        || jsonb_build_array(jsonb_build_object(
-            'number', j.attempt, 'worker_id', coalesce(j.lease_owner, ''),
-            'started_at', coalesce(j.started_at, c.now), 'ended_at', c.now,
-            'outcome', 'completed', 'error', '')),
+        || jsonb_build_array(jsonb_build_array(
+            j.attempt, coalesce(j.lease_owner, ''), coalesce(j.started_at, c.now), c.now, 'completed', '')),
     lease_owner = NULL,
     lease_expires_at = NULL,
     attempt_deadline = NULL,

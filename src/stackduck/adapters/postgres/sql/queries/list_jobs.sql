@@ -10,7 +10,7 @@ WITH sized AS (
            sum(octet_length(payload) + octet_length(error_message) + octet_length(job_type)
                + coalesce(octet_length(lease_owner), 0) + octet_length(metadata)
                + coalesce(octet_length(result), 0) + %(job_bytes)s
-               + (SELECT coalesce(sum(octet_length(a->>'error') + octet_length(a->>'worker_id')
+               + (SELECT coalesce(sum(octet_length(a->>5) + octet_length(a->>1)  -- error, worker id
                                       + %(attempt_bytes)s), 0)
                   FROM jsonb_array_elements(attempts) AS a)) OVER w AS total
     FROM stackduck_jobs
