@@ -206,7 +206,8 @@ class Schedules:
             return now  # more may be due
         upcoming = await self._store.next_due()
         reread = self._clock.now() + REREAD_SECONDS
-        # Not the failed schedule's tick, still due: the loop would spin on it.
+        # After a failure the earliest tick is the failed schedule's, still due: not it, or
+        # the loop would spin on it.
         return reread if upcoming is None or failed else min(upcoming, reread)
 
     async def _fire(self, schedule: Schedule, now: float) -> None:
