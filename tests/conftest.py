@@ -56,7 +56,8 @@ def postgres(postgres_database: str) -> str:
         tables = conn.execute(
             "SELECT string_agg(tablename, ', ') FROM pg_tables "
             "WHERE schemaname = 'public' "
-            "AND tablename IN ('stackduck_jobs', 'stackduck_paused', 'stackduck_idempotency')"
+            "AND tablename IN ('stackduck_jobs', 'stackduck_paused', 'stackduck_idempotency', "
+            "'stackduck_schedules')"
         ).fetchone()
         if tables and tables[0]:
             conn.execute(f"TRUNCATE {tables[0]}".encode())

@@ -1,7 +1,8 @@
 """Stackduck: a language-agnostic job-queue server with a gRPC API.
 
 The client is importable from here (``stackduck.Client``, ``stackduck.AsyncClient``,
-``stackduck.Worker``, ``stackduck.JobInfo``, ``stackduck.JobEvent``, the errors, and
+``stackduck.Worker``, ``stackduck.JobInfo``, ``stackduck.JobEvent``,
+``stackduck.ScheduleInfo``, the errors, and
 ``stackduck.NoRetry`` / ``stackduck.RetryIn`` for handlers to raise), loaded on first use,
 so that ``import stackduck`` itself does no work and imports nothing.
 """
@@ -31,6 +32,7 @@ _EXPORTS = {
             "NoRetry",
             "RetryIn",
             "RunningJob",
+            "ScheduleInfo",
             "TlsHandshakeFailed",
             "Worker",
         ],
@@ -44,6 +46,7 @@ _EXPORTS = {
             "IllegalTransition",
             "LeaseMismatch",
             "LimitExceeded",
+            "ScheduleNotFound",
             "StorageUnavailable",
             "ShuttingDown",
         ],
@@ -71,6 +74,8 @@ __all__ = [
     "NoRetry",
     "RetryIn",
     "RunningJob",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "ShuttingDown",
     "StackduckError",
     "StorageUnavailable",
@@ -109,6 +114,7 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         NoRetry,
         RetryIn,
         RunningJob,
+        ScheduleInfo,
         TlsHandshakeFailed,
         Worker,
     )
@@ -118,6 +124,7 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         JobNotFound,
         LeaseMismatch,
         LimitExceeded,
+        ScheduleNotFound,
         ShuttingDown,
         StackduckError,
         StorageUnavailable,

@@ -32,6 +32,7 @@ from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import QueueAdmin
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
+from stackduck.application.schedules import Schedules
 from stackduck.application.streams import Streams
 from stackduck.application.watches import Watches
 from stackduck.domain.retry import RetryPolicy
@@ -100,6 +101,7 @@ class Container(containers.DeclarativeContainer):
     signals = backend.provided.signals
     paused_types_store = backend.provided.paused_types
     storage_health = backend.provided.health
+    schedule_store = backend.provided.schedules
 
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
@@ -109,7 +111,8 @@ class Container(containers.DeclarativeContainer):
     paused_types = providers.Singleton(PausedTypes, paused_types_store, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, signals, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)
-    maintenance = providers.Singleton(Maintenance, ready, reaper, retention)
+    schedules = providers.Singleton(Schedules, schedule_store, ready, clock, ids, policy, gate, metrics)
+    maintenance = providers.Singleton(Maintenance, ready, reaper, retention, schedules)
 
     claims = providers.Singleton(
         Claims,
@@ -144,6 +147,7 @@ class Container(containers.DeclarativeContainer):
         job_admin,
         queue_admin,
         watches,
+        schedules,
         providers.Callable(message_limit, config.max_payload_bytes),
     )
     health_reporter = providers.Singleton(HealthReporter, storage_health, gate)
@@ -169,7 +173,14 @@ class Container(containers.DeclarativeContainer):
     http_server = providers.Singleton(
         HttpServer,
         providers.Singleton(
-            build_app, job_admin, queue_admin, prometheus_page, storage_health, gate, config.auth_token_value
+            build_app,
+            job_admin,
+            queue_admin,
+            schedules,
+            prometheus_page,
+            storage_health,
+            gate,
+            config.auth_token_value,
         ),
         config.http_address,
         config.tls_cert,

@@ -126,3 +126,61 @@ async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, 
     await page.click("#lookup button")
     await expect(page.locator("#job")).to_contain_text("no job with id")
     await expect(page.locator("#job-detail")).to_be_hidden()
+
+
+async def scheduled(server: Running) -> None:
+    """A schedule every hour, and one that fired."""
+    template = pb.EnqueueJobRequest(job_type="sync", payload="{}")
+    await server.stub.PutSchedule(pb.PutScheduleRequest(name="hourly-sync", job=template, every_seconds=3600))
+    await server.stub.PutSchedule(
+        pb.PutScheduleRequest(name="each-second", job=template, every_seconds=1, cron="")
+    )
+
+
+async def test_the_schedule_api_lists_pauses_and_resumes(server: Running) -> None:
+    await scheduled(server)
+    headers = {"X-Stackduck": "1"}
+    async with aiohttp.ClientSession(server.http.url) as http:
+        async with http.get("/api/schedules") as response:
+            listed = await response.json()
+        async with http.post("/api/schedules/hourly-sync/pause", headers=headers) as response:
+            paused = await response.json()
+        async with http.post("/api/schedules/ghost/pause", headers=headers) as response:
+            missing = (response.status, await response.json())
+        async with http.post("/api/schedules/hourly-sync/resume", json={"x": 1}, headers=headers) as response:
+            refused = response.status
+
+    assert [s["name"] for s in listed] == ["each-second", "hourly-sync"]
+    hourly = listed[1]
+    assert (hourly["job_type"], hourly["rule"], hourly["every"], hourly["paused"]) == (
+        "sync", "every 3600 s", 3600, False,
+    )  # fmt: skip
+    assert hourly["next_run"] % 3600 == 0 and hourly["last_run"] is None
+    assert (paused["paused"], paused["next_run"]) == (True, None)
+    assert missing == (404, {"error": "no schedule named 'ghost'"})
+    assert refused == 400
+    [stored] = [s for s in (await server.stub.ListSchedules(pb.ListSchedulesRequest())).schedules if s.paused]
+    assert stored.name == "hourly-sync"
+
+
+async def test_the_dashboard_shows_schedules_and_pauses_one(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await scheduled(server)
+    await page.goto(server.http.url + "/")
+
+    rows = page.locator("#schedules tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(1)).to_contain_text("hourly-sync")
+    await expect(rows.nth(1)).to_contain_text("every 3600 s")
+    await expect(rows.nth(1).locator("td").nth(4)).to_have_text("never")
+    await expect(rows.nth(0).locator("td").nth(4)).not_to_have_text("never")  # it fired meanwhile
+
+    await page.click('button.pause[data-schedule="hourly-sync"]')
+
+    await expect(rows.nth(1)).to_contain_text("(paused)")
+    [listed] = [s for s in (await server.stub.ListSchedules(pb.ListSchedulesRequest())).schedules if s.paused]
+    assert listed.name == "hourly-sync"
+    await page.click('button.resume[data-schedule="hourly-sync"]')
+    await expect(rows.nth(1)).not_to_contain_text("(paused)")

@@ -97,6 +97,9 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
     server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN)
     dead = [await dead_letter(server, job_type) for job_type in ("invoice", "report", "archive")]
     await server.stub.EnqueueJob(pb.EnqueueJobRequest(job_type="mail", payload="{}"), metadata=BEARER)
+    template = pb.EnqueueJobRequest(job_type="sync", payload="{}")
+    nightly = pb.PutScheduleRequest(name="nightly", job=template, cron="0 3 * * *")
+    await server.stub.PutSchedule(nightly, metadata=BEARER)
     url, bearer = server.http.url, {"Authorization": f"Bearer {TOKEN}"}
 
     table: dict[tuple[str, str], tuple[str, list[Case]]] = {
@@ -105,6 +108,8 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         ("POST", "/api/dead/{job_id}/requeue"): (f"/api/dead/{dead[0]}/requeue", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/pause"): ("/api/queues/mail/pause", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/resume"): ("/api/queues/held/resume", NO_FIELDS_CASES),
+        ("POST", "/api/schedules/{name}/pause"): ("/api/schedules/nightly/pause", NO_FIELDS_CASES),
+        ("POST", "/api/schedules/{name}/resume"): ("/api/schedules/nightly/resume", NO_FIELDS_CASES),
         ("POST", "/login"): ("/login", LOGIN_CASES),
     }
     changes = {
@@ -138,10 +143,16 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         async with http.get(f"{url}/api/queues", headers=bearer) as response:
             paused = {q["job_type"]: q["paused"] for q in await response.json()}
         assert paused == {"held": True, "mail": False, "invoice": False, "report": False, "archive": False}
+        schedules = await server.stub.ListSchedules(pb.ListSchedulesRequest(), metadata=BEARER)
+        assert [(s.name, s.paused) for s in schedules.schedules] == [("nightly", False)]
 
         # The same calls with the bodies they were built for go through.
         assert (await post("/api/queues/mail/pause", b"{}"))[:2] == (200, {"paused": True})
         assert (await post("/api/queues/held/resume", b""))[:2] == (200, {"paused": False})
+        status, reply, _ = await post("/api/schedules/nightly/pause", b"{}")
+        assert (status, reply["name"], reply["paused"]) == (200, "nightly", True)
+        status, reply, _ = await post("/api/schedules/nightly/resume", b"")
+        assert (status, reply["paused"]) == (200, False)
         assert (await post(f"/api/dead/{dead[0]}/requeue", b"{}"))[0] == 200
         assert (await post("/api/dead/requeue", b'{"job_ids": ["%s"]}' % dead[1].encode()))[:2] == (
             200,

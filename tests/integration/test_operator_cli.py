@@ -114,3 +114,44 @@ async def human_cli(server: Running, *args: str) -> str:
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_an_operator_manages_schedules_from_the_command_line(server: Running) -> None:
+    added = await cli(
+        server, "schedules", "add", "nightly", "report", '{"month": 11}', "--cron", "30 2 * * *",
+        "--timezone", "Europe/Berlin", "--no-catch-up", "--priority", "1",
+    )  # fmt: skip
+    assert (added["name"], added["cron"], added["timezone"], added["catch_up"]) == (
+        "nightly", "30 2 * * *", "Europe/Berlin", False,
+    )  # fmt: skip
+    await cli(server, "schedules", "add", "often", "ping", "--every", "3600")
+
+    listed = await cli(server, "schedules", "list")
+    assert [(s["name"], s["every"], s["paused"]) for s in listed] == [
+        ("nightly", None, False),
+        ("often", 3600, False),
+    ]
+    assert listed[0]["next_run"] is not None and listed[0]["payload"] == {"month": 11}
+
+    paused = await cli(server, "schedules", "pause", "often")
+    assert (paused["paused"], paused["next_run"]) == (True, None)
+    assert (await cli(server, "schedules", "resume", "often"))["paused"] is False
+    assert await cli(server, "schedules", "remove", "often") == {"removed": "often"}
+    assert [s["name"] for s in await cli(server, "schedules", "list")] == ["nightly"]
+
+    missing = await cli(server, "schedules", "remove", "often", expect=1)
+    assert "no schedule named 'often'" in missing
+    bad = await cli(server, "schedules", "add", "x", "t", "--cron", "61 * * * *", expect=1)
+    assert "bad minute" in bad
+
+
+async def test_the_schedules_table_shows_rule_and_runs(server: Running) -> None:
+    await cli(server, "schedules", "add", "often", "ping", "--every", "90")
+    process = await asyncio.create_subprocess_exec(
+        STACKDUCK, "schedules", "list", "--address", server.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+
+    assert process.returncode == 0, err.decode()
+    assert "every 90 s" in out.decode() and "never" in out.decode()

@@ -23,6 +23,7 @@ from stackduck.application.ports import (
     Signals,
     StorageHealth,
 )
+from stackduck.application.schedules import ScheduleStore
 
 
 class Backend(Protocol):
@@ -55,6 +56,11 @@ class Backend(Protocol):
     @property
     def paused_types(self) -> PausedTypesStore:
         """The paused job types, shared by every instance on this storage."""
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """The periodic schedules, kept where the record is, and fired atomically with
+        the jobs their ticks enqueue."""
 
     @property
     def health(self) -> StorageHealth:

@@ -1,5 +1,5 @@
 """The maintenance a serving instance runs in the background: promote due jobs, expire leases,
-prune finished jobs."""
+prune finished jobs, fire periodic schedules."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import asyncio
 from stackduck.application.leases import LeaseReaper
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
+from stackduck.application.schedules import Schedules
 from stackduck.application.tasks import cancel_and_wait
 
 
 class Maintenance:
-    def __init__(self, ready: ReadyPath, reaper: LeaseReaper, retention: Retention) -> None:
-        self._loops = (ready.scheduler, reaper.loop, retention.loop)
+    def __init__(
+        self, ready: ReadyPath, reaper: LeaseReaper, retention: Retention, schedules: Schedules
+    ) -> None:
+        self._loops = (ready.scheduler, reaper.loop, retention.loop, schedules.loop)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

@@ -13,6 +13,7 @@ from stackduck.client.jobs import (
     NewJob,
     Payload,
 )
+from stackduck.client.schedules import ScheduleInfo
 from stackduck.client.sync_client import Client
 from stackduck.client.worker import Worker
 
@@ -33,6 +34,7 @@ __all__ = [
     "Payload",
     "RetryIn",
     "RunningJob",
+    "ScheduleInfo",
     "TlsHandshakeFailed",
     "Worker",
 ]

@@ -15,6 +15,7 @@ from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
 from stackduck.client.jobs import DeadLetterPage, JobInfo, JobStop, NewJob, Payload, encode_result, moment
 from stackduck.client.operations import OperatorCalls
+from stackduck.client.schedules import ScheduleCalls
 from stackduck.client.tracing import sent, tracing
 from stackduck.client.watching import WatchCalls
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
@@ -38,7 +39,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
-class AsyncClient(WatchCalls, OperatorCalls):
+class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls):
     """A connection to one Stackduck server.
 
     ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the

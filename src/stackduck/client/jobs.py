@@ -234,6 +234,11 @@ def encode_result(result: Any) -> str | None:
         ) from exc
 
 
+def parse_json(text: str) -> Any:
+    """A JSON text the server stored (payload, result) as a value."""
+    return _parse(text)
+
+
 def _parse(text: str) -> Any:
     try:
         return json.loads(text)

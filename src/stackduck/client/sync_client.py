@@ -146,6 +146,11 @@ class Client:
     workers = _blocking(AsyncClient.workers)
     requeue_dead_letters = _blocking(AsyncClient.requeue_dead_letters)
     purge_dead_letters = _blocking(AsyncClient.purge_dead_letters)
+    schedule = _blocking(AsyncClient.schedule)
+    schedules = _blocking(AsyncClient.schedules)
+    unschedule = _blocking(AsyncClient.unschedule)
+    pause_schedule = _blocking(AsyncClient.pause_schedule)
+    resume_schedule = _blocking(AsyncClient.resume_schedule)
 
 
 async def _next(events: AsyncGenerator[JobEvent, None]) -> JobEvent:

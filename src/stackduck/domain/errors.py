@@ -28,12 +28,24 @@ class InvalidJob(StackduckError):
     """A request carries a value outside the documented rules."""
 
 
-class JobNotFound(StackduckError):
+class NotFound(StackduckError):
+    """The request names something that does not exist (a job, a schedule)."""
+
+
+class JobNotFound(NotFound):
     """No job has the given id."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {quoted(job_id)}")
         self.job_id = job_id
+
+
+class ScheduleNotFound(NotFound):
+    """No schedule has the given name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {quoted(name)}")
+        self.name = name
 
 
 class IllegalTransition(StackduckError):

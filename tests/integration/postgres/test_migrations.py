@@ -29,7 +29,9 @@ DESCRIBE = [
        WHERE conrelid::regclass::text LIKE 'stackduck%' AND conrelid::regclass::text <> 'stackduck_migrations'
        ORDER BY 1, conname""",
 ]
-ALL_TABLES = "stackduck_jobs, stackduck_paused, stackduck_idempotency, stackduck_migrations"
+ALL_TABLES = (
+    "stackduck_jobs, stackduck_paused, stackduck_idempotency, stackduck_schedules, stackduck_migrations"
+)
 
 
 def describe(url: str) -> list[list[tuple[object, ...]]]:

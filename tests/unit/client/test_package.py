@@ -105,3 +105,13 @@ def test_an_address_argument_wins_and_every_interface_means_the_loopback() -> No
     assert server_address(environ={"SERVER_ADDR": "0.0.0.0:7000"}) == "127.0.0.1:7000"
     assert server_address(environ={"SERVER_ADDR": "[::]:7000"}) == "[::1]:7000"
     assert server_address("7001", environ=os.environ) == "127.0.0.1:7001"
+
+
+def test_schedule_values_are_exported_from_the_root() -> None:
+    from stackduck.client import schedules
+
+    assert stackduck.ScheduleInfo is schedules.ScheduleInfo
+    assert stackduck.ScheduleNotFound is errors.ScheduleNotFound
+    assert issubclass(stackduck.ScheduleNotFound, errors.NotFound)
+    assert not issubclass(stackduck.ScheduleNotFound, stackduck.JobNotFound)
+    assert {"ScheduleInfo", "ScheduleNotFound"} <= set(stackduck.__all__)

@@ -26,7 +26,9 @@ How a job goes through it:
   scheduler (``ReadyPath.promote_due``) moves held entries whose time came to the
   ready heaps and wakes their consumers.
 
-Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
+Periodic schedules: ``MemorySchedules``, a dict beside the store; a fire step checks the
+schedule's version, inserts the tick's job and writes the schedule with no await in
+between. Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
 always up. Nothing to open or close.
 """
 
@@ -40,6 +42,7 @@ from stackduck.adapters.memory import (
     MemoryReadyQueue,
     MemorySignals,
 )
+from stackduck.adapters.memory.schedules import MemorySchedules
 from stackduck.application.ports import Clock
 from stackduck.application.queue_claimer import QueueClaimer
 
@@ -54,4 +57,5 @@ class MemoryBackend:
         self.signals = MemorySignals()
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = MemoryPausedTypes()
+        self.schedules = MemorySchedules(self.store)
         self.health = MemoryHealth()

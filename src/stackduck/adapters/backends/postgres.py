@@ -35,6 +35,9 @@ How a job goes through it:
   rows fell due since it last looked, to wake their consumers, and when the next
   falls due (``next_due.sql``).
 
+Periodic schedules: ``PostgresSchedules`` (the ``stackduck_schedules`` table, statements in
+``queries/schedules/``): a fire step is one transaction, the compare-and-set on the
+schedule's row (``update.sql``) then the tick's job by ``insert_keyed.sql`` (ADR 0027).
 Paused types: ``PostgresPausedTypes`` (a table). Health: ``PostgresHealth``, over a
 connection of its own. Opening migrates the schema and opens the pool, then the
 channel; closing stops them in reverse.
@@ -56,6 +59,7 @@ from stackduck.adapters.postgres.notifier import PostgresChannel
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.schedule import PostgresSchedule
+from stackduck.adapters.postgres.schedules import PostgresSchedules
 from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.application.ports import Clock
 
@@ -70,6 +74,7 @@ class PostgresBackend:
         self.claimer = PostgresClaimer(pool, self.notifier)
         self.schedule = PostgresSchedule(pool, clock.now())
         self.paused_types = PostgresPausedTypes(pool)
+        self.schedules = PostgresSchedules(pool)
         self.health = PostgresHealth(conninfo)
 
     @classmethod

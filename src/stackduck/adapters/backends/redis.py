@@ -34,6 +34,11 @@ How a job goes through it:
   (``ReadyPath.promote_due``) moves due entries from the scheduled sets to the ready
   sets (``RedisReadyQueue.promote_due``, ``promote.lua``, guided by the due index).
 
+Periodic schedules: ``RedisSchedules`` (a hash per schedule, the set of names, the due
+set by next tick); every write is ``fire.lua``, a compare-and-set on the schedule's version
+that inserts the tick's job in the same call (the insert is ``_insert.lua``, as
+``insert.lua``'s; ADR 0027).
+
 Paused types: ``RedisPausedTypes``. Health: a ping. Opening opens the client and re-queues
 what the store holds as queued (a repair, idempotent: ``seed``), then starts the
 channel; closing stops them in reverse.
@@ -54,6 +59,7 @@ from stackduck.adapters.redis.client import Client, open_client
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.paused_types import RedisPausedTypes
 from stackduck.adapters.redis.queue import RedisReadyQueue
+from stackduck.adapters.redis.schedules import RedisSchedules
 from stackduck.adapters.redis.store import RedisJobStore
 from stackduck.application.ports import Clock
 
@@ -70,6 +76,7 @@ class RedisBackend:
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))
         self.signals = self.notifier  # stops and watched jobs ride the same channel
         self.paused_types = RedisPausedTypes(client, keys)
+        self.schedules = RedisSchedules(client, keys, self.store)
         self.health = RedisHealth(self.ready_sets)
 
     @classmethod

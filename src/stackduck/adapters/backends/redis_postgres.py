@@ -52,6 +52,10 @@ is re-seeded from the record and takes over. A paced sweep (adapters/reconcile.p
 puts back entries Redis lost while keeping its marker. The scheduler promotes due
 entries with ``promote.lua``.
 
+Periodic schedules are PostgreSQL's (``PostgresSchedules``, as on PostgreSQL alone): a
+tick's job is committed with the schedule's write, then offered to the queue like any
+enqueued job.
+
 Health: PostgreSQL's probe (a connection of its own), and Redis as up while the
 queue is not failed over. Opening opens the pool and the client, starts the channel,
 seeds Redis from the record (or fails over at once), then runs the watcher and the
@@ -72,6 +76,7 @@ from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.adapters.health import FailoverHealth, PostgresHealth, TiersHealth
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
+from stackduck.adapters.postgres.schedules import PostgresSchedules
 from stackduck.adapters.postgres.store import PostgresJobStore
 from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.channel import RedisChannel
@@ -100,6 +105,7 @@ class RedisPostgresBackend:
         self.schedule = self.queue
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = PostgresPausedTypes(pool)
+        self.schedules = PostgresSchedules(pool)
         self._postgres_health = PostgresHealth(conninfo)
         self.health = TiersHealth([self._postgres_health, FailoverHealth(self.queue)])
 

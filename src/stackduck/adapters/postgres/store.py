@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from operator import attrgetter
 from typing import Any
 
-from psycopg import AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
@@ -86,6 +86,27 @@ def _scope(job: Job) -> tuple[str, str]:
     return job.job_type, job.idempotency_key
 
 
+async def insert_keyed(conn: AsyncConnection[Any], jobs: Sequence[Job], key_seconds: float) -> list[str]:
+    """Insert a batch with idempotency keys on ``conn`` (in the caller's transaction, if
+    any): one statement, ``insert_keyed.sql``, which stores the batch and says who holds
+    each key. Only the first job of the batch with each key is offered (a statement
+    claims a row once); the later ones are its duplicates. Returns the holders as
+    :meth:`JobStore.insert` does."""
+    first: dict[tuple[str, str], Job] = {}
+    for job in jobs:
+        if job.idempotency_key:
+            first.setdefault(_scope(job), job)
+    offered = [job for job in jobs if not job.idempotency_key or first[_scope(job)] is job]
+    params = {
+        "jobs": json.dumps([_json_row(job) for job in offered]),
+        "now": min(job.created_at for job in first.values()),
+        "key_seconds": key_seconds,
+    }
+    cursor = await conn.execute(sql("insert_keyed"), params)
+    holders = {(job_type, key): job_id for job_type, key, job_id in await cursor.fetchall()}
+    return [holders[_scope(job)] if job.idempotency_key else job.id for job in jobs]
+
+
 class PostgresJobStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
@@ -115,23 +136,8 @@ class PostgresJobStore:
         return [job.id for job in jobs]
 
     async def _insert_keyed(self, jobs: Sequence[Job], key_seconds: float) -> list[str]:
-        """One statement, ``insert_keyed.sql``: it stores the batch and says who holds each
-        key. Only the first job of the batch with each key is offered (a statement claims
-        a row once); the later ones are its duplicates."""
-        first: dict[tuple[str, str], Job] = {}
-        for job in jobs:
-            if job.idempotency_key:
-                first.setdefault(_scope(job), job)
-        offered = [job for job in jobs if not job.idempotency_key or first[_scope(job)] is job]
-        params = {
-            "jobs": json.dumps([_json_row(job) for job in offered]),
-            "now": min(job.created_at for job in first.values()),
-            "key_seconds": key_seconds,
-        }
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("insert_keyed"), params)
-            holders = {(job_type, key): job_id for job_type, key, job_id in await cursor.fetchall()}
-        return [holders[_scope(job)] if job.idempotency_key else job.id for job in jobs]
+            return await insert_keyed(conn, jobs, key_seconds)
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:

@@ -103,6 +103,23 @@ class Keys:
         """Set of paused job types."""
         return f"{self.prefix}:paused"
 
+    # -- periodic schedules (Redis alone) ------------------------------------------
+
+    def schedule(self, name: str) -> str:
+        """Hash of one schedule: its job, rule, next tick, version (names are letters,
+        digits, '.', '_' and '-')."""
+        return f"{self.prefix}:schedule:{name}"
+
+    @property
+    def schedules(self) -> str:
+        """Set of every schedule's name."""
+        return f"{self.prefix}:schedules"
+
+    @property
+    def schedules_due(self) -> str:
+        """Sorted set of the schedules not paused, scored by their next tick."""
+        return f"{self.prefix}:schedules-due"
+
     def store_keys(self) -> list[str]:
         """The index keys every store script receives first, in this order."""
         return [

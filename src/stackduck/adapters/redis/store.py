@@ -42,6 +42,15 @@ def _batch(
     return json.dumps(document, ensure_ascii=False)
 
 
+def holders_of(jobs: Sequence[Job], flat: Sequence[Any]) -> list[str]:
+    """Per job, who holds its key, from insert.lua's reply (the row and holder of each
+    job not stored)."""
+    holders = [job.id for job in jobs]
+    for at in range(0, len(flat), 2):
+        holders[int(flat[at]) - 1] = str(flat[at + 1])
+    return holders
+
+
 class RedisJobStore:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._client = client
@@ -61,6 +70,11 @@ class RedisJobStore:
         (keys.idempotency) and the end of their window."""
         if not jobs:
             return []
+        keys, batch = self.insert_arguments(jobs, key_seconds)
+        return holders_of(jobs, await self._insert(keys=keys, args=[batch]))
+
+    def insert_arguments(self, jobs: Sequence[Job], key_seconds: float) -> tuple[list[str], str]:
+        """insert.lua's KEYS and its one argument for these jobs (fire.lua takes them too)."""
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs)
@@ -72,11 +86,7 @@ class RedisJobStore:
                     keys.append(self._keys.idempotency(job.job_type, job.idempotency_key))
                     keyed.append([index, len(keys), repr(job.created_at + key_seconds)])
             extra = {"keyed": keyed, "job_prefix": self._keys.job_prefix}
-        flat = await self._insert(keys=keys, args=[_batch(FIELDS, rows, queues, self._keys, **extra)])
-        holders = [job.id for job in jobs]
-        for at in range(0, len(flat), 2):
-            holders[int(flat[at]) - 1] = str(flat[at + 1])
-        return holders
+        return keys, _batch(FIELDS, rows, queues, self._keys, **extra)
 
     def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
         """Each job's ready and scheduled set, the keys built once per job type."""

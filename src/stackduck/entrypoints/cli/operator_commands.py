@@ -1,5 +1,6 @@
 """Operator commands that talk to a running server over gRPC:
-`stackduck enqueue | stats | jobs | workers | dlq list|requeue|purge | pause | resume`."""
+`stackduck enqueue | stats | jobs | workers | dlq list|requeue|purge | pause | resume`
+and `stackduck schedules list|add|remove|pause|resume`."""
 
 from __future__ import annotations
 
@@ -16,22 +17,26 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from stackduck.client import AsyncClient, JobInfo
+from stackduck.client import AsyncClient, JobInfo, ScheduleInfo
 from stackduck.domain.errors import StackduckError
 from stackduck.entrypoints.cli.tls import add_tls_options
 
 Command = Callable[[AsyncClient, argparse.Namespace], Awaitable[Any]]
 
 
+def _calls(parser: argparse.ArgumentParser, action: Command) -> argparse.ArgumentParser:
+    """The options every command that calls the server takes, and what it runs."""
+    parser.add_argument("--address", help="the server (default: SERVER_ADDR or 127.0.0.1:50051)")
+    parser.add_argument("--token", help="bearer token (default: STACKDUCK_AUTH_TOKEN)")
+    add_tls_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=lambda args: _run(action, args))
+    return parser
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def command(name: str, help_text: str, action: Command) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--address", help="the server (default: SERVER_ADDR or 127.0.0.1:50051)")
-        parser.add_argument("--token", help="bearer token (default: STACKDUCK_AUTH_TOKEN)")
-        add_tls_options(parser)
-        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        parser.set_defaults(run=lambda args: _run(action, args))
-        return parser
+        return _calls(commands.add_parser(name, help=help_text), action)
 
     enqueue = command("enqueue", "enqueue a job", _enqueue)
     enqueue.add_argument("job_type")
@@ -66,6 +71,43 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     for name, verb in (("pause", "pause"), ("resume", "resume")):
         toggle = command(name, f"{verb} a job type (paused: accepts jobs, delivers none)", _toggle)
         toggle.add_argument("job_type")
+
+    _add_schedule_commands(
+        commands.add_parser("schedules", help="periodic schedules: list, add, remove, ...")
+    )
+
+
+def _add_schedule_commands(schedules: argparse.ArgumentParser) -> None:
+    actions = schedules.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return _calls(actions.add_parser(name, help=help_text), _schedules)
+
+    action("list", "every schedule: its rule, next and last run, whether paused")
+    add = action("add", "create a schedule, or replace the one of that name")
+    add.add_argument("name", help="letters, digits, '.', '_' and '-'")
+    add.add_argument("job_type")
+    add.add_argument("payload", nargs="?", default="{}", help="the jobs' payload, a JSON text (default {})")
+    rule = add.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--cron", help="a 5-field cron expression, such as '0 3 * * *'")
+    rule.add_argument("--every", type=int, help="every this many seconds")
+    add.add_argument("--timezone", default="UTC", help="an IANA time zone for --cron (default UTC)")
+    add.add_argument(
+        "--no-catch-up",
+        dest="catch_up",
+        action="store_false",
+        help="skip the ticks missed while the servers were down (default: one job for them)",
+    )
+    add.add_argument("--priority", type=int)
+    add.add_argument("--delay", type=int, help="retry backoff base, seconds")
+    add.add_argument("--max-retries", type=int)
+    add.add_argument("--timeout", type=float, help="run time allowed per attempt, seconds")
+    for name, help_text in (
+        ("remove", "remove a schedule (the jobs it enqueued stay)"),
+        ("pause", "pause a schedule: no tick fires until resumed"),
+        ("resume", "resume a schedule from its next tick"),
+    ):
+        action(name, help_text).add_argument("name")
 
 
 def _run(action: Command, args: argparse.Namespace) -> int:
@@ -128,6 +170,30 @@ async def _toggle(client: AsyncClient, args: argparse.Namespace) -> dict[str, An
     return {"job_type": args.job_type, "paused": paused}
 
 
+async def _schedules(client: AsyncClient, args: argparse.Namespace) -> Any:
+    if args.action == "list":
+        return await client.schedules()
+    if args.action == "add":
+        return await client.schedule(
+            args.name,
+            args.job_type,
+            args.payload,
+            cron=args.cron,
+            every=args.every,
+            timezone=args.timezone,
+            catch_up=args.catch_up,
+            priority=args.priority,
+            delay=args.delay,
+            max_retries=args.max_retries,
+            timeout=args.timeout,
+        )
+    if args.action == "remove":
+        await client.unschedule(args.name)
+        return {"removed": args.name}
+    change = client.pause_schedule if args.action == "pause" else client.resume_schedule
+    return await change(args.name)
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(v) for k, v in asdict(value).items()}
@@ -149,6 +215,7 @@ STATS_HEADINGS += ["done/min", "dead/min", "failing", "paused"]
 JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated"]
 ATTEMPT_HEADINGS = ["attempt", "worker", "started", "ended", "outcome", "error"]
 WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
+SCHEDULE_HEADINGS = ["name", "job type", "rule", "catch up", "next run", "last run", "paused"]
 
 
 def _human(args: argparse.Namespace, result: Any) -> Any:
@@ -163,6 +230,10 @@ def _human(args: argparse.Namespace, result: Any) -> Any:
         return table
     if args.command == "workers":
         return _table(WORKER_HEADINGS, [_worker_row(w) for w in result])
+    if isinstance(result, ScheduleInfo):
+        result = [result]
+    if args.command == "schedules" and isinstance(result, list):
+        return _table(SCHEDULE_HEADINGS, [_schedule_row(s) for s in result])
     return "\n".join(f"{key}: {value}" for key, value in result.items())
 
 
@@ -215,6 +286,19 @@ def _worker_row(w: Any) -> list[Any]:
     in_flight = f"{len(w.in_flight)}/{w.max_in_flight}"
     seen = (_when(w.connected_at), _when(w.last_seen_at))
     return [w.worker_id, ", ".join(w.job_types), in_flight, *seen, w.peer]
+
+
+def _schedule_row(s: ScheduleInfo) -> list[Any]:
+    next_run = "paused" if s.paused else _when(s.next_run)
+    return [
+        s.name,
+        s.job_type,
+        s.rule,
+        "yes" if s.catch_up else "",
+        next_run,
+        _when(s.last_run) or "never",
+        "yes" if s.paused else "",
+    ]
 
 
 def _table(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

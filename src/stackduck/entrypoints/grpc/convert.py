@@ -8,6 +8,7 @@ from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
 from stackduck.application.moves import Outcome
 from stackduck.application.queue_admin import DeadLetterSelection, QueueView
+from stackduck.application.schedules import ScheduleRequest
 from stackduck.application.stops import Stop
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import MAX_ATTEMPT, Attempt, Job, JobStatus
@@ -19,6 +20,7 @@ from stackduck.domain.rules import (
     validate_text,
     validate_worker_id,
 )
+from stackduck.domain.schedule import Schedule
 from stackduck.entrypoints.grpc.errors import status_for
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 
@@ -204,3 +206,57 @@ def failure_of(message: pb.FailJobRequest) -> Failure:
 def job_type_filter(value: str) -> str | None:
     """An optional job type to filter by: empty means every type."""
     return validate_job_type(value) if value else None
+
+
+def schedule_request(message: pb.PutScheduleRequest) -> ScheduleRequest:
+    job = message.job
+    for name, given in (
+        ("scheduled_at", job.scheduled_at),
+        ("scheduled_in", job.scheduled_in),
+        ("idempotency_key", job.idempotency_key),
+    ):
+        if given:
+            raise InvalidJob(f"job.{name} must be empty in a schedule: each tick sets the job's own")
+    return ScheduleRequest(
+        name=message.name,
+        job_type=job.job_type,
+        payload=job.payload,
+        cron=message.cron,
+        every=_every(message.every_seconds),
+        timezone=message.timezone,
+        catch_up=message.catch_up if message.HasField("catch_up") else True,
+        priority=job.priority,
+        delay=job.delay,
+        max_retries=job.max_retries,
+        retry_limit=job.retry_limit if job.HasField("retry_limit") else None,
+        timeout=job.timeout_seconds,
+        metadata=dict(job.metadata),
+    )
+
+
+def _every(value: int) -> int:
+    if value < 0:
+        raise InvalidJob(f"every_seconds must be at least 1 (or 0 with a cron expression); got {value}")
+    return value
+
+
+def schedule_to_pb(schedule: Schedule) -> pb.Schedule:
+    return pb.Schedule(
+        name=schedule.name,
+        job_type=schedule.job_type,
+        payload=schedule.payload,
+        cron=schedule.rule.cron,
+        every_seconds=schedule.rule.every,
+        timezone=schedule.rule.timezone,
+        catch_up=schedule.catch_up,
+        paused=schedule.paused,
+        next_run_at=0 if schedule.paused else seconds(schedule.next_due),
+        last_run_at=seconds(schedule.last_run),
+        priority=schedule.priority,
+        delay=schedule.delay,
+        max_retries=schedule.max_retries,
+        timeout_seconds=schedule.timeout,
+        metadata=json.loads(schedule.metadata) if schedule.metadata else None,
+        created_at=seconds(schedule.created_at),
+        updated_at=seconds(schedule.updated_at),
+    )

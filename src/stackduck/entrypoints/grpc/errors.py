@@ -12,8 +12,8 @@ import grpc
 from stackduck.domain.errors import (
     IllegalTransition,
     InvalidJob,
-    JobNotFound,
     LimitExceeded,
+    NotFound,
     ShuttingDown,
     StackduckError,
     StorageUnavailable,
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 STATUS_OF: tuple[tuple[type[StackduckError], grpc.StatusCode], ...] = (
     (LimitExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),  # before InvalidJob, its base
     (InvalidJob, grpc.StatusCode.INVALID_ARGUMENT),
-    (JobNotFound, grpc.StatusCode.NOT_FOUND),
+    (NotFound, grpc.StatusCode.NOT_FOUND),  # a job, a schedule
     (IllegalTransition, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),

@@ -13,6 +13,7 @@ from stackduck.application.claims import Claims
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import QueueAdmin
+from stackduck.application.schedules import Schedules
 from stackduck.application.stops import Stop
 from stackduck.application.streams import Streams
 from stackduck.application.watches import Watches
@@ -46,6 +47,7 @@ class StackDuckServicer:
         job_admin: JobAdmin,
         queue_admin: QueueAdmin,
         watches: Watches,
+        schedules: Schedules,
         max_message_bytes: int,
     ) -> None:
         #: Replies that carry many jobs are cut to fit what the server may send.
@@ -57,6 +59,7 @@ class StackDuckServicer:
         self._job_admin = job_admin
         self._queue_admin = queue_admin
         self._watches = watches
+        self._schedules = schedules
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
@@ -224,6 +227,33 @@ class StackDuckServicer:
         return pb.AckJobsResponse(
             completed=[convert.ack_result(a.job_id, o) for a, o in zip(completes, completed, strict=True)],
             failed=[convert.ack_result(f.job_id, o) for f, o in zip(failures, failed, strict=True)],
+        )
+
+    @unary
+    async def PutSchedule(self, request: pb.PutScheduleRequest, context: Context) -> pb.ScheduleResponse:
+        schedule, created = await self._schedules.put(convert.schedule_request(request))
+        return pb.ScheduleResponse(schedule=convert.schedule_to_pb(schedule), created=created)
+
+    @unary
+    async def ListSchedules(
+        self, request: pb.ListSchedulesRequest, context: Context
+    ) -> pb.ListSchedulesResponse:
+        schedules = await self._schedules.schedules()
+        return pb.ListSchedulesResponse(schedules=[convert.schedule_to_pb(s) for s in schedules])
+
+    @unary
+    async def DeleteSchedule(self, request: pb.ScheduleName, context: Context) -> pb.DeleteScheduleResponse:
+        await self._schedules.delete(request.name)
+        return pb.DeleteScheduleResponse(success=True)
+
+    @unary
+    async def PauseSchedule(self, request: pb.ScheduleName, context: Context) -> pb.ScheduleResponse:
+        return pb.ScheduleResponse(schedule=convert.schedule_to_pb(await self._schedules.pause(request.name)))
+
+    @unary
+    async def ResumeSchedule(self, request: pb.ScheduleName, context: Context) -> pb.ScheduleResponse:
+        return pb.ScheduleResponse(
+            schedule=convert.schedule_to_pb(await self._schedules.resume(request.name))
         )
 
     def _fit(self, jobs: list[pb.Job]) -> list[list[pb.Job]]:

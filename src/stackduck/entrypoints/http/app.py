@@ -14,10 +14,11 @@ from stackduck.application.health import serving
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.ports import StorageHealth
 from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
+from stackduck.application.schedules import Schedules
 from stackduck.domain.errors import (
     IllegalTransition,
     InvalidJob,
-    JobNotFound,
+    NotFound,
     ShuttingDown,
     StackduckError,
     StorageUnavailable,
@@ -39,7 +40,7 @@ SELECTION_FIELDS: dict[str, bodies.Check] = {
 NO_FIELDS = "this call takes no body fields: send an empty body, or {}"
 STATUS_OF: tuple[tuple[type[StackduckError], int], ...] = (
     (InvalidJob, 400),
-    (JobNotFound, 404),
+    (NotFound, 404),
     (IllegalTransition, 409),
     (StorageUnavailable, 503),
     (ShuttingDown, 503),
@@ -60,6 +61,7 @@ def _asset(name: str) -> str:
 def build_app(
     job_admin: JobAdmin,
     queue_admin: QueueAdmin,
+    schedules: Schedules,
     metrics: MetricsPage,
     health: StorageHealth,
     gate: Gate,
@@ -133,6 +135,19 @@ def build_app(
         await queue_admin.resume(request.match_info["job_type"])
         return web.json_response({"paused": False})
 
+    async def schedule_list(request: web.Request) -> web.Response:
+        return web.json_response([views.schedule(s) for s in await schedules.schedules()])
+
+    async def schedule_pause(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
+        paused = await schedules.pause(request.match_info["name"])
+        return web.json_response(views.schedule(paused))
+
+    async def schedule_resume(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
+        resumed = await schedules.resume(request.match_info["name"])
+        return web.json_response(views.schedule(resumed))
+
     app.add_routes(
         [
             web.get("/", index),
@@ -149,6 +164,9 @@ def build_app(
             web.post("/api/dead/{job_id}/requeue", requeue),
             web.post("/api/queues/{job_type}/pause", pause),
             web.post("/api/queues/{job_type}/resume", resume),
+            web.get("/api/schedules", schedule_list),
+            web.post("/api/schedules/{name}/pause", schedule_pause),
+            web.post("/api/schedules/{name}/resume", schedule_resume),
         ]
     )
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from stackduck.application.consumers import Consumer
 from stackduck.application.queue_admin import QueueView
 from stackduck.domain.job import Job
+from stackduck.domain.schedule import Schedule
 
 
 def job(item: Job) -> dict[str, Any]:
@@ -73,4 +74,20 @@ def worker(consumer: Consumer) -> dict[str, Any]:
         "connected_at": consumer.connected_at,
         "last_seen": consumer.last_seen,
         "client": consumer.client,
+    }
+
+
+def schedule(item: Schedule) -> dict[str, Any]:
+    """A schedule as the dashboard shows it: its rule in words, its next and last run."""
+    return {
+        "name": item.name,
+        "job_type": item.job_type,
+        "rule": item.rule.describe(),
+        "cron": item.rule.cron or None,
+        "every": item.rule.every or None,
+        "timezone": item.rule.timezone,
+        "catch_up": item.catch_up,
+        "paused": item.paused,
+        "next_run": None if item.paused else item.next_due,
+        "last_run": item.last_run,
     }

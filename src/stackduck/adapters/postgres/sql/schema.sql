@@ -63,3 +63,29 @@ CREATE TABLE stackduck_idempotency (
 );
 -- Retention: keys whose jobs are gone, by the end of their window.
 CREATE INDEX stackduck_idempotency_gone ON stackduck_idempotency (reserved_until) WHERE NOT job_kept;
+
+-- Periodic schedules: the job each enqueues, its rule (cron in a time zone, or every N
+-- seconds) and its next tick; version guards every write (a fire step's included).
+CREATE TABLE stackduck_schedules (
+    name          text PRIMARY KEY,
+    job_type      text NOT NULL,
+    payload       text NOT NULL,
+    priority      smallint NOT NULL,
+    delay         integer NOT NULL,
+    max_retries   integer NOT NULL,
+    timeout       double precision NOT NULL,   -- 0 = the server's default at each fire
+    metadata      text NOT NULL,               -- a JSON object text; '' = none
+    cron          text NOT NULL,               -- '' for an every_seconds schedule
+    every_seconds integer NOT NULL,            -- 0 for a cron schedule
+    timezone      text NOT NULL,
+    catch_up      boolean NOT NULL,
+    paused        boolean NOT NULL,
+    next_due      double precision NOT NULL,
+    last_run      double precision,
+    version       bigint NOT NULL,
+    created_at    double precision NOT NULL,
+    updated_at    double precision NOT NULL,
+    CHECK ((cron <> '') <> (every_seconds > 0))
+);
+-- The fire loop: the schedules not paused, by next tick.
+CREATE INDEX stackduck_schedules_due ON stackduck_schedules (next_due) WHERE NOT paused;

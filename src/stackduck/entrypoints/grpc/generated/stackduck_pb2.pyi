@@ -499,3 +499,94 @@ class AckJobsResponse(_message.Message):
     completed: _containers.RepeatedCompositeFieldContainer[AckResult]
     failed: _containers.RepeatedCompositeFieldContainer[AckResult]
     def __init__(self, completed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ..., failed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ("name", "job_type", "payload", "cron", "every_seconds", "timezone", "catch_up", "paused", "next_run_at", "last_run_at", "priority", "delay", "max_retries", "timeout_seconds", "metadata", "created_at", "updated_at")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    EVERY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CATCH_UP_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_AT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    job_type: str
+    payload: str
+    cron: str
+    every_seconds: int
+    timezone: str
+    catch_up: bool
+    paused: bool
+    next_run_at: int
+    last_run_at: int
+    priority: int
+    delay: int
+    max_retries: int
+    timeout_seconds: float
+    metadata: _containers.ScalarMap[str, str]
+    created_at: int
+    updated_at: int
+    def __init__(self, name: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., cron: _Optional[str] = ..., every_seconds: _Optional[int] = ..., timezone: _Optional[str] = ..., catch_up: _Optional[bool] = ..., paused: _Optional[bool] = ..., next_run_at: _Optional[int] = ..., last_run_at: _Optional[int] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ...) -> None: ...
+
+class PutScheduleRequest(_message.Message):
+    __slots__ = ("name", "job", "cron", "every_seconds", "timezone", "catch_up")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    EVERY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CATCH_UP_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    job: EnqueueJobRequest
+    cron: str
+    every_seconds: int
+    timezone: str
+    catch_up: bool
+    def __init__(self, name: _Optional[str] = ..., job: _Optional[_Union[EnqueueJobRequest, _Mapping]] = ..., cron: _Optional[str] = ..., every_seconds: _Optional[int] = ..., timezone: _Optional[str] = ..., catch_up: _Optional[bool] = ...) -> None: ...
+
+class ScheduleResponse(_message.Message):
+    __slots__ = ("schedule", "created")
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    schedule: Schedule
+    created: bool
+    def __init__(self, schedule: _Optional[_Union[Schedule, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ListSchedulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSchedulesResponse(_message.Message):
+    __slots__ = ("schedules",)
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[Schedule]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ...) -> None: ...
+
+class ScheduleName(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteScheduleResponse(_message.Message):
+    __slots__ = ("success",)
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    def __init__(self, success: _Optional[bool] = ...) -> None: ...

@@ -144,6 +144,31 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.AckJobsRequest.SerializeToString,
                 response_deserializer=stackduck__pb2.AckJobsResponse.FromString,
                 _registered_method=True)
+        self.PutSchedule = channel.unary_unary(
+                '/stackduck.StackDuckService/PutSchedule',
+                request_serializer=stackduck__pb2.PutScheduleRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/stackduck.StackDuckService/ListSchedules',
+                request_serializer=stackduck__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/stackduck.StackDuckService/DeleteSchedule',
+                request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
+                response_deserializer=stackduck__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/stackduck.StackDuckService/PauseSchedule',
+                request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
+                response_deserializer=stackduck__pb2.ScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/stackduck.StackDuckService/ResumeSchedule',
+                request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
+                response_deserializer=stackduck__pb2.ScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class StackDuckServiceServicer:
@@ -323,6 +348,48 @@ class StackDuckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutSchedule(self, request, context):
+        """--- periodic schedules (docs/adr/0027-schedules-fire-once-across-instances.md) ---
+        Create the named schedule, or replace the one of that name: from then on each of its
+        ticks enqueues one job, on however many server instances. A replaced schedule keeps
+        its pause, and its next tick when cron, every_seconds and timezone are unchanged.
+        INVALID_ARGUMENT names what to fix: a bad name, cron expression or time zone,
+        every_seconds out of range, both cron and every_seconds or neither, a job field
+        EnqueueJob would refuse, or scheduled_at / scheduled_in / idempotency_key set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Every schedule, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Remove a schedule (jobs it enqueued stay). NOT_FOUND when none has the name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """A paused schedule fires no tick, on any instance, from the moment the call answers;
+        resumed, it fires from its first tick after now (none for the ticks while paused).
+        NOT_FOUND when none has the name; pausing a paused schedule changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StackDuckServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -435,6 +502,31 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.AckJobs,
                     request_deserializer=stackduck__pb2.AckJobsRequest.FromString,
                     response_serializer=stackduck__pb2.AckJobsResponse.SerializeToString,
+            ),
+            'PutSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSchedule,
+                    request_deserializer=stackduck__pb2.PutScheduleRequest.FromString,
+                    response_serializer=stackduck__pb2.ScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=stackduck__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=stackduck__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=stackduck__pb2.ScheduleName.FromString,
+                    response_serializer=stackduck__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=stackduck__pb2.ScheduleName.FromString,
+                    response_serializer=stackduck__pb2.ScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=stackduck__pb2.ScheduleName.FromString,
+                    response_serializer=stackduck__pb2.ScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1031,6 +1123,141 @@ class StackDuckService:
             '/stackduck.StackDuckService/AckJobs',
             stackduck__pb2.AckJobsRequest.SerializeToString,
             stackduck__pb2.AckJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/PutSchedule',
+            stackduck__pb2.PutScheduleRequest.SerializeToString,
+            stackduck__pb2.ScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ListSchedules',
+            stackduck__pb2.ListSchedulesRequest.SerializeToString,
+            stackduck__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/DeleteSchedule',
+            stackduck__pb2.ScheduleName.SerializeToString,
+            stackduck__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/PauseSchedule',
+            stackduck__pb2.ScheduleName.SerializeToString,
+            stackduck__pb2.ScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ResumeSchedule',
+            stackduck__pb2.ScheduleName.SerializeToString,
+            stackduck__pb2.ScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,
