@@ -77,7 +77,7 @@ def _row(job: Job) -> list[Any]:
     the JSON text of an array of arrays, each an Attempt's fields in order."""
     row = list(_ALL_VALUES(job))
     row[_STATUS_AT] = job.status.value
-    row[_ATTEMPTS_AT] = json.dumps(job.attempts)
+    row[_ATTEMPTS_AT] = json.dumps(job.attempts) if job.attempts else "[]"  # nearly every new job
     return row
 
 
