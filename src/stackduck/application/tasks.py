@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[None] | None]) -> None:
-    """Cancel the tasks, then wait until each has finished its clean-up."""
+    """Cancel the tasks, then wait until each has finished its clean-up. A cancellation
+    of the caller itself while it waits is not swallowed with theirs: it goes on up."""
     running = [task for task in tasks if task is not None]
     for task in running:
         task.cancel()
     for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if caller is not None and caller.cancelling():
+                raise
 
 
 def stop_if_cancelled() -> None:
