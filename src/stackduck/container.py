@@ -25,6 +25,7 @@ from stackduck.application.handoff import DirectHandoff
 from stackduck.application.ids import JobIds
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.leases import LeaseReaper
+from stackduck.application.limits import Limits
 from stackduck.application.maintenance import Maintenance
 from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
@@ -102,12 +103,14 @@ class Container(containers.DeclarativeContainer):
     paused_types_store = backend.provided.paused_types
     storage_health = backend.provided.health
     schedule_store = backend.provided.schedules
+    limit_store = backend.provided.limits
 
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry, metrics, signals)
-    ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock)
+    limits = providers.Singleton(Limits, limit_store, notifier, clock)
+    ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock, limits.provided.latest)
     paused_types = providers.Singleton(PausedTypes, paused_types_store, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, signals, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)
@@ -121,13 +124,14 @@ class Container(containers.DeclarativeContainer):
         ready,
         reaper.provided.loop,
         paused_types,
+        limits,
         signals,
         metrics,
         clock,
         policy,
         gate,
     )
-    handoff = providers.Singleton(DirectHandoff, consumers, claims, paused_types, clock, policy, gate)
+    handoff = providers.Singleton(DirectHandoff, consumers, claims, paused_types, limits, clock, policy, gate)
     streams = providers.Singleton(
         Streams, claims, consumers, notifier, store, paused_types, clock, policy, gate
     )

@@ -92,6 +92,9 @@ class BroadcastNotifier:
     def announced(self, job_types: Collection[str]) -> int:
         return self._hub.announced(job_types)
 
+    def wake(self, ready: Mapping[str, int]) -> None:
+        self._hub.wake(ready)
+
     async def notify(self, ready: Mapping[str, int]) -> None:
         self._hub.wake(ready)
         if not self.alone():  # alone, there is nobody to tell

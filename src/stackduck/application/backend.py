@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from stackduck.application.limits import LimitStore
 from stackduck.application.ports import (
     Claimer,
     JobStore,
@@ -61,6 +62,11 @@ class Backend(Protocol):
     def schedules(self) -> ScheduleStore:
         """The periodic schedules, kept where the record is, and fired atomically with
         the jobs their ticks enqueue."""
+
+    @property
+    def limits(self) -> LimitStore:
+        """The concurrency and rate limits per job type, and the claims that hold them,
+        shared by every instance on this storage."""
 
     @property
     def health(self) -> StorageHealth:

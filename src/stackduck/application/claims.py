@@ -11,6 +11,7 @@ from functools import partial
 
 from stackduck.application.due_loop import DueLoop
 from stackduck.application.gate import Gate
+from stackduck.application.limits import Limits
 from stackduck.application.moves import apply_moves, log_state
 from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
@@ -29,6 +30,7 @@ class Claims:
         ready: ReadyPath,
         reaper: DueLoop,
         paused: PausedTypes,
+        limits: Limits,
         signals: Signals,
         metrics: Metrics,
         clock: Clock,
@@ -41,6 +43,7 @@ class Claims:
         self._ready = ready
         self._reaper = reaper
         self._paused = paused
+        self._limits = limits
         self._metrics = metrics
         self._clock = clock
         self._policy = policy
@@ -53,9 +56,15 @@ class Claims:
         wanted = [job_type for job_type in job_types if job_type not in paused] if paused else job_types
         if not wanted:
             return []
+        limited = await self._limits.limited()
+        capped = [job_type for job_type in wanted if job_type in limited] if limited else None
         lease = self._policy.lease_seconds
         now = self._clock.now()
-        claiming = asyncio.ensure_future(self._claimer.claim(worker_id, wanted, now, lease, limit))
+        claiming = asyncio.ensure_future(
+            self._limits.claim(worker_id, wanted, capped, now, lease, limit)
+            if capped
+            else self._claimer.claim(worker_id, wanted, now, lease, limit)
+        )
         try:
             claimed = await asyncio.shield(claiming)
         except asyncio.CancelledError:

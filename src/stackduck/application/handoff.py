@@ -2,9 +2,9 @@
 this server with room is inserted already leased to that stream and sent once the
 insert commits — one write on its trip instead of a push, a wake-up, a pop and a start.
 
-Only due, queued jobs of types not paused go this way, and only to streams whose last
-claim found nothing and that no wake-up has reached yet; everything else takes the
-ready queue as before. ``assign`` picks which job goes to which stream;
+Only due, queued jobs of types neither paused nor limited go this way, and only to
+streams whose last claim found nothing and that no wake-up has reached yet; everything
+else takes the ready queue as before. ``assign`` picks which job goes to which stream;
 ``DirectHandoff`` reserves the streams' slots before the insert and sends the jobs
 once it commits (or gives them back).
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from stackduck.application.claims import Claims
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.gate import Gate
+from stackduck.application.limits import Limits
 from stackduck.application.paused_types import PausedTypes
 from stackduck.application.policy import QueuePolicy
 from stackduck.application.ports import Clock
@@ -75,6 +76,7 @@ class DirectHandoff:
         consumers: ConsumerRegistry,
         claims: Claims,
         paused: PausedTypes,
+        limits: Limits,
         clock: Clock,
         policy: QueuePolicy,
         gate: Gate,
@@ -82,6 +84,7 @@ class DirectHandoff:
         self._consumers = consumers
         self._claims = claims
         self._paused = paused
+        self._limits = limits
         self._clock = clock
         self._policy = policy
         self._closing = gate.closed
@@ -92,11 +95,13 @@ class DirectHandoff:
         if not self._waiting_streams() or self._closing.is_set():
             return NOTHING
         try:
-            paused = await self._paused.paused()  # read at most once a second
+            # Read at most once a second. A limited type's jobs take the queue: only a
+            # claim counts what runs against its limit.
+            held = await self._paused.paused() | await self._limits.limited()
         except StorageUnavailable:
             return NOTHING  # the queue, and the claim's own read, decide
         parked = self._waiting_streams()  # again: the read may have let some wake or close
-        assignments = assign(jobs, parked, paused, now, self._policy.lease_seconds)
+        assignments = assign(jobs, parked, held, now, self._policy.lease_seconds)
         for consumer, handed in assignments.items():
             self._consumers.reserve(consumer, len(handed))
         return Reservation(now, assignments) if assignments else NOTHING
@@ -135,14 +140,14 @@ class DirectHandoff:
         now = self._clock.now()
         # As read for the reservation (or since), with this server's own pauses applied;
         # not awaited, so nothing can stop a delivery between the commit and the streams.
-        paused = self._paused.latest()
+        held = self._paused.latest() | self._limits.latest()
         unsent: list[tuple[str, list[Job]]] = []
         for consumer, handed in reservation.assignments.items():
             open_ = self._consumers.is_open(consumer) and not self._closing.is_set()
             send: list[Job] = []
             back: list[Job] = []
             for job in handed:
-                sendable = open_ and job.job_type not in paused
+                sendable = open_ and job.job_type not in held
                 (send if sendable else back).append(job)
             self._consumers.reserve(consumer, -len(back))
             if send:
@@ -152,7 +157,9 @@ class DirectHandoff:
                 unsent.append((consumer.worker_id, back))
         for worker_id, jobs in unsent:
             await self._claims.give_back(
-                worker_id, jobs, "stream closed, type paused or server stopping as they were stored"
+                worker_id,
+                jobs,
+                "stream closed, type paused or limited, or server stopping as they were stored",
             )
 
     async def withdraw(self, reservation: Reservation) -> None:

@@ -269,6 +269,9 @@ class Notifier(Protocol):
     async def notify(self, ready: Mapping[str, int]) -> None:
         """So many jobs of each type became ready: wake up to that many consumers."""
 
+    def wake(self, ready: Mapping[str, int]) -> None:
+        """As :meth:`notify`, for the consumers of this process only."""
+
     def listen(self, job_types: Collection[str]) -> Waiter:
         """Register interest before looking at the queue, so no wake-up is missed."""
 

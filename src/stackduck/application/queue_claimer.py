@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from stackduck.application.ports import Change, Clock, JobStore, Notifier, QueueEntry, ReadyQueue
 from stackduck.domain.job import Job
@@ -46,6 +46,45 @@ class QueueClaimer:
             if len(started) == len(entries):
                 break
             # Some entries were stale (their job cancelled or re-planned): take the next ones.
+        return sorted(leased, key=lambda job: job.ready_key)
+
+    async def claim_capped(
+        self,
+        worker_id: str,
+        job_types: Collection[str],
+        caps: Mapping[str, int],
+        now: float,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Job]:
+        """As :meth:`claim`, leasing no more than ``caps[t]`` jobs of each type in ``caps``.
+        Each pop takes no more than the smallest cap left, so a capped type is never
+        popped past its cap (nothing to push back), and a type whose cap is spent is
+        left out of the next pop (the others' jobs still go)."""
+        left = dict(caps)
+        leased: list[Job] = []
+        while len(leased) < limit:
+            open_types = [t for t in job_types if left.get(t, 1) > 0]
+            want = min([limit - len(leased), *(left[t] for t in open_types if t in left)])
+            if not open_types:
+                break
+            entries = await self._queue.pop(open_types, now, want)
+            if not entries:
+                break
+            now = max(now, self._clock.now())
+            try:
+                started = await self._start(entries, worker_id, now, lease_seconds)
+            except BaseException as exc:
+                await self._put_back(entries, now)
+                if leased and isinstance(exc, Exception):
+                    break
+                raise
+            leased.extend(started)
+            for job in started:
+                if job.job_type in left:
+                    left[job.job_type] -= 1
+            if len(entries) < want:
+                break  # the open types have no more due jobs
         return sorted(leased, key=lambda job: job.ready_key)
 
     async def _put_back(self, entries: Sequence[QueueEntry], now: float) -> None:

@@ -10,7 +10,7 @@ the path only wakes consumers and keeps time."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from stackduck.application.due_loop import DueLoop
 from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue, Schedule
@@ -22,22 +22,40 @@ EVERYONE = 1_000_000
 
 class ReadyPath:
     def __init__(
-        self, schedule: Schedule, queue: ReadyQueue | None, notifier: Notifier, clock: Clock
+        self,
+        schedule: Schedule,
+        queue: ReadyQueue | None,
+        notifier: Notifier,
+        clock: Clock,
+        limited: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
+        """``limited``: the job types with a limit, as last read (Limits.latest)."""
         self._schedule = schedule
         self._queue = queue
         self._notifier = notifier
         self._clock = clock
+        self._limited = limited
         self.scheduler = DueLoop("scheduler", self.promote_due, clock)
 
     async def offer(self, jobs: Iterable[Job], now: float) -> None:
-        """Queue every job that is in the queued state; wake consumers of due ones."""
+        """Queue every job that is in the queued state; wake consumers of due ones, and
+        of limited types whose jobs stopped running (their place may let a held one go)."""
+        jobs = list(jobs)
         queued = [job for job in jobs if job.status is JobStatus.QUEUED]
-        if not queued:
-            return
-        if self._queue is not None:
-            await self._queue.push([QueueEntry.of(job) for job in queued], now)
+        limited = self._limited()
         due = Counter(job.job_type for job in queued if job.run_at <= now)
+        if limited:  # due ones wake their consumers anyway
+            due.update(
+                job.job_type
+                for job in jobs
+                if job.job_type in limited
+                and job.status is not JobStatus.RUNNING
+                and not (job.status is JobStatus.QUEUED and job.run_at <= now)
+            )
+        if not queued and not due:
+            return
+        if self._queue is not None and queued:
+            await self._queue.push([QueueEntry.of(job) for job in queued], now)
         if due:
             await self._notifier.notify(due)
         later = [job.run_at for job in queued if job.run_at > now]

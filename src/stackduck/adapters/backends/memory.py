@@ -28,7 +28,9 @@ How a job goes through it:
 
 Periodic schedules: ``MemorySchedules``, a dict beside the store; a fire step checks the
 schedule's version, inserts the tick's job and writes the schedule with no await in
-between. Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
+between. Limits: ``MemoryLimits``, dicts beside the store; a limited claim counts the store's
+running jobs, pops no more than each type's allowance and spends its bucket with no
+await in between. Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
 always up. Nothing to open or close.
 """
 
@@ -42,6 +44,7 @@ from stackduck.adapters.memory import (
     MemoryReadyQueue,
     MemorySignals,
 )
+from stackduck.adapters.memory.limits import MemoryLimits
 from stackduck.adapters.memory.schedules import MemorySchedules
 from stackduck.application.ports import Clock
 from stackduck.application.queue_claimer import QueueClaimer
@@ -58,4 +61,5 @@ class MemoryBackend:
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = MemoryPausedTypes()
         self.schedules = MemorySchedules(self.store)
+        self.limits = MemoryLimits(self.store, self.claimer)
         self.health = MemoryHealth()

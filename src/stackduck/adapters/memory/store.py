@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class MemoryJobStore:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_status: dict[JobStatus, set[str]] = {status: set() for status in JobStatus}
+        self._running: Counter[str] = Counter()  # per job type, what a limit counts
         self._leases: list[tuple[float, str, int]] = []  # (deadline, job id, attempt); lazily pruned
         self._keys: dict[Scope, Hold] = {}
         # Keys whose jobs were deleted, by the end of their window: what free_keys forgets.
@@ -71,7 +73,7 @@ class MemoryJobStore:
             ok = current is not None and current.version == change.expected_version
             if ok:
                 assert current is not None
-                self._by_status[current.status].discard(current.id)
+                self._drop(current)
                 self._put(change.job.copy())
             written.append(ok)
         return written
@@ -152,7 +154,7 @@ class MemoryJobStore:
             done = job.completed_at
             if finished_before is None or (done is not None and done < finished_before):
                 del self._jobs[job_id]
-                self._by_status[job.status].discard(job_id)
+                self._drop(job)
                 deleted += 1
                 scope = (job.job_type, job.idempotency_key)
                 if job.idempotency_key and (hold := self._keys.get(scope)) and hold.job_id == job_id:
@@ -178,11 +180,25 @@ class MemoryJobStore:
                 freed += 1
         return freed
 
+    def running(self, job_type: str) -> int:
+        """How many jobs of the type are running."""
+        return self._running[job_type]
+
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job
         self._by_status[job.status].add(job.id)
-        if job.status is JobStatus.RUNNING and job.lease_expires_at is not None:
-            heapq.heappush(self._leases, (job.lease_expires_at, job.id, job.attempt))
+        if job.status is JobStatus.RUNNING:
+            self._running[job.job_type] += 1
+            if job.lease_expires_at is not None:
+                heapq.heappush(self._leases, (job.lease_expires_at, job.id, job.attempt))
+
+    def _drop(self, job: Job) -> None:
+        """Forget ``job``'s place in the indexes (it is replaced or deleted)."""
+        self._by_status[job.status].discard(job.id)
+        if job.status is JobStatus.RUNNING:
+            self._running[job.job_type] -= 1
+            if not self._running[job.job_type]:
+                del self._running[job.job_type]
 
     @staticmethod
     def _is_live(job: Job, deadline: float, attempt: int) -> bool:
