@@ -30,7 +30,8 @@ DESCRIBE = [
        ORDER BY 1, conname""",
 ]
 ALL_TABLES = (
-    "stackduck_jobs, stackduck_paused, stackduck_idempotency, stackduck_schedules, stackduck_migrations"
+    "stackduck_jobs, stackduck_paused, stackduck_idempotency, stackduck_schedules, stackduck_limits, "
+    "stackduck_migrations"
 )
 
 

@@ -38,8 +38,11 @@ How a job goes through it:
 Periodic schedules: ``PostgresSchedules`` (the ``stackduck_schedules`` table, statements in
 ``queries/schedules/``): a fire step is one transaction, the compare-and-set on the
 schedule's row (``update.sql``) then the tick's job by ``insert_keyed.sql`` (ADR 0027).
-Paused types: ``PostgresPausedTypes`` (a table). Health: ``PostgresHealth``, over a
-connection of its own. Opening migrates the schema and opens the pool, then the
+Limits: ``PostgresLimits`` (the ``stackduck_limits`` table, statements in
+``queries/limits/``): a claim that names a limited type is one transaction that locks the
+types' limit rows, counts their running jobs, leases no more than each allows and writes
+the spent buckets (ADR 0028). Paused types: ``PostgresPausedTypes`` (a table). Health:
+``PostgresHealth``, over a connection of its own. Opening migrates the schema and opens the pool, then the
 channel; closing stops them in reverse.
 """
 
@@ -55,6 +58,7 @@ from stackduck.adapters.backends.base import broadcasting
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.health import PostgresHealth
 from stackduck.adapters.postgres.claimer import PostgresClaimer
+from stackduck.adapters.postgres.limits import PostgresLimits
 from stackduck.adapters.postgres.notifier import PostgresChannel
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
@@ -75,6 +79,7 @@ class PostgresBackend:
         self.schedule = PostgresSchedule(pool, clock.now())
         self.paused_types = PostgresPausedTypes(pool)
         self.schedules = PostgresSchedules(pool)
+        self.limits = PostgresLimits(pool, self.notifier)
         self.health = PostgresHealth(conninfo)
 
     @classmethod

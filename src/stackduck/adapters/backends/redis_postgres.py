@@ -54,7 +54,9 @@ entries with ``promote.lua``.
 
 Periodic schedules are PostgreSQL's (``PostgresSchedules``, as on PostgreSQL alone): a
 tick's job is committed with the schedule's write, then offered to the queue like any
-enqueued job.
+enqueued job. So are limits (``PostgresLimits``): a claim that names a limited type
+leases from the table itself, as on PostgreSQL alone, the limit rows locked while it
+counts (ADR 0028), and then takes the leased jobs' entries out of the ready queue.
 
 Health: PostgreSQL's probe (a connection of its own), and Redis as up while the
 queue is not failed over. Opening opens the pool and the client, starts the channel,
@@ -74,6 +76,7 @@ from stackduck.adapters.backends.base import broadcasting, running
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.adapters.health import FailoverHealth, PostgresHealth, TiersHealth
+from stackduck.adapters.postgres.limits import PostgresLimits
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
 from stackduck.adapters.postgres.schedules import PostgresSchedules
@@ -106,6 +109,7 @@ class RedisPostgresBackend:
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = PostgresPausedTypes(pool)
         self.schedules = PostgresSchedules(pool)
+        self.limits = PostgresLimits(pool, self.notifier, self.queue)
         self._postgres_health = PostgresHealth(conninfo)
         self.health = TiersHealth([self._postgres_health, FailoverHealth(self.queue)])
 

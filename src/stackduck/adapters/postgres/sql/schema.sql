@@ -38,6 +38,8 @@ CREATE INDEX stackduck_jobs_ready ON stackduck_jobs (job_type, priority, run_at,
 CREATE INDEX stackduck_jobs_due ON stackduck_jobs (run_at) WHERE status = 'queued';
 -- The lease reaper: running jobs by deadline.
 CREATE INDEX stackduck_jobs_leases ON stackduck_jobs (lease_expires_at) WHERE status = 'running';
+-- A limited claim: the running jobs of a type.
+CREATE INDEX stackduck_jobs_running ON stackduck_jobs (job_type) WHERE status = 'running';
 -- Listings (dead letters, by status), a page at a time in id order.
 CREATE INDEX stackduck_jobs_status ON stackduck_jobs (status, id);
 -- Retention: finished jobs by the time they finished.
@@ -89,3 +91,17 @@ CREATE TABLE stackduck_schedules (
 );
 -- The fire loop: the schedules not paused, by next tick.
 CREATE INDEX stackduck_schedules_due ON stackduck_schedules (next_due) WHERE NOT paused;
+
+-- Concurrency and rate limits per job type (0 = none), and the rate's token bucket:
+-- tokens as counted at counted_at (NULL = a full bucket, never spent).
+CREATE TABLE stackduck_limits (
+    job_type    text PRIMARY KEY,
+    concurrency integer NOT NULL CHECK (concurrency >= 0),
+    rate        double precision NOT NULL CHECK (rate >= 0),
+    per         double precision NOT NULL CHECK (per > 0),
+    burst       integer NOT NULL CHECK (burst >= 0),
+    tokens      double precision,
+    counted_at  double precision,
+    updated_at  double precision NOT NULL,
+    CHECK (concurrency > 0 OR rate > 0)
+);
