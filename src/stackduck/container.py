@@ -152,6 +152,7 @@ class Container(containers.DeclarativeContainer):
         queue_admin,
         watches,
         schedules,
+        limits,
         providers.Callable(message_limit, config.max_payload_bytes),
     )
     health_reporter = providers.Singleton(HealthReporter, storage_health, gate)

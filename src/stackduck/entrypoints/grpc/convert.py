@@ -6,6 +6,7 @@ import json
 
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.consumers import Consumer
+from stackduck.application.limits import LimitUsage
 from stackduck.application.moves import Outcome
 from stackduck.application.queue_admin import DeadLetterSelection, QueueView
 from stackduck.application.schedules import ScheduleRequest
@@ -238,6 +239,19 @@ def _every(value: int) -> int:
     if value < 0:
         raise InvalidJob(f"every_seconds must be at least 1 (or 0 with a cron expression); got {value}")
     return value
+
+
+def limit_to_pb(usage: LimitUsage) -> pb.LimitStatus:
+    limit = usage.limit
+    return pb.LimitStatus(
+        job_type=limit.job_type,
+        concurrency=limit.concurrency,
+        rate=limit.rate,
+        per=limit.per,
+        burst=int(limit.bucket_size) if limit.rate else 0,
+        running=usage.running,
+        tokens=usage.tokens,
+    )
 
 
 def schedule_to_pb(schedule: Schedule) -> pb.Schedule:

@@ -11,6 +11,7 @@ import grpc
 from stackduck.application.acks import Acks, Failure
 from stackduck.application.claims import Claims
 from stackduck.application.job_admin import JobAdmin
+from stackduck.application.limits import Limits
 from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import QueueAdmin
 from stackduck.application.schedules import Schedules
@@ -48,6 +49,7 @@ class StackDuckServicer:
         queue_admin: QueueAdmin,
         watches: Watches,
         schedules: Schedules,
+        limits: Limits,
         max_message_bytes: int,
     ) -> None:
         #: Replies that carry many jobs are cut to fit what the server may send.
@@ -60,6 +62,7 @@ class StackDuckServicer:
         self._queue_admin = queue_admin
         self._watches = watches
         self._schedules = schedules
+        self._limits = limits
 
     @unary
     async def EnqueueJob(self, request: pb.EnqueueJobRequest, context: Context) -> pb.EnqueueJobResponse:
@@ -255,6 +258,21 @@ class StackDuckServicer:
         return pb.ScheduleResponse(
             schedule=convert.schedule_to_pb(await self._schedules.resume(request.name))
         )
+
+    @unary
+    async def SetLimit(self, request: pb.SetLimitRequest, context: Context) -> pb.LimitStatus:
+        usage = await self._limits.set_limit(
+            request.job_type, request.concurrency, request.rate, request.per, request.burst
+        )
+        return convert.limit_to_pb(usage)
+
+    @unary
+    async def ListLimits(self, request: pb.ListLimitsRequest, context: Context) -> pb.ListLimitsResponse:
+        return pb.ListLimitsResponse(limits=[convert.limit_to_pb(u) for u in await self._limits.usage()])
+
+    @unary
+    async def ClearLimit(self, request: pb.ClearLimitRequest, context: Context) -> pb.ClearLimitResponse:
+        return pb.ClearLimitResponse(cleared=await self._limits.clear_limit(request.job_type))
 
     def _fit(self, jobs: list[pb.Job]) -> list[list[pb.Job]]:
         """Jobs split into runs that each fit in one message."""

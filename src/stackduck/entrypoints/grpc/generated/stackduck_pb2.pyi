@@ -590,3 +590,57 @@ class DeleteScheduleResponse(_message.Message):
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     success: bool
     def __init__(self, success: _Optional[bool] = ...) -> None: ...
+
+class SetLimitRequest(_message.Message):
+    __slots__ = ("job_type", "concurrency", "rate", "per", "burst")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    PER_FIELD_NUMBER: _ClassVar[int]
+    BURST_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    concurrency: int
+    rate: float
+    per: float
+    burst: int
+    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ...) -> None: ...
+
+class LimitStatus(_message.Message):
+    __slots__ = ("job_type", "concurrency", "rate", "per", "burst", "running", "tokens")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    PER_FIELD_NUMBER: _ClassVar[int]
+    BURST_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    concurrency: int
+    rate: float
+    per: float
+    burst: int
+    running: int
+    tokens: float
+    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ..., running: _Optional[int] = ..., tokens: _Optional[float] = ...) -> None: ...
+
+class ListLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _containers.RepeatedCompositeFieldContainer[LimitStatus]
+    def __init__(self, limits: _Optional[_Iterable[_Union[LimitStatus, _Mapping]]] = ...) -> None: ...
+
+class ClearLimitRequest(_message.Message):
+    __slots__ = ("job_type",)
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    def __init__(self, job_type: _Optional[str] = ...) -> None: ...
+
+class ClearLimitResponse(_message.Message):
+    __slots__ = ("cleared",)
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    cleared: bool
+    def __init__(self, cleared: _Optional[bool] = ...) -> None: ...

@@ -169,6 +169,21 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
                 response_deserializer=stackduck__pb2.ScheduleResponse.FromString,
                 _registered_method=True)
+        self.SetLimit = channel.unary_unary(
+                '/stackduck.StackDuckService/SetLimit',
+                request_serializer=stackduck__pb2.SetLimitRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.LimitStatus.FromString,
+                _registered_method=True)
+        self.ListLimits = channel.unary_unary(
+                '/stackduck.StackDuckService/ListLimits',
+                request_serializer=stackduck__pb2.ListLimitsRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ListLimitsResponse.FromString,
+                _registered_method=True)
+        self.ClearLimit = channel.unary_unary(
+                '/stackduck.StackDuckService/ClearLimit',
+                request_serializer=stackduck__pb2.ClearLimitRequest.SerializeToString,
+                response_deserializer=stackduck__pb2.ClearLimitResponse.FromString,
+                _registered_method=True)
 
 
 class StackDuckServiceServicer:
@@ -390,6 +405,32 @@ class StackDuckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLimit(self, request, context):
+        """--- limits per job type (docs/adr/0028-limits-counted-where-the-record-is.md) ---
+        Create or replace a job type's limits, across every server instance: at most
+        `concurrency` of its jobs running at once, at most `rate` starts per `per` seconds.
+        Jobs over a limit wait queued, in order, and start as room comes. Replacing sets the
+        whole limit (a field left 0 is no longer limited). INVALID_ARGUMENT names what to fix:
+        neither concurrency nor rate, a value out of range, per or burst without a rate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLimits(self, request, context):
+        """Every limit, by job type, with its type's running jobs and its bucket's tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearLimit(self, request, context):
+        """Remove a job type's limits: its held jobs start at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StackDuckServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -527,6 +568,21 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.ResumeSchedule,
                     request_deserializer=stackduck__pb2.ScheduleName.FromString,
                     response_serializer=stackduck__pb2.ScheduleResponse.SerializeToString,
+            ),
+            'SetLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLimit,
+                    request_deserializer=stackduck__pb2.SetLimitRequest.FromString,
+                    response_serializer=stackduck__pb2.LimitStatus.SerializeToString,
+            ),
+            'ListLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLimits,
+                    request_deserializer=stackduck__pb2.ListLimitsRequest.FromString,
+                    response_serializer=stackduck__pb2.ListLimitsResponse.SerializeToString,
+            ),
+            'ClearLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearLimit,
+                    request_deserializer=stackduck__pb2.ClearLimitRequest.FromString,
+                    response_serializer=stackduck__pb2.ClearLimitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1258,6 +1314,87 @@ class StackDuckService:
             '/stackduck.StackDuckService/ResumeSchedule',
             stackduck__pb2.ScheduleName.SerializeToString,
             stackduck__pb2.ScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/SetLimit',
+            stackduck__pb2.SetLimitRequest.SerializeToString,
+            stackduck__pb2.LimitStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ListLimits',
+            stackduck__pb2.ListLimitsRequest.SerializeToString,
+            stackduck__pb2.ListLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/ClearLimit',
+            stackduck__pb2.ClearLimitRequest.SerializeToString,
+            stackduck__pb2.ClearLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,
