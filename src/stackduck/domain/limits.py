@@ -88,7 +88,9 @@ class Limit:
         if self.concurrency:
             starts = min(starts, max(0, self.concurrency - running))
         if self.rate:
-            tokens = math.floor((bucket or self.full_bucket(now)).level(self, now) + 1e-9)
+            # A millionth of a token of slack: times are Unix seconds, whose doubles carry
+            # about 0.2 µs, so a claim woken at the next token may read a hair before it.
+            tokens = math.floor((bucket or self.full_bucket(now)).level(self, now) + 1e-6)
             if tokens < starts:
                 starts, rate_bound = max(0, tokens), True
         return Allowance(starts, rate_bound)
