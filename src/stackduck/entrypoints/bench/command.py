@@ -60,6 +60,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="deep-queue scenario: end to end over this many waiting jobs, e.g. 1000000 (0 = skip)",
     )
     parser.add_argument(
+        "--limited",
+        type=int,
+        default=Options.limited,
+        help="limit scenario: end to end (batch) with at most this many of its jobs running at once, "
+        "e.g. 50 (0 = skip)",
+    )
+    parser.add_argument(
         "--extras",
         action="store_true",
         help="every job carries metadata (a trace context) and a timeout, and is completed with a "
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         streams=args.streams,
         backlog=args.backlog,
         extras=args.extras,
+        limited=args.limited,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         console = Console(width=200)
         console.print(_table(results, options, args.server_processes))
-        for line in _accounting_lines(results) + _deep_queue_lines(results):
+        for line in _accounting_lines(results) + _limit_lines(results) + _deep_queue_lines(results):
             console.print(line)
     return 0
 
@@ -168,6 +176,25 @@ def _accounting_lines(results: list[Result]) -> list[str]:
                 f"gRPC floor, {r.config}: empty unary health Checks at {r.floor_rate:,.0f}/s; CPU per "
                 f"call: {server}callers {r.floor_client_us:,.0f} µs"
             )
+    return lines
+
+
+def _limit_lines(results: list[Result]) -> list[str]:
+    lines = []
+    for r in results:
+        if not r.limited:
+            continue
+        cpu = ""
+        if "limited" in r.server_cpu_us:
+            cpu = (
+                f"; server CPU per job {r.server_cpu_us['limited']:,.0f} µs "
+                f"(unlimited {r.server_cpu_us['batch']:,.0f} µs)"
+            )
+        lines.append(
+            f"limited, {r.config}: end to end (batch) with at most {r.limited:,} running: "
+            f"{r.limited_rate:,.0f} jobs/s (unlimited {r.end_to_end_batch:,.0f}/s){cpu}; "
+            f"the most running seen {r.limited_peak:,}"
+        )
     return lines
 
 

@@ -41,6 +41,7 @@ class Options:
     streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
     extras: bool = False  # jobs carry metadata and a timeout, and complete with a result
+    limited: int = 0  # the limit scenario: end to end (batch) with this concurrency limit; 0 = skip
 
 
 @dataclass
@@ -78,6 +79,11 @@ class Result:
     floor_rate: float = 0.0
     floor_server_us: float = 0.0
     floor_client_us: float = 0.0
+    # The limit scenario: the batch paths end to end with at most ``limited`` of the jobs
+    # running at once (across the workers), and the most the server reported running.
+    limited: int = 0
+    limited_rate: float = 0.0
+    limited_peak: int = 0
     skipped: str = ""
 
 
@@ -218,6 +224,8 @@ class Scenarios:
         result.floor_rate, result.floor_server_us, result.floor_client_us = await self.floor(
             "gRPC floor", max(o.seed_jobs, FLOOR_MIN_CALLS)
         )
+        if o.limited:
+            await self.limit(result, o.limited)
         if o.backlog:
             await self.deep_queue(result, o.backlog)
         if o.streams:
@@ -274,6 +282,37 @@ class Scenarios:
         )
         result.backlog_rss_mb["after"] = rss()
         result.backlog = backlog
+
+    async def limit(self, result: Result, concurrency: int) -> None:
+        """The batch paths end to end with a concurrency limit on the jobs' type: what
+        counting the running jobs in every claim costs, and whether the limit held (the
+        running count the server reports, read every 10 ms)."""
+        job_type = "bench-limited"
+        async with open_channel(self._address) as channel:
+            stub = StackDuckServiceStub(channel)
+            await stub.SetLimit(pb.SetLimitRequest(job_type=job_type, concurrency=concurrency))
+            peak = 0
+
+            async def watch() -> None:
+                nonlocal peak
+                while True:
+                    reply = await stub.ListLimits(pb.ListLimitsRequest())
+                    peak = max([peak, *(lim.running for lim in reply.limits if lim.job_type == job_type)])
+                    await asyncio.sleep(0.01)
+
+            watching = asyncio.ensure_future(watch())
+            try:
+                result.limited_rate = await self.end_to_end(
+                    f"end to end (batch), at most {concurrency:,} running",
+                    job_type,
+                    self._options.jobs,
+                    batched=True,
+                    name="limited",
+                )
+            finally:
+                watching.cancel()
+            await stub.ClearLimit(pb.ClearLimitRequest(job_type=job_type))
+        result.limited, result.limited_peak = concurrency, peak
 
     async def _stats_ms(self) -> float:
         """How long one QueueStats (what the dashboard and a metrics scrape read) takes."""
@@ -360,7 +399,9 @@ class Scenarios:
         server = cpu / count * 1e6 if self._server is not None else 0.0
         return count / elapsed, server, sum(r["cpu"] for r in reports) / count * 1e6
 
-    async def end_to_end(self, what: str, job_type: str, count: int, batched: bool) -> float:
+    async def end_to_end(
+        self, what: str, job_type: str, count: int, batched: bool, name: str | None = None
+    ) -> float:
         o = self._options
         in_flight = o.in_flight if batched else max(o.in_flight // 10, 1)
         plans = [
@@ -375,7 +416,7 @@ class Scenarios:
             elapsed = time.perf_counter() - started
             cpu, machine = self._server_cpu() - cpu, _since(machine)
             reports = await producers.finish()
-        name = "batch" if batched else "seed"
+        name = name or ("batch" if batched else "seed")
         self.cpu[name] = (cpu / count * 1e6, cpu / elapsed)
         self._account(name, count, machine, reports + workers.reports)
         self._progress(what, 1.0)
