@@ -23,7 +23,12 @@ async def limits_of(ports: Ports) -> LimitStore:
 
 
 async def claim(
-    ports: Ports, types: list[str], n: int, now: float = NOW, worker: str = "w", limited: list[str] | None = None
+    ports: Ports,
+    types: list[str],
+    n: int,
+    now: float = NOW,
+    worker: str = "w",
+    limited: list[str] | None = None,
 ) -> list[Job]:
     store = await limits_of(ports)
     claimed = await store.claim(worker, types, types if limited is None else limited, now, LEASE, n)
