@@ -1,5 +1,5 @@
--- The ready-queue order across job types, shared by pop.lua and claim.lua (the loader
--- puts this where a script says --#include _heads): a merge of the heads of some
+-- The ready-queue order across job types, shared by pop.lua and the claims (_claim.lua,
+-- for claim.lua and claim_limited.lua), which include it: a merge of the heads of some
 -- sorted sets in KEYS by lowest score, then lowest member. Each set is read a page
 -- at a time (one ZRANGE per page, not per entry) and what was taken from it is
 -- removed at the end, one ZREM per set (drop_taken). Nothing else writes these sets
