@@ -36,7 +36,13 @@ def test_each_line_of_a_script_maps_to_the_line_it_was_written_at(name: str) -> 
 
 def test_an_included_fragments_lines_map_to_the_fragment() -> None:
     source = lua("claim")
-    assert {file for file, _ in source.origins} == {"claim.lua", "_heads.lua", "_many.lua", "_job.lua"}
+    assert {file for file, _ in source.origins} == {
+        "claim.lua",
+        "_claim.lua",
+        "_heads.lua",
+        "_many.lua",
+        "_job.lua",
+    }
 
 
 @pytest.mark.parametrize("name", FRAGMENTS)

@@ -39,6 +39,18 @@ set by next tick); every write is ``fire.lua``, a compare-and-set on the schedul
 that inserts the tick's job in the same call (the insert is ``_insert.lua``, as
 ``insert.lua``'s; ADR 0027).
 
+Limits: ``RedisLimits`` (adapters/redis/limits.py): per limited type a hash in its slot
+(``keys.limit``: the limit, and its rate's bucket) and the set of limited types; per type,
+limited or not, the set of its running jobs (``keys.running``), which every script that
+moves a job into or out of running keeps (claim, complete, apply, the insert of a handed-off
+job, delete: one SADD or SREM per job, per type where the script batches). A claim
+that names a limited type runs ``claim_limited.lua``: per limited type the allowance
+(``Limit.allowance``: its limit less the running set's size, and the bucket's whole
+tokens), then claim.lua's merge and leases (``_claim.lua``, shared), a type leaving the
+merge once its allowance is leased, and the buckets spent in the same call. Setting a
+limit (``put_limit.lua``) rebuilds the type's running set from ``status:running``, for
+data written before the sets were kept.
+
 Paused types: ``RedisPausedTypes``. Health: a ping. Opening opens the client and re-queues
 what the store holds as queued (a repair, idempotent: ``seed``), then starts the
 channel; closing stops them in reverse.
@@ -57,6 +69,7 @@ from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import Client, open_client
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.limits import RedisLimits
 from stackduck.adapters.redis.paused_types import RedisPausedTypes
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.adapters.redis.schedules import RedisSchedules
@@ -77,6 +90,7 @@ class RedisBackend:
         self.signals = self.notifier  # stops and watched jobs ride the same channel
         self.paused_types = RedisPausedTypes(client, keys)
         self.schedules = RedisSchedules(client, keys, self.store)
+        self.limits = RedisLimits(client, keys)
         self.health = RedisHealth(self.ready_sets)
 
     @classmethod

@@ -3,7 +3,8 @@ jobs, so a claim is one round trip and no job is ever leased twice."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from stackduck.adapters.redis.client import Client
 from stackduck.adapters.redis.errors import translated
@@ -13,32 +14,39 @@ from stackduck.adapters.redis.lua import Script
 from stackduck.domain.job import Job, JobStatus
 
 
+def claim_keys(keys: Keys, job_types: Collection[str], limits: bool = False) -> list[str]:
+    """The KEYS of claim.lua (of claim_limited.lua with ``limits``): the indexes a lease
+    changes, then per job type, once each (a script reads a set once), its ready,
+    scheduled and running sets (and its limit hash)."""
+    found = [keys.status(JobStatus.QUEUED), keys.status(JobStatus.RUNNING), keys.leases, keys.due]
+    for job_type in job_types:
+        found.extend((keys.ready(job_type), keys.scheduled(job_type), keys.running(job_type)))
+        if limits:
+            found.append(keys.limit(job_type))
+    return found
+
+
+def claim_args(keys: Keys, limit: int, now: float, lease_seconds: float, worker_id: str) -> list[Any]:
+    """The arguments both claim scripts start with (the field names come last)."""
+    return [limit, repr(now), repr(lease_seconds), keys.job_prefix, worker_id]
+
+
+def leased_jobs(flat: Sequence[Any]) -> list[Job]:
+    """The jobs a claim script leased (flat: an id, then its values in ``FIELDS`` order),
+    in queue order."""
+    jobs = [decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    return sorted(jobs, key=lambda job: job.ready_key)
+
+
 class RedisClaimer:
     def __init__(self, client: Client, keys: Keys) -> None:
         self._keys = keys
         self._claim = Script(client, "claim")
-        self._index_keys = [
-            keys.status(JobStatus.QUEUED),
-            keys.status(JobStatus.RUNNING),
-            keys.leases,
-            keys.due,
-        ]
 
     @translated
     async def claim(
         self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
     ) -> list[Job]:
-        keys = [*self._index_keys]
-        for job_type in dict.fromkeys(job_types):  # once each: a script reads a set once
-            keys.extend((self._keys.ready(job_type), self._keys.scheduled(job_type)))
-        args: list[str | int] = [
-            limit,
-            repr(now),
-            repr(lease_seconds),
-            self._keys.job_prefix,
-            worker_id,
-            *FIELDS,
-        ]
-        flat = await self._claim(keys=keys, args=args)
-        jobs = [decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-        return sorted(jobs, key=lambda job: job.ready_key)
+        keys = claim_keys(self._keys, dict.fromkeys(job_types))
+        args = [*claim_args(self._keys, limit, now, lease_seconds, worker_id), *FIELDS]
+        return leased_jobs(await self._claim(keys=keys, args=args))

@@ -30,6 +30,20 @@ class Keys:
         """Sorted set of jobs waiting for their time: score run_at, member "priority|id"."""
         return f"{self._type(job_type)}:scheduled"
 
+    def running(self, job_type: str) -> str:
+        """Set of the ids of the type's running jobs: what a concurrency limit counts.
+        Every script that moves a job into or out of running adds or removes it (SADD and
+        SREM: a move repeated cannot make it drift); ``put_limit.lua`` rebuilds it from
+        ``status:running``, for data written before it was kept."""
+        return f"{self._type(job_type)}:running"
+
+    @property
+    def running_around(self) -> tuple[str, str]:
+        """What a type's running set key has before and after its encoded type, for the
+        scripts that learn a job's type from its hash (complete.lua, delete.lua), which
+        encode it as :meth:`_type` does (``_type_key.lua``)."""
+        return f"{self.prefix}:{{", "}:running"
+
     @property
     def types(self) -> str:
         """Set of every job type that has had a queue."""
@@ -119,6 +133,18 @@ class Keys:
     def schedules_due(self) -> str:
         """Sorted set of the schedules not paused, scored by their next tick."""
         return f"{self.prefix}:schedules-due"
+
+    # -- limits per job type ----------------------------------------------------------
+
+    def limit(self, job_type: str) -> str:
+        """Hash of a type's limit (``concurrency``, ``rate``, ``per``, ``burst``) and of its
+        rate's bucket (``tokens`` as of ``at``; absent: a full bucket), in the type's slot."""
+        return f"{self._type(job_type)}:limit"
+
+    @property
+    def limits(self) -> str:
+        """Set of the job types that have a limit."""
+        return f"{self.prefix}:limits"
 
     def store_keys(self) -> list[str]:
         """The index keys every store script receives first, in this order."""

@@ -35,7 +35,7 @@ DUE_CHUNK = 100_000
 
 
 def _batch(
-    names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str]], keys: Keys, **extra: Any
+    names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str, str]], keys: Keys, **extra: Any
 ) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
     document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due, **extra}
@@ -88,10 +88,12 @@ class RedisJobStore:
             extra = {"keyed": keyed, "job_prefix": self._keys.job_prefix}
         return keys, _batch(FIELDS, rows, queues, self._keys, **extra)
 
-    def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str]]:
-        """Each job's ready and scheduled set, the keys built once per job type."""
+    def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str, str]]:
+        """Each job's ready, scheduled and running set, the keys built once per job type."""
         keys = self._keys
-        of_type = {t: (keys.ready(t), keys.scheduled(t)) for t in {job.job_type for job in jobs}}
+        of_type = {
+            t: (keys.ready(t), keys.scheduled(t), keys.running(t)) for t in {job.job_type for job in jobs}
+        }
         return [of_type[job.job_type] for job in jobs]
 
     @translated
@@ -143,7 +145,8 @@ class RedisJobStore:
             ]
             for c in completions
         ]
-        flat = await self._complete(keys=keys, args=[json.dumps(rows, ensure_ascii=False), *FIELDS])
+        args = [json.dumps(rows, ensure_ascii=False), *self._keys.running_around, *FIELDS]
+        flat = await self._complete(keys=keys, args=args)
         done = {flat[i]: decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
         return [done.get(c.job_id) for c in completions]
 
@@ -297,7 +300,8 @@ class RedisJobStore:
             held_at.append(len(keys) if key else 0)
         allowed = ",".join(s.value for s in statuses)
         before = "" if finished_before is None else repr(finished_before)
-        return int(await self._delete(keys=keys, args=[allowed, before, len(job_ids), *job_ids, *held_at]))
+        args = [allowed, before, *self._keys.running_around, len(job_ids), *job_ids, *held_at]
+        return int(await self._delete(keys=keys, args=args))
 
     @translated
     async def free_keys(self, now: float, limit: int) -> int:

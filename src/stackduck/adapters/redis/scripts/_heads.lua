@@ -1,5 +1,5 @@
--- The ready-queue order across job types, shared by pop.lua and claim.lua (the loader
--- puts this where a script says --#include _heads): a merge of the heads of some
+-- The ready-queue order across job types, shared by pop.lua and the claims (_claim.lua,
+-- for claim.lua and claim_limited.lua), which include it: a merge of the heads of some
 -- sorted sets in KEYS by lowest score, then lowest member. Each set is read a page
 -- at a time (one ZRANGE per page, not per entry) and what was taken from it is
 -- removed at the end, one ZREM per set (drop_taken). Nothing else writes these sets
@@ -11,8 +11,8 @@
 -- to every other function here: {want = limit, sets = {[key index] = set}}, where a
 -- set is {page = the entries read and not yet passed, at = where its head is in the
 -- page, read = how many of the set were read, full = whether the last page was full,
--- size = the next page's size, taken = the members taken}; a page entry is
--- {member, score, score as text}.
+-- size = the next page's size, taken = the members taken, out = whether it left the
+-- merge (retire)}; a page entry is {member, score, score as text}.
 --#include _many
 -- Open `sets` sets, KEYS[first], KEYS[first + step], ..., for taking up to `limit`.
 local function open_heads(first, step, sets, limit)
@@ -39,13 +39,17 @@ end
 -- The set whose head is best, or nil when all are empty.
 local function best(heads)
     local found, top = nil, nil
-    for i in pairs(heads.sets) do
-        local h = head(heads, i)
+    for i, set in pairs(heads.sets) do
+        local h = not set.out and head(heads, i)
         if h and (top == nil or h[2] < top[2] or (h[2] == top[2] and h[1] < top[1])) then
             found, top = i, h
         end
     end
     return found
+end
+-- Leave set i out of the merge from now on (what was taken from it is still dropped).
+local function retire(heads, i)
+    heads.sets[i].out = true
 end
 -- Take set i's head: returns its member and its score as text.
 local function take(heads, i)

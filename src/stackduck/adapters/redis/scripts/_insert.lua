@@ -60,6 +60,7 @@ local function insert_jobs(keys, batch)
         end
     end
     local adds = {}  -- per index key: its score/member pairs
+    local running = {}  -- per running set: the ids that join it
     local function add(key, score, member) gather(adds, key, score, member) end
     local types, later = {}, {}  -- later[type]: its earliest new scheduled entry
     local function store(j, row)
@@ -82,14 +83,16 @@ local function insert_jobs(keys, batch)
             end
         end
         types[row[JOB_TYPE]] = true  -- every type, handed-off ones too: stats list them
-        if status == 'running' and row[LEASE_EXPIRES_AT] ~= '' then
-            add(keys[6], row[LEASE_EXPIRES_AT], id)
+        if status == 'running' then
+            collect(running, batch.queues[j][3], id)
+            if row[LEASE_EXPIRES_AT] ~= '' then add(keys[6], row[LEASE_EXPIRES_AT], id) end
         end
     end
     for j, row in ipairs(rows) do
         if not held[j] then store(j, row) end
     end
     add_all(adds)
+    each_set('SADD', running)
     for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
     for job_type, at in pairs(later) do redis.call('ZADD', batch.due, 'LT', at, job_type) end
     local duplicates = {}

@@ -20,3 +20,16 @@ end
 local function add_all(adds)
     for key, pairs_of in pairs(adds) do many('ZADD', key, pairs_of) end
 end
+-- Members gathered per set (`members`: set -> its members), then added or removed with
+-- one command per set (each_set).
+local function collect(members, key, member)
+    local list = members[key]
+    if list == nil then
+        list = {}
+        members[key] = list
+    end
+    list[#list + 1] = member
+end
+local function each_set(command, members)
+    for key, list in pairs(members) do many(command, key, list) end
+end

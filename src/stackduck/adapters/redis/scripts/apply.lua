@@ -3,10 +3,11 @@
 -- ARGV[1]: JSON {"names": the n field names (which include status, run_at,
 --          lease_expires_at and version), "rows": per change [id, expected version,
 --          its n values]} (values are strings, "" = none), "queues": per change [its
---          type's ready set, its scheduled set], "types": the set of types, "due": the
---          due index}.
+--          type's ready set, its scheduled set, its running set], "types": the set of
+--          types, "due": the due index}.
 -- A job that is or becomes queued gets its ready-queue entry in the same call, one
--- that leaves the queued state loses it (_entries.lua).
+-- that leaves the queued state loses it (_entries.lua). A job that becomes running joins
+-- its type's running set, one that stops running leaves it (a heartbeat touches neither).
 --#include _entries
 -- Returns one flag per change: 1 written, 0 refused.
 local redis_now = redis_time()
@@ -32,6 +33,11 @@ for j, row in ipairs(rows) do
         if current[2] ~= values.status then
             redis.call('ZREM', KEYS[STATUS[current[2]]], id)
             redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)
+            if values.status == 'running' then
+                redis.call('SADD', batch.queues[j][3], id)
+            elseif current[2] == 'running' then
+                redis.call('SREM', batch.queues[j][3], id)
+            end
         end
         if values.status == 'queued' then
             enqueue(batch.queues[j], batch.types, batch.due, current[4], id, current[3], values.run_at,

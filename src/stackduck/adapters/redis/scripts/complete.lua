@@ -7,15 +7,20 @@
 -- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per completion
 --       (distinct jobs).
 -- ARGV[1]: JSON [[id, worker id or "", token or "", now, result or ""], ...] (times as text);
--- ARGV[2..]: the n field names to return (which include every field the move writes).
--- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua). A
+-- ARGV[2], ARGV[3]: what a type's running set key has before and after the type
+-- (keys.running_around); ARGV[4..]: the n field names to return (which include every
+-- field the move writes, and job_type).
+-- Per job: one HMGET and one HSET; the indexes change once per call (_many.lua), each
+-- type's running set once per type (its key built from the job's type, _type_key.lua). A
 -- running job has no queued-at entry, so there is none to remove.
 -- Returns per completed job: its id, then the list of its n field values ("" = none).
 --#include _many
 --#include _job
+--#include _type_key
 local RUNNING, COMPLETED, LEASES, FINISHED = KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local completions = cjson.decode(ARGV[1])
-local names, pos = field_names(2)
+local around = {ARGV[2], ARGV[3]}
+local names, pos = field_names(4)
 local STATUS, ATTEMPT, OWNER, VERSION = pos.status, pos.attempt, pos.lease_owner, pos.version
 local DEADLINE, STARTED, ATTEMPTS = pos.attempt_deadline, pos.started_at, pos.attempts
 local KEPT = 20
@@ -30,7 +35,7 @@ local function with_attempt(values, now)
         started_at = started, ended_at = now, outcome = 'completed', error = ''}
     return cjson.encode(history)
 end
-local done, ids, adds = {}, {}, {}
+local done, ids, adds, by_type = {}, {}, {}, {}
 for j, c in ipairs(completions) do
     local key = KEYS[8 + j]
     local id, worker, token, now, result = c[1], c[2], c[3], c[4], c[5]
@@ -47,6 +52,7 @@ for j, c in ipairs(completions) do
         ids[#ids + 1] = id
         gather(adds, COMPLETED, 0, id)
         gather(adds, FINISHED, now, id)
+        collect(by_type, values[pos.job_type] or '', id)
         done[#done + 1] = id
         done[#done + 1] = values
     end
@@ -55,5 +61,6 @@ if #ids > 0 then
     many('ZREM', RUNNING, ids)
     many('ZREM', LEASES, ids)
     add_all(adds)
+    for job_type, of_type in pairs(by_type) do many('SREM', type_key(around, job_type), of_type) end
 end
 return done

@@ -5,27 +5,33 @@
 -- KEYS: the 5 status sets, leases, finished, all jobs, then one job hash per job, then
 --       the idempotency hashes (keys.idempotency) of the jobs with a key.
 -- ARGV: the allowed states, comma-separated; the moment they must have finished
---       before ('' = any age); the number of jobs n; then the n job ids in the order of
---       their hashes; then per job where its idempotency hash is in KEYS (0 = none).
+--       before ('' = any age); what a type's running set key has before and after the
+--       type (keys.running_around); the number of jobs n; then the n job ids in the order
+--       of their hashes; then per job where its idempotency hash is in KEYS (0 = none).
 --       Returns how many were deleted.
+-- A running job deleted leaves its type's running set (its key built from the job's
+-- type, _type_key.lua).
 -- The idempotency hash a deleted job holds expires at the end of its window (`until`),
 -- at once if that has passed: the key stays held that long. A job with a key whose hash
 -- the caller did not pass is left for a later call.
+--#include _type_key
 local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
 local allowed = {}
 for state in string.gmatch(ARGV[1], '[^,]+') do allowed[state] = true end
 local before = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
+local around = {ARGV[3], ARGV[4]}
+local n = tonumber(ARGV[5])
 local deleted = 0
 for j = 1, n do
-    local id, held_at = ARGV[j + 3], tonumber(ARGV[n + j + 3])
-    local fields = redis.call('HMGET', KEYS[8 + j], 'status', 'completed_at', 'idempotency_key')
+    local id, held_at = ARGV[j + 5], tonumber(ARGV[n + j + 5])
+    local fields = redis.call('HMGET', KEYS[8 + j], 'status', 'completed_at', 'idempotency_key', 'job_type')
     local status, done, key = fields[1], tonumber(fields[2]), fields[3]
     if status and allowed[status] and (before == nil or (done ~= nil and done < before))
             and (not key or key == '' or held_at > 0) then
         redis.call('DEL', KEYS[8 + j])
         redis.call('ZREM', KEYS[STATUS[status]], id)
         for k = 6, 8 do redis.call('ZREM', KEYS[k], id) end
+        if status == 'running' then redis.call('SREM', type_key(around, fields[4] or ''), id) end
         deleted = deleted + 1
         if held_at > 0 then
             local hold = redis.call('HMGET', KEYS[held_at], 'job', 'until')

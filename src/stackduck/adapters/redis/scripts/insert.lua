@@ -4,11 +4,13 @@
 --       (keys.idempotency) of the jobs with a key.
 -- ARGV[1]: JSON {"names": the n field names, "rows": per job [id, its n values]
 --          (values are strings, "" = none), "queues": per job [its type's ready set,
---          its scheduled set], "types": the set of types, "due": the due index}. One argument, not n per
+--          its scheduled set, its running set], "types": the set of types, "due": the
+--          due index}. One argument, not n per
 --          job: packing arguments is what a batch costs the server otherwise. A batch
 --          with keys adds "keyed": per job with a key [its row, its idempotency hash's
 --          place in KEYS, the end of its window], and "job_prefix" (keys.job_prefix).
--- A queued job gets its ready-queue entry in the same call (_entries.lua).
+-- A queued job gets its ready-queue entry in the same call (_entries.lua); a running
+-- one (handed to a waiting stream as it is stored) joins its type's running set.
 -- Per job: one HSET; the existence check and every index change once per call.
 -- An idempotency hash that names a job still kept, or whose window has not ended by the
 -- new job's created_at, holds the key: that job is not stored. Otherwise the new job
