@@ -2,7 +2,7 @@
 
 The client is importable from here (``stackduck.Client``, ``stackduck.AsyncClient``,
 ``stackduck.Worker``, ``stackduck.JobInfo``, ``stackduck.JobEvent``,
-``stackduck.ScheduleInfo``, the errors, and
+``stackduck.ScheduleInfo``, ``stackduck.LimitInfo``, the errors, and
 ``stackduck.NoRetry`` / ``stackduck.RetryIn`` for handlers to raise), loaded on first use,
 so that ``import stackduck`` itself does no work and imports nothing.
 """
@@ -28,6 +28,7 @@ _EXPORTS = {
             "JobInfo",
             "JobStatus",
             "JobStop",
+            "LimitInfo",
             "NewJob",
             "NoRetry",
             "RetryIn",
@@ -70,6 +71,7 @@ __all__ = [
     "JobStop",
     "LeaseMismatch",
     "LimitExceeded",
+    "LimitInfo",
     "NewJob",
     "NoRetry",
     "RetryIn",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:  # for type checkers only: what __getattr__ hands out
         JobInfo,
         JobStatus,
         JobStop,
+        LimitInfo,
         NewJob,
         NoRetry,
         RetryIn,

@@ -182,6 +182,7 @@ class Container(containers.DeclarativeContainer):
             job_admin,
             queue_admin,
             schedules,
+            limits,
             prometheus_page,
             storage_health,
             gate,

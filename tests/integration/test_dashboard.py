@@ -184,3 +184,78 @@ async def test_the_dashboard_shows_schedules_and_pauses_one(server: Running, pag
     assert listed.name == "hourly-sync"
     await page.click('button.resume[data-schedule="hourly-sync"]')
     await expect(rows.nth(1)).not_to_contain_text("(paused)")
+
+
+async def limited(server: Running) -> list[pb.Job]:
+    """A type whose path needs encoding, at most 2 running and 10 starts an hour from a
+    bucket of 5, with 3 jobs of which 2 run; and a type limited to 4 at once."""
+    stub = server.stub
+    await stub.SetLimit(
+        pb.SetLimitRequest(job_type="mail/eu west", concurrency=2, rate=10, per=3600, burst=5)
+    )
+    await stub.SetLimit(pb.SetLimitRequest(job_type="api", concurrency=4))
+    for _ in range(3):
+        await server.enqueue("mail/eu west")
+    taken = [
+        await stub.DequeueJob(pb.DequeueJobRequest(queue_name="mail/eu west", worker_id="w"))
+        for _ in range(3)
+    ]
+    assert [reply.success for reply in taken] == [True, True, False]  # the third is held
+    return [reply.job for reply in taken[:2]]
+
+
+async def test_the_limit_api_lists_and_clears_by_encoded_job_type(server: Running) -> None:
+    await limited(server)
+    headers = {"X-Stackduck": "1"}
+    async with aiohttp.ClientSession(server.http.url) as http:
+        async with http.get("/api/limits") as response:
+            listed = await response.json()
+        async with http.post(
+            "/api/limits/mail%2Feu%20west/clear", json={"x": 1}, headers=headers
+        ) as response:
+            refused = response.status
+        async with http.post("/api/limits/mail%2Feu%20west/clear", headers=headers) as response:
+            cleared = await response.json()
+        async with http.post("/api/limits/mail%2Feu%20west/clear", headers=headers) as response:
+            again = await response.json()
+
+    assert listed == [
+        {"job_type": "api", "concurrency": 4, "rate": None, "per": 1.0, "burst": None, "running": 0,
+         "tokens": None},
+        {"job_type": "mail/eu west", "concurrency": 2, "rate": 10.0, "per": 3600.0, "burst": 5, "running": 2,
+         "tokens": pytest.approx(3.0, abs=0.01)},
+    ]  # fmt: skip
+    assert refused == 400
+    assert cleared == {"job_type": "mail/eu west", "cleared": True}
+    assert again == {"job_type": "mail/eu west", "cleared": False}
+    remaining = (await server.stub.ListLimits(pb.ListLimitsRequest())).limits
+    assert [limit.job_type for limit in remaining] == ["api"]
+
+
+async def test_the_dashboard_shows_running_jobs_against_limits_and_clears_one(
+    server: Running, page: object
+) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    running = await limited(server)
+    await page.goto(server.http.url + "/")
+
+    rows = page.locator("#limits tbody tr")
+    await expect(rows).to_have_count(2)
+    mail = rows.filter(has_text="mail/eu west")
+    await expect(mail.locator("td")).to_have_text(
+        ["mail/eu west", "2 / 2", "10 per 3600 s", "5", "3.0", "Clear"]
+    )
+    await expect(rows.filter(has_text="api").locator("td").nth(1)).to_have_text("0 / 4")
+
+    done = running[0]
+    await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=done.id, lease_token=done.lease_token))
+    await expect(mail.locator("td").nth(1)).to_have_text("1 / 2")  # at the next refresh
+
+    await page.click('button.clear-limit[data-job-type="mail/eu west"]')
+
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("api")
+    remaining = (await server.stub.ListLimits(pb.ListLimitsRequest())).limits
+    assert [limit.job_type for limit in remaining] == ["api"]

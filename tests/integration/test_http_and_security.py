@@ -106,7 +106,7 @@ async def test_a_token_guards_every_page_but_healthz(start_server: ServerFactory
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # 127.0.0.1
         async with http.get(f"{url}/healthz") as response:
             assert response.status == 200
-        for path in ("/metrics", "/api/queues"):
+        for path in ("/metrics", "/api/queues", "/api/limits"):
             async with http.get(f"{url}{path}") as response:
                 assert response.status == 401
             async with http.get(f"{url}{path}", headers={"Authorization": "Bearer nope"}) as response:
@@ -123,6 +123,10 @@ async def test_a_token_guards_every_page_but_healthz(start_server: ServerFactory
             assert response.status == 403  # a cookie alone cannot change anything (CSRF)
         async with http.post(f"{url}/api/queues/t/pause", headers={"X-Stackduck": "1"}) as response:
             assert response.status == 200
+        async with http.post(f"{url}/api/limits/t/clear") as response:
+            assert response.status == 403
+        async with http.post(f"{url}/api/limits/t/clear", headers={"X-Stackduck": "1"}) as response:
+            assert (response.status, await response.json()) == (200, {"job_type": "t", "cleared": False})
 
 
 @pytest.fixture(scope="module")

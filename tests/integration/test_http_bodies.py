@@ -100,6 +100,7 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
     template = pb.EnqueueJobRequest(job_type="sync", payload="{}")
     nightly = pb.PutScheduleRequest(name="nightly", job=template, cron="0 3 * * *")
     await server.stub.PutSchedule(nightly, metadata=BEARER)
+    await server.stub.SetLimit(pb.SetLimitRequest(job_type="mail", concurrency=2), metadata=BEARER)
     url, bearer = server.http.url, {"Authorization": f"Bearer {TOKEN}"}
 
     table: dict[tuple[str, str], tuple[str, list[Case]]] = {
@@ -110,6 +111,7 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         ("POST", "/api/queues/{job_type}/resume"): ("/api/queues/held/resume", NO_FIELDS_CASES),
         ("POST", "/api/schedules/{name}/pause"): ("/api/schedules/nightly/pause", NO_FIELDS_CASES),
         ("POST", "/api/schedules/{name}/resume"): ("/api/schedules/nightly/resume", NO_FIELDS_CASES),
+        ("POST", "/api/limits/{job_type}/clear"): ("/api/limits/mail/clear", NO_FIELDS_CASES),
         ("POST", "/login"): ("/login", LOGIN_CASES),
     }
     changes = {
@@ -145,6 +147,8 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         assert paused == {"held": True, "mail": False, "invoice": False, "report": False, "archive": False}
         schedules = await server.stub.ListSchedules(pb.ListSchedulesRequest(), metadata=BEARER)
         assert [(s.name, s.paused) for s in schedules.schedules] == [("nightly", False)]
+        limits = await server.stub.ListLimits(pb.ListLimitsRequest(), metadata=BEARER)
+        assert [(limit.job_type, limit.concurrency) for limit in limits.limits] == [("mail", 2)]
 
         # The same calls with the bodies they were built for go through.
         assert (await post("/api/queues/mail/pause", b"{}"))[:2] == (200, {"paused": True})
@@ -153,6 +157,10 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         assert (status, reply["name"], reply["paused"]) == (200, "nightly", True)
         status, reply, _ = await post("/api/schedules/nightly/resume", b"")
         assert (status, reply["paused"]) == (200, False)
+        assert (await post("/api/limits/mail/clear", b"{}"))[:2] == (
+            200,
+            {"job_type": "mail", "cleared": True},
+        )
         assert (await post(f"/api/dead/{dead[0]}/requeue", b"{}"))[0] == 200
         assert (await post("/api/dead/requeue", b'{"job_ids": ["%s"]}' % dead[1].encode()))[:2] == (
             200,

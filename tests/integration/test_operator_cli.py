@@ -155,3 +155,66 @@ async def test_the_schedules_table_shows_rule_and_runs(server: Running) -> None:
 
     assert process.returncode == 0, err.decode()
     assert "every 90 s" in out.decode() and "never" in out.decode()
+
+
+async def test_an_operator_limits_a_job_type_from_the_command_line(server: Running) -> None:
+    made = await cli(server, "limit", "mail", "--concurrency", "3")
+    assert (made["job_type"], made["concurrency"], made["rate"], made["running"]) == ("mail", 3, None, 0)
+    rated = await cli(server, "limit", "api", "--rate", "10", "--per", "60", "--burst", "2")
+    assert (rated["concurrency"], rated["rate"], rated["per"], rated["burst"], rated["tokens"]) == (
+        None, 10.0, 60.0, 2, 2.0,
+    )  # fmt: skip
+    assert [(i["job_type"], i["concurrency"]) for i in await cli(server, "limits")] == [
+        ("api", None),
+        ("mail", 3),
+    ]
+
+    replaced = await cli(server, "limit", "mail", "--rate", "5")  # the whole limit: no concurrency now
+    assert (replaced["concurrency"], replaced["rate"], replaced["per"]) == (None, 5.0, 1.0)
+    assert await cli(server, "limit", "mail", "--clear") == {"job_type": "mail", "cleared": True}
+    assert await cli(server, "limit", "mail", "--clear") == {"job_type": "mail", "cleared": False}
+    assert [i["job_type"] for i in await cli(server, "limits")] == ["api"]
+
+
+#: Bad input to `stackduck limit mail`: the exit code, and words of what it says to fix.
+BAD_LIMITS: list[tuple[tuple[str, ...], int, str]] = [
+    ((), 1, "give --concurrency N, --rate R or both"),
+    (("--clear", "--rate", "5"), 1, "give it alone, without --rate"),
+    (("--concurrency", "1", "--burst", "3"), 1, "give --rate with them"),
+    (("--concurrency", "1", "--per", "60"), 1, "give --rate with them"),
+    (("--concurrency", "0"), 1, "concurrency must be a whole number, at least 1"),
+    (("--concurrency", "2000000"), 1, "concurrency must be 1 to 1,000,000"),
+    (("--rate", "5", "--per", "100000"), 1, "per must be 0.001 to 86,400 seconds"),
+    (("--concurrency", "two"), 2, "invalid int value: 'two'"),
+]
+
+
+async def test_a_bad_limit_command_says_what_to_fix_and_changes_nothing(server: Running) -> None:
+    await cli(server, "limit", "mail", "--concurrency", "7")
+
+    said = await asyncio.gather(
+        *(cli(server, "limit", "mail", *args, expect=code) for args, code, _ in BAD_LIMITS)
+    )
+
+    for (args, _, words), message in zip(BAD_LIMITS, said, strict=True):
+        assert words in message, (args, message)
+    [kept] = await cli(server, "limits")
+    assert (kept["job_type"], kept["concurrency"], kept["rate"]) == ("mail", 7, None)
+
+
+async def test_the_limits_table_shows_running_jobs_against_the_limit(server: Running) -> None:
+    await cli(server, "limit", "mail", "--concurrency", "2", "--rate", "10", "--per", "3600")
+    await cli(server, "limit", "api", "--concurrency", "5")
+    for _ in range(3):
+        await server.enqueue("mail")
+    for _ in range(3):
+        await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="mail", worker_id="w"))
+
+    table = await human_cli(server, "limits")
+
+    [api] = [line for line in table.splitlines() if "api" in line]
+    [mail] = [line for line in table.splitlines() if "mail" in line]
+    assert "0 / 5" in api
+    assert "2 / 2" in mail and "10 per 3600 s" in mail and "8.0" in mail  # the third was held
+    set_again = await human_cli(server, "limit", "api", "--rate", "3")
+    assert "0 / none" in set_again and "3 per 1 s" in set_again

@@ -13,6 +13,7 @@ from stackduck.client.jobs import (
     NewJob,
     Payload,
 )
+from stackduck.client.limits import LimitInfo
 from stackduck.client.schedules import ScheduleInfo
 from stackduck.client.sync_client import Client
 from stackduck.client.worker import Worker
@@ -29,6 +30,7 @@ __all__ = [
     "JobInfo",
     "JobStatus",
     "JobStop",
+    "LimitInfo",
     "NewJob",
     "NoRetry",
     "Payload",

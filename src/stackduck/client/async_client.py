@@ -14,6 +14,7 @@ from stackduck.client.address import auth_token, server_address
 from stackduck.client.channel import transport
 from stackduck.client.errors import error_from
 from stackduck.client.jobs import DeadLetterPage, JobInfo, JobStop, NewJob, Payload, encode_result, moment
+from stackduck.client.limits import LimitCalls
 from stackduck.client.operations import OperatorCalls
 from stackduck.client.schedules import ScheduleCalls
 from stackduck.client.tracing import sent, tracing
@@ -39,7 +40,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
-class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls):
+class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls, LimitCalls):
     """A connection to one Stackduck server.
 
     ``address`` is ``host:port`` (or a bare port on 127.0.0.1); without it the

@@ -151,6 +151,9 @@ class Client:
     unschedule = _blocking(AsyncClient.unschedule)
     pause_schedule = _blocking(AsyncClient.pause_schedule)
     resume_schedule = _blocking(AsyncClient.resume_schedule)
+    set_limit = _blocking(AsyncClient.set_limit)
+    limits = _blocking(AsyncClient.limits)
+    clear_limit = _blocking(AsyncClient.clear_limit)
 
 
 async def _next(events: AsyncGenerator[JobEvent, None]) -> JobEvent:

@@ -115,3 +115,10 @@ def test_schedule_values_are_exported_from_the_root() -> None:
     assert issubclass(stackduck.ScheduleNotFound, errors.NotFound)
     assert not issubclass(stackduck.ScheduleNotFound, stackduck.JobNotFound)
     assert {"ScheduleInfo", "ScheduleNotFound"} <= set(stackduck.__all__)
+
+
+def test_limit_info_is_exported_from_the_root() -> None:
+    from stackduck.client import limits
+
+    assert stackduck.LimitInfo is limits.LimitInfo
+    assert "LimitInfo" in stackduck.__all__

@@ -1,12 +1,13 @@
 """Operator commands that talk to a running server over gRPC:
-`stackduck enqueue | stats | jobs | workers | dlq list|requeue|purge | pause | resume`
-and `stackduck schedules list|add|remove|pause|resume`."""
+`stackduck enqueue | stats | jobs | workers | dlq list|requeue|purge | pause | resume`,
+`stackduck schedules list|add|remove|pause|resume` and `stackduck limit TYPE | limits`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
@@ -17,8 +18,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from stackduck.client import AsyncClient, JobInfo, ScheduleInfo
-from stackduck.domain.errors import StackduckError
+from stackduck.client import AsyncClient, JobInfo, LimitInfo, ScheduleInfo
+from stackduck.domain.errors import InvalidJob, StackduckError
 from stackduck.entrypoints.cli.tls import add_tls_options
 
 Command = Callable[[AsyncClient, argparse.Namespace], Awaitable[Any]]
@@ -75,6 +76,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_schedule_commands(
         commands.add_parser("schedules", help="periodic schedules: list, add, remove, ...")
     )
+
+    limit = command("limit", "set a job type's limits, across every instance (or --clear them)", _limit)
+    limit.add_argument("job_type")
+    limit.add_argument(
+        "--concurrency", metavar="N", type=int, help="at most this many of its jobs running at once"
+    )
+    limit.add_argument("--rate", metavar="R", type=float, help="at most this many starts per period")
+    limit.add_argument("--per", metavar="S", type=float, help="the rate's period, seconds (default 1)")
+    limit.add_argument(
+        "--burst", metavar="B", type=int, help="starts allowed at once (default: the rate rounded up)"
+    )
+    limit.add_argument("--clear", action="store_true", help="remove the type's limits: held jobs start")
+    command("limits", "every limit: running jobs against it, rate, burst and tokens now", _limits)
 
 
 def _add_schedule_commands(schedules: argparse.ArgumentParser) -> None:
@@ -194,6 +208,30 @@ async def _schedules(client: AsyncClient, args: argparse.Namespace) -> Any:
     return await change(args.name)
 
 
+async def _limit(client: AsyncClient, args: argparse.Namespace) -> Any:
+    shaping = {"concurrency": args.concurrency, "rate": args.rate, "per": args.per, "burst": args.burst}
+    given = [f"--{name}" for name, value in shaping.items() if value is not None]
+    if args.clear:
+        if given:
+            raise InvalidJob(f"--clear removes the whole limit: give it alone, without {', '.join(given)}")
+        return {"job_type": args.job_type, "cleared": await client.clear_limit(args.job_type)}
+    if args.rate is None and (args.per is not None or args.burst is not None):
+        raise InvalidJob("--per and --burst shape a rate: give --rate with them")
+    if not given:
+        raise InvalidJob("give --concurrency N, --rate R or both (they replace the whole limit), or --clear")
+    return await client.set_limit(
+        args.job_type,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        per=1.0 if args.per is None else args.per,
+        burst=args.burst,
+    )
+
+
+async def _limits(client: AsyncClient, args: argparse.Namespace) -> Any:
+    return await client.limits()
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(v) for k, v in asdict(value).items()}
@@ -216,6 +254,7 @@ JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated
 ATTEMPT_HEADINGS = ["attempt", "worker", "started", "ended", "outcome", "error"]
 WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
 SCHEDULE_HEADINGS = ["name", "job type", "rule", "catch up", "next run", "last run", "paused"]
+LIMIT_HEADINGS = ["job type", "running / limit", "rate", "burst", "tokens"]
 
 
 def _human(args: argparse.Namespace, result: Any) -> Any:
@@ -234,6 +273,10 @@ def _human(args: argparse.Namespace, result: Any) -> Any:
         result = [result]
     if args.command == "schedules" and isinstance(result, list):
         return _table(SCHEDULE_HEADINGS, [_schedule_row(s) for s in result])
+    if isinstance(result, LimitInfo):
+        result = [result]
+    if args.command in ("limit", "limits") and isinstance(result, list):
+        return _table(LIMIT_HEADINGS, [_limit_row(i) for i in result])
     return "\n".join(f"{key}: {value}" for key, value in result.items())
 
 
@@ -299,6 +342,14 @@ def _schedule_row(s: ScheduleInfo) -> list[Any]:
         _when(s.last_run) or "never",
         "yes" if s.paused else "",
     ]
+
+
+def _limit_row(i: LimitInfo) -> list[Any]:
+    running = f"{i.running} / {i.concurrency if i.concurrency else 'none'}"
+    rate = f"{i.rate:g} per {i.per:g} s" if i.rate else ""
+    # Rounded down: "1.0" means a start is allowed now, never a 0.96 shown as one.
+    tokens = f"{math.floor(i.tokens * 10) / 10:.1f}" if i.tokens is not None else ""
+    return [i.job_type, running, rate, i.burst or "", tokens]
 
 
 def _table(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

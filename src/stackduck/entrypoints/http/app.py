@@ -12,6 +12,7 @@ from aiohttp import web
 from stackduck.application.gate import Gate
 from stackduck.application.health import serving
 from stackduck.application.job_admin import JobAdmin
+from stackduck.application.limits import Limits
 from stackduck.application.ports import StorageHealth
 from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
 from stackduck.application.schedules import Schedules
@@ -62,6 +63,7 @@ def build_app(
     job_admin: JobAdmin,
     queue_admin: QueueAdmin,
     schedules: Schedules,
+    limits: Limits,
     metrics: MetricsPage,
     health: StorageHealth,
     gate: Gate,
@@ -148,6 +150,14 @@ def build_app(
         resumed = await schedules.resume(request.match_info["name"])
         return web.json_response(views.schedule(resumed))
 
+    async def limit_list(request: web.Request) -> web.Response:
+        return web.json_response([views.limit(usage) for usage in await limits.usage()])
+
+    async def limit_clear(request: web.Request) -> web.Response:
+        await bodies.json_object(request, {}, NO_FIELDS)
+        job_type = request.match_info["job_type"]  # sent URL-encoded: "/" as %2F
+        return web.json_response({"job_type": job_type, "cleared": await limits.clear_limit(job_type)})
+
     app.add_routes(
         [
             web.get("/", index),
@@ -167,6 +177,8 @@ def build_app(
             web.get("/api/schedules", schedule_list),
             web.post("/api/schedules/{name}/pause", schedule_pause),
             web.post("/api/schedules/{name}/resume", schedule_resume),
+            web.get("/api/limits", limit_list),
+            web.post("/api/limits/{job_type}/clear", limit_clear),
         ]
     )
     return app

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from stackduck.application.consumers import Consumer
+from stackduck.application.limits import LimitUsage
 from stackduck.application.queue_admin import QueueView
 from stackduck.domain.job import Job
 from stackduck.domain.schedule import Schedule
@@ -90,4 +91,19 @@ def schedule(item: Schedule) -> dict[str, Any]:
         "paused": item.paused,
         "next_run": None if item.paused else item.next_due,
         "last_run": item.last_run,
+    }
+
+
+def limit(usage: LimitUsage) -> dict[str, Any]:
+    """A job type's limit as the dashboard shows it, with the type's running jobs and its
+    bucket's tokens now; null where the type has no such limit."""
+    item = usage.limit
+    return {
+        "job_type": item.job_type,
+        "concurrency": item.concurrency or None,
+        "rate": item.rate or None,
+        "per": item.per,
+        "burst": int(item.bucket_size) if item.rate else None,
+        "running": usage.running,
+        "tokens": usage.tokens,
     }
