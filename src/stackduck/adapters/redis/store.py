@@ -35,7 +35,7 @@ DUE_CHUNK = 100_000
 
 
 def _batch(
-    names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, str, str]], keys: Keys, **extra: Any
+    names: Sequence[str], rows: list[list[str]], queues: list[tuple[str, ...]], keys: Keys, **extra: Any
 ) -> str:
     """A batch as one script argument (raw UTF-8: the scripts' cjson reads it as is)."""
     document = {"names": names, "rows": rows, "queues": queues, "types": keys.types, "due": keys.due, **extra}
@@ -77,7 +77,7 @@ class RedisJobStore:
         """insert.lua's KEYS and its one argument for these jobs (fire.lua takes them too)."""
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
-        queues = self._queues_of(jobs)
+        queues = self._queues_of(jobs, all_running=False)
         extra: dict[str, Any] = {}
         if any(job.idempotency_key for job in jobs):
             keyed = []
@@ -88,13 +88,19 @@ class RedisJobStore:
             extra = {"keyed": keyed, "job_prefix": self._keys.job_prefix}
         return keys, _batch(FIELDS, rows, queues, self._keys, **extra)
 
-    def _queues_of(self, jobs: Sequence[Job]) -> list[tuple[str, str, str]]:
-        """Each job's ready, scheduled and running set, the keys built once per job type."""
+    def _queues_of(self, jobs: Sequence[Job], all_running: bool = True) -> list[tuple[str, ...]]:
+        """Each job's ready, scheduled and running set, the keys built once per job type.
+        With ``all_running`` False (an insert), only a job inserted running (handed off as
+        it is stored) names its running set: the batch's size is most of what an insert
+        costs, and a queued job's entry does without it."""
         keys = self._keys
-        of_type = {
-            t: (keys.ready(t), keys.scheduled(t), keys.running(t)) for t in {job.job_type for job in jobs}
-        }
-        return [of_type[job.job_type] for job in jobs]
+        of_type = {t: (keys.ready(t), keys.scheduled(t)) for t in {job.job_type for job in jobs}}
+        return [
+            (*of_type[job.job_type], keys.running(job.job_type))
+            if all_running or job.status is JobStatus.RUNNING
+            else of_type[job.job_type]
+            for job in jobs
+        ]
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:

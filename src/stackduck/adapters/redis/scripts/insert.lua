@@ -4,8 +4,8 @@
 --       (keys.idempotency) of the jobs with a key.
 -- ARGV[1]: JSON {"names": the n field names, "rows": per job [id, its n values]
 --          (values are strings, "" = none), "queues": per job [its type's ready set,
---          its scheduled set, its running set], "types": the set of types, "due": the
---          due index}. One argument, not n per
+--          its scheduled set, and for a running job its running set], "types": the set
+--          of types, "due": the due index}. One argument, not n per
 --          job: packing arguments is what a batch costs the server otherwise. A batch
 --          with keys adds "keyed": per job with a key [its row, its idempotency hash's
 --          place in KEYS, the end of its window], and "job_prefix" (keys.job_prefix).
