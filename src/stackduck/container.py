@@ -110,7 +110,7 @@ class Container(containers.DeclarativeContainer):
     gate = providers.Singleton(Gate)
     consumers = providers.Singleton(ConsumerRegistry, metrics, signals)
     limits = providers.Singleton(Limits, limit_store, notifier, clock)
-    ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock, limits.provided.latest)
+    ready = providers.Singleton(ReadyPath, schedule, queue, notifier, clock, limits)
     paused_types = providers.Singleton(PausedTypes, paused_types_store, ready, clock)
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, signals, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)

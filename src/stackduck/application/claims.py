@@ -56,13 +56,14 @@ class Claims:
         wanted = [job_type for job_type in job_types if job_type not in paused] if paused else job_types
         if not wanted:
             return []
-        limited = await self._limits.limited()
-        capped = [job_type for job_type in wanted if job_type in limited] if limited else None
+        limited, grouped = await self._limits.limited(), await self._limits.grouped()
+        capped = [job_type for job_type in wanted if job_type in limited] if limited else []
+        turns = [job_type for job_type in wanted if job_type in grouped] if grouped else []
         lease = self._policy.lease_seconds
         now = self._clock.now()
         claiming = asyncio.ensure_future(
-            self._limits.claim(worker_id, wanted, capped, now, lease, limit)
-            if capped
+            self._limits.claim(worker_id, wanted, capped, turns, now, lease, limit)
+            if capped or turns
             else self._claimer.claim(worker_id, wanted, now, lease, limit)
         )
         try:

@@ -2,7 +2,7 @@
 this server with room is inserted already leased to that stream and sent once the
 insert commits — one write on its trip instead of a push, a wake-up, a pop and a start.
 
-Only due, queued jobs of types neither paused nor limited go this way, and only to
+Only due, queued jobs of types neither paused, limited nor grouped go this way, and only to
 streams whose last claim found nothing and that no wake-up has reached yet; everything
 else takes the ready queue as before. ``assign`` picks which job goes to which stream;
 ``DirectHandoff`` reserves the streams' slots before the insert and sends the jobs
@@ -53,6 +53,7 @@ def assign(
             for job in jobs
             if job.job_type in waiting
             and job.job_type not in paused
+            and not job.group_key  # a group's job waits for its group's turn
             and job.status is JobStatus.QUEUED
             and job.run_at <= now
         ),
@@ -95,9 +96,9 @@ class DirectHandoff:
         if not self._waiting_streams() or self._closing.is_set():
             return NOTHING
         try:
-            # Read at most once a second. A limited type's jobs take the queue: only a
-            # claim counts what runs against its limit.
-            held = await self._paused.paused() | await self._limits.limited()
+            # Read at most once a second. A limited or grouped type's jobs take the queue:
+            # only a claim counts what runs against a limit, or knows whose turn it is.
+            held = await self._paused.paused() | await self._limits.careful()
         except StorageUnavailable:
             return NOTHING  # the queue, and the claim's own read, decide
         parked = self._waiting_streams()  # again: the read may have let some wake or close

@@ -43,10 +43,11 @@ class QueueEntry:
     job_type: str
     priority: int
     run_at: float
+    group_key: str = ""  # a memory queue takes a grouped type's groups in turns
 
     @classmethod
     def of(cls, job: Job) -> QueueEntry:
-        return cls(job.id, job.job_type, job.priority, job.run_at)
+        return cls(job.id, job.job_type, job.priority, job.run_at, job.group_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,15 @@ the path only wakes consumers and keeps time."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from stackduck.application.due_loop import DueLoop
 from stackduck.application.ports import Clock, Notifier, QueueEntry, ReadyQueue, Schedule
 from stackduck.domain.job import Job, JobStatus
+
+if TYPE_CHECKING:
+    from stackduck.application.limits import Limits
 
 #: A wake-up count larger than any number of waiting consumers.
 EVERYONE = 1_000_000
@@ -27,14 +31,14 @@ class ReadyPath:
         queue: ReadyQueue | None,
         notifier: Notifier,
         clock: Clock,
-        limited: Callable[[], frozenset[str]] = frozenset,
+        limits: Limits | None = None,
     ) -> None:
-        """``limited``: the job types with a limit, as last read (Limits.latest)."""
+        """``limits``: the limits and groups, whose held jobs wait for running ones to end."""
         self._schedule = schedule
         self._queue = queue
         self._notifier = notifier
         self._clock = clock
-        self._limited = limited
+        self._limits = limits
         self.scheduler = DueLoop("scheduler", self.promote_due, clock)
 
     async def offer(self, jobs: Iterable[Job], now: float) -> None:
@@ -42,9 +46,15 @@ class ReadyPath:
         of limited types whose jobs stopped running (their place may let a held one go)."""
         jobs = list(jobs)
         queued = [job for job in jobs if job.status is JobStatus.QUEUED]
-        limited = self._limited()
+        if self._limits is not None:
+            for job in queued:
+                if job.group_key:  # its type's claims take turns, here at once
+                    self._limits.has_grouped(job.job_type)
+        limited = self._limits.latest() if self._limits is not None else frozenset()
         due = Counter(job.job_type for job in queued if job.run_at <= now)
         if limited:  # due ones wake their consumers anyway
+            assert self._limits is not None
+            await self._limits.ended(jobs, now)
             due.update(
                 job.job_type
                 for job in jobs

@@ -165,6 +165,8 @@ class Job:
     attempt_deadline: float | None = None
     #: The ended attempts, oldest first (the last MAX_ATTEMPTS_KEPT).
     attempts: tuple[Attempt, ...] = ()
+    #: The fair-queue group within its type (ADR 0029); "" = the type's ungrouped jobs.
+    group_key: str = ""
 
     @classmethod
     def new(cls, job_id: str, spec: JobSpec, now: float) -> Job:
@@ -182,6 +184,7 @@ class Job:
             idempotency_key=spec.idempotency_key,
             timeout=spec.timeout,
             metadata=spec.metadata,
+            group_key=spec.group_key,
         )
 
     # -- queries -----------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Limits on how a job type's jobs start: at most ``concurrency`` running at once, and
-at most ``rate`` starts per ``per`` seconds through a token bucket of ``burst`` tokens
+"""Limits on how a job type's jobs start: at most ``concurrency`` running at once, at
+most ``group_concurrency`` of one fair-queue group running at once (ADR 0029), and at
+most ``rate`` starts per ``per`` seconds through a token bucket of ``burst`` tokens
 (ADR 0028). Pure arithmetic: which storage keeps the running count and the bucket, and
 how it is locked across instances, is the adapters' business; what they decide with it
 is this module's.
@@ -38,21 +39,32 @@ class Limit:
     per: float = 1.0
     #: The bucket's size; 0 = the rate's own (``ceil(rate)``, at least 1).
     burst: int = 0
+    #: At most this many of one group's jobs running at once; 0 = none.
+    group_concurrency: int = 0
 
     @classmethod
     def of(
-        cls, job_type: str, concurrency: int = 0, rate: float = 0.0, per: float = 0.0, burst: int = 0
+        cls,
+        job_type: str,
+        concurrency: int = 0,
+        rate: float = 0.0,
+        per: float = 0.0,
+        burst: int = 0,
+        group_concurrency: int = 0,
     ) -> Limit:
         """A limit from a client's values (0 = not given; ``per`` defaults to one second),
         or :class:`InvalidJob` saying what to fix."""
         validate_job_type(job_type)
-        if not concurrency and not rate:
+        if not concurrency and not rate and not group_concurrency:
             raise InvalidJob(
-                f"a limit on {quoted(job_type)} needs concurrency (jobs running at once) or rate "
-                "(starts per period), or both; to remove its limit, clear it"
+                f"a limit on {quoted(job_type)} needs concurrency (jobs running at once), "
+                "group_concurrency (jobs of one group running at once) or rate (starts per period); "
+                "to remove its limit, clear it"
             )
         if not 0 <= concurrency <= MAX_CONCURRENCY:
             raise InvalidJob(f"concurrency must be 1 to {MAX_CONCURRENCY:,}; got {concurrency}")
+        if not 0 <= group_concurrency <= MAX_CONCURRENCY:
+            raise InvalidJob(f"group_concurrency must be 1 to {MAX_CONCURRENCY:,}; got {group_concurrency}")
         if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE):
             raise InvalidJob(
                 f"rate must be above 0 and at most {MAX_RATE:,.0f} starts per period; got {rate}"
@@ -67,7 +79,7 @@ class Limit:
                 raise InvalidJob(f"burst must be 1 to {MAX_BURST:,} starts; got {burst}")
         elif per or burst:
             raise InvalidJob("per and burst shape a rate: give rate with them")
-        return cls(job_type, concurrency, float(rate), float(per or 1.0), burst)
+        return cls(job_type, concurrency, float(rate), float(per or 1.0), burst, group_concurrency)
 
     @property
     def bucket_size(self) -> float:
@@ -94,6 +106,13 @@ class Limit:
             if tokens < starts:
                 starts, rate_bound = max(0, tokens), True
         return Allowance(starts, rate_bound)
+
+    def group_allowance(self, running: int, want: int) -> int:
+        """How many of ``want`` jobs of one group may start now, with ``running`` of the
+        group's jobs running."""
+        if not self.group_concurrency:
+            return want
+        return min(want, max(0, self.group_concurrency - running))
 
     def spend(self, bucket: Bucket | None, started: int, now: float) -> Bucket | None:
         """The bucket once ``started`` jobs took a token each (None: this limit has no rate)."""

@@ -31,6 +31,7 @@ MAX_JOB_TYPES_PER_STREAM = 100
 #: Ids this server hands out (jobs, page tokens) are 36 characters long.
 MAX_ID_LENGTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_GROUP_LENGTH = 255
 #: The longest run time one attempt may be given.
 MAX_TIMEOUT_SECONDS = 86_400
 #: Metadata: entries, key length, and the whole as JSON (room for W3C trace context
@@ -57,6 +58,7 @@ class JobRequest:
     idempotency_key: str = ""
     timeout: float = 0.0
     metadata: Mapping[str, str] | None = None
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class JobSpec:
     idempotency_key: str = ""
     timeout: float = 0.0
     metadata: str = ""  # a JSON object text; "" = none
+    group_key: str = ""  # the fair-queue group; "" = the type's ungrouped jobs
 
 
 def validate_job_type(job_type: str) -> str:
@@ -263,6 +266,12 @@ def validate_idempotency_key(key: str) -> str:
     return validate_text("idempotency_key", key)
 
 
+def validate_group(group: str) -> str:
+    if len(group) > MAX_GROUP_LENGTH:
+        raise InvalidJob(f"group is {len(group)} characters long; at most {MAX_GROUP_LENGTH} are allowed")
+    return validate_text("group", group)
+
+
 def validate_timeout(timeout: float, default: float) -> float:
     """Run time per attempt: 0 means the server's default (itself 0 = no limit)."""
     if timeout == 0:
@@ -329,4 +338,5 @@ def validate(
         idempotency_key=validate_idempotency_key(request.idempotency_key) if request.idempotency_key else "",
         timeout=validate_timeout(request.timeout, default_timeout) if request.timeout else default_timeout,
         metadata=validate_metadata(request.metadata) if request.metadata else "",
+        group_key=validate_group(request.group) if request.group else "",
     )

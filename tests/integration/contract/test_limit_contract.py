@@ -31,7 +31,7 @@ async def claim(
     limited: list[str] | None = None,
 ) -> list[Job]:
     store = await limits_of(ports)
-    claimed = await store.claim(worker, types, types if limited is None else limited, now, LEASE, n)
+    claimed = await store.claim(worker, types, types if limited is None else limited, [], now, LEASE, n)
     return claimed.jobs
 
 
@@ -104,7 +104,7 @@ async def test_a_rate_limit_spends_a_bucket_that_refills_over_time(ports: Ports)
     await store.put(Limit.of("api", rate=2, per=1.0, burst=3), NOW)
     await ports.add(*(ports.job("api", run_at=NOW - 10 + i / 100) for i in range(10)))
 
-    limited = await store.claim("w", ["api"], ["api"], NOW, LEASE, 10)
+    limited = await store.claim("w", ["api"], ["api"], [], NOW, LEASE, 10)
     assert len(limited.jobs) == 3  # the full bucket
     assert limited.retry_at == {"api": pytest.approx(NOW + 0.5)}  # 2 tokens a second
 
@@ -120,7 +120,7 @@ async def test_a_rate_limit_spends_a_bucket_that_refills_over_time(ports: Ports)
 async def test_a_bucket_with_tokens_and_no_jobs_asks_for_no_wake_up(ports: Ports) -> None:
     store = await limits_of(ports)
     await store.put(Limit.of("api", rate=1, burst=1), NOW)
-    idle = await store.claim("w", ["api"], ["api"], NOW, LEASE, 10)
+    idle = await store.claim("w", ["api"], ["api"], [], NOW, LEASE, 10)
     assert idle.jobs == [] and idle.retry_at == {}
 
 

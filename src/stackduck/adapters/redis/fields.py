@@ -18,7 +18,7 @@ FIELDS = (
     "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at", "created_at",
     "updated_at", "retry_count", "attempt", "error_message", "started_at", "completed_at",
     "lease_owner", "lease_expires_at", "version", "idempotency_key", "timeout", "metadata", "result",
-    "attempt_deadline", "attempts",
+    "attempt_deadline", "attempts", "group_key",
 )  # fmt: skip
 #: The fields a move may change (a change writes only these).
 MUTABLE = (
@@ -55,7 +55,7 @@ def row(job: Job) -> list[str]:
         str(job.retry_count), str(job.attempt), job.error_message, _time(job.started_at),
         _time(job.completed_at), job.lease_owner or "", _time(job.lease_expires_at), str(job.version),
         job.idempotency_key, repr(job.timeout), job.metadata, job.result or "",
-        _time(job.attempt_deadline), attempts_text(job.attempts),
+        _time(job.attempt_deadline), attempts_text(job.attempts), job.group_key,
     ]  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def decode(job_id: str, values: Sequence[str | None]) -> Job:
     (
         job_type, payload, priority, delay, max_retries, status, run_at, created_at, updated_at,
         retry_count, attempt, error_message, started_at, completed_at, lease_owner, lease_expires_at,
-        version, idempotency_key, timeout, metadata, result, attempt_deadline, attempts,
+        version, idempotency_key, timeout, metadata, result, attempt_deadline, attempts, group_key,
     ) = values  # fmt: skip
     return Job(
         id=job_id,
@@ -111,4 +111,5 @@ def decode(job_id: str, values: Sequence[str | None]) -> Job:
         result=result or None,
         attempt_deadline=float(attempt_deadline) if attempt_deadline else None,
         attempts=attempts_of(attempts),
+        group_key=group_key or "",
     )

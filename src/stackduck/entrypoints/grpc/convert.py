@@ -65,6 +65,8 @@ def job_to_pb(job: Job) -> pb.Job:
         message.attempt_deadline = job.attempt_deadline
     if job.idempotency_key:
         message.idempotency_key = job.idempotency_key
+    if job.group_key:
+        message.group = job.group_key
     return message
 
 
@@ -98,6 +100,7 @@ def job_request(message: pb.EnqueueJobRequest) -> JobRequest:
         timeout=message.timeout_seconds,
         metadata=dict(message.metadata) if message.metadata else None,
         idempotency_key=message.idempotency_key,
+        group=message.group,
     )
 
 
@@ -218,6 +221,8 @@ def schedule_request(message: pb.PutScheduleRequest) -> ScheduleRequest:
     ):
         if given:
             raise InvalidJob(f"job.{name} must be empty in a schedule: each tick sets the job's own")
+    if job.group:
+        raise InvalidJob("job.group must be empty in a schedule: a schedule's ticks enqueue ungrouped jobs")
     return ScheduleRequest(
         name=message.name,
         job_type=job.job_type,
@@ -251,6 +256,7 @@ def limit_to_pb(usage: LimitUsage) -> pb.LimitStatus:
         burst=int(limit.bucket_size) if limit.rate else 0,
         running=usage.running,
         tokens=usage.tokens,
+        group_concurrency=limit.group_concurrency,
     )
 
 

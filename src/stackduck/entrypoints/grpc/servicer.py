@@ -262,7 +262,12 @@ class StackDuckServicer:
     @unary
     async def SetLimit(self, request: pb.SetLimitRequest, context: Context) -> pb.LimitStatus:
         usage = await self._limits.set_limit(
-            request.job_type, request.concurrency, request.rate, request.per, request.burst
+            request.job_type,
+            request.concurrency,
+            request.rate,
+            request.per,
+            request.burst,
+            request.group_concurrency,
         )
         return convert.limit_to_pb(usage)
 

@@ -29,17 +29,23 @@ CREATE TABLE stackduck_jobs (
     attempt_deadline double precision,
     -- The ended attempts, the latest 20, each [number, worker_id, started_at, ended_at,
     -- outcome, error] (domain.job.Attempt's fields in order).
-    attempts         jsonb NOT NULL DEFAULT '[]'
+    attempts         jsonb NOT NULL DEFAULT '[]',
+    -- The fair-queue group within the type; '' = the type's ungrouped jobs.
+    group_key        text NOT NULL DEFAULT ''
 );
 
--- The claim: per job type and priority, due jobs in (run_at, id) order.
-CREATE INDEX stackduck_jobs_ready ON stackduck_jobs (job_type, priority, run_at, id) WHERE status = 'queued';
+-- The claim: per job type and priority, due ungrouped jobs in (run_at, id) order; the
+-- grouped ones per group (every queued job is in exactly one of the two).
+CREATE INDEX stackduck_jobs_ready ON stackduck_jobs (job_type, priority, run_at, id)
+    WHERE status = 'queued' AND group_key = '';
+CREATE INDEX stackduck_jobs_grouped ON stackduck_jobs (job_type, priority, group_key, run_at, id)
+    WHERE status = 'queued' AND group_key <> '';
 -- The scheduler: the next queued job to fall due.
 CREATE INDEX stackduck_jobs_due ON stackduck_jobs (run_at) WHERE status = 'queued';
 -- The lease reaper: running jobs by deadline.
 CREATE INDEX stackduck_jobs_leases ON stackduck_jobs (lease_expires_at) WHERE status = 'running';
--- A limited claim: the running jobs of a type.
-CREATE INDEX stackduck_jobs_running ON stackduck_jobs (job_type) WHERE status = 'running';
+-- A limited claim: the running jobs of a type, and of a group.
+CREATE INDEX stackduck_jobs_running ON stackduck_jobs (job_type, group_key) WHERE status = 'running';
 -- Listings (dead letters, by status), a page at a time in id order.
 CREATE INDEX stackduck_jobs_status ON stackduck_jobs (status, id);
 -- Retention: finished jobs by the time they finished.
@@ -103,5 +109,22 @@ CREATE TABLE stackduck_limits (
     tokens      double precision,
     counted_at  double precision,
     updated_at  double precision NOT NULL,
-    CHECK (concurrency > 0 OR rate > 0)
+    group_concurrency integer NOT NULL DEFAULT 0 CHECK (group_concurrency >= 0),
+    CONSTRAINT stackduck_limits_some CHECK (concurrency > 0 OR rate > 0 OR group_concurrency > 0)
 );
+
+-- The turns of a type's groups, per priority (ADR 0029): a claim takes the groups whose
+-- turn_at has come, earliest first. served_at: when a claim last took one of the group's
+-- jobs; head_at: the due time of its earliest queued job of that priority; parked_until:
+-- a group at its group_concurrency waits until then, or until one of its jobs ends.
+CREATE TABLE stackduck_groups (
+    job_type     text NOT NULL,
+    priority     smallint NOT NULL,
+    group_key    text NOT NULL,
+    served_at    double precision NOT NULL DEFAULT 0,
+    head_at      double precision NOT NULL,
+    parked_until double precision NOT NULL DEFAULT 0,
+    turn_at      double precision GENERATED ALWAYS AS (greatest(served_at, head_at, parked_until)) STORED,
+    PRIMARY KEY (job_type, priority, group_key)
+);
+CREATE INDEX stackduck_groups_turn ON stackduck_groups (job_type, priority, turn_at);

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Job(_message.Message):
-    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at", "result", "metadata", "attempts", "timeout_seconds", "attempt_deadline", "idempotency_key")
+    __slots__ = ("id", "job_type", "payload", "status", "priority", "retry_count", "max_retries", "error_message", "delay", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "lease_token", "worker_id", "lease_expires_at", "result", "metadata", "attempts", "timeout_seconds", "attempt_deadline", "idempotency_key", "group")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class Job(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     id: str
     job_type: str
     payload: str
@@ -61,7 +62,8 @@ class Job(_message.Message):
     timeout_seconds: float
     attempt_deadline: float
     idempotency_key: str
-    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ..., result: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., attempt_deadline: _Optional[float] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    group: str
+    def __init__(self, id: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., status: _Optional[str] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., max_retries: _Optional[int] = ..., error_message: _Optional[str] = ..., delay: _Optional[int] = ..., scheduled_at: _Optional[int] = ..., started_at: _Optional[int] = ..., completed_at: _Optional[int] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., lease_token: _Optional[int] = ..., worker_id: _Optional[str] = ..., lease_expires_at: _Optional[int] = ..., result: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., attempt_deadline: _Optional[float] = ..., idempotency_key: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("number", "worker_id", "started_at", "ended_at", "outcome", "error")
@@ -80,7 +82,7 @@ class Attempt(_message.Message):
     def __init__(self, number: _Optional[int] = ..., worker_id: _Optional[str] = ..., started_at: _Optional[float] = ..., ended_at: _Optional[float] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit", "timeout_seconds", "metadata", "idempotency_key")
+    __slots__ = ("job_type", "payload", "priority", "delay", "max_retries", "scheduled_at", "scheduled_in", "retry_limit", "timeout_seconds", "metadata", "idempotency_key", "group")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +101,7 @@ class EnqueueJobRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     job_type: str
     payload: str
     priority: int
@@ -110,7 +113,8 @@ class EnqueueJobRequest(_message.Message):
     timeout_seconds: float
     metadata: _containers.ScalarMap[str, str]
     idempotency_key: str
-    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    group: str
+    def __init__(self, job_type: _Optional[str] = ..., payload: _Optional[str] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., scheduled_at: _Optional[str] = ..., scheduled_in: _Optional[float] = ..., retry_limit: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
     __slots__ = ("job_id", "success", "error_message", "duplicate")
@@ -592,21 +596,23 @@ class DeleteScheduleResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ...) -> None: ...
 
 class SetLimitRequest(_message.Message):
-    __slots__ = ("job_type", "concurrency", "rate", "per", "burst")
+    __slots__ = ("job_type", "concurrency", "rate", "per", "burst", "group_concurrency")
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
     PER_FIELD_NUMBER: _ClassVar[int]
     BURST_FIELD_NUMBER: _ClassVar[int]
+    GROUP_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     job_type: str
     concurrency: int
     rate: float
     per: float
     burst: int
-    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ...) -> None: ...
+    group_concurrency: int
+    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ..., group_concurrency: _Optional[int] = ...) -> None: ...
 
 class LimitStatus(_message.Message):
-    __slots__ = ("job_type", "concurrency", "rate", "per", "burst", "running", "tokens")
+    __slots__ = ("job_type", "concurrency", "rate", "per", "burst", "running", "tokens", "group_concurrency")
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
@@ -614,6 +620,7 @@ class LimitStatus(_message.Message):
     BURST_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     job_type: str
     concurrency: int
     rate: float
@@ -621,7 +628,8 @@ class LimitStatus(_message.Message):
     burst: int
     running: int
     tokens: float
-    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ..., running: _Optional[int] = ..., tokens: _Optional[float] = ...) -> None: ...
+    group_concurrency: int
+    def __init__(self, job_type: _Optional[str] = ..., concurrency: _Optional[int] = ..., rate: _Optional[float] = ..., per: _Optional[float] = ..., burst: _Optional[int] = ..., running: _Optional[int] = ..., tokens: _Optional[float] = ..., group_concurrency: _Optional[int] = ...) -> None: ...
 
 class ListLimitsRequest(_message.Message):
     __slots__ = ()

@@ -411,7 +411,8 @@ class StackDuckServiceServicer:
         `concurrency` of its jobs running at once, at most `rate` starts per `per` seconds.
         Jobs over a limit wait queued, in order, and start as room comes. Replacing sets the
         whole limit (a field left 0 is no longer limited). INVALID_ARGUMENT names what to fix:
-        neither concurrency nor rate, a value out of range, per or burst without a rate.
+        none of concurrency, group_concurrency and rate, a value out of range, per or burst
+        without a rate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,5 +1,6 @@
 -- Mirrors stackduck.domain.job.Job.start (the lease is _lease.sql) on the best due jobs
 -- of some types: lease them to one worker, in one statement.
+-- Ungrouped jobs only: a type with groups is claimed by limits/claim.sql, in turns.
 -- Per (job type, priority) an index range scan finds the oldest due jobs, skipping
 -- rows other claimers hold locked; the best `limit` of those go to running.
 -- Those scans lock up to `limit` rows each, more than are taken when several
@@ -16,6 +17,7 @@ WITH locked AS (
         WHERE j.status = 'queued'
           AND j.job_type = t.job_type
           AND j.priority = p.priority
+          AND j.group_key = ''
           AND j.run_at <= %(now)s
         ORDER BY j.run_at, j.id
         LIMIT %(limit)s

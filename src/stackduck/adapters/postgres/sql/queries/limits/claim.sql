@@ -19,6 +19,7 @@ locked AS (
         WHERE j.status = 'queued'
           AND j.job_type = caps.job_type
           AND j.priority = p.priority
+          AND j.group_key = ''
           AND j.run_at <= %(now)s
         ORDER BY j.run_at, j.id
         LIMIT caps.cap
