@@ -96,6 +96,17 @@ class QueueClaimer:
         if due:
             await self._notifier.notify(due)
 
+    async def start(
+        self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        """Lease the jobs of popped entries: those stale are dropped, those not yet due
+        go back to the queue; if the store fails, every entry goes back."""
+        try:
+            return await self._start(entries, worker_id, now, lease_seconds)
+        except BaseException:
+            await self._put_back(entries, now)
+            raise
+
     async def _start(
         self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
     ) -> list[Job]:

@@ -61,5 +61,5 @@ class MemoryBackend:
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = MemoryPausedTypes()
         self.schedules = MemorySchedules(self.store)
-        self.limits = MemoryLimits(self.store, self.claimer)
+        self.limits = MemoryLimits(self.store, self.queue, self.claimer)
         self.health = MemoryHealth()

@@ -31,6 +31,7 @@ class MemoryJobStore:
         self._jobs: dict[str, Job] = {}
         self._by_status: dict[JobStatus, set[str]] = {status: set() for status in JobStatus}
         self._running: Counter[str] = Counter()  # per job type, what a limit counts
+        self._running_groups: Counter[tuple[str, str]] = Counter()  # per (type, group)
         self._leases: list[tuple[float, str, int]] = []  # (deadline, job id, attempt); lazily pruned
         self._keys: dict[Scope, Hold] = {}
         # Keys whose jobs were deleted, by the end of their window: what free_keys forgets.
@@ -184,11 +185,16 @@ class MemoryJobStore:
         """How many jobs of the type are running."""
         return self._running[job_type]
 
+    def running_in_group(self, job_type: str, group: str) -> int:
+        """How many jobs of the type's group are running."""
+        return self._running_groups[(job_type, group)]
+
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job
         self._by_status[job.status].add(job.id)
         if job.status is JobStatus.RUNNING:
             self._running[job.job_type] += 1
+            self._running_groups[(job.job_type, job.group_key)] += 1
             if job.lease_expires_at is not None:
                 heapq.heappush(self._leases, (job.lease_expires_at, job.id, job.attempt))
 
@@ -199,6 +205,10 @@ class MemoryJobStore:
             self._running[job.job_type] -= 1
             if not self._running[job.job_type]:
                 del self._running[job.job_type]
+            group = (job.job_type, job.group_key)
+            self._running_groups[group] -= 1
+            if not self._running_groups[group]:
+                del self._running_groups[group]
 
     @staticmethod
     def _is_live(job: Job, deadline: float, attempt: int) -> bool:
