@@ -66,10 +66,12 @@ async def test_the_dashboard_shows_jobs_and_requeues_a_dead_letter(server: Runni
 
 
 async def finished_twice(server: Running) -> str:
-    """A job with metadata and a timeout whose first attempt failed and second completed
-    with a result."""
+    """A job with metadata, a timeout and a group whose first attempt failed and second
+    completed with a result."""
     metadata = {"tenant": "acme", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-    job_id = await server.enqueue("report", '{"month": 11}', timeout_seconds=90, metadata=metadata)
+    job_id = await server.enqueue(
+        "report", '{"month": 11}', timeout_seconds=90, metadata=metadata, group="acme"
+    )
     first = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="report", worker_id="w-1"))).job
     await server.stub.FailJob(
         pb.FailJobRequest(job_id=job_id, lease_token=first.lease_token, error_message="<b>db away</b>")
@@ -87,8 +89,8 @@ async def test_the_job_api_has_result_metadata_timeout_and_attempts(server: Runn
     async with aiohttp.ClientSession() as http, http.get(f"{server.http.url}/api/jobs/{job_id}") as response:
         job = await response.json()
 
-    assert (job["status"], job["result"], job["timeout"], job["attempt_deadline"]) == (
-        "completed", '{"rows": 3}', 90.0, None,
+    assert (job["status"], job["result"], job["timeout"], job["attempt_deadline"], job["group"]) == (
+        "completed", '{"rows": 3}', 90.0, None, "acme",
     )  # fmt: skip
     assert job["metadata"]["tenant"] == "acme" and set(job["metadata"]) == {"tenant", "traceparent"}
     assert [(a["number"], a["worker_id"], a["outcome"], a["error"]) for a in job["attempts"]] == [
@@ -110,6 +112,7 @@ async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, 
 
     await expect(page.locator("#job-result")).to_have_text('{"rows": 3}')
     await expect(page.locator("#job-timeout")).to_have_text("90 s")
+    await expect(page.locator("#job-group")).to_have_text("acme")
     metadata = page.locator("#job-metadata tbody tr")
     await expect(metadata).to_have_count(2)
     await expect(metadata.nth(0)).to_contain_text("tenant")
@@ -193,7 +196,7 @@ async def limited(server: Running) -> list[pb.Job]:
     await stub.SetLimit(
         pb.SetLimitRequest(job_type="mail/eu west", concurrency=2, rate=10, per=3600, burst=5)
     )
-    await stub.SetLimit(pb.SetLimitRequest(job_type="api", concurrency=4))
+    await stub.SetLimit(pb.SetLimitRequest(job_type="api", concurrency=4, group_concurrency=2))
     for _ in range(3):
         await server.enqueue("mail/eu west")
     taken = [
@@ -221,9 +224,9 @@ async def test_the_limit_api_lists_and_clears_by_encoded_job_type(server: Runnin
 
     assert listed == [
         {"job_type": "api", "concurrency": 4, "rate": None, "per": 1.0, "burst": None, "running": 0,
-         "tokens": None},
+         "tokens": None, "group_concurrency": 2},
         {"job_type": "mail/eu west", "concurrency": 2, "rate": 10.0, "per": 3600.0, "burst": 5, "running": 2,
-         "tokens": pytest.approx(3.0, abs=0.01)},
+         "tokens": pytest.approx(3.0, abs=0.01), "group_concurrency": None},
     ]  # fmt: skip
     assert refused == 400
     assert cleared == {"job_type": "mail/eu west", "cleared": True}
@@ -245,9 +248,10 @@ async def test_the_dashboard_shows_running_jobs_against_limits_and_clears_one(
     await expect(rows).to_have_count(2)
     mail = rows.filter(has_text="mail/eu west")
     await expect(mail.locator("td")).to_have_text(
-        ["mail/eu west", "2 / 2", "10 per 3600 s", "5", "3.0", "Clear"]
+        ["mail/eu west", "2 / 2", "", "10 per 3600 s", "5", "3.0", "Clear"]
     )
     await expect(rows.filter(has_text="api").locator("td").nth(1)).to_have_text("0 / 4")
+    await expect(rows.filter(has_text="api").locator("td").nth(2)).to_have_text("2")
 
     done = running[0]
     await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=done.id, lease_token=done.lease_token))

@@ -178,7 +178,8 @@ async def test_an_operator_limits_a_job_type_from_the_command_line(server: Runni
 
 #: Bad input to `stackduck limit mail`: the exit code, and words of what it says to fix.
 BAD_LIMITS: list[tuple[tuple[str, ...], int, str]] = [
-    ((), 1, "give --concurrency N, --rate R or both"),
+    ((), 1, "give --concurrency N, --group-concurrency M, --rate R, or several"),
+    (("--group-concurrency", "0"), 1, "group_concurrency must be a whole number, at least 1"),
     (("--clear", "--rate", "5"), 1, "give it alone, without --rate"),
     (("--concurrency", "1", "--burst", "3"), 1, "give --rate with them"),
     (("--concurrency", "1", "--per", "60"), 1, "give --rate with them"),

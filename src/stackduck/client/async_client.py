@@ -122,6 +122,7 @@ class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls, LimitCalls):
         timeout: float | timedelta | None = None,  # noqa: ASYNC109 - the job's, not this call's
         metadata: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        group: str | None = None,
     ) -> str:
         """Enqueue one job; returns its id once the server has stored it.
 
@@ -137,7 +138,9 @@ class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls, LimitCalls):
         context is added to them. ``idempotency_key``: while a job of this type with
         this key is kept (and for a day at least), enqueueing it again creates nothing
         and returns the first job's id; resend with the same key after a call that
-        failed or timed out. None leaves the server's default.
+        failed or timed out. ``group``: the fair-queue group within the type (a tenant,
+        say): within a type and priority its groups take turns, so one group's backlog
+        does not hold up another's jobs. None leaves the server's default.
         """
         job = NewJob(
             job_type,
@@ -151,6 +154,7 @@ class AsyncClient(WatchCalls, OperatorCalls, ScheduleCalls, LimitCalls):
             timeout=timeout,
             metadata=metadata,
             idempotency_key=idempotency_key,
+            group=group,
         )
         return await self.enqueue_job(job)
 

@@ -68,6 +68,7 @@ class JobInfo:
     attempt_deadline: datetime | None = None  # when the running attempt times out
     attempts: tuple[AttemptInfo, ...] = ()  # the ended attempts, oldest first (the latest 20)
     idempotency_key: str | None = None  # as enqueued
+    group: str | None = None  # the fair-queue group it was enqueued in
 
     @classmethod
     def from_pb(cls, job: pb.Job) -> JobInfo:
@@ -98,6 +99,7 @@ class JobInfo:
             attempt_deadline=moment(job.attempt_deadline),
             attempts=tuple(AttemptInfo.from_pb(a) for a in job.attempts),
             idempotency_key=job.idempotency_key or None,
+            group=job.group or None,
         )
 
 
@@ -186,6 +188,8 @@ class NewJob:
     #: At most one job per (job_type, key) while it is kept (and a day at least): resend
     #: a job with the same key and the server answers the first one's id.
     idempotency_key: str | None = None
+    #: The fair-queue group within the type: a type's groups take turns (ADR 0029).
+    group: str | None = None
 
     def to_pb(self) -> pb.EnqueueJobRequest:
         try:
@@ -200,6 +204,7 @@ class NewJob:
                 timeout_seconds=_seconds(self.timeout, "timeout"),
                 metadata=_metadata(self.metadata),
                 idempotency_key=self.idempotency_key or "",
+                group=self.group or "",
             )
             if self.retry_limit is not None:
                 request.retry_limit = self.retry_limit

@@ -22,6 +22,7 @@ class LimitInfo:
     burst: int | None  # starts the bucket allows at once; None without a rate
     running: int  # the type's jobs running now
     tokens: float | None  # starts the bucket allows now; None without a rate
+    group_concurrency: int | None = None  # jobs of one group running at once; None: no such limit
 
     @classmethod
     def from_pb(cls, status: pb.LimitStatus) -> LimitInfo:
@@ -34,6 +35,7 @@ class LimitInfo:
             burst=status.burst if rated else None,
             running=status.running,
             tokens=status.tokens if status.HasField("tokens") else None,
+            group_concurrency=status.group_concurrency or None,
         )
 
 
@@ -52,6 +54,7 @@ class LimitCalls:
         rate: float | None = None,
         per: float | timedelta = 1.0,
         burst: int | None = None,
+        group_concurrency: int | None = None,
     ) -> LimitInfo:
         """Create or replace ``job_type``'s limit; returns it as stored.
 
@@ -59,7 +62,9 @@ class LimitCalls:
         every server instance. ``rate``: at most this many starts per ``per`` seconds (a
         number or a timedelta), through a token bucket of ``burst`` starts (None: the
         rate rounded up); over any window of t seconds at most ``burst + rate * t / per``
-        jobs start. Give one of ``concurrency`` and ``rate``, or both. The call sets the
+        jobs start. ``group_concurrency``: at most this many of one group's jobs running at
+        once (see ``enqueue(group=)``); a full group is passed over while the others take
+        their turns. Give at least one of the three. The call sets the
         whole limit: what is not given is not limited, whatever the type had before.
         Jobs over the limit wait queued, in their order, and start as room comes; a
         refused value is :class:`InvalidJob` saying what to fix.
@@ -68,6 +73,9 @@ class LimitCalls:
         try:
             request.concurrency = _count("concurrency", concurrency, "no limit on running jobs")
             request.burst = _count("burst", burst, "the rate rounded up")
+            request.group_concurrency = _count(
+                "group_concurrency", group_concurrency, "no limit on one group's running jobs"
+            )
             if rate is not None:
                 request.rate = _positive("rate", rate)
             seconds = per.total_seconds() if isinstance(per, timedelta) else per

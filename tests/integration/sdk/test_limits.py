@@ -113,3 +113,27 @@ async def test_the_blocking_client_has_the_same_calls(server: Running) -> None:
     assert made == LimitInfo("report", 1, 2.5, 10.0, 4, 0, 4.0)
     assert listed == [made]
     assert (cleared, again) == (True, False)
+
+
+async def test_groups_take_turns_and_group_concurrency_caps_each(client: AsyncClient) -> None:
+    made = await client.set_limit("render", group_concurrency=1)
+    assert (made.group_concurrency, made.concurrency, made.rate) == (1, None, None)
+    for _ in range(3):
+        await client.enqueue("render", {"tenant": "big"}, group="big")
+    small = await client.enqueue("render", {"tenant": "small"}, group="small")
+    assert (await client.get(small)).group == "small"
+
+    got = [job async for job in _take(client, "render", 2)]
+    assert sorted(job.group or "" for job in got) == ["big", "small"]  # one each: the cap
+    with pytest.raises(InvalidJob, match="group_concurrency must be a whole number"):
+        await client.set_limit("render", group_concurrency=0)
+
+
+async def _take(client: AsyncClient, job_type: str, count: int) -> Any:
+    async with asyncio.timeout(PATIENCE):
+        async for job in client.consume("sdk-w", [job_type], max_in_flight=10):
+            assert isinstance(job, JobInfo)
+            yield job
+            count -= 1
+            if not count:
+                return

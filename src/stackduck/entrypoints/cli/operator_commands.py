@@ -50,6 +50,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     enqueue.add_argument(
         "--idempotency-key", help="at most one job of this type with this key: a repeat answers its id"
     )
+    enqueue.add_argument("--group", help="the fair-queue group within the type: groups take turns")
 
     stats = command("stats", "queue depths, rates and pauses per job type", _stats)
     stats.add_argument("job_type", nargs="?")
@@ -86,6 +87,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     limit.add_argument("--per", metavar="S", type=float, help="the rate's period, seconds (default 1)")
     limit.add_argument(
         "--burst", metavar="B", type=int, help="starts allowed at once (default: the rate rounded up)"
+    )
+    limit.add_argument(
+        "--group-concurrency", metavar="M", type=int, help="at most this many of one group's jobs running"
     )
     limit.add_argument("--clear", action="store_true", help="remove the type's limits: held jobs start")
     command("limits", "every limit: running jobs against it, rate, burst and tokens now", _limits)
@@ -151,6 +155,7 @@ async def _enqueue(client: AsyncClient, args: argparse.Namespace) -> dict[str, s
         scheduled_in=args.scheduled_in,
         timeout=args.timeout,
         idempotency_key=args.idempotency_key,
+        group=args.group,
     )
     return {"job_id": job_id}
 
@@ -209,7 +214,13 @@ async def _schedules(client: AsyncClient, args: argparse.Namespace) -> Any:
 
 
 async def _limit(client: AsyncClient, args: argparse.Namespace) -> Any:
-    shaping = {"concurrency": args.concurrency, "rate": args.rate, "per": args.per, "burst": args.burst}
+    shaping = {
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "per": args.per,
+        "burst": args.burst,
+        "group-concurrency": args.group_concurrency,
+    }
     given = [f"--{name}" for name, value in shaping.items() if value is not None]
     if args.clear:
         if given:
@@ -218,13 +229,17 @@ async def _limit(client: AsyncClient, args: argparse.Namespace) -> Any:
     if args.rate is None and (args.per is not None or args.burst is not None):
         raise InvalidJob("--per and --burst shape a rate: give --rate with them")
     if not given:
-        raise InvalidJob("give --concurrency N, --rate R or both (they replace the whole limit), or --clear")
+        raise InvalidJob(
+            "give --concurrency N, --group-concurrency M, --rate R, or several (they replace the "
+            "whole limit), or --clear"
+        )
     return await client.set_limit(
         args.job_type,
         concurrency=args.concurrency,
         rate=args.rate,
         per=1.0 if args.per is None else args.per,
         burst=args.burst,
+        group_concurrency=args.group_concurrency,
     )
 
 
@@ -254,7 +269,7 @@ JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated
 ATTEMPT_HEADINGS = ["attempt", "worker", "started", "ended", "outcome", "error"]
 WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
 SCHEDULE_HEADINGS = ["name", "job type", "rule", "catch up", "next run", "last run", "paused"]
-LIMIT_HEADINGS = ["job type", "running / limit", "rate", "burst", "tokens"]
+LIMIT_HEADINGS = ["job type", "running / limit", "per group", "rate", "burst", "tokens"]
 
 
 def _human(args: argparse.Namespace, result: Any) -> Any:
@@ -349,7 +364,7 @@ def _limit_row(i: LimitInfo) -> list[Any]:
     rate = f"{i.rate:g} per {i.per:g} s" if i.rate else ""
     # Rounded down: "1.0" means a start is allowed now, never a 0.96 shown as one.
     tokens = f"{math.floor(i.tokens * 10) / 10:.1f}" if i.tokens is not None else ""
-    return [i.job_type, running, rate, i.burst or "", tokens]
+    return [i.job_type, running, i.group_concurrency or "", rate, i.burst or "", tokens]
 
 
 def _table(headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

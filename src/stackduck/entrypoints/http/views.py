@@ -35,6 +35,7 @@ def job(item: Job) -> dict[str, Any]:
         "timeout": item.timeout or None,  # seconds per attempt; null: no limit
         "attempt_deadline": item.attempt_deadline,
         "attempts": [attempt.as_dict() for attempt in item.attempts],
+        "group": item.group_key or None,
     }
 
 
@@ -106,4 +107,5 @@ def limit(usage: LimitUsage) -> dict[str, Any]:
         "burst": int(item.bucket_size) if item.rate else None,
         "running": usage.running,
         "tokens": usage.tokens,
+        "group_concurrency": item.group_concurrency or None,
     }
