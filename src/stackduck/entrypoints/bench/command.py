@@ -67,6 +67,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "e.g. 50 (0 = skip)",
     )
     parser.add_argument(
+        "--groups",
+        type=int,
+        default=Options.groups,
+        help="groups scenario: drain jobs spread over 10 fair-queue groups, then over this many, "
+        "e.g. 10000 (0 = skip)",
+    )
+    parser.add_argument(
         "--extras",
         action="store_true",
         help="every job carries metadata (a trace context) and a timeout, and is completed with a "
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         backlog=args.backlog,
         extras=args.extras,
         limited=args.limited,
+        groups=args.groups,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -115,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         console = Console(width=200)
         console.print(_table(results, options, args.server_processes))
-        for line in _accounting_lines(results) + _limit_lines(results) + _deep_queue_lines(results):
+        lines = _accounting_lines(results) + _limit_lines(results) + _group_lines(results)
+        for line in lines + _deep_queue_lines(results):
             console.print(line)
     return 0
 
@@ -194,6 +203,23 @@ def _limit_lines(results: list[Result]) -> list[str]:
             f"limited, {r.config}: end to end (batch) with at most {r.limited:,} running: "
             f"{r.limited_rate:,.0f} jobs/s (unlimited {r.end_to_end_batch:,.0f}/s){cpu}; "
             f"the most running seen {r.limited_peak:,}"
+        )
+    return lines
+
+
+def _group_lines(results: list[Result]) -> list[str]:
+    lines = []
+    for r in results:
+        if not r.groups:
+            continue
+        cpu = ""
+        if "groups-many" in r.server_cpu_us:
+            few, many = r.server_cpu_us["groups-10"], r.server_cpu_us["groups-many"]
+            cpu = f"; server CPU per job {few:,.0f} → {many:,.0f} µs ({many / few - 1:+.0%})"
+        few_rate, many_rate = r.groups_rates["10"], r.groups_rates["many"]
+        lines.append(
+            f"groups, {r.config}: workers drained {few_rate:,.0f} jobs/s spread over 10 groups, "
+            f"{many_rate:,.0f}/s over {r.groups:,} ({many_rate / few_rate - 1:+.0%}){cpu}"
         )
     return lines
 

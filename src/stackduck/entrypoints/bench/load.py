@@ -42,6 +42,8 @@ class ProducerPlan:
     rate: float = 0.0  # jobs/s, 0 = as fast as it goes; paced runs stamp the send time
     floor: bool = False  # the gRPC floor: empty health Checks instead of jobs (nothing stored)
     extras: bool = False  # each job carries metadata (a trace context) and a timeout
+    groups: int = 0  # jobs spread over this many fair-queue groups, in turn; 0 = none
+    group_offset: int = 0  # where this producer starts in the groups' cycle
 
     def request(self, body: str) -> pb.EnqueueJobRequest:
         if not self.extras:
@@ -141,10 +143,22 @@ async def _batches(stub: StackDuckServiceStub, plan: ProducerPlan) -> None:
     for size in sizes:
         queue.put_nowait(size)
 
+    sent = plan.group_offset
+
     async def send() -> None:
+        nonlocal sent
         while not queue.empty():
             size = queue.get_nowait()
-            jobs = [plan.request(body)] * size
+            if plan.groups:
+                jobs = [
+                    pb.EnqueueJobRequest(
+                        job_type=plan.job_type, payload=body, group=f"g{(sent + i) % plan.groups}"
+                    )
+                    for i in range(size)
+                ]
+                sent += size
+            else:
+                jobs = [plan.request(body)] * size
             await stub.EnqueueJobs(pb.EnqueueJobsRequest(jobs=jobs))
 
     await asyncio.gather(*(send() for _ in range(min(plan.concurrency, len(sizes)))))

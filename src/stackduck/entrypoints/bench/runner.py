@@ -42,6 +42,7 @@ class Options:
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
     extras: bool = False  # jobs carry metadata and a timeout, and complete with a result
     limited: int = 0  # the limit scenario: end to end (batch) with this concurrency limit; 0 = skip
+    groups: int = 0  # the groups scenario: drain jobs spread over 10 groups, then this many; 0 = skip
 
 
 @dataclass
@@ -84,6 +85,10 @@ class Result:
     limited: int = 0
     limited_rate: float = 0.0
     limited_peak: int = 0
+    # The groups scenario: workers (batch paths) drain the same number of jobs spread
+    # over 10 groups, then over ``groups``: jobs/s per run ("10", "many").
+    groups: int = 0
+    groups_rates: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
 
 
@@ -226,6 +231,8 @@ class Scenarios:
         )
         if o.limited:
             await self.limit(result, o.limited)
+        if o.groups:
+            await self.fair_groups(result, o.groups)
         if o.backlog:
             await self.deep_queue(result, o.backlog)
         if o.streams:
@@ -314,6 +321,21 @@ class Scenarios:
             await stub.ClearLimit(pb.ClearLimitRequest(job_type=job_type))
         result.limited, result.limited_peak = concurrency, peak
 
+    async def fair_groups(self, result: Result, groups: int) -> None:
+        """Workers drain a standing queue of jobs spread over 10 groups, then one of as
+        many jobs spread over ``groups``: if a claim cost more with more groups waiting,
+        the second rate (and the server's CPU per job) would show it."""
+        count = max(self._options.jobs // 2, groups * 2)
+        for key, spread in (("10", 10), ("many", groups)):
+            job_type = f"bench-groups-{key}"
+            await self._fill(
+                job_type, count, f"groups: filling {count:,} jobs over {spread:,} groups", spread
+            )
+            result.groups_rates[key] = await self._drain(
+                f"groups: draining {spread:,} groups", job_type, count, f"groups-{key}"
+            )
+        result.groups = groups
+
     async def _stats_ms(self) -> float:
         """How long one QueueStats (what the dashboard and a metrics scrape read) takes."""
         async with open_channel(self._address) as channel:
@@ -322,10 +344,10 @@ class Scenarios:
             await stub.QueueStats(pb.QueueStatsRequest(), timeout=600)
             return (time.perf_counter() - started) * 1000
 
-    async def _fill(self, job_type: str, count: int, what: str) -> None:
+    async def _fill(self, job_type: str, count: int, what: str, groups: int = 0) -> None:
         self._progress(what, 0.0)
         o = self._options
-        producers = _Producers(self._producer_plans(job_type, count, max(o.batch, 500)))
+        producers = _Producers(self._producer_plans(job_type, count, max(o.batch, 500), groups))
         await producers.start()
         await producers.finish()
         self._progress(what, 1.0)
@@ -448,12 +470,21 @@ class Scenarios:
             "mean": statistics.fmean(samples) if samples else 0.0,
         }
 
-    def _producer_plans(self, job_type: str, count: int, batch: int) -> list[ProducerPlan]:
+    def _producer_plans(self, job_type: str, count: int, batch: int, groups: int = 0) -> list[ProducerPlan]:
         o = self._options
+        shares = [share for share in split(count, o.producers) if share]
         return [
-            ProducerPlan(self._address, job_type, share, o.payload_bytes, batch=batch, extras=o.extras)
-            for share in split(count, o.producers)
-            if share
+            ProducerPlan(
+                self._address,
+                job_type,
+                share,
+                o.payload_bytes,
+                batch=batch,
+                extras=o.extras,
+                groups=groups,
+                group_offset=sum(shares[:i]),
+            )
+            for i, share in enumerate(shares)
         ]
 
     async def _until_done(self, what: str, workers: _Workers, count: int) -> None:
