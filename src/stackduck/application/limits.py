@@ -1,17 +1,18 @@
-"""Concurrency and rate limits per job type, held across every server instance on the
-storage (ADR 0028).
+"""Concurrency and rate limits per job type, and fair groups, held across every server
+instance on the storage (ADR 0028, ADR 0029).
 
-A limit lives where the record is. Each server reads which types are limited at most
-once a second (:data:`CACHE_SECONDS`; its own changes at once): a claim that asks
-only for unlimited types takes the usual path, unchanged, and one that asks for a
-limited type goes to :meth:`LimitStore.claim`, which counts the type's running jobs and
-spends its bucket's tokens atomically with the leases it writes, so instances racing
-for the last slot never both get it. Jobs held back stay queued in their order.
+A limit lives where the record is, and so do the groups' turns. Each server reads which
+types are limited and which have groups at most once a second (:data:`CACHE_SECONDS`;
+its own changes at once): a claim that asks only for other types takes the usual path,
+unchanged, and one that asks for a limited or grouped type goes to
+:meth:`LimitStore.claim`, which counts the running jobs, spends the bucket's tokens and
+takes the groups in turns atomically with the leases it writes, so instances racing for
+the last slot never both get it. Jobs held back stay queued in their order.
 
 A held-back stream parks like any other. What wakes it: a running job of a limited
-type ending (the ready path tells its consumers, on every instance), the bucket's next
-token (a timer here, for the types whose rate held jobs back), or a limit raised or
-cleared.
+type ending (the ready path tells its consumers, on every instance, and brings a group
+parked at its group_concurrency back into the turns), the bucket's next token (a timer
+here, for the types whose rate held jobs back), or a limit raised or cleared.
 """
 
 from __future__ import annotations

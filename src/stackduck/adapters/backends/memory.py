@@ -30,7 +30,10 @@ Periodic schedules: ``MemorySchedules``, a dict beside the store; a fire step ch
 schedule's version, inserts the tick's job and writes the schedule with no await in
 between. Limits: ``MemoryLimits``, dicts beside the store; a limited claim counts the store's
 running jobs, pops no more than each type's allowance and spends its bucket with no
-await in between. Stops and watched jobs: ``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
+await in between. Fair groups: a type's first grouped entry moves its ready entries into
+turns (adapters/memory/turns.py: per priority a heap per group, the groups by turn
+time), which every pop of the type then takes from (ADR 0029). Stops and watched jobs:
+``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
 always up. Nothing to open or close.
 """
 
