@@ -4,7 +4,9 @@ Per priority, each group with ready entries has a heap of them (due time, then i
 a turn: the later of when a claim last took one of its jobs and its head's due time.
 The groups whose turn has come go earliest turn first; a group served goes to the back
 (its turn becomes the claim's time, plus a tiny offset per group served in one claim so
-the order holds). A group left with nothing ready leaves the turns until an entry comes;
+the order holds). A turn has come when it is no later than the claim's time or the
+latest turn a claim gave (a group served a microsecond "ahead" by that offset is not
+locked out of a claim made at the same instant). A group left with nothing ready leaves the turns until an entry comes;
 a group at its group_concurrency is parked: out of the turns until one of its jobs ends
 (``unpark``) or ``PARK_SECONDS`` pass. Turns are kept in heaps whose stale items are
 skipped when they surface, so each step costs O(log groups), however many wait.
@@ -34,6 +36,7 @@ class Turns:
         self._order: dict[int, list[tuple[float, int, str]]] = {1: [], 2: [], 3: []}
         self._turn: dict[Key, tuple[float, int]] = {}  # each group's live item in _order
         self._served: dict[Key, float] = {}
+        self._latest = {1: 0.0, 2: 0.0, 3: 0.0}  # per priority, the latest turn given
         self._parked: dict[Key, float] = {}  # group → until when
         self._parked_order: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
@@ -59,7 +62,7 @@ class Turns:
             if self._turn.get(key) != (at, seq):
                 heapq.heappop(order)  # stale
                 continue
-            if at > now:
+            if at > max(now, self._latest[priority]):
                 return None
             head = self._head(key, live)
             if head is None:
@@ -74,7 +77,8 @@ class Turns:
         key = (priority, group)
         heap = self._heaps[key]
         _, _, entry = heapq.heappop(heap)
-        self._served[key] = now + served_in_claim * SERVED_STEP
+        served = self._served[key] = now + served_in_claim * SERVED_STEP
+        self._latest[priority] = max(self._latest[priority], served)
         del self._turn[key]
         if self._head(key, live) is not None:
             self._schedule(key)
