@@ -83,7 +83,7 @@ class RedisBackend:
         self.queue: None = None  # the store's scripts keep each job's entry
         # The ready and scheduled sets the store's scripts write; read here for what
         # fell due, and to re-queue at start.
-        self.ready_sets = RedisReadyQueue(client, keys)
+        self.ready_sets = RedisReadyQueue(client, keys, groups=True)
         self.schedule = self.ready_sets
         self.claimer = RedisClaimer(client, keys)
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))

@@ -11,14 +11,15 @@
 -- KEYS: the type's limit hash (keys.limit), the set of limited types (keys.limits), the
 --       type's running set (keys.running), status:running.
 -- ARGV: the job type, concurrency, rate, per, burst, the bucket's size
---       (Limit.bucket_size; "" without a rate), the job key prefix.
+--       (Limit.bucket_size; "" without a rate), the job key prefix, group_concurrency.
 --#include _many
 local LIMIT, LIMITED, RUNNING_SET, RUNNING = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local job_type, size, prefix = ARGV[1], tonumber(ARGV[6]), ARGV[7]
 local PAGE = 1000
 
 local tokens = tonumber(redis.call('HGET', LIMIT, 'tokens'))
-redis.call('HSET', LIMIT, 'concurrency', ARGV[2], 'rate', ARGV[3], 'per', ARGV[4], 'burst', ARGV[5])
+redis.call('HSET', LIMIT, 'concurrency', ARGV[2], 'rate', ARGV[3], 'per', ARGV[4], 'burst', ARGV[5],
+    'group_concurrency', ARGV[8])
 if size == nil then
     redis.call('HDEL', LIMIT, 'tokens', 'at')
 elseif tokens ~= nil and tokens > size then
