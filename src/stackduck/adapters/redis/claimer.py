@@ -31,6 +31,7 @@ def claim_keys(keys: Keys, job_types: Collection[str], limits: bool = False) -> 
                     keys.waking(job_type),
                     *(keys.turns(job_type, p) for p in PRIORITIES),
                     *(keys.served(job_type, p) for p in PRIORITIES),
+                    keys.grouped_queued(job_type),
                 )
             )
     return found

@@ -76,6 +76,12 @@ class Keys:
         the scheduled set for ungrouped jobs."""
         return f"{self._type(job_type)}:waking"
 
+    def grouped_queued(self, job_type: str) -> str:
+        """Sorted set of the type's queued grouped jobs, scored as the ready set is
+        (priority·10¹³ + run_at in ms): what the stats count them by, per priority, due
+        or not, as they count the ready and scheduled sets for the ungrouped ones."""
+        return f"{self._type(job_type)}:grouped-queued"
+
     def group_running(self, job_type: str, group: str) -> str:
         """Set of the ids of a (named) group's running jobs: what group_concurrency counts."""
         return f"{self._type(job_type)}:running:{quote(group, safe='')}"
@@ -86,7 +92,8 @@ class Keys:
         return f"{self._type(job_type)}:running-grouped"
 
     def of_group(self, job_type: str, priority: int, group: str) -> list[str]:
-        """A group's keys in the order the scripts take them (``_groups.lua``), then its name."""
+        """A group's keys in the order the scripts take them (``_groups.lua``), then its
+        name and the priority."""
         return [
             self.group(job_type, priority, group),
             self.turns(job_type, priority),
@@ -95,7 +102,9 @@ class Keys:
             self.waking(job_type),
             self.running_grouped(job_type),
             self.group_running(job_type, group),
+            self.grouped_queued(job_type),
             group,
+            str(priority),
         ]
 
     @property

@@ -235,13 +235,15 @@ class RedisJobStore:
     @translated
     async def count(self, now: float) -> dict[str, int]:
         """Scheduled = queued jobs whose entry waits in their type's scheduled set (the
-        store is the queue: ADR 0012, 0014); the rest of the queued are due."""
+        store is the queue: ADR 0012, 0014), or grouped ones in its waking set; the rest
+        of the queued are due."""
         types = [str(t) for t in await self._client.smembers(self._keys.types)]
         pipe = self._client.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(self._keys.status(status))
         for job_type in types:
             pipe.zcount(self._keys.scheduled(job_type), f"({now}", "+inf")
+            pipe.zcount(self._keys.waking(job_type), f"({now}", "+inf")  # grouped jobs for later
         found = [int(n) for n in await pipe.execute()]
         counts = {status.value: size for status, size in zip(JobStatus, found, strict=False)}
         scheduled = sum(found[len(JobStatus) :])
@@ -288,7 +290,11 @@ class RedisJobStore:
     async def _queued_chunk(self, job_type: str, now: float, offset: int, client: Any) -> Any:
         """queued.lua for one type: its ready counts by priority, its scheduled count, and
         up to DUE_CHUNK due-but-unmoved entries from ``offset``."""
-        keys = [self._keys.ready(job_type), self._keys.scheduled(job_type)]
+        keys = [
+            self._keys.ready(job_type),
+            self._keys.scheduled(job_type),
+            self._keys.grouped_queued(job_type),
+        ]
         return await self._queued(keys=keys, args=[repr(now), offset, DUE_CHUNK], client=client)
 
     async def _tally(self, index: str, mode: str, start: str) -> AsyncIterator[tuple[str, str, int]]:

@@ -41,7 +41,7 @@
 local PARK_SECONDS = 30
 local SERVED_STEP = 1e-6
 local PRIORITY_FACTOR = 1e13
-local LATEST = '\0'
+local LATEST_BYTE = 0  -- the served hash's field LATEST is this one byte (NUL)
 
 local function new_group(source, name)
     local group = {name = name, named = name ~= '', entries = {}, at = 1, read = 0, full = true, size = 2,
@@ -80,7 +80,7 @@ end
 
 -- One grouped type's groups of priority p, for a claim at `now` that wants `want` more.
 local function open_turns(ty, p, now, want)
-    local latest = tonumber(redis.call('HGET', ty.served[p], LATEST)) or 0
+    local latest = tonumber(redis.call('HGET', ty.served[p], string.char(LATEST_BYTE))) or 0
     local source = {ty = ty, p = p, page = {}, at = 1, read = 0, full = true, size = math.max(1, want),
         round = {}, next_in_round = 1, groups = {}, now = now, turns_now = math.max(now, latest), latest = latest}
     local plain = new_group(source, '')
@@ -189,7 +189,7 @@ end
 local function finish_turns(source)
     local ty, p = source.ty, source.p
     if source.latest > source.turns_now then
-        redis.call('HSET', ty.served[p], LATEST, string.format('%.17g', source.latest))
+        redis.call('HSET', ty.served[p], string.char(LATEST_BYTE), string.format('%.17g', source.latest))
     end
     for name, group in pairs(source.groups) do
         if group.served ~= nil then
@@ -201,11 +201,16 @@ local function finish_turns(source)
         end
         if group.named then
             local g = {[1] = ty.group_stems[p] .. encoded(name), [2] = ty.turns[p], [3] = ty.served[p],
-                [4] = ty.parked, [5] = ty.waking, [8] = name}
-            if #group.taken > 0 then many('ZREM', g[1], group.taken) end
+                [4] = ty.parked, [5] = ty.waking, [8] = ty.grouped_queued, [9] = name, [10] = p}
+            if #group.taken > 0 then
+                many('ZREM', g[1], group.taken)
+                many('ZREM', g[8], group.taken)
+            end
             for _, job in ipairs(group.later) do  -- not due after all: waits for its time
                 redis.call('ZADD', g[1], job[2], job[1])
                 redis.call('ZADD', g[5], job[2], job[1])
+                local ready_score = p * PRIORITY_FACTOR + math.floor(tonumber(job[2]) * 1000)
+                redis.call('ZADD', g[8], string.format('%.0f', ready_score), job[1])
                 redis.call('ZADD', KEYS[4], 'LT', job[2], job[3])
             end
             refresh_turn(g)

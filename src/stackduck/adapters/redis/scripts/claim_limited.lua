@@ -25,8 +25,9 @@
 --       (keys.running), its limit hash (keys.limit: concurrency, rate, per, burst,
 --       group_concurrency; the bucket's tokens as of `at`), its running grouped jobs
 --       (keys.running_grouped), its parked groups (keys.parked), its grouped jobs queued
---       for later (keys.waking), its turns of priority 1, 2, 3 (keys.turns) and when its
---       groups were served, per priority 1, 2, 3 (keys.served).
+--       for later (keys.waking), its turns of priority 1, 2, 3 (keys.turns), when its
+--       groups were served, per priority 1, 2, 3 (keys.served), and its queued grouped
+--       jobs (keys.grouped_queued).
 -- ARGV: limit, the caller's now, lease seconds, the job key prefix, worker id, then per
 --       job type "1" when the caller holds it limited (a type with no limit stored
 --       claims unlimited all the same), then per job type "1" when it takes turns, then
@@ -70,7 +71,7 @@ local function next_token_at(lim, tokens, at, now)
     return math.max(now, at) + (1 - held) / (lim.rate / lim.per)
 end
 
-local STEP = 13
+local STEP = 14
 local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local now = claim_clock(ARGV[2])
 local types = (#KEYS - 4) / STEP
@@ -100,6 +101,7 @@ for n = 1, types do
         grouped[k] = {ready = KEYS[k], scheduled = KEYS[k + 1], running = KEYS[k + 2],
             running_grouped = KEYS[k + 4], parked = KEYS[k + 5], waking = KEYS[k + 6],
             turns = {KEYS[k + 7], KEYS[k + 8], KEYS[k + 9]}, served = {KEYS[k + 10], KEYS[k + 11], KEYS[k + 12]},
+            grouped_queued = KEYS[k + 13],
             group_stems = {ARGV[stems + 1], ARGV[stems + 2], ARGV[stems + 3]}, running_stem = ARGV[stems + 4],
             group_concurrency = gc, running_counts = {}, cap = caps[k], started = 0,
             out = caps[k] ~= nil and caps[k] <= 0}

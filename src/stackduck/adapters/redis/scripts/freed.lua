@@ -16,7 +16,7 @@ for i = 4, #ARGV do
         for p = 1, 3 do
             if redis.call('ZSCORE', KEYS[1 + p], name) then
                 refresh_turn({[1] = ARGV[p] .. encoded(name), [2] = KEYS[1 + p], [3] = KEYS[4 + p],
-                    [4] = KEYS[1], [8] = name})
+                    [4] = KEYS[1], [9] = name})
             end
         end
     end

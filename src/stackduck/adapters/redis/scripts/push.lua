@@ -23,7 +23,7 @@ for i, entry in ipairs(entries) do
     local k, job_type, due, score, member = entry[1], entry[2], entry[3], entry[4], entry[5]
     local g = grouped.groups[tostring(i)]
     if g then
-        join_group(g, touched, sets, job_type, g[9], g[10], due ~= 1)
+        join_group(g, touched, sets, job_type, g[11], g[12], due ~= 1)
     else
         gather(adds, KEYS[1 + 2 * k + (due == 1 and 0 or 1)], score, member)
         named[job_type] = true
