@@ -371,3 +371,23 @@ async def test_the_counts_and_stats_hold_grouped_jobs_by_priority_due_or_later(
     assert stats.ready_by_priority == (0, 1, 1) and stats.scheduled == 2 and stats.running == 2
     [stats] = await store.stats(now + 61, now - 60)  # the grouped later one is due by then
     assert stats.ready_by_priority == (0, 2, 1) and stats.scheduled == 1
+
+
+async def test_put_rebuilds_the_group_running_sets_missing_or_damaged(
+    client: redis.Redis, keys: Keys, store: RedisJobStore, limits: RedisLimits, now: float
+) -> None:
+    ids = JobIds()
+    await store.insert([new_job(ODD, now - 10 + i, now, f"g{i % 2}", ids=ids) for i in range(4)])
+    await store.insert([new_job(ODD, now - 20, now, ids=ids)])
+    leased = await claim(limits, ODD, now, 5)
+    by_group = {g: {job.id for job in leased if job.group_key == g} for g in ("g0", "g1")}
+    assert len(by_group["g0"]) == len(by_group["g1"]) == 2
+
+    await client.delete(keys.group_running(ODD, "g0"), keys.running_grouped(ODD))  # missing
+    await client.sadd(keys.group_running(ODD, "g1"), "not-a-job")  # damaged
+    await limits.put(Limit.of(ODD, group_concurrency=3), now)
+
+    assert await client.smembers(keys.group_running(ODD, "g0")) == by_group["g0"]
+    assert await client.smembers(keys.group_running(ODD, "g1")) == by_group["g1"]
+    assert await client.smembers(keys.running_grouped(ODD)) == by_group["g0"] | by_group["g1"]
+    assert len(await client.smembers(keys.running(ODD))) == 5

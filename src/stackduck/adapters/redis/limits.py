@@ -75,6 +75,7 @@ class RedisLimits:
             self._keys.limits,
             self._keys.running(limit.job_type),
             self._keys.status(JobStatus.RUNNING),
+            self._keys.running_grouped(limit.job_type),
         ]
         size = repr(limit.bucket_size) if limit.rate else ""
         args = [
@@ -86,6 +87,7 @@ class RedisLimits:
             size,
             self._keys.job_prefix,
             limit.group_concurrency,
+            self._keys.group_running(limit.job_type, ""),
         ]
         await self._put(keys=keys, args=args)
 

@@ -66,7 +66,7 @@ local function insert_jobs(keys, batch)
     local running = {}  -- per running set: the ids that join it
     local function add(key, score, member) gather(adds, key, score, member) end
     local types, later = {}, {}  -- later[type]: its earliest new scheduled entry
-    local groups, touched = batch.groups or {}, {}
+    local groups, touched = batch.groups, {}  -- nil: no job of the batch has a group
     local function store(j, row)
         local id, status = row[1], row[STATE]
         local fields = {}
@@ -77,7 +77,7 @@ local function insert_jobs(keys, batch)
         redis.call('HSET', job_keys[j], unpack(fields))
         add(keys[8], 0, id)
         add(keys[STATUS[status]], 0, id)
-        local g = groups[tostring(j)]
+        local g = groups and groups[tostring(j)]
         if status == 'queued' and g then
             join_group(g, touched, batch, row[JOB_TYPE], id, row[RUN_AT],
                 not is_due(row[RUN_AT], row[UPDATED_AT], redis_now))

@@ -21,7 +21,7 @@ local batch = cjson.decode(ARGV[1])
 local names, rows = batch.names, batch.rows
 local n = #names
 local written = {}
-local groups, touched = batch.groups or {}, {}
+local groups, touched = batch.groups, {}  -- nil: no job of the batch has a group
 for j, row in ipairs(rows) do
     local key = KEYS[8 + j]
     local id, expected = row[1], row[2]
@@ -36,7 +36,7 @@ for j, row in ipairs(rows) do
             table.insert(fields, value)
         end
         redis.call('HSET', key, unpack(fields))
-        local g = groups[tostring(j)]
+        local g = groups and groups[tostring(j)]
         if current[2] ~= values.status then
             redis.call('ZREM', KEYS[STATUS[current[2]]], id)
             redis.call('ZADD', KEYS[STATUS[values.status]], 0, id)

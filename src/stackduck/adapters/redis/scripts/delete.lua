@@ -25,14 +25,14 @@ local allowed = {}
 for state in string.gmatch(ARGV[1], '[^,]+') do allowed[state] = true end
 local before = tonumber(ARGV[2])
 local around = {ARGV[3], ARGV[4]}
-local groups = {}
+local groups = nil  -- nil: no job of the call has a group
 if ARGV[5] ~= '' then groups = cjson.decode(ARGV[5]) end
 local n = tonumber(ARGV[6])
 local deleted = 0
 local touched = {}
 for j = 1, n do
     local id, held_at = ARGV[j + 6], tonumber(ARGV[n + j + 6])
-    local g = groups[tostring(j)]
+    local g = groups and groups[tostring(j)]
     local fields = redis.call('HMGET', KEYS[8 + j], 'status', 'completed_at', 'idempotency_key', 'job_type')
     local status, done, key = fields[1], tonumber(fields[2]), fields[3]
     if status and allowed[status] and (before == nil or (done ~= nil and done < before))

@@ -15,13 +15,13 @@
 --#include _many
 --#include _groups
 local entries = cjson.decode(ARGV[1])
-local grouped = {groups = {}}
+local grouped = {}  -- no groups: no entry has one
 if ARGV[2] then grouped = cjson.decode(ARGV[2]) end
 local sets = {types = KEYS[1], due = KEYS[2], grouped = grouped.grouped}
 local adds, named, later, touched = {}, {}, {}, {}
 for i, entry in ipairs(entries) do
     local k, job_type, due, score, member = entry[1], entry[2], entry[3], entry[4], entry[5]
-    local g = grouped.groups[tostring(i)]
+    local g = grouped.groups and grouped.groups[tostring(i)]
     if g then
         join_group(g, touched, sets, job_type, g[11], g[12], due ~= 1)
     else
