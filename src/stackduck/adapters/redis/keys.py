@@ -34,7 +34,8 @@ class Keys:
         """Set of the ids of the type's running jobs: what a concurrency limit counts.
         Every script that moves a job into or out of running adds or removes it (SADD and
         SREM: a move repeated cannot make it drift); ``put_limit.lua`` rebuilds it from
-        ``status:running``, for data written before it was kept."""
+        ``status:running``, for data written before it was kept. A grouped job is also in
+        its group's set (:meth:`group_running`) and in :meth:`running_grouped`."""
         return f"{self._type(job_type)}:running"
 
     @property
