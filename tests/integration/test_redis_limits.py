@@ -77,7 +77,7 @@ async def test_put_rebuilds_a_running_set_missing_or_damaged_from_the_running_jo
     await limits.put(Limit.of("mail", concurrency=6), NOW)
     assert await client.smembers(keys.running("mail")) == mail
     assert await client.exists(keys.running("other")) == 0  # only the limited type's
-    assert len((await limits.claim("w", ["mail"], ["mail"], NOW, LEASE, 10)).jobs) == 0  # none queued
+    assert len((await limits.claim("w", ["mail"], ["mail"], [], NOW, LEASE, 10)).jobs) == 0  # none queued
     assert await running(limits, "mail") == 5
 
     # Damaged: a job that is not running, and a running one missing.
@@ -95,9 +95,9 @@ async def test_jobs_started_before_the_limit_hold_the_next_claims_back(
     await client.delete(keys.running("mail"))  # counted from status:running, not the set
     await limits.put(Limit.of("mail", concurrency=4), NOW)
 
-    first = await limits.claim("w", ["mail"], ["mail"], NOW, LEASE, 10)
+    first = await limits.claim("w", ["mail"], ["mail"], [], NOW, LEASE, 10)
     assert len(first.jobs) == 1 and first.retry_at == {}  # concurrency, not the rate: no wake-up
-    assert (await limits.claim("w", ["mail"], ["mail"], NOW, LEASE, 10)).jobs == []
+    assert (await limits.claim("w", ["mail"], ["mail"], [], NOW, LEASE, 10)).jobs == []
 
 
 async def test_a_type_at_its_cap_leaves_the_merge_and_the_rest_go_on_in_queue_order(
@@ -110,7 +110,7 @@ async def test_a_type_at_its_cap_leaves_the_merge_and_the_rest_go_on_in_queue_or
     await limits.put(Limit.of("a", concurrency=3), NOW)
     await limits.put(Limit.of("b", concurrency=12), NOW)  # past the merge's first page of 8
 
-    claimed = await limits.claim("w", ["a", "b", "c"], ["a", "b"], NOW, LEASE, 20)
+    claimed = await limits.claim("w", ["a", "b", "c"], ["a", "b"], [], NOW, LEASE, 20)
 
     assert {job.id for job in claimed.jobs} == {job.id for job in a[:3] + b[:12] + c[:5]}
     assert claimed.retry_at == {}
@@ -130,7 +130,7 @@ async def test_a_stale_entry_does_not_count_against_the_cap(
     await client.zadd(keys.ready("mail"), {jobs[0].id: 0})  # an entry left behind, first in line
     await limits.put(Limit.of("mail", concurrency=2), NOW)
 
-    claimed = await limits.claim("w", ["mail"], ["mail"], NOW, LEASE, 10)
+    claimed = await limits.claim("w", ["mail"], ["mail"], [], NOW, LEASE, 10)
 
     assert [job.id for job in claimed.jobs] == [jobs[1].id, jobs[2].id]
     assert await client.zscore(keys.ready("mail"), jobs[0].id) is None  # dropped
@@ -144,7 +144,7 @@ async def test_the_bucket_is_stored_exactly_and_follows_the_limit(
     await limits.put(Limit.of("api", rate=3, per=7.0, burst=5), now)
     assert await client.hmget(keys.limit("api"), "tokens", "at") == [None, None]  # new: full
 
-    claimed = await limits.claim("w", ["api"], ["api"], now, LEASE, 10)
+    claimed = await limits.claim("w", ["api"], ["api"], [], now, LEASE, 10)
     assert len(claimed.jobs) == 5
     assert claimed.retry_at == {"api": now + 7.0 / 3}  # the domain's arithmetic, to the bit
     assert await bucket(client, keys) == (0.0, now)
@@ -173,7 +173,7 @@ async def test_a_caller_behind_redis_spends_the_bucket_at_redis_time(
     await limits.put(Limit.of("api", rate=1, per=60.0), NOW)
     before = time.time()
 
-    claimed = await limits.claim("w", ["api"], ["api"], NOW, LEASE, 10)  # NOW: behind Redis's clock
+    claimed = await limits.claim("w", ["api"], ["api"], [], NOW, LEASE, 10)  # NOW: behind Redis's clock
 
     [job] = claimed.jobs
     at = float(await client.hget(keys.limit("api"), "at") or 0)

@@ -51,6 +51,28 @@ merge once its allowance is leased, and the buckets spent in the same call. Sett
 limit (``put_limit.lua``) rebuilds the type's running set from ``status:running``, for
 data written before the sets were kept.
 
+Fair groups (ADR 0029): a job with a group (``Job.group_key``) is enqueued by the same
+``insert.lua`` call into its group's sorted set of its priority (``keys.group``: by
+run_at, due and later jobs together) instead of the ready sets, and its group's turn in
+the type's turns of that priority (``keys.turns``: the later of when the group was last
+served, ``keys.served``, and its earliest job's run_at) is set in that call
+(``_groups.lua``); the type joins the set of grouped types (``keys.grouped``). A grouped
+job queued for later is also in the type's waking set (``keys.waking``), marked in the
+due index, so the scheduler's promotion (``promote.lua``) wakes the type's consumers at
+its time. Every other script that queues a job or takes one out of the queue keeps the
+group and its turn too: ``apply.lua`` (a retry, a release, an expired lease, a cancel),
+``delete.lua``, ``fire.lua``, and ``push.lua`` for the re-queue at start
+(``RedisReadyQueue(groups=True)``). The type's ungrouped jobs stay in its ready set and
+take turns as the group "". A claim that names a grouped type (``Claims`` routes it by
+``Limits.grouped``) runs ``claim_limited.lua``: per priority, the groups whose turn has
+come, read from the turns in order (``_turns.lua``: never a group that has nothing
+due), one job each, round after round, merged with the other types' ready jobs by time;
+each group served gets the claim's time (plus a microsecond per group served before it
+in the claim), an emptied one leaves the turns. A group at its limit's
+group_concurrency, counted from its running set (``keys.group_running``; the group ""'s
+is the type's running set less ``keys.running_grouped``) in the same call, is parked
+(``keys.parked``) for 30 s or until one of its jobs ends (``freed.lua``).
+
 Paused types: ``RedisPausedTypes``. Health: a ping. Opening opens the client and re-queues
 what the store holds as queued (a repair, idempotent: ``seed``), then starts the
 channel; closing stops them in reverse.
@@ -83,7 +105,7 @@ class RedisBackend:
         self.queue: None = None  # the store's scripts keep each job's entry
         # The ready and scheduled sets the store's scripts write; read here for what
         # fell due, and to re-queue at start.
-        self.ready_sets = RedisReadyQueue(client, keys)
+        self.ready_sets = RedisReadyQueue(client, keys, groups=True)
         self.schedule = self.ready_sets
         self.claimer = RedisClaimer(client, keys)
         self.notifier = BroadcastNotifier(RedisChannel(client, keys.channel))

@@ -12,17 +12,28 @@ from stackduck.adapters.redis.fields import FIELDS, decode
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.lua import Script
 from stackduck.domain.job import Job, JobStatus
+from stackduck.domain.priority import PRIORITIES
 
 
 def claim_keys(keys: Keys, job_types: Collection[str], limits: bool = False) -> list[str]:
     """The KEYS of claim.lua (of claim_limited.lua with ``limits``): the indexes a lease
     changes, then per job type, once each (a script reads a set once), its ready,
-    scheduled and running sets (and its limit hash)."""
+    scheduled and running sets (and its limit hash and the keys of its groups' turns)."""
     found = [keys.status(JobStatus.QUEUED), keys.status(JobStatus.RUNNING), keys.leases, keys.due]
     for job_type in job_types:
         found.extend((keys.ready(job_type), keys.scheduled(job_type), keys.running(job_type)))
         if limits:
-            found.append(keys.limit(job_type))
+            found.extend(
+                (
+                    keys.limit(job_type),
+                    keys.running_grouped(job_type),
+                    keys.parked(job_type),
+                    keys.waking(job_type),
+                    *(keys.turns(job_type, p) for p in PRIORITIES),
+                    *(keys.served(job_type, p) for p in PRIORITIES),
+                    keys.grouped_queued(job_type),
+                )
+            )
     return found
 
 

@@ -34,7 +34,8 @@ class Keys:
         """Set of the ids of the type's running jobs: what a concurrency limit counts.
         Every script that moves a job into or out of running adds or removes it (SADD and
         SREM: a move repeated cannot make it drift); ``put_limit.lua`` rebuilds it from
-        ``status:running``, for data written before it was kept."""
+        ``status:running``, for data written before it was kept. A grouped job is also in
+        its group's set (:meth:`group_running`) and in :meth:`running_grouped`."""
         return f"{self._type(job_type)}:running"
 
     @property
@@ -43,6 +44,85 @@ class Keys:
         scripts that learn a job's type from its hash (complete.lua, delete.lua), which
         encode it as :meth:`_type` does (``_type_key.lua``)."""
         return f"{self.prefix}:{{", "}:running"
+
+    # -- fair groups, per job type (ADR 0029) -------------------------------------
+    # A group's name may hold any character but NUL: it is percent-encoded as types are.
+    # A key of a group is that key of the group "" followed by the encoded name, which is
+    # how the claim builds it for groups it finds in the turns.
+
+    def group(self, job_type: str, priority: int, group: str) -> str:
+        """Sorted set of a group's queued jobs of one priority (due and later together):
+        score run_at (seconds), member job id. The group "" has none: the type's
+        ungrouped jobs stay in its ready set."""
+        return f"{self._type(job_type)}:group:{priority}:{quote(group, safe='')}"
+
+    def turns(self, job_type: str, priority: int) -> str:
+        """Sorted set of the groups of a type with queued jobs of one priority: member the
+        group's name, score its turn time (the later of ``served`` and its head's run_at,
+        or the end of its parking)."""
+        return f"{self._type(job_type)}:turns:{priority}"
+
+    def served(self, job_type: str, priority: int) -> str:
+        """Hash of when a claim last took a job of each group in the turns of a priority
+        (field "" too: the type's ungrouped jobs)."""
+        return f"{self._type(job_type)}:served:{priority}"
+
+    def parked(self, job_type: str) -> str:
+        """Hash of the groups passed over at their group_concurrency: until when."""
+        return f"{self._type(job_type)}:parked"
+
+    def waking(self, job_type: str) -> str:
+        """Sorted set of the type's grouped jobs queued for later (score run_at, member
+        id): what the due index and the scheduler's promotion watch for them, as they do
+        the scheduled set for ungrouped jobs."""
+        return f"{self._type(job_type)}:waking"
+
+    def grouped_queued(self, job_type: str) -> str:
+        """Sorted set of the type's queued grouped jobs, scored as the ready set is
+        (priority·10¹³ + run_at in ms): what the stats count them by, per priority, due
+        or not, as they count the ready and scheduled sets for the ungrouped ones."""
+        return f"{self._type(job_type)}:grouped-queued"
+
+    def group_running(self, job_type: str, group: str) -> str:
+        """Set of the ids of a (named) group's running jobs: what group_concurrency counts."""
+        return f"{self._type(job_type)}:running:{quote(group, safe='')}"
+
+    def running_grouped(self, job_type: str) -> str:
+        """Set of the ids of the type's running jobs that have a group: the running of the
+        group "" is the type's running set less these."""
+        return f"{self._type(job_type)}:running-grouped"
+
+    def of_group(self, job_type: str, priority: int, group: str) -> list[str]:
+        """A group's keys in the order the scripts take them (``_groups.lua``), then its
+        name and the priority."""
+        return [
+            self.group(job_type, priority, group),
+            self.turns(job_type, priority),
+            self.served(job_type, priority),
+            self.parked(job_type),
+            self.waking(job_type),
+            self.running_grouped(job_type),
+            self.group_running(job_type, group),
+            self.grouped_queued(job_type),
+            group,
+            str(priority),
+        ]
+
+    @property
+    def group_running_around(self) -> tuple[str, str]:
+        """What a group's running set key has before and after the encoded type (the
+        encoded group follows), for the scripts that learn both from a job's hash."""
+        return f"{self.prefix}:{{", "}:running:"
+
+    @property
+    def running_grouped_around(self) -> tuple[str, str]:
+        """What :meth:`running_grouped` has before and after the encoded type."""
+        return f"{self.prefix}:{{", "}:running-grouped"
+
+    @property
+    def grouped(self) -> str:
+        """Set of the job types that have (or had) a job in a group."""
+        return f"{self.prefix}:grouped"
 
     @property
     def types(self) -> str:
@@ -137,8 +217,9 @@ class Keys:
     # -- limits per job type ----------------------------------------------------------
 
     def limit(self, job_type: str) -> str:
-        """Hash of a type's limit (``concurrency``, ``rate``, ``per``, ``burst``) and of its
-        rate's bucket (``tokens`` as of ``at``; absent: a full bucket), in the type's slot."""
+        """Hash of a type's limit (``concurrency``, ``rate``, ``per``, ``burst``,
+        ``group_concurrency``) and of its rate's bucket (``tokens`` as of ``at``; absent: a
+        full bucket), in the type's slot."""
         return f"{self._type(job_type)}:limit"
 
     @property

@@ -37,9 +37,13 @@ class RedisState:
 
 
 class RedisReadyQueue:
-    def __init__(self, client: Client, keys: Keys) -> None:
+    def __init__(self, client: Client, keys: Keys, groups: bool = False) -> None:
+        """``groups``: the store is the queue (Redis alone), so a grouped job's entry goes
+        to its group, whose turns the claim takes (ADR 0029); over PostgreSQL, whose claim
+        takes the turns in the record, every entry goes to the ready sets."""
         self._client = client
         self._keys = keys
+        self._groups = groups
         self._push = Script(client, "push")
         self._restore = Script(client, "restore")
         self._pop = Script(client, "pop")
@@ -74,7 +78,15 @@ class RedisReadyQueue:
         if not entries:
             return
         keys, rows = self._rows(entries, now)
-        await self._push(keys=keys, args=[json.dumps(rows, ensure_ascii=False)])
+        args = [json.dumps(rows, ensure_ascii=False)]
+        groups = {
+            str(n): [*self._keys.of_group(e.job_type, e.priority, e.group_key), e.job_id, repr(e.run_at)]
+            for n, e in enumerate(entries, start=1)
+            if e.group_key and self._groups
+        }
+        if groups:
+            args.append(json.dumps({"groups": groups, "grouped": self._keys.grouped}, ensure_ascii=False))
+        await self._push(keys=keys, args=args)
 
     @translated
     async def restore(self, entries: Sequence[QueueEntry], now: float) -> list[QueueEntry]:
@@ -115,7 +127,12 @@ class RedisReadyQueue:
             return {}
         pipe = self._client.pipeline(transaction=False)
         for job_type in types:
-            keys = [self._keys.scheduled(job_type), self._keys.ready(job_type), self._keys.due]
+            keys = [
+                self._keys.scheduled(job_type),
+                self._keys.ready(job_type),
+                self._keys.due,
+                self._keys.waking(job_type),
+            ]
             await self._promote(keys=keys, args=[now, PROMOTE_BATCH, job_type], client=pipe)
         moved = await self._promote.execute(pipe)
         return {job_type: int(n) for job_type, n in zip(types, moved, strict=True) if int(n)}
@@ -144,14 +161,19 @@ class RedisReadyQueue:
         await self._client.delete(self._keys.due_indexed)
 
     async def _build_due_index(self) -> None:
-        """Mark every type whose scheduled set holds entries (walks every type once: for
-        entries written before the index existed, or restored from then)."""
+        """Mark every type whose scheduled or waking set holds entries (walks every type
+        once: for entries written before the index existed, or restored from then)."""
         types = [str(t) for t in await self._client.smembers(self._keys.types)]
         pipe = self._client.pipeline(transaction=False)
         for job_type in types:
             pipe.zrange(self._keys.scheduled(job_type), 0, 0, withscores=True)
+            pipe.zrange(self._keys.waking(job_type), 0, 0, withscores=True)
         heads = await pipe.execute() if types else []
-        marks = {job_type: head[0][1] for job_type, head in zip(types, heads, strict=True) if head}
+        marks = {}
+        for n, job_type in enumerate(types):
+            found = [float(head[0][1]) for head in heads[2 * n : 2 * n + 2] if head]
+            if found:
+                marks[job_type] = min(found)
         if marks:
             await self._client.zadd(self._keys.due, marks, lt=True)
         await self._client.set(self._keys.due_indexed, "1")

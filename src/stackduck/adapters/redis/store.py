@@ -42,6 +42,17 @@ def _batch(
     return json.dumps(document, ensure_ascii=False)
 
 
+#: What a delete reads of each job first: what its keys are built from.
+SCOPE = ("job_type", "idempotency_key", "priority", "group_key")
+#: A job's type, idempotency key, priority and group, as a delete reads them.
+Scope = tuple[str, str, int, str]
+
+
+def _scope(found: Sequence[Any]) -> Scope:
+    job_type, key, priority, group = found
+    return str(job_type or ""), str(key or ""), int(priority or 0), str(group or "")
+
+
 def holders_of(jobs: Sequence[Job], flat: Sequence[Any]) -> list[str]:
     """Per job, who holds its key, from insert.lua's reply (the row and holder of each
     job not stored)."""
@@ -78,14 +89,14 @@ class RedisJobStore:
         keys = [*self._keys.store_keys(), *(self._keys.job(j.id) for j in jobs)]
         rows = [row(job) for job in jobs]
         queues = self._queues_of(jobs, all_running=False)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = self._groups_of(jobs)
         if any(job.idempotency_key for job in jobs):
             keyed = []
             for index, job in enumerate(jobs, start=1):
                 if job.idempotency_key:
                     keys.append(self._keys.idempotency(job.job_type, job.idempotency_key))
                     keyed.append([index, len(keys), repr(job.created_at + key_seconds)])
-            extra = {"keyed": keyed, "job_prefix": self._keys.job_prefix}
+            extra.update(keyed=keyed, job_prefix=self._keys.job_prefix)
         return keys, _batch(FIELDS, rows, queues, self._keys, **extra)
 
     def _queues_of(self, jobs: Sequence[Job], all_running: bool = True) -> list[tuple[str, ...]]:
@@ -101,6 +112,17 @@ class RedisJobStore:
             else of_type[job.job_type]
             for job in jobs
         ]
+
+    def _groups_of(self, jobs: Sequence[Job]) -> dict[str, Any]:
+        """A batch's "groups" (per grouped job, by its number from 1 as text, its group's
+        keys: Keys.of_group) and "grouped" (the set of grouped types); nothing for a batch
+        without grouped jobs, whose argument stays as it was."""
+        groups = {
+            str(n): self._keys.of_group(job.job_type, job.priority, job.group_key)
+            for n, job in enumerate(jobs, start=1)
+            if job.group_key
+        }
+        return {"groups": groups, "grouped": self._keys.grouped} if groups else {}
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -124,8 +146,10 @@ class RedisJobStore:
             return []
         keys = [*self._keys.store_keys(), *(self._keys.job(c.job.id) for c in changes)]
         rows = [mutable_row(c.job, c.expected_version) for c in changes]
-        queues = self._queues_of([c.job for c in changes])
-        flags = await self._apply(keys=keys, args=[_batch(MUTABLE, rows, queues, self._keys)])
+        jobs = [c.job for c in changes]
+        queues = self._queues_of(jobs)
+        batch = _batch(MUTABLE, rows, queues, self._keys, **self._groups_of(jobs))
+        flags = await self._apply(keys=keys, args=[batch])
         return [bool(int(flag)) for flag in flags]
 
     async def start(
@@ -151,7 +175,13 @@ class RedisJobStore:
             ]
             for c in completions
         ]
-        args = [json.dumps(rows, ensure_ascii=False), *self._keys.running_around, *FIELDS]
+        args = [
+            json.dumps(rows, ensure_ascii=False),
+            *self._keys.running_around,
+            *self._keys.group_running_around,
+            *self._keys.running_grouped_around,
+            *FIELDS,
+        ]
         flat = await self._complete(keys=keys, args=args)
         done = {flat[i]: decode(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
         return [done.get(c.job_id) for c in completions]
@@ -205,13 +235,15 @@ class RedisJobStore:
     @translated
     async def count(self, now: float) -> dict[str, int]:
         """Scheduled = queued jobs whose entry waits in their type's scheduled set (the
-        store is the queue: ADR 0012, 0014); the rest of the queued are due."""
+        store is the queue: ADR 0012, 0014), or grouped ones in its waking set; the rest
+        of the queued are due."""
         types = [str(t) for t in await self._client.smembers(self._keys.types)]
         pipe = self._client.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(self._keys.status(status))
         for job_type in types:
             pipe.zcount(self._keys.scheduled(job_type), f"({now}", "+inf")
+            pipe.zcount(self._keys.waking(job_type), f"({now}", "+inf")  # grouped jobs for later
         found = [int(n) for n in await pipe.execute()]
         counts = {status.value: size for status, size in zip(JobStatus, found, strict=False)}
         scheduled = sum(found[len(JobStatus) :])
@@ -258,7 +290,11 @@ class RedisJobStore:
     async def _queued_chunk(self, job_type: str, now: float, offset: int, client: Any) -> Any:
         """queued.lua for one type: its ready counts by priority, its scheduled count, and
         up to DUE_CHUNK due-but-unmoved entries from ``offset``."""
-        keys = [self._keys.ready(job_type), self._keys.scheduled(job_type)]
+        keys = [
+            self._keys.ready(job_type),
+            self._keys.scheduled(job_type),
+            self._keys.grouped_queued(job_type),
+        ]
         return await self._queued(keys=keys, args=[repr(now), offset, DUE_CHUNK], client=client)
 
     async def _tally(self, index: str, mode: str, start: str) -> AsyncIterator[tuple[str, str, int]]:
@@ -285,28 +321,40 @@ class RedisJobStore:
             return 0
         pipe = self._client.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.hmget(self._keys.job(job_id), "job_type", "idempotency_key")
-        scopes = [(str(t or ""), str(k or "")) for t, k in await pipe.execute()]
+            pipe.hmget(self._keys.job(job_id), *SCOPE)
+        scopes = [_scope(found) for found in await pipe.execute()]
         return await self._delete_scoped(job_ids, scopes, statuses, finished_before)
 
     async def _delete_scoped(
         self,
         job_ids: Sequence[str],
-        scopes: Sequence[tuple[str, str]],
+        scopes: Sequence[Scope],
         statuses: Collection[JobStatus],
         finished_before: float | None,
     ) -> int:
-        """delete.lua, given each job's type and idempotency key ("" = none) as read
-        before (neither changes while the job exists): the hash of each key goes along."""
+        """delete.lua, given each job's type, idempotency key ("" = none), priority and
+        group as read before (none changes while the job exists): the hash of each key
+        goes along, and the keys of each grouped job's group."""
         keys = [*self._keys.store_keys(), *(self._keys.job(i) for i in job_ids)]
         held_at = []
-        for job_type, key in scopes:
+        groups: dict[str, list[str]] = {}
+        for n, (job_type, key, priority, group) in enumerate(scopes, start=1):
             if key:
                 keys.append(self._keys.idempotency(job_type, key))
             held_at.append(len(keys) if key else 0)
+            if group:
+                groups[str(n)] = self._keys.of_group(job_type, priority, group)
         allowed = ",".join(s.value for s in statuses)
         before = "" if finished_before is None else repr(finished_before)
-        args = [allowed, before, *self._keys.running_around, len(job_ids), *job_ids, *held_at]
+        args = [
+            allowed,
+            before,
+            *self._keys.running_around,
+            json.dumps(groups, ensure_ascii=False) if groups else "",
+            len(job_ids),
+            *job_ids,
+            *held_at,
+        ]
         return int(await self._delete(keys=keys, args=args))
 
     @translated
@@ -319,7 +367,7 @@ class RedisJobStore:
         """The finished index holds every finished state (dead letters too, kept by
         default): walk it in order until ``limit`` jobs of the wanted states are found."""
         wanted = {s.value for s in statuses}
-        doomed: list[tuple[str, tuple[str, str]]] = []  # id, (type, idempotency key)
+        doomed: list[tuple[str, Scope]] = []
         offset = 0
         while len(doomed) < limit:
             ids = [
@@ -332,12 +380,10 @@ class RedisJobStore:
                 break
             pipe = self._client.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hmget(self._keys.job(job_id), "status", "job_type", "idempotency_key")
+                pipe.hmget(self._keys.job(job_id), "status", *SCOPE)
             found = await pipe.execute()
             doomed.extend(
-                (i, (str(job_type), str(key or "")))
-                for i, (state, job_type, key) in zip(ids, found, strict=True)
-                if state in wanted
+                (i, _scope(scope)) for i, (state, *scope) in zip(ids, found, strict=True) if state in wanted
             )
             offset += len(ids)
         if not doomed:

@@ -23,57 +23,80 @@ local function claim_clock(caller_now)
     local clock = redis.call('TIME')
     return math.max(tonumber(caller_now), tonumber(clock[1]) + tonumber(clock[2]) / 1e6)
 end
+-- A claim's leases as they are made: open_leases starts them, lease_job leases one job,
+-- close_leases writes the indexes once for all (what claim_best does, and
+-- claim_limited.lua's turns of groups). `running` gathers, per running set, the ids that
+-- join it.
+local function open_leases(now, lease, prefix, worker, names, pos)
+    return {now = now, lease = lease, prefix = prefix, worker = worker, names = names, pos = pos,
+        stamp = string.format('%.17g', now), deadline = string.format('%.17g', now + lease),
+        leased = {}, ids = {}, adds = {}, running = {}, count = 0}
+end
+-- Lease the job `id` if it is queued and due, adding it to the running set `set` (its
+-- type's) and to those in `more` (a grouped job's: nil for others).
+-- Returns 'leased'; or 'later' and its hash's values when it is queued but not due; or
+-- nil when it is gone or not queued (its entry was stale).
+local function lease_job(c, id, set, more)
+    local pos = c.pos
+    local key = c.prefix .. id
+    local values = redis.call('HMGET', key, unpack(c.names))
+    if values[pos.status] ~= 'queued' then return nil end
+    if (tonumber(values[pos.run_at]) or 0) > c.now then return 'later', values end
+    local timeout = tonumber(values[pos.timeout]) or 0
+    local lease_until, attempt_deadline = c.deadline, ''
+    if timeout > 0 then
+        attempt_deadline = string.format('%.17g', c.now + timeout)
+        if c.now + timeout < c.now + c.lease then lease_until = attempt_deadline end
+    end
+    write(key, values, pos, {'status', 'running', 'attempt', bumped(values[pos.attempt]),
+        'version', bumped(values[pos.version]), 'lease_owner', c.worker, 'lease_expires_at', lease_until,
+        'attempt_deadline', attempt_deadline, 'started_at', c.stamp, 'updated_at', c.stamp})
+    c.ids[#c.ids + 1] = id
+    gather(c.adds, KEYS[2], 0, id)
+    gather(c.adds, KEYS[3], lease_until, id)
+    collect(c.running, set, id)
+    if more then
+        for _, other in ipairs(more) do collect(c.running, other, id) end
+    end
+    c.leased[#c.leased + 1] = id
+    c.leased[#c.leased + 1] = values
+    c.count = c.count + 1
+    return 'leased'
+end
+local function close_leases(c)
+    if c.count > 0 then
+        many('ZREM', KEYS[1], c.ids)
+        add_all(c.adds)
+        each_set('SADD', c.running)
+    end
+end
 -- Lease up to `limit` of the best due jobs of the sets in `heads` to `worker` for `lease`
 -- seconds at `now` (claim_clock's), at most caps[i] of set i's type (no cap where caps has
 -- none: a set whose cap is reached leaves the merge, the others go on). `names` and `pos`
 -- are field_names'. Returns the leased jobs (flat: an id, then the list of its values)
 -- and, per set, how many of its type were leased.
 local function claim_best(heads, caps, limit, now, lease, prefix, worker, names, pos)
-    local stamp, deadline = string.format('%.17g', now), string.format('%.17g', now + lease)
-    local QUEUED, RUNNING, LEASES, DUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-    local STATUS, RUN_AT, ATTEMPT, VERSION = pos.status, pos.run_at, pos.attempt, pos.version
-    local TIMEOUT = pos.timeout
-    local leased, ids, adds, running, started, count = {}, {}, {}, {}, {}, 0
+    local c = open_leases(now, lease, prefix, worker, names, pos)
+    local started = {}
     for k, cap in pairs(caps) do
         if cap <= 0 then retire(heads, k) end
     end
-    while count < limit do
+    while c.count < limit do
         local k = best(heads)
         if k == nil then break end
         local id, score = take(heads, k)
-        local key = prefix .. id
-        local values = redis.call('HMGET', key, unpack(names))
-        if values[STATUS] == 'queued' and (tonumber(values[RUN_AT]) or 0) > now then
+        local outcome, values = lease_job(c, id, KEYS[k + 2])
+        if outcome == 'later' then
             -- back to its schedule, under the priority its ready score carries
             local priority = string.format('%d', math.floor(tonumber(score) / 1e13))
-            redis.call('ZADD', KEYS[k + 1], values[RUN_AT], priority .. '|' .. id)
-            redis.call('ZADD', DUE, 'LT', values[RUN_AT], values[pos.job_type])
-        elseif values[STATUS] == 'queued' then
-            local timeout = tonumber(values[TIMEOUT]) or 0
-            local lease_until, attempt_deadline = deadline, ''
-            if timeout > 0 then
-                attempt_deadline = string.format('%.17g', now + timeout)
-                if now + timeout < now + lease then lease_until = attempt_deadline end
-            end
-            write(key, values, pos, {'status', 'running', 'attempt', bumped(values[ATTEMPT]),
-                'version', bumped(values[VERSION]), 'lease_owner', worker, 'lease_expires_at', lease_until,
-                'attempt_deadline', attempt_deadline, 'started_at', stamp, 'updated_at', stamp})
-            ids[#ids + 1] = id
-            gather(adds, RUNNING, 0, id)
-            gather(adds, LEASES, lease_until, id)
-            collect(running, KEYS[k + 2], id)
-            leased[#leased + 1] = id
-            leased[#leased + 1] = values
-            count = count + 1
+            redis.call('ZADD', KEYS[k + 1], values[pos.run_at], priority .. '|' .. id)
+            redis.call('ZADD', KEYS[4], 'LT', values[pos.run_at], values[pos.job_type])
+        elseif outcome == 'leased' then
             started[k] = (started[k] or 0) + 1
             if caps[k] ~= nil and started[k] >= caps[k] then retire(heads, k) end
         end
     end
     drop_taken(heads)
-    if count > 0 then
-        many('ZREM', QUEUED, ids)
-        add_all(adds)
-        each_set('SADD', running)
-    end
-    return leased, started
+    close_leases(c)
+    return c.leased, started
 end

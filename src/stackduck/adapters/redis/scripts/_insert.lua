@@ -3,7 +3,10 @@
 -- insert.lua describes as its KEYS and ARGV[1] (decoded). Every check that can fail comes
 -- before the first write: an error reply (returned, not raised) means nothing was written.
 -- Returns, flat, the row and the holder of each job not stored (a duplicate of its key).
--- Needs _entries and _many.
+-- A grouped job joins its group (_groups.lua): `batch.groups`, by row number (as text),
+-- holds the keys of each grouped job's group (Keys.of_group); a batch without grouped
+-- jobs has none. A grouped job inserted running joins its group's running sets.
+-- Needs _entries, _many and _groups.
 local function insert_jobs(keys, batch)
     local redis_now = redis_time()
     local STATUS = {queued = 1, running = 2, completed = 3, failed = 4, cancelled = 5}
@@ -63,6 +66,7 @@ local function insert_jobs(keys, batch)
     local running = {}  -- per running set: the ids that join it
     local function add(key, score, member) gather(adds, key, score, member) end
     local types, later = {}, {}  -- later[type]: its earliest new scheduled entry
+    local groups, touched = batch.groups, {}  -- nil: no job of the batch has a group
     local function store(j, row)
         local id, status = row[1], row[STATE]
         local fields = {}
@@ -73,7 +77,11 @@ local function insert_jobs(keys, batch)
         redis.call('HSET', job_keys[j], unpack(fields))
         add(keys[8], 0, id)
         add(keys[STATUS[status]], 0, id)
-        if status == 'queued' then
+        local g = groups and groups[tostring(j)]
+        if status == 'queued' and g then
+            join_group(g, touched, batch, row[JOB_TYPE], id, row[RUN_AT],
+                not is_due(row[RUN_AT], row[UPDATED_AT], redis_now))
+        elseif status == 'queued' then
             local set, score, member = placement(batch.queues[j], id, row[PRIORITY], row[RUN_AT], row[UPDATED_AT],
                 redis_now)
             add(set, score, member)
@@ -85,6 +93,10 @@ local function insert_jobs(keys, batch)
         types[row[JOB_TYPE]] = true  -- every type, handed-off ones too: stats list them
         if status == 'running' then
             collect(running, batch.queues[j][3], id)
+            if g then
+                collect(running, g[6], id)
+                collect(running, g[7], id)
+            end
             if row[LEASE_EXPIRES_AT] ~= '' then add(keys[6], row[LEASE_EXPIRES_AT], id) end
         end
     end
@@ -93,6 +105,7 @@ local function insert_jobs(keys, batch)
     end
     add_all(adds)
     each_set('SADD', running)
+    refresh_all(touched)
     for job_type in pairs(types) do redis.call('SADD', batch.types, job_type) end
     for job_type, at in pairs(later) do redis.call('ZADD', batch.due, 'LT', at, job_type) end
     local duplicates = {}

@@ -11,6 +11,7 @@
 -- {1, insert.lua's reply}. An insert that fails its checks writes nothing either.
 --#include _entries
 --#include _many
+--#include _groups
 --#include _insert
 local hash, names, due = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 local version = redis.call('HGET', hash, 'version')

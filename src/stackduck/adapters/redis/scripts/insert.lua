@@ -18,5 +18,6 @@
 -- row and the holder of each job not stored. The work is _insert.lua's (fire.lua does it too).
 --#include _entries
 --#include _many
+--#include _groups
 --#include _insert
 return insert_jobs(KEYS, cjson.decode(ARGV[1]))

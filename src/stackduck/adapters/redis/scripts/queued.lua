@@ -2,13 +2,16 @@
 -- alone keeps one entry per queued job there, in the same calls as the jobs' writes):
 -- due jobs by priority and jobs waiting for their time, without reading a job, so
 -- the cost does not grow with the queue (ZCOUNT is O(log n)).
--- KEYS: the type's ready set, its scheduled set.
+-- A type's grouped jobs wait in their groups: they are counted from the type's sorted set
+-- of queued grouped jobs (Keys.grouped_queued, scored as the ready set), due ones by
+-- priority and later ones as scheduled.
+-- KEYS: the type's ready set, its scheduled set, its queued grouped jobs.
 -- ARGV: now, offset, limit: a scheduled entry that is due by now but not yet moved to
 --       the ready set counts as ready; those are read a chunk at a time (a scheduler
 --       that was away may have left many), from `offset`, at most `limit` per call.
 -- Returns: ready with priority 1, 2, 3, scheduled, how many due entries were read
 --          (the set counts only when offset is 0; zeros otherwise).
-local READY, SCHEDULED = KEYS[1], KEYS[2]
+local READY, SCHEDULED, GROUPED = KEYS[1], KEYS[2], KEYS[3]
 local now, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {0, 0, 0, 0, 0}
 if offset == 0 then
@@ -17,6 +20,12 @@ if offset == 0 then
             '(' .. string.format('%.0f', (p + 1) * 1e13))
     end
     out[4] = redis.call('ZCOUNT', SCHEDULED, '(' .. now, '+inf')
+    local now_ms = math.floor(tonumber(now) * 1000)
+    for p = 1, 3 do
+        local due = string.format('%.0f', p * 1e13 + now_ms)
+        out[p] = out[p] + redis.call('ZCOUNT', GROUPED, string.format('%.0f', p * 1e13), due)
+        out[4] = out[4] + redis.call('ZCOUNT', GROUPED, '(' .. due, '(' .. string.format('%.0f', (p + 1) * 1e13))
+    end
 end
 local due = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'LIMIT', offset, limit)
 for _, member in ipairs(due) do
