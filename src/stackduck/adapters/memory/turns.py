@@ -6,10 +6,11 @@ The groups whose turn has come go earliest turn first; a group served goes to th
 (its turn becomes the claim's time, plus a tiny offset per group served in one claim so
 the order holds). A turn has come when it is no later than the claim's time or the
 latest turn a claim gave (a group served a microsecond "ahead" by that offset is not
-locked out of a claim made at the same instant). A group left with nothing ready leaves the turns until an entry comes;
-a group at its group_concurrency is parked: out of the turns until one of its jobs ends
-(``unpark``) or ``PARK_SECONDS`` pass. Turns are kept in heaps whose stale items are
-skipped when they surface, so each step costs O(log groups), however many wait.
+locked out of a claim made at the same instant). A group left with nothing ready leaves
+the turns until an entry comes; a group at its group_concurrency is parked: out of the
+turns until one of its jobs ends (``unpark``) or ``PARK_SECONDS`` pass. Turns are kept in
+heaps whose stale items are skipped when they surface, so each step costs O(log groups),
+however many wait.
 """
 
 from __future__ import annotations
