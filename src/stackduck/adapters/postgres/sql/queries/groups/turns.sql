@@ -1,0 +1,54 @@
+-- A grouped claim's last step: write back the turns of the groups it locked (lock.sql)
+-- and of the groups '' it served. A locked group's head is read again (its earliest
+-- queued job of that priority, due or not; the jobs this claim leased are running by
+-- now): none left, the group leaves the turns (deleted; a job queued again puts it back,
+-- queued.sql); else served_at (NULL: not served) and parked_until (NULL: as it was) are
+-- written with the head, where something changed. A group '' row keeps served_at and
+-- parked_until only (its jobs' head is the ready index's); it is written where the claim
+-- served or parked it, inserted if missing. Rows in key order, as queued.sql.
+WITH lanes AS (
+    SELECT *
+    FROM unnest(
+        %(job_types)s::text[], %(priorities)s::smallint[], %(groups)s::text[],
+        %(served)s::float8[], %(parked)s::float8[]
+    ) AS l (job_type, priority, group_key, served_at, parked_until)
+),
+heads AS (
+    SELECT l.*,
+           (SELECT j.run_at
+            FROM stackduck_jobs AS j
+            WHERE j.status = 'queued'
+              AND j.job_type = l.job_type
+              AND j.priority = l.priority
+              AND j.group_key <> ''
+              AND j.group_key = l.group_key
+            ORDER BY j.run_at, j.id
+            LIMIT 1) AS head_at
+    FROM lanes AS l
+    WHERE l.group_key <> ''
+),
+emptied AS (
+    DELETE FROM stackduck_groups AS g
+    USING heads AS h
+    WHERE h.head_at IS NULL
+      AND g.job_type = h.job_type AND g.priority = h.priority AND g.group_key = h.group_key
+),
+kept AS (
+    UPDATE stackduck_groups AS g
+    SET served_at = coalesce(h.served_at, g.served_at),
+        head_at = h.head_at,
+        parked_until = coalesce(h.parked_until, g.parked_until)
+    FROM heads AS h
+    WHERE h.head_at IS NOT NULL
+      AND g.job_type = h.job_type AND g.priority = h.priority AND g.group_key = h.group_key
+      AND (g.served_at, g.head_at, g.parked_until)
+          IS DISTINCT FROM (coalesce(h.served_at, g.served_at), h.head_at, coalesce(h.parked_until, g.parked_until))
+)
+INSERT INTO stackduck_groups AS g (job_type, priority, group_key, served_at, head_at, parked_until)
+SELECT l.job_type, l.priority, '', coalesce(l.served_at, 0), 'infinity', coalesce(l.parked_until, 0)
+FROM lanes AS l
+WHERE l.group_key = '' AND (l.served_at IS NOT NULL OR l.parked_until IS NOT NULL)
+ORDER BY 1, 2
+ON CONFLICT (job_type, priority, group_key) DO UPDATE
+SET served_at = CASE WHEN excluded.served_at > g.served_at THEN excluded.served_at ELSE g.served_at END,
+    parked_until = CASE WHEN excluded.parked_until > 0 THEN excluded.parked_until ELSE g.parked_until END
