@@ -96,8 +96,8 @@ async def take_turns(
         sql("groups/lock"), {"job_types": turn_types, "caps": [caps[t] for t in turn_types], "now": now}
     )
     rows = await cursor.fetchall()
-    locked = [(job_type, priority, group) for job_type, priority, group, *_ in rows if group]
-    ungrouped = {(t, p): (served, parked) for t, p, g, _, served, parked in rows if not g}
+    locked = {(job_type, priority, group): ctid for job_type, priority, group, *_, ctid in rows if group}
+    ungrouped = {(t, p): (served, parked) for t, p, g, _, served, parked, _ in rows if not g}
 
     def room(job_type: str, group: str, started: int = 0) -> int:
         """How many more of the group's jobs may start, with ``started`` just leased."""
@@ -182,12 +182,13 @@ async def _lease(
 
 async def _write_turns(
     conn: AsyncConnection[Any],
-    locked: list[Key],
+    locked: Mapping[Key, str],
     turn_types: Collection[str],
     served: Mapping[Key, float],
     parked: Mapping[Key, float],
 ) -> None:
-    """``groups/turns.sql``: every group locked, and each group '' served or parked."""
+    """``groups/turns.sql``: every group locked (``locked``: where its row is), and each
+    group '' served or parked."""
     keys = sorted(
         {
             *locked,
@@ -200,6 +201,7 @@ async def _write_turns(
         "job_types": [key[0] for key in keys],
         "priorities": [key[1] for key in keys],
         "groups": [key[2] for key in keys],
+        "ctids": [locked.get(key) for key in keys],
         "served": [served.get(key) for key in keys],
         "parked": [parked.get(key) for key in keys],
     }

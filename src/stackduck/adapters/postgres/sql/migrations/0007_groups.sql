@@ -37,4 +37,8 @@ CREATE TABLE stackduck_groups (
     turn_at      double precision GENERATED ALWAYS AS (greatest(served_at, head_at, parked_until)) STORED,
     PRIMARY KEY (job_type, priority, group_key)
 );
-CREATE INDEX stackduck_groups_turn ON stackduck_groups (job_type, priority, turn_at);
+-- The claim's scan, by turn, of the named groups only. Partial, so that no lookup by key
+-- (which names no turn) can take it for the primary key when the planner has no
+-- statistics yet: it would read every group of the type and priority.
+CREATE INDEX stackduck_groups_turn ON stackduck_groups (job_type, priority, turn_at)
+    WHERE group_key <> '';

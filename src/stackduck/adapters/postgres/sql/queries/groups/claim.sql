@@ -9,8 +9,11 @@
 -- round after round of the lanes in turn order, a better priority first. No more of a
 -- type than its cap (what domain.limits.Limit.allowance allows, else the claim's limit),
 -- no more of a group, over its priorities, than its room (domain.limits.Limit.
--- group_allowance), the best `limit` in all. Only those are locked (SKIP LOCKED: one another statement holds is left) and
--- leased. claim_order says in which order the claim took them (1 first).
+-- group_allowance), the best `limit` in all. Only those are locked, by id alone (SKIP
+-- LOCKED: one another statement holds is left), and leased if, as locked, they are
+-- still queued and due (judged on the locked rows, not in a WHERE on the table, which
+-- could let the planner take the due index and read every due job). claim_order says in which order the claim took them
+-- (1 first).
 WITH lanes AS (
     SELECT *
     FROM unnest(
@@ -71,14 +74,14 @@ candidates AS (
     LIMIT %(limit)s
 ),
 chosen AS (
-    SELECT j.id, c.claim_order
+    SELECT j.id, j.status, j.run_at
     FROM stackduck_jobs AS j
-    JOIN candidates AS c ON c.id = j.id
-    WHERE j.status = 'queued' AND j.run_at <= %(now)s
-    FOR UPDATE OF j SKIP LOCKED
+    WHERE j.id = ANY(ARRAY(SELECT id FROM candidates))
+    FOR UPDATE SKIP LOCKED
 )
 UPDATE stackduck_jobs AS j
 SET {lease}
 FROM chosen
-WHERE j.id = chosen.id
-RETURNING {j.columns}, chosen.claim_order
+JOIN candidates AS c ON c.id = chosen.id
+WHERE j.id = chosen.id AND chosen.status = 'queued' AND chosen.run_at <= %(now)s
+RETURNING {j.columns}, c.claim_order

@@ -1,7 +1,7 @@
 -- Jobs of these groups of a type stopped running: the groups parked at their
 -- group_concurrency take their turn again (turn_at back to the later of served_at and
--- head_at). Locks the rows in key order, as queued.sql does; a group not parked is not
--- written.
+-- head_at). The rows are locked in key order, as queued.sql locks them; a group not
+-- parked is not written.
 UPDATE stackduck_groups AS g
 SET parked_until = 0
 FROM (

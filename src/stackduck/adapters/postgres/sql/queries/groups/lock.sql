@@ -3,23 +3,29 @@
 -- (`caps`), skipping those another claim holds (FOR UPDATE SKIP LOCKED on the turns
 -- index: nothing is read past them, however many groups wait). The jobs are read by the
 -- next statement, whose snapshot sees every enqueue that wrote one of these rows before
--- it was locked here (an enqueue after waits for this transaction: queued.sql).
+-- it was locked here (an enqueue after waits for this transaction: queued.sql). Each
+-- row's ctid is where turns.sql finds it again: locked, it stays put until this
+-- transaction ends (and a lookup by ctid needs no plan to go the right way).
 -- Then, unlocked, the types' group '' rows (mark.sql): when their ungrouped jobs were
 -- last served, and whether they are parked; a type without them (never grouped, or
 -- asked in a grouped claim beside grouped types) returns none.
-SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until
+SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until, g.ctid::text
 FROM unnest(%(job_types)s::text[], %(caps)s::int[]) AS t (job_type, cap)
 CROSS JOIN (VALUES (1::smallint), (2::smallint), (3::smallint)) AS p (priority)
 CROSS JOIN LATERAL (
-    SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until
+    SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until, g.ctid
     FROM stackduck_groups AS g
-    WHERE g.job_type = t.job_type AND g.priority = p.priority AND g.turn_at <= %(now)s
+    WHERE g.job_type = t.job_type AND g.priority = p.priority AND g.group_key <> '' AND g.turn_at <= %(now)s
     ORDER BY g.turn_at
     LIMIT t.cap
     FOR UPDATE SKIP LOCKED
 ) AS g
 UNION ALL
-SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until
+SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until, NULL
 FROM unnest(%(job_types)s::text[]) AS t (job_type)
 CROSS JOIN (VALUES (1::smallint), (2::smallint), (3::smallint)) AS p (priority)
-JOIN stackduck_groups AS g ON g.job_type = t.job_type AND g.priority = p.priority AND g.group_key = ''
+CROSS JOIN LATERAL (
+    SELECT g.job_type, g.priority, g.group_key, g.turn_at, g.served_at, g.parked_until
+    FROM stackduck_groups AS g
+    WHERE g.job_type = t.job_type AND g.priority = p.priority AND g.group_key = ''
+) AS g

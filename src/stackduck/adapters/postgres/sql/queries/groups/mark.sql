@@ -1,8 +1,8 @@
 -- A type's first grouped job: its ungrouped jobs become the group '' of its turns. One row
 -- per priority, never deleted: it marks the type as grouped (types.sql) and keeps when
--- the group '' was last served. Its head_at is infinity, so its turn_at never comes up
--- in the turns index: a claim reads the ungrouped jobs' head from the ready index, and
--- no ungrouped write keeps a row. Run in a transaction of its own, before the jobs'
+-- the group '' was last served. It is not in the turns index, and its head_at is
+-- infinity: a claim reads the ungrouped jobs' head from the ready index, so no ungrouped
+-- write keeps a row. Run in a transaction of its own, before the jobs'
 -- (a row inserted and not yet committed would make a concurrent enqueue wait on it).
 INSERT INTO stackduck_groups (job_type, priority, group_key, head_at)
 SELECT t.job_type, p.priority, '', 'infinity'

@@ -1,20 +1,20 @@
--- A grouped claim's last step: write back the turns of the groups it locked (lock.sql)
--- and of the groups '' it served. A locked group's head is read again (its earliest
--- queued job of that priority, due or not; the jobs this claim leased are running by
--- now): none left, the group leaves the turns (deleted; a job queued again puts it back,
--- queued.sql); else served_at (NULL: not served) and parked_until (NULL: as it was) are
--- written with the head, where something changed. A group '' row keeps served_at and
--- parked_until only (its jobs' head is the ready index's); it is written where the claim
--- served or parked it, inserted if missing. Rows in key order, as queued.sql.
+-- A grouped claim's last step: write back the turns of the groups it locked (lock.sql,
+-- found again by ctid) and of the groups '' it served or parked. A locked group's head
+-- is read again (its earliest queued job of that priority, due or not; the jobs this
+-- claim leased are running by now): none left, the group leaves the turns (deleted; a
+-- job queued again puts it back, queued.sql); else served_at (NULL: not served) and
+-- parked_until (NULL: as it was) are written with the head, where something changed. A
+-- group '' row keeps served_at and parked_until only (its jobs' head is the ready
+-- index's); it is inserted if missing, in key order, as queued.sql writes.
 WITH lanes AS (
     SELECT *
     FROM unnest(
-        %(job_types)s::text[], %(priorities)s::smallint[], %(groups)s::text[],
+        %(job_types)s::text[], %(priorities)s::smallint[], %(groups)s::text[], %(ctids)s::tid[],
         %(served)s::float8[], %(parked)s::float8[]
-    ) AS l (job_type, priority, group_key, served_at, parked_until)
+    ) AS l (job_type, priority, group_key, row_at, served_at, parked_until)
 ),
 heads AS (
-    SELECT l.*,
+    SELECT l.row_at, l.served_at, l.parked_until,
            (SELECT j.run_at
             FROM stackduck_jobs AS j
             WHERE j.status = 'queued'
@@ -29,9 +29,7 @@ heads AS (
 ),
 emptied AS (
     DELETE FROM stackduck_groups AS g
-    USING heads AS h
-    WHERE h.head_at IS NULL
-      AND g.job_type = h.job_type AND g.priority = h.priority AND g.group_key = h.group_key
+    WHERE g.ctid = ANY(ARRAY(SELECT row_at FROM heads WHERE head_at IS NULL))
 ),
 kept AS (
     UPDATE stackduck_groups AS g
@@ -39,8 +37,8 @@ kept AS (
         head_at = h.head_at,
         parked_until = coalesce(h.parked_until, g.parked_until)
     FROM heads AS h
-    WHERE h.head_at IS NOT NULL
-      AND g.job_type = h.job_type AND g.priority = h.priority AND g.group_key = h.group_key
+    WHERE g.ctid = ANY(ARRAY(SELECT row_at FROM heads WHERE head_at IS NOT NULL))
+      AND h.row_at = g.ctid
       AND (g.served_at, g.head_at, g.parked_until)
           IS DISTINCT FROM (coalesce(h.served_at, g.served_at), h.head_at, coalesce(h.parked_until, g.parked_until))
 )
