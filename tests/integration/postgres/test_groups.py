@@ -246,3 +246,61 @@ async def test_racing_enqueues_and_claims_lose_no_job_and_lease_none_twice(pg: P
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(enqueued)
     assert {key for key in pg.rows() if key[1]} == set()  # every group emptied has left the turns
+
+
+async def test_a_claim_leaves_out_the_groups_another_transaction_holds_without_waiting(pg: Postgres) -> None:
+    plain = await pg.add(pg.job("", NOW - 30))
+    a = await pg.add(pg.job("a", NOW - 20))
+    b = await pg.add(pg.job("b", NOW - 10))
+    # Another claim, or a freed, holds the group '' and the group a.
+    async with await psycopg.AsyncConnection.connect(pg.url) as holder:
+        await holder.execute(
+            "SELECT 1 FROM stackduck_groups WHERE job_type = %s AND group_key IN ('', 'a') FOR UPDATE", [T]
+        )
+        taken = await asyncio.wait_for(pg.claim(10), 5)
+        assert [job.id for job in taken] == [b[0].id]
+        await holder.commit()
+    assert [job.id for job in await pg.claim(10, at=1)] == [plain[0].id, a[0].id]
+
+
+async def test_claims_ends_and_enqueues_racing_under_group_concurrency_never_deadlock(pg: Postgres) -> None:
+    other_container, other = await _open(pg.url)
+    await pg.limits.put(Limit.of(T, group_concurrency=2), NOW)
+    groups = ["", "a", "b", "c"]
+    enqueued: list[str] = []
+    done: list[str] = []
+    rng = random.Random(11)
+
+    async def enqueue(i: int) -> None:
+        for _ in range(6):
+            batch = [
+                pg.job(g, NOW - rng.random(), priority=rng.choice((1, 2))) for g in rng.sample(groups, 3)
+            ]
+            enqueued.extend(await (pg if i % 2 else other).store.insert(batch))
+
+    async def work(i: int) -> None:
+        side = pg if i % 2 else other
+        for n in range(12):
+            at = n / 100
+            for job in await side.claim(4, at=at, worker=f"w{i}"):
+                await apply_moves(
+                    side.store,
+                    [(job.id, partial(Job.complete, worker_id=f"w{i}", token=job.attempt, now=NOW + at))],
+                )
+                await side.limits.freed(T, {job.group_key}, NOW + at)
+                done.append(job.id)
+
+    try:
+        await asyncio.gather(*(enqueue(i) for i in range(4)), *(work(i) for i in range(6)))
+        await pg.limits.freed(T, groups, NOW + 1)
+        while drained := await pg.claim(100, at=1):
+            done.extend(job.id for job in drained)
+            for job in drained:
+                await apply_moves(
+                    pg.store, [(job.id, partial(Job.complete, worker_id="w", token=job.attempt, now=NOW + 1))]
+                )
+            await pg.limits.freed(T, groups, NOW + 1)
+    finally:
+        await close_resources(other_container)
+    assert len(done) == len(set(done))
+    assert sorted(done) == sorted(enqueued)

@@ -96,8 +96,16 @@ async def take_turns(
         sql("groups/lock"), {"job_types": turn_types, "caps": [caps[t] for t in turn_types], "now": now}
     )
     rows = await cursor.fetchall()
-    locked = {(job_type, priority, group): ctid for job_type, priority, group, *_, ctid in rows if group}
-    ungrouped = {(t, p): (served, parked) for t, p, g, _, served, parked, _ in rows if not g}
+    # Where each row this claim holds is: the named groups locked, and the groups '' it
+    # could lock (None: one the type lacks, written only if served or parked).
+    held: dict[Key, str | None] = {}
+    ungrouped: dict[tuple[str, int], tuple[float, float]] = {}
+    for job_type, priority, group, _, served_at, parked_until, ctid in rows:
+        if group or ctid is not None:
+            held[job_type, priority, group] = ctid
+        if not group and ctid is not None:
+            ungrouped[job_type, priority] = (served_at, parked_until)
+    present = {(job_type, priority) for job_type, priority, group, *_ in rows if not group}
 
     def room(job_type: str, group: str, started: int = 0) -> int:
         """How many more of the group's jobs may start, with ``started`` just leased."""
@@ -112,6 +120,8 @@ async def take_turns(
             lanes.append(Lane((job_type, priority, group), turn_at, room(job_type, group)))
     for job_type in open_types:
         for priority in PRIORITIES:
+            if (job_type, priority) in present and (job_type, priority) not in ungrouped:
+                continue  # its group '' is another claim's now
             served_at, parked_until = ungrouped.get((job_type, priority), (0.0, 0.0))
             if parked_until <= now:
                 lanes.append(Lane((job_type, priority, ""), served_at, room(job_type, "")))
@@ -132,8 +142,8 @@ async def take_turns(
         job_type, _, group = lane.key
         if (job_type, group) in taken and room(job_type, group, taken[job_type, group]) <= 0:
             parked[lane.key] = now + PARK_SECONDS  # full now: the next claim need not look
-    await _write_turns(conn, locked, turn_types, served, parked)
-    passed_over = sum(1 for key in locked if key not in served and key not in parked)
+    await _write_turns(conn, held, turn_types, served, parked)
+    passed_over = sum(1 for key in held if key[2] and key not in served and key not in parked)
     return Turns(jobs, passed_over)
 
 
@@ -182,26 +192,22 @@ async def _lease(
 
 async def _write_turns(
     conn: AsyncConnection[Any],
-    locked: Mapping[Key, str],
+    held: Mapping[Key, str | None],
     turn_types: Collection[str],
     served: Mapping[Key, float],
     parked: Mapping[Key, float],
 ) -> None:
-    """``groups/turns.sql``: every group locked (``locked``: where its row is), and each
-    group '' served or parked."""
-    keys = sorted(
-        {
-            *locked,
-            *(key for key in (*served, *parked) if not key[2] and key[0] in turn_types),
-        }
-    )
+    """``groups/turns.sql``: every named group locked (``held``: where its row is), and
+    each group '' of a type in turns that was served or parked."""
+    written = (key for key in (*served, *parked) if not key[2] and key[0] in turn_types)
+    keys = sorted({*(key for key in held if key[2]), *written})
     if not keys:
         return
     params = {
         "job_types": [key[0] for key in keys],
         "priorities": [key[1] for key in keys],
         "groups": [key[2] for key in keys],
-        "ctids": [locked.get(key) for key in keys],
+        "ctids": [held.get(key) for key in keys],
         "served": [served.get(key) for key in keys],
         "parked": [parked.get(key) for key in keys],
     }

@@ -1,11 +1,12 @@
 -- A grouped claim's last step: write back the turns of the groups it locked (lock.sql,
--- found again by ctid) and of the groups '' it served or parked. A locked group's head
--- is read again (its earliest queued job of that priority, due or not; the jobs this
--- claim leased are running by now): none left, the group leaves the turns (deleted; a
--- job queued again puts it back, queued.sql); else served_at (NULL: not served) and
--- parked_until (NULL: as it was) are written with the head, where something changed. A
--- group '' row keeps served_at and parked_until only (its jobs' head is the ready
--- index's); it is inserted if missing, in key order, as queued.sql writes.
+-- found again by ctid: locked, they stayed put). A named group's head is read again
+-- (its earliest queued job of that priority, due or not; the jobs this claim leased are
+-- running by now): none left, the group leaves the turns (deleted; a job queued again
+-- puts it back, queued.sql); else served_at (NULL: not served) and parked_until (NULL:
+-- as it was) are written with the head, where something changed. A group '' row keeps
+-- served_at and parked_until only (its jobs' head is the ready index's). One missing
+-- (row_at NULL: the type was never marked) is inserted, unless another statement has
+-- just inserted it. Nothing here waits for a row another claim holds.
 WITH lanes AS (
     SELECT *
     FROM unnest(
@@ -41,12 +42,18 @@ kept AS (
       AND h.row_at = g.ctid
       AND (g.served_at, g.head_at, g.parked_until)
           IS DISTINCT FROM (coalesce(h.served_at, g.served_at), h.head_at, coalesce(h.parked_until, g.parked_until))
+),
+ungrouped AS (
+    UPDATE stackduck_groups AS g
+    SET served_at = greatest(g.served_at, coalesce(l.served_at, 0)),
+        parked_until = coalesce(l.parked_until, g.parked_until)
+    FROM lanes AS l
+    WHERE g.ctid = ANY(ARRAY(SELECT row_at FROM lanes WHERE group_key = '' AND row_at IS NOT NULL))
+      AND l.row_at = g.ctid
 )
-INSERT INTO stackduck_groups AS g (job_type, priority, group_key, served_at, head_at, parked_until)
+INSERT INTO stackduck_groups (job_type, priority, group_key, served_at, head_at, parked_until)
 SELECT l.job_type, l.priority, '', coalesce(l.served_at, 0), 'infinity', coalesce(l.parked_until, 0)
 FROM lanes AS l
-WHERE l.group_key = '' AND (l.served_at IS NOT NULL OR l.parked_until IS NOT NULL)
+WHERE l.group_key = '' AND l.row_at IS NULL
 ORDER BY 1, 2
-ON CONFLICT (job_type, priority, group_key) DO UPDATE
-SET served_at = CASE WHEN excluded.served_at > g.served_at THEN excluded.served_at ELSE g.served_at END,
-    parked_until = CASE WHEN excluded.parked_until > 0 THEN excluded.parked_until ELSE g.parked_until END
+ON CONFLICT (job_type, priority, group_key) DO NOTHING
