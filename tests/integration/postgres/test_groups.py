@@ -304,3 +304,18 @@ async def test_claims_ends_and_enqueues_racing_under_group_concurrency_never_dea
         await close_resources(other_container)
     assert len(done) == len(set(done))
     assert sorted(done) == sorted(enqueued)
+
+
+async def test_an_ungrouped_type_asked_beside_a_grouped_one_takes_turns_as_one_lane(pg: Postgres) -> None:
+    other = [
+        Job.new(pg.ids.new(NOW), JobSpec("plain-work", "{}", 2, 30, 2, NOW - 50 + i), NOW) for i in range(3)
+    ]
+    await pg.add(*other)
+    a = await pg.add(*(pg.job("a", NOW - 40 + i) for i in range(3)))
+    claimed = await pg.limits.claim("w", ["plain-work", T], [], [T], NOW, LEASE, 4)
+    # Round by round, each lane in the order of its turn (the plain type's: its head's due time).
+    assert [job.id for job in claimed.jobs] == [other[0].id, a[0].id, other[1].id, a[1].id]
+    with psycopg.connect(pg.url) as conn:  # nothing written for the plain type
+        assert conn.execute(
+            "SELECT count(*) FROM stackduck_groups WHERE job_type = 'plain-work'"
+        ).fetchone() == (0,)

@@ -65,7 +65,7 @@ class Lane:
 
 
 @dataclass
-class Turns:
+class TurnsTaken:
     """The jobs a grouped claim leased, in the order it took them, and how many groups it
     held locked without taking from them (other claims skipped them meanwhile)."""
 
@@ -84,18 +84,20 @@ async def take_turns(
     now: float,
     lease_seconds: float,
     limit: int,
-) -> Turns:
+) -> TurnsTaken:
     """Lease up to ``limit`` jobs of ``job_types`` to the worker, the types in ``grouped``
     in turns, no more of a type than ``caps`` says; ``limits`` and ``running`` (per type,
     per group) decide each group's room under its group_concurrency."""
     open_types = [t for t in job_types if caps[t] > 0]
     turn_types = [t for t in open_types if t in grouped]
     if not open_types:
-        return Turns([], 0)
-    cursor = await conn.execute(
-        sql("groups/lock"), {"job_types": turn_types, "caps": [caps[t] for t in turn_types], "now": now}
-    )
-    rows = await cursor.fetchall()
+        return TurnsTaken([], 0)
+    rows: list[Any] = []
+    if turn_types:
+        cursor = await conn.execute(
+            sql("groups/lock"), {"job_types": turn_types, "caps": [caps[t] for t in turn_types], "now": now}
+        )
+        rows = await cursor.fetchall()
     # Where each row this claim holds is: the named groups locked, and the groups '' it
     # could lock (None: one the type lacks, written only if served or parked).
     held: dict[Key, str | None] = {}
@@ -144,7 +146,7 @@ async def take_turns(
             parked[lane.key] = now + PARK_SECONDS  # full now: the next claim need not look
     await _write_turns(conn, held, turn_types, served, parked)
     passed_over = sum(1 for key in held if key[2] and key not in served and key not in parked)
-    return Turns(jobs, passed_over)
+    return TurnsTaken(jobs, passed_over)
 
 
 async def _lease(
