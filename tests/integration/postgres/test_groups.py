@@ -206,6 +206,8 @@ async def test_a_claim_reads_only_the_groups_it_takes_however_many_wait(postgres
             before = await flushed()
             taken = await pg.claim(10)
             after = await flushed()
+            assert await pg.limits.grouped() == {T}
+            types_read = (await flushed())["stackduck_groups"] - after["stackduck_groups"]
         assert sorted(job.group_key for job in taken) == ["due0000"] + [f"due{g:04}" for g in range(1, 10)]
         read = {table: after[table] - before[table] for table in after}
         # 10 groups locked and 3 group '' rows read; of the jobs, 10 heads, 10 next heads,
@@ -213,6 +215,7 @@ async def test_a_claim_reads_only_the_groups_it_takes_however_many_wait(postgres
         # when this was written; a plan that scanned read 2,581 jobs).
         assert read["stackduck_groups"] <= 20, read
         assert read["stackduck_jobs"] <= 60, read
+        assert 1 <= types_read <= 3  # which types have groups: a probe a type, and one past the last
     finally:
         await close_resources(container)
 
