@@ -165,7 +165,9 @@ async def test_counts_split_queued_into_due_and_scheduled(ports: Ports) -> None:
 
 
 async def test_runnable_pages_through_queued_jobs_by_id(ports: Ports) -> None:
-    jobs = await ports.add(*(ports.job(priority=1 + n % 3, run_at=NOW + n) for n in range(5)))
+    jobs = await ports.add(
+        *(ports.job(priority=1 + n % 3, run_at=NOW + n, group_key="g" * (n % 2)) for n in range(5))
+    )
     first = await ports.store.runnable(3, "")
     rest = await ports.store.runnable(3, first[-1].job_id)
     assert first + rest == [QueueEntry.of(job) for job in jobs]

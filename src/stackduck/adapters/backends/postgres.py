@@ -41,7 +41,17 @@ schedule's row (``update.sql``) then the tick's job by ``insert_keyed.sql`` (ADR
 Limits: ``PostgresLimits`` (the ``stackduck_limits`` table, statements in
 ``queries/limits/``): a claim that names a limited type is one transaction that locks the
 types' limit rows, counts their running jobs, leases no more than each allows and writes
-the spent buckets (ADR 0028). Paused types: ``PostgresPausedTypes`` (a table). Health:
+the spent buckets (ADR 0028). Fair groups (ADR 0029): a job enqueued in a group is
+inserted in the same transaction as its group's row in ``stackduck_groups``
+(``groups/queued.sql``: in the turns, its head brought forward), as is every move that
+queues a grouped job again (``apply.sql`` then ``groups/queued.sql``); a type's first
+grouped job marks the type (``groups/mark.sql``). Grouped jobs are not in the claim's
+ready index: a claim that names a type with groups goes to ``PostgresLimits`` too, whose
+transaction locks the groups whose turn has come (``groups/lock.sql``, ``FOR UPDATE SKIP
+LOCKED``, earliest turn first), leases their earliest due jobs round by round
+(``groups/claim.sql``; the ungrouped jobs are the group '') and writes each group's turn
+back, deleting the emptied ones (``groups/turns.sql``); adapters/postgres/turns.py says
+how. Paused types: ``PostgresPausedTypes`` (a table). Health:
 ``PostgresHealth``, over a connection of its own. Opening migrates the schema and opens the pool, then the
 channel; closing stops them in reverse.
 """

@@ -58,6 +58,14 @@ enqueued job. So are limits (``PostgresLimits``): a claim that names a limited t
 leases from the table itself, as on PostgreSQL alone, the limit rows locked while it
 counts (ADR 0028), and then takes the leased jobs' entries out of the ready queue.
 
+Fair groups (ADR 0029) are PostgreSQL's as well. A job enqueued in a group is committed
+with its group's row in ``stackduck_groups`` (``groups/queued.sql``, in the insert's
+transaction; a retry, release or expired lease writes it with the move), then pushed to
+the ready queue like any job. A claim that names a type with groups goes to
+``PostgresLimits``: it takes the groups in turns from the table, as on PostgreSQL alone
+(adapters/postgres/turns.py), and then takes the leased jobs' entries out of the ready
+queue; a grouped job's entry is never what decides when it runs.
+
 Health: PostgreSQL's probe (a connection of its own), and Redis as up while the
 queue is not failed over. Opening opens the pool and the client, starts the channel,
 seeds Redis from the record (or fails over at once), then runs the watcher and the

@@ -12,6 +12,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
+from stackduck.adapters.postgres.groups import GroupMarks, keep_heads, queued_heads
 from stackduck.adapters.postgres.queries import JobColumns, job_row, sql
 from stackduck.application.ports import (
     LISTED_ATTEMPT_BYTES,
@@ -51,7 +52,7 @@ MUTABLE = (
 )  # fmt: skip
 ALL_FIELDS = (
     "id", "job_type", "payload", "priority", "delay", "max_retries", *MUTABLE[:2], "created_at",
-    *MUTABLE[2:11], "idempotency_key", "timeout", "metadata", *MUTABLE[11:],
+    *MUTABLE[2:11], "idempotency_key", "timeout", "metadata", *MUTABLE[11:], "group_key",
 )  # fmt: skip
 
 
@@ -110,34 +111,53 @@ async def insert_keyed(conn: AsyncConnection[Any], jobs: Sequence[Job], key_seco
 class PostgresJobStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
+        self._marks = GroupMarks()
 
     @translated
     async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
         """One statement per batch, all rows or none: a small batch as one INSERT (one
         round trip, what a job's trip at low load waits for), a larger one by COPY (two
         round trips, but about 3x a multi-row INSERT at 1,000 rows). A batch with an
-        idempotency key in it goes by ``insert_keyed.sql`` whatever its size."""
+        idempotency key in it goes by ``insert_keyed.sql`` whatever its size. A batch
+        with grouped jobs queued writes their groups' turns in the same transaction
+        (groups.py)."""
         if not jobs:
             return []
+        if any(job.group_key for job in jobs):
+            return await self._insert_grouped(jobs, key_seconds)
         if any(job.idempotency_key for job in jobs):
             return await self._insert_keyed(jobs, key_seconds)
+        async with self._pool.connection() as conn:
+            await self._write(conn, jobs)
+        return [job.id for job in jobs]
+
+    async def _write(self, conn: AsyncConnection[Any], jobs: Sequence[Job]) -> None:
+        """Insert a batch without idempotency keys."""
         if len(jobs) <= SMALL_BATCH:
-            rows = [_json_row(job) for job in jobs]
-            async with self._pool.connection() as conn:
-                await conn.execute(sql("insert"), {"jobs": json.dumps(rows)})
-            return [job.id for job in jobs]
-        async with (
-            self._pool.connection() as conn,
-            conn.cursor() as cursor,
-            cursor.copy(sql("copy_in")) as copy,
-        ):
+            await conn.execute(sql("insert"), {"jobs": json.dumps([_json_row(job) for job in jobs])})
+            return
+        async with conn.cursor() as cursor, cursor.copy(sql("copy_in")) as copy:
             for job in jobs:
                 await copy.write_row(_row(job))
-        return [job.id for job in jobs]
 
     async def _insert_keyed(self, jobs: Sequence[Job], key_seconds: float) -> list[str]:
         async with self._pool.connection() as conn:
             return await insert_keyed(conn, jobs, key_seconds)
+
+    async def _insert_grouped(self, jobs: Sequence[Job], key_seconds: float) -> list[str]:
+        """The batch and its groups' turns in one transaction; only the jobs stored (a
+        duplicate of a key is not) put their groups in the turns."""
+        async with self._pool.connection() as conn:
+            await self._marks.mark(conn, {job.job_type for job in jobs if job.group_key})
+            async with conn.transaction():
+                if any(job.idempotency_key for job in jobs):
+                    holders = await insert_keyed(conn, jobs, key_seconds)
+                    stored = [job for job, holder in zip(jobs, holders, strict=True) if holder == job.id]
+                else:
+                    holders, stored = [job.id for job in jobs], list(jobs)
+                    await self._write(conn, jobs)
+                await keep_heads(conn, queued_heads(stored))
+        return holders
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -151,26 +171,36 @@ class PostgresJobStore:
 
     @translated
     async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        """Compare-and-set writes. Where a change queues a grouped job, its group's turn
+        is written in the same transaction (groups.py); the others write nothing more."""
+        if not queued_heads(change.job for change in changes):
+            async with self._pool.connection() as conn:
+                return await self._apply(conn, changes)
+        async with self._pool.connection() as conn, conn.transaction():
+            written = await self._apply(conn, changes)
+            await keep_heads(conn, queued_heads(c.job for c, ok in zip(changes, written, strict=True) if ok))
+        return written
+
+    async def _apply(self, conn: AsyncConnection[Any], changes: Sequence[Change]) -> list[bool]:
         written: dict[int, bool] = {}
         # A statement updates a row once: changes to the same job go in successive rounds.
         pending = list(enumerate(changes))
-        async with self._pool.connection() as conn:
-            while pending:
-                seen: set[str] = set()
-                round_: list[tuple[int, Change]] = []
-                later: list[tuple[int, Change]] = []
-                for slot, change in pending:
-                    (later if change.job.id in seen else round_).append((slot, change))
-                    seen.add(change.job.id)
-                rows = [
-                    {"expected_version": change.expected_version, **_fields(change.job, ("id", *MUTABLE))}
-                    for _, change in round_
-                ]
-                cursor = await conn.execute(sql("apply"), {"changes": json.dumps(rows)})
-                done = {row[0] for row in await cursor.fetchall()}
-                for slot, change in round_:
-                    written[slot] = change.job.id in done
-                pending = later
+        while pending:
+            seen: set[str] = set()
+            round_: list[tuple[int, Change]] = []
+            later: list[tuple[int, Change]] = []
+            for slot, change in pending:
+                (later if change.job.id in seen else round_).append((slot, change))
+                seen.add(change.job.id)
+            rows = [
+                {"expected_version": change.expected_version, **_fields(change.job, ("id", *MUTABLE))}
+                for _, change in round_
+            ]
+            cursor = await conn.execute(sql("apply"), {"changes": json.dumps(rows)})
+            done = {row[0] for row in await cursor.fetchall()}
+            for slot, change in round_:
+                written[slot] = change.job.id in done
+            pending = later
         return [written[slot] for slot in range(len(changes))]
 
     @translated

@@ -117,6 +117,9 @@ CREATE TABLE stackduck_limits (
 -- turn_at has come, earliest first. served_at: when a claim last took one of the group's
 -- jobs; head_at: the due time of its earliest queued job of that priority; parked_until:
 -- a group at its group_concurrency waits until then, or until one of its jobs ends.
+-- The group '' (a grouped type's ungrouped jobs) has a row per priority from the type's
+-- first grouped job on, never deleted (it marks the type as grouped): its served_at and
+-- parked_until; its head_at is infinity, its head being the ready index's.
 CREATE TABLE stackduck_groups (
     job_type     text NOT NULL,
     priority     smallint NOT NULL,
@@ -127,4 +130,8 @@ CREATE TABLE stackduck_groups (
     turn_at      double precision GENERATED ALWAYS AS (greatest(served_at, head_at, parked_until)) STORED,
     PRIMARY KEY (job_type, priority, group_key)
 );
-CREATE INDEX stackduck_groups_turn ON stackduck_groups (job_type, priority, turn_at);
+-- The claim's scan, by turn, of the named groups only. Partial, so that no lookup by key
+-- (which names no turn) can take it for the primary key when the planner has no
+-- statistics yet: it would read every group of the type and priority.
+CREATE INDEX stackduck_groups_turn ON stackduck_groups (job_type, priority, turn_at)
+    WHERE group_key <> '';

@@ -4,5 +4,5 @@ COPY stackduck_jobs (
     id, job_type, payload, priority, delay, max_retries, status, run_at, created_at,
     updated_at, retry_count, attempt, error_message, started_at, completed_at,
     lease_owner, lease_expires_at, version, idempotency_key, timeout, metadata, result,
-    attempt_deadline, attempts
+    attempt_deadline, attempts, group_key
 ) FROM STDIN
