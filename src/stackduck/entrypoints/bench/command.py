@@ -70,8 +70,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--groups",
         type=int,
         default=Options.groups,
-        help="groups scenario: drain jobs spread over 10 fair-queue groups, then over this many, "
-        "e.g. 10000 (0 = skip)",
+        help="groups scenario: drain jobs spread over a 20th of this many fair-queue groups, then over "
+        "this many, e.g. 10000 (0 = skip)",
     )
     parser.add_argument(
         "--extras",
@@ -212,14 +212,16 @@ def _group_lines(results: list[Result]) -> list[str]:
     for r in results:
         if not r.groups:
             continue
-        cpu = ""
-        if "groups-many" in r.server_cpu_us:
-            few, many = r.server_cpu_us["groups-10"], r.server_cpu_us["groups-many"]
-            cpu = f"; server CPU per job {few:,.0f} → {many:,.0f} µs ({many / few - 1:+.0%})"
-        few_rate, many_rate = r.groups_rates["10"], r.groups_rates["many"]
+        cost = []
+        for where, per_job in (("server", r.server_cpu_us), ("whole machine", r.machine_cpu_us)):
+            if "groups-many" in per_job:
+                few, many = per_job["groups-few"], per_job["groups-many"]
+                cost.append(f"{where} {few:,.0f} → {many:,.0f} µs ({many / few - 1:+.0%})")
+        few_rate, many_rate = r.groups_rates["few"], r.groups_rates["many"]
         lines.append(
-            f"groups, {r.config}: workers drained {few_rate:,.0f} jobs/s spread over 10 groups, "
-            f"{many_rate:,.0f}/s over {r.groups:,} ({many_rate / few_rate - 1:+.0%}){cpu}"
+            f"groups, {r.config}: workers drained {few_rate:,.0f} jobs/s with {r.groups_few:,} groups "
+            f"waiting, {many_rate:,.0f}/s with {r.groups:,} ({many_rate / few_rate - 1:+.0%})"
+            + (f"; CPU per job: {', '.join(cost)}" if cost else "")
         )
     return lines
 

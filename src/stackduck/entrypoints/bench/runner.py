@@ -42,7 +42,9 @@ class Options:
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
     extras: bool = False  # jobs carry metadata and a timeout, and complete with a result
     limited: int = 0  # the limit scenario: end to end (batch) with this concurrency limit; 0 = skip
-    groups: int = 0  # the groups scenario: drain jobs spread over 10 groups, then this many; 0 = skip
+    groups: int = (
+        0  # the groups scenario: drain jobs over a 20th of this many groups, then this many; 0 = skip
+    )
 
 
 @dataclass
@@ -86,8 +88,9 @@ class Result:
     limited_rate: float = 0.0
     limited_peak: int = 0
     # The groups scenario: workers (batch paths) drain the same number of jobs spread
-    # over 10 groups, then over ``groups``: jobs/s per run ("10", "many").
+    # over ``groups_few`` groups, then over ``groups``: jobs/s per run ("few", "many").
     groups: int = 0
+    groups_few: int = 0
     groups_rates: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
 
@@ -322,11 +325,14 @@ class Scenarios:
         result.limited, result.limited_peak = concurrency, peak
 
     async def fair_groups(self, result: Result, groups: int) -> None:
-        """Workers drain a standing queue of jobs spread over 10 groups, then one of as
-        many jobs spread over ``groups``: if a claim cost more with more groups waiting,
-        the second rate (and the server's CPU per job) would show it."""
+        """Workers drain a standing queue of jobs spread over ``groups / 20`` groups, then
+        one of as many jobs spread over ``groups``. A claim of ``in_flight`` jobs takes one
+        job from each of as many groups either way (while groups outnumber it): only how
+        many groups wait differs, so if a claim cost more with more groups waiting, the
+        second rate and CPU per job would show it."""
         count = max(self._options.jobs // 2, groups * 2)
-        for key, spread in (("10", 10), ("many", groups)):
+        few = max(1, groups // 20)
+        for key, spread in (("few", few), ("many", groups)):
             job_type = f"bench-groups-{key}"
             await self._fill(
                 job_type, count, f"groups: filling {count:,} jobs over {spread:,} groups", spread
@@ -334,7 +340,7 @@ class Scenarios:
             result.groups_rates[key] = await self._drain(
                 f"groups: draining {spread:,} groups", job_type, count, f"groups-{key}"
             )
-        result.groups = groups
+        result.groups, result.groups_few = groups, few
 
     async def _stats_ms(self) -> float:
         """How long one QueueStats (what the dashboard and a metrics scrape read) takes."""
