@@ -35,14 +35,24 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     for rate in ("enqueue_unary", "enqueue_batch", "end_to_end_batch", "end_to_end_seed"):
         assert memory[rate] > 0, rate
     assert 0 < memory["latency_ms"]["p50"] <= memory["latency_ms"]["p99"]
+    # The seed path's floor: the same loads against a server doing nothing, in this run.
+    assert memory["seed_floor"] > 0
+    assert 0 < memory["latency_floor_ms"]["p50"] <= memory["latency_floor_ms"]["p99"]
     assert (memory["streams"], memory["streams_served"]) == (20, 20) and memory["streams_rate"] > 0
     assert memory["backlog"] == 500 and memory["backlog_fill"] > 0
     assert memory["backlog_rates"]["10"] > 0 and memory["backlog_rates"]["backlog"] > 0
     assert set(memory["backlog_rss_mb"]) == {"before", "filled", "after"}
     assert memory["backlog_stats_ms"] > 0
-    assert {"batch", "seed", "backlog-10", "backlog", "limited", "groups-few", "groups-many"} <= set(
-        memory["server_cpu_us"]
-    )
+    assert {
+        "batch",
+        "seed",
+        "floor-seed",
+        "backlog-10",
+        "backlog",
+        "limited",
+        "groups-few",
+        "groups-many",
+    } <= set(memory["server_cpu_us"])
     assert memory["limited"] == 7 and memory["limited_rate"] > 0
     assert 0 < memory["limited_peak"] <= 7
     assert (memory["groups"], memory["groups_few"]) == (50, 2)

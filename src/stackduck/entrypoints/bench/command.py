@@ -179,6 +179,23 @@ def _accounting_lines(results: list[Result]) -> list[str]:
             )
         if parts:
             lines.append(f"CPU per job end to end, {r.config}: " + "; ".join(parts))
+        if r.seed_floor:
+            line = (
+                f"seed clients, {r.config}: {r.end_to_end_seed:,.0f} jobs/s, "
+                f"{r.end_to_end_seed / r.seed_floor:.0%} of the floor's {r.seed_floor:,.0f}/s "
+                "(the same load against a server with the same RPCs doing nothing, in this run)"
+            )
+            if "floor-seed" in r.server_cpu_us and "seed" in r.server_cpu_us:
+                line += (
+                    f"; server CPU per job {r.server_cpu_us['seed']:,.0f} µs against the floor's "
+                    f"{r.server_cpu_us['floor-seed']:,.0f}"
+                )
+            if r.latency_floor_ms:
+                line += (
+                    f"; latency p50 / p99 {r.latency_ms['p50']:.2f} / {r.latency_ms['p99']:.2f} ms against "
+                    f"{r.latency_floor_ms['p50']:.2f} / {r.latency_floor_ms['p99']:.2f}"
+                )
+            lines.append(line)
         if r.floor_rate:
             server = f"server {r.floor_server_us:,.0f} µs, " if r.floor_server_us else ""
             lines.append(
@@ -271,6 +288,7 @@ def _table(results: list[Result], options: Options, server_processes: int) -> Ta
         "enqueue batch",
         "end to end batch",
         "end to end seed",
+        "seed / floor",
         "latency p50 / p95 / p99",
         "streams served",
         "server CPU per job, batch / seed",
@@ -278,7 +296,7 @@ def _table(results: list[Result], options: Options, server_processes: int) -> Ta
         table.add_column(heading, justify="left" if heading == "configuration" else "right")
     for r in results:
         if r.skipped:
-            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "", "", "")
+            table.add_row(r.config, f"skipped: {r.skipped}", "", "", "", "", "", "", "")
             continue
         latency = " / ".join(f"{r.latency_ms[p]:.2f}" for p in ("p50", "p95", "p99")) + " ms"
         table.add_row(
@@ -287,6 +305,7 @@ def _table(results: list[Result], options: Options, server_processes: int) -> Ta
             f"{r.enqueue_batch:,.0f}/s",
             f"{r.end_to_end_batch:,.0f}/s",
             f"{r.end_to_end_seed:,.0f}/s",
+            f"{r.end_to_end_seed / r.seed_floor:.0%} of {r.seed_floor:,.0f}/s" if r.seed_floor else "",
             latency,
             f"{r.streams_served:,}/{r.streams:,} at {r.streams_rate:,.0f}/s" if r.streams else "",
             _cpu(r),

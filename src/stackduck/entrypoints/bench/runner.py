@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stackduck.client.channel import open_channel
+from stackduck.entrypoints.bench.floor import floor_server
 from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
@@ -82,6 +83,10 @@ class Result:
     floor_rate: float = 0.0
     floor_server_us: float = 0.0
     floor_client_us: float = 0.0
+    # The seed path's floor: the seed scenario's load (and the latency scenario's) against
+    # a bare grpc.aio server with the same RPCs doing no work (floor.py), in this run.
+    seed_floor: float = 0.0  # jobs/s
+    latency_floor_ms: dict[str, float] = field(default_factory=dict)
     # The limit scenario: the batch paths end to end with at most ``limited`` of the jobs
     # running at once (across the workers), and the most the server reported running.
     limited: int = 0
@@ -229,6 +234,7 @@ class Scenarios:
             "end to end (seed clients)", "bench-seed", o.seed_jobs, batched=False
         )
         result.latency_ms = await self.latency("latency", "bench-latency")
+        result.seed_floor, result.latency_floor_ms = await self.seed_floor()
         result.floor_rate, result.floor_server_us, result.floor_client_us = await self.floor(
             "gRPC floor", max(o.seed_jobs, FLOOR_MIN_CALLS)
         )
@@ -254,6 +260,22 @@ class Scenarios:
                 steal,
             )
         return result
+
+    async def seed_floor(self) -> tuple[float, dict[str, float]]:
+        """The seed and latency scenarios' loads against the floor (floor.py), served in
+        this process: what the same clients reach when the server does nothing."""
+        o = self._options
+        async with floor_server() as address:
+            floor = Scenarios(address, o, self._progress, ThisProcess())
+            rate = await floor.end_to_end(
+                "floor: seed clients, a server doing nothing", "bench-floor", o.seed_jobs, batched=False
+            )
+            latency = await floor.latency("floor: latency", "bench-floor-latency")
+        self.cpu["floor-seed"] = floor.cpu["seed"]
+        self.load["floor-seed"] = floor.load["seed"]
+        if "seed" in floor.machine:
+            self.machine["floor-seed"] = floor.machine["seed"]
+        return rate, latency
 
     def _server_cpu(self) -> float:
         return self._server.cpu_seconds() if self._server is not None else 0.0
