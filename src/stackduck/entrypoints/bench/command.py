@@ -182,18 +182,18 @@ def _accounting_lines(results: list[Result]) -> list[str]:
         if r.seed_floor:
             line = (
                 f"seed clients, {r.config}: {r.end_to_end_seed:,.0f} jobs/s, "
-                f"{r.end_to_end_seed / r.seed_floor:.0%} of the floor's {r.seed_floor:,.0f}/s "
-                "(the same load against a server with the same RPCs doing nothing, in this run)"
+                f"{r.end_to_end_seed / r.seed_floor:.0%} of the floor ({r.seed_floor:,.0f}/s: the same load, "
+                "a server doing nothing)"
             )
             if "floor-seed" in r.server_cpu_us and "seed" in r.server_cpu_us:
                 line += (
-                    f"; server CPU per job {r.server_cpu_us['seed']:,.0f} µs against the floor's "
-                    f"{r.server_cpu_us['floor-seed']:,.0f}"
+                    f"; server CPU per job {r.server_cpu_us['seed']:,.0f} µs "
+                    f"(floor {r.server_cpu_us['floor-seed']:,.0f})"
                 )
             if r.latency_floor_ms:
                 line += (
-                    f"; latency p50 / p99 {r.latency_ms['p50']:.2f} / {r.latency_ms['p99']:.2f} ms against "
-                    f"{r.latency_floor_ms['p50']:.2f} / {r.latency_floor_ms['p99']:.2f}"
+                    f"; latency p50 / p99 {r.latency_ms['p50']:.2f} / {r.latency_ms['p99']:.2f} ms "
+                    f"(floor {r.latency_floor_ms['p50']:.2f} / {r.latency_floor_ms['p99']:.2f})"
                 )
             lines.append(line)
         if r.floor_rate:
