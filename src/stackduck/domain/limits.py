@@ -27,6 +27,11 @@ MAX_BURST = 1_000_000
 #: A rate's period: from a millisecond to a day.
 MIN_PER_SECONDS = 0.001
 MAX_PER_SECONDS = 86_400.0
+#: Fair groups (ADR 0029): how long a group at its group_concurrency is passed over if
+#: no end of one of its jobs is heard of (the end brings it back at once) ...
+PARK_SECONDS = 30.0
+#: ... and what separates the turns of the groups one claim serves.
+SERVED_STEP = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,12 @@ class Limit:
             if tokens < starts:
                 starts, rate_bound = max(0, tokens), True
         return Allowance(starts, rate_bound)
+
+    def tokens(self, bucket: Bucket | None, now: float) -> float | None:
+        """The starts the bucket allows at ``now`` (None: this limit has no rate)."""
+        if not self.rate:
+            return None
+        return (bucket or self.full_bucket(now)).level(self, now)
 
     def group_allowance(self, running: int, want: int) -> int:
         """How many of ``want`` jobs of one group may start now, with ``running`` of the

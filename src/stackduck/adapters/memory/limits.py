@@ -47,9 +47,7 @@ class MemoryLimits:
             LimitUsage(
                 limit,
                 self._store.running(limit.job_type),
-                (self._buckets.get(limit.job_type) or limit.full_bucket(now)).level(limit, now)
-                if limit.rate
-                else None,
+                limit.tokens(self._buckets.get(limit.job_type), now),
             )
             for limit in await self.limits()
         ]

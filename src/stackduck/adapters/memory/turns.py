@@ -20,12 +20,7 @@ import itertools
 from collections.abc import Callable
 
 from stackduck.application.ports import QueueEntry
-
-#: How long a group at its group_concurrency is passed over if no end of one of its jobs
-#: is heard of (a safety net: the end brings it back at once).
-PARK_SECONDS = 30.0
-#: What separates the turns of groups served in one claim.
-SERVED_STEP = 1e-6
+from stackduck.domain.limits import PARK_SECONDS, SERVED_STEP
 
 Key = tuple[int, str]  # (priority, group)
 Live = Callable[[QueueEntry], bool]

@@ -98,7 +98,7 @@ class PostgresLimits:
         usages = []
         for row in rows:
             limit, bucket = _limit(row), _bucket(row[6], row[7])
-            tokens = (bucket or limit.full_bucket(now)).level(limit, now) if limit.rate else None
+            tokens = limit.tokens(bucket, now)
             usages.append(LimitUsage(limit, row[8], tokens))
         return usages
 

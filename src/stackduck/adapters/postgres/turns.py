@@ -43,13 +43,8 @@ from psycopg import AsyncConnection
 
 from stackduck.adapters.postgres.queries import JobColumns, sql
 from stackduck.domain.job import Job
-from stackduck.domain.limits import Limit
+from stackduck.domain.limits import PARK_SECONDS, SERVED_STEP, Limit
 
-#: How long a group at its group_concurrency is passed over if no end of one of its jobs
-#: is heard of (a safety net: the end brings it back at once).
-PARK_SECONDS = 30.0
-#: What separates the served times of the groups one claim serves, in its order.
-SERVED_STEP = 1e-6
 PRIORITIES = (1, 2, 3)
 
 Key = tuple[str, int, str]  # (job type, priority, group)

@@ -102,9 +102,7 @@ class RedisLimits:
     @translated
     async def usage(self, now: float) -> list[LimitUsage]:
         return [
-            LimitUsage(
-                limit, running, (bucket or limit.full_bucket(now)).level(limit, now) if limit.rate else None
-            )
+            LimitUsage(limit, running, limit.tokens(bucket, now))
             for limit, bucket, running in await self._read(with_running=True)
         ]
 

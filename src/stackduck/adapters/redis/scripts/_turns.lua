@@ -38,8 +38,8 @@
 -- at, read, full, size, taken = ids taken, later = jobs found not due {id, run_at, type},
 -- served, parked, done = no more from it in this claim}.
 -- Needs _type_key (encoded), _groups (refresh_turn) and _claim (lease_job).
-local PARK_SECONDS = 30
-local SERVED_STEP = 1e-6
+local PARK_SECONDS = 30  -- stackduck.domain.limits.PARK_SECONDS
+local SERVED_STEP = 1e-6  -- stackduck.domain.limits.SERVED_STEP
 local PRIORITY_FACTOR = 1e13
 local LATEST_BYTE = 0  -- the served hash's field LATEST is this one byte (NUL)
 
