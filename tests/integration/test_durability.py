@@ -473,3 +473,38 @@ async def test_results_attempts_metadata_and_keys_survive_kill_9(start_server: S
         (2, "w2", "completed", ""),
     ]
     assert (again.job_id, again.duplicate) == (job_id, True)
+
+
+async def test_a_tick_fires_once_while_instances_are_killed_around_it(
+    start_server: StartServer, postgres: str
+) -> None:
+    """Two instances fire one schedule every second; one of them is killed with SIGKILL just
+    after a tick, four times over, and started again. Every tick in between enqueues
+    exactly one job, and none is skipped (the survivor, or the restarted one, fires it)."""
+    servers = [await start_server(), await start_server()]
+    async with grpc.aio.insecure_channel(servers[0].address) as channel:
+        stub = StackDuckServiceStub(channel)
+        request = pb.PutScheduleRequest(
+            name="every-second", job=pb.EnqueueJobRequest(job_type="tick", payload="{}"), every_seconds=1
+        )
+        await stub.PutSchedule(request, timeout=RPC_TIMEOUT)
+    first_tick = int(time.time()) + 1
+    for round_ in range(4):
+        # Just after a whole second: the tick's fire step is running, or about to.
+        await asyncio.sleep(1 - time.time() % 1 + 0.002)
+        victim = servers[round_ % 2]
+        await victim.kill_9()
+        servers[round_ % 2] = await start_server()
+    await asyncio.sleep(1 - time.time() % 1 + 0.5)
+    last_tick = int(time.time()) - 1
+
+    async with await psycopg.AsyncConnection.connect(postgres, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT run_at, idempotency_key FROM stackduck_jobs WHERE job_type = 'tick' ORDER BY run_at"
+        )
+        ticks = await cursor.fetchall()
+    per_tick = Counter(round(run_at) for run_at, _ in ticks)
+    assert all(count == 1 for count in per_tick.values()), per_tick
+    assert len({key for _, key in ticks}) == len(ticks)
+    missing = [t for t in range(first_tick, last_tick + 1) if t not in per_tick]
+    assert not missing, (missing, sorted(per_tick))
