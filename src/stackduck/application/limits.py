@@ -112,6 +112,7 @@ class Limits:
         self._cached: frozenset[str] = frozenset()
         self._grouped: frozenset[str] = frozenset()
         self._by_group: frozenset[str] = frozenset()  # types with a group_concurrency
+        self._by_running: frozenset[str] = frozenset()  # types whose running jobs hold others back
         self._read_at: float | None = None
         self._reading: asyncio.Task[tuple[list[Limit], frozenset[str]]] | None = None
         self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
@@ -140,6 +141,9 @@ class Limits:
             limits, grouped = await asyncio.shield(reading)
             self._cached = frozenset(limit.job_type for limit in limits)
             self._by_group = frozenset(limit.job_type for limit in limits if limit.group_concurrency)
+            self._by_running = frozenset(
+                limit.job_type for limit in limits if limit.concurrency or limit.group_concurrency
+            )
             if grouped - self._grouped and self._read_at is not None:
                 # Types that got groups on another instance: a claim of theirs here took
                 # only their ungrouped jobs until now; their streams look again.
@@ -155,6 +159,11 @@ class Limits:
         read at most a second ago: a direct hand-off skips them."""
         await self._fresh()
         return self._cached | self._grouped
+
+    def counted(self) -> frozenset[str]:
+        """The types whose held jobs wait for running ones to end (a concurrency or a
+        group_concurrency), as last read, with this server's own changes applied."""
+        return self._by_running
 
     def latest(self) -> frozenset[str]:
         """The limited types and the types with groups as last read, with this server's
@@ -208,6 +217,10 @@ class Limits:
         now = self._clock.now()
         await self._store.put(limit, now)
         self._cached |= {limit.job_type}
+        if limit.concurrency or limit.group_concurrency:
+            self._by_running |= {limit.job_type}
+        if limit.group_concurrency:
+            self._by_group |= {limit.job_type}
         self._read_at = None
         await self._notifier.notify({limit.job_type: EVERYONE})
         return next(u for u in await self._store.usage(now) if u.limit.job_type == limit.job_type)
@@ -217,6 +230,8 @@ class Limits:
         job_type = validate_job_type(job_type)
         removed = await self._store.remove(job_type)
         self._cached -= {job_type}
+        self._by_running -= {job_type}
+        self._by_group -= {job_type}
         self._read_at = None
         if removed:
             await self._notifier.notify({job_type: EVERYONE})

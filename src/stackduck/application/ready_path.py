@@ -43,14 +43,15 @@ class ReadyPath:
 
     async def offer(self, jobs: Iterable[Job], now: float) -> None:
         """Queue every job that is in the queued state; wake consumers of due ones, and
-        of limited types whose jobs stopped running (their place may let a held one go)."""
+        of types with a concurrency or group_concurrency whose jobs stopped running (their
+        place may let a held one go)."""
         jobs = list(jobs)
         queued = [job for job in jobs if job.status is JobStatus.QUEUED]
         if self._limits is not None:
             for job in queued:
                 if job.group_key:  # its type's claims take turns, here at once
                     self._limits.has_grouped(job.job_type)
-        limited = self._limits.latest() if self._limits is not None else frozenset()
+        limited = self._limits.counted() if self._limits is not None else frozenset()
         due = Counter(job.job_type for job in queued if job.run_at <= now)
         if limited:  # due ones wake their consumers anyway
             assert self._limits is not None
