@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as redis
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import Connection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
@@ -21,6 +22,27 @@ CHECKOUT_TIMEOUT_SECONDS = 5.0
 Client = redis.Redis
 
 
+class ClosablePool(redis.BlockingConnectionPool):
+    """A blocking pool that, once closed, opens no connection again. Work still under
+    way as the server stops (a read a departed caller left running) then fails, instead
+    of opening a socket that outlives the client and its event loop."""
+
+    closed = False
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Connection:
+        if self.closed:
+            raise ConnectionError("the Redis client is closed")
+        connection: Connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        if self.closed:  # closed while this one was connecting: it is closed too
+            await connection.disconnect()
+            raise ConnectionError("the Redis client is closed")
+        return connection
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.disconnect()
+
+
 def check_redis_url(url: str) -> None:
     """ValueError (redis-py's words) unless redis-py can read the URL."""
     parse_url(url)
@@ -30,7 +52,7 @@ def check_redis_url(url: str) -> None:
 async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:
     # A blocking pool: with every connection busy (a thousand streams claiming at once),
     # a command waits its turn instead of failing with "Too many connections".
-    pool = redis.BlockingConnectionPool.from_url(
+    pool = ClosablePool.from_url(
         url,
         max_connections=pool_size,
         timeout=CHECKOUT_TIMEOUT_SECONDS,
@@ -49,6 +71,7 @@ async def open_client(url: str, pool_size: int) -> AsyncIterator[Client]:
         yield client
     finally:
         try:
+            await pool.close()
             await client.aclose()
         except UNAVAILABLE as exc:  # pragma: no cover - closing a dead link
             raise unavailable(exc) from exc
