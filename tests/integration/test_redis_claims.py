@@ -43,7 +43,7 @@ async def test_an_entry_pushed_by_a_clock_ahead_of_the_callers_is_leased_at_redi
     await client.zadd(keys.ready("t"), {job.id: ready_score(QueueEntry.of(job))})
 
     before = time.time()
-    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], job.run_at - 60, 30, 10)
+    [leased] = await RedisClaimer(client, keys).claim(["w"] * 10, ["t"], job.run_at - 60, 30)
 
     assert leased.status is JobStatus.RUNNING
     assert leased.started_at is not None and before <= leased.started_at <= time.time()
@@ -58,7 +58,7 @@ async def test_a_ready_entry_of_a_job_not_yet_due_goes_back_to_its_schedule(
     await RedisJobStore(client, keys).insert([later])
     await client.zadd(keys.ready("t"), {later.id: ready_score(QueueEntry.of(later))})
 
-    assert await RedisClaimer(client, keys).claim("w", ["t"], time.time(), 30, 10) == []
+    assert await RedisClaimer(client, keys).claim(["w"] * 10, ["t"], time.time(), 30) == []
 
     assert await client.zcard(keys.ready("t")) == 0
     assert await client.zscore(keys.scheduled("t"), held_member(QueueEntry.of(later))) == later.run_at
@@ -79,7 +79,7 @@ async def test_a_damaged_hash_met_late_in_a_claim_leaves_the_jobs_leased_before_
     await client.zadd(keys.ready("t"), {later.id: ready_score(QueueEntry.of(first)) + 1})  # after first
     await client.hdel(keys.job(later.id), "priority")
 
-    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], now, 30, 10)
+    [leased] = await RedisClaimer(client, keys).claim(["w"] * 10, ["t"], now, 30)
 
     assert leased.id == first.id
     assert await client.zscore(keys.leases, first.id) == leased.lease_expires_at
@@ -97,7 +97,7 @@ async def test_more_concurrent_commands_than_pooled_connections_wait_their_turn(
     container = build_container(settings)
     try:
         claimer = await provide(container.claimer)
-        claims = [claimer.claim(f"w{n}", ["t"], time.time(), 30, 1) for n in range(40)]
+        claims = [claimer.claim([f"w{n}"] * 1, ["t"], time.time(), 30) for n in range(40)]
         assert await asyncio.gather(*claims) == [[]] * 40
     finally:
         await close_resources(container)
@@ -112,7 +112,7 @@ async def test_the_store_keeps_each_jobs_queue_entry_in_the_same_call_as_its_wri
     await store.insert([first, second])
     assert await client.zscore(keys.ready("t"), first.id) == ready_score(QueueEntry.of(first))
 
-    [leased] = await RedisClaimer(client, keys).claim("w", ["t"], time.time(), 30, 1)
+    [leased] = await RedisClaimer(client, keys).claim(["w"] * 1, ["t"], time.time(), 30)
     doomed = second if leased.id == first.id else first
     cancelled = doomed.copy()
     cancelled.cancel(time.time())

@@ -68,7 +68,7 @@ async def test_put_rebuilds_a_running_set_missing_or_damaged_from_the_running_jo
     client: redis.Redis, keys: Keys, store: RedisJobStore, limits: RedisLimits
 ) -> None:
     await store.insert([*new_jobs("mail", 5), *new_jobs("other", 2)])
-    leased = await RedisClaimer(client, keys).claim("w", ["mail", "other"], NOW, LEASE, 10)
+    leased = await RedisClaimer(client, keys).claim(["w"] * 10, ["mail", "other"], NOW, LEASE)
     mail = {job.id for job in leased if job.job_type == "mail"}
     assert len(mail) == 5
 
@@ -91,7 +91,7 @@ async def test_jobs_started_before_the_limit_hold_the_next_claims_back(
     client: redis.Redis, keys: Keys, store: RedisJobStore, limits: RedisLimits
 ) -> None:
     await store.insert(new_jobs("mail", 6))
-    assert len(await RedisClaimer(client, keys).claim("w", ["mail"], NOW, LEASE, 3)) == 3
+    assert len(await RedisClaimer(client, keys).claim(["w"] * 3, ["mail"], NOW, LEASE)) == 3
     await client.delete(keys.running("mail"))  # counted from status:running, not the set
     await limits.put(Limit.of("mail", concurrency=4), NOW)
 

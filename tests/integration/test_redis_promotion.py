@@ -89,7 +89,7 @@ async def test_every_write_of_a_scheduled_entry_marks_its_type_due(
 
     due = new_job("retried", now - 1, now)  # apply.lua: a failed attempt backs off
     await store.insert([due])
-    [leased] = await RedisClaimer(client, keys).claim("w", ["retried"], now, 30, 1)
+    [leased] = await RedisClaimer(client, keys).claim(["w"] * 1, ["retried"], now, 30)
     failed = leased.copy()
     failed.fail("w", leased.attempt, now, "boom", RetryPolicy(jitter=0.0), 0.0)
     assert await store.apply([Change(failed, leased.version)]) == [True]
@@ -101,7 +101,7 @@ async def test_every_write_of_a_scheduled_entry_marks_its_type_due(
     await client.zrem(keys.scheduled("early"), held_member(QueueEntry.of(early)))
     await client.zrem(keys.due, "early")
     await client.zadd(keys.ready("early"), {early.id: ready_score(QueueEntry.of(early))})
-    assert await RedisClaimer(client, keys).claim("w", ["early"], now, 30, 10) == []
+    assert await RedisClaimer(client, keys).claim(["w"] * 10, ["early"], now, 30) == []
     assert await client.zscore(keys.due, "early") == early.run_at
 
     # An earlier entry moves the mark earlier; a later one leaves it.

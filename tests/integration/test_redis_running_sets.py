@@ -55,7 +55,7 @@ async def running(client: redis.Redis, keys: Keys, job_type: str) -> set[str]:
 
 
 async def claim(client: redis.Redis, keys: Keys, job_types: list[str], n: int) -> list[Job]:
-    return await RedisClaimer(client, keys).claim("w", job_types, NOW, LEASE, n)
+    return await RedisClaimer(client, keys).claim(["w"] * n, job_types, NOW, LEASE)
 
 
 async def test_a_claim_adds_each_type_its_leased_jobs_and_a_completion_takes_them_out(
@@ -118,7 +118,7 @@ async def test_a_hand_off_insert_and_a_start_through_the_domain_add_and_a_delete
     await store.insert([handed, queued])
     assert await running(client, keys, ODD) == {handed.id}
 
-    [started] = await store.start([queued.id], "w", NOW, LEASE)  # read, Job.start, apply.lua
+    [started] = await store.start(dict.fromkeys([queued.id], "w"), NOW, LEASE)  # read, Job.start, apply.lua
     assert started.status is JobStatus.RUNNING
     assert await running(client, keys, ODD) == {handed.id, queued.id}
 

@@ -1,16 +1,26 @@
 """Claims: lease the best ready jobs to a worker, and give back jobs that were leased
-to a stream but never reached it."""
+to a stream but never reached it.
+
+Streams that claim the same job types at the same time share one claim (a round):
+while one is being written, the claims that arrive wait for it to end and then go
+together, each owner's slots listed in the order they came, so the stream that asked
+first gets the best jobs. A lone claim goes at once; a busy server makes one storage
+call where it made one per stream (ADR 0030). Limited and grouped types are claimed
+one stream at a time: their claims count and take turns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Collection, Sequence
 from functools import partial
 
 from stackduck.application.due_loop import DueLoop
 from stackduck.application.gate import Gate
+from stackduck.application.group_commit import GroupCommit
 from stackduck.application.limits import Limits
 from stackduck.application.moves import apply_moves, log_state
 from stackduck.application.paused_types import PausedTypes
@@ -20,6 +30,18 @@ from stackduck.application.ready_path import ReadyPath
 from stackduck.domain.job import Job
 
 log = logging.getLogger(__name__)
+
+#: Claim rounds of job-type sets no stream is claiming are let go past this many.
+MAX_IDLE_ROUNDS = 256
+
+
+def deal(owners: Sequence[str], leased: Sequence[Job]) -> list[Job | None]:
+    """Per owner slot, in order, the job leased to that owner (each owner's jobs in the
+    order leased), or None where fewer were leased than asked."""
+    mine: dict[str, deque[Job]] = {}
+    for job in leased:
+        mine.setdefault(job.lease_owner or "", deque()).append(job)
+    return [jobs.popleft() if (jobs := mine.get(owner)) else None for owner in owners]
 
 
 class Claims:
@@ -48,6 +70,7 @@ class Claims:
         self._clock = clock
         self._policy = policy
         self._gate = gate
+        self._rounds: dict[frozenset[str], GroupCommit[str, Job | None]] = {}
 
     async def claim(self, worker_id: str, job_types: Collection[str], limit: int) -> list[Job]:
         """Lease up to ``limit`` of the best ready jobs of ``job_types`` to the worker."""
@@ -59,12 +82,16 @@ class Claims:
         limited, grouped = await self._limits.limited(), await self._limits.grouped()
         capped = [job_type for job_type in wanted if job_type in limited] if limited else []
         turns = [job_type for job_type in wanted if job_type in grouped] if grouped else []
+        if not (capped or turns):
+            dealt = await self._round(frozenset(wanted)).submit([worker_id] * limit)
+            claimed = [job for job in dealt if job is not None]
+            if claimed:
+                self.delivered(claimed, self._clock.now())
+            return claimed
         lease = self._policy.lease_seconds
         now = self._clock.now()
         claiming = asyncio.ensure_future(
             self._limits.claim(worker_id, wanted, capped, turns, now, lease, limit)
-            if capped or turns
-            else self._claimer.claim(worker_id, wanted, now, lease, limit)
         )
         try:
             claimed = await asyncio.shield(claiming)
@@ -82,6 +109,32 @@ class Claims:
         if claimed:
             self.delivered(claimed, now)
         return claimed
+
+    def _round(self, job_types: frozenset[str]) -> GroupCommit[str, Job | None]:
+        """The shared claims of these job types (kept while any is waiting)."""
+        found = self._rounds.get(job_types)
+        if found is None or found.idle:
+            if len(self._rounds) >= MAX_IDLE_ROUNDS:
+                self._rounds = {types: kept for types, kept in self._rounds.items() if not kept.idle}
+            found = self._rounds[job_types] = GroupCommit(
+                partial(self._claim_round, job_types), abandoned=self._abandoned
+            )
+        return found
+
+    async def _claim_round(self, job_types: frozenset[str], owners: list[str]) -> list[Job | None]:
+        """One claim for every owner slot waiting: per slot, the job leased to it."""
+        leased = await self._claimer.claim(owners, job_types, self._clock.now(), self._policy.lease_seconds)
+        return deal(owners, leased)
+
+    async def _abandoned(self, dealt: list[Job | None]) -> None:
+        """Jobs claimed for a stream that left while the claim was written go back now,
+        rather than wait out a lease nobody holds."""
+        by_owner: dict[str, list[Job]] = {}
+        for job in dealt:
+            if job is not None:
+                by_owner.setdefault(job.lease_owner or "", []).append(job)
+        for worker_id, jobs in by_owner.items():
+            await self.give_back(worker_id, jobs, "the caller left as they were claimed")
 
     def delivered(self, jobs: Sequence[Job], now: float) -> None:
         """Jobs leased at ``now`` are on their way to a worker: the reaper is told when

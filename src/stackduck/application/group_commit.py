@@ -9,6 +9,11 @@ A batch that fails for one request's sake must not fail the others: when a write
 several callers' requests raises (anything but storage being unavailable, which is
 nobody's fault and would fail each alone too), each caller's requests are written
 again on their own, and only the one that fails alone gets the error.
+
+A caller that leaves (cancelled) before its results arrive still has its requests
+written, unless the group commit was given an ``abandoned`` handler: then a request
+whose caller left before the write began is dropped, and the results of one who left
+during the write go to the handler (a claim's leases go back to the queue).
 """
 
 from __future__ import annotations
@@ -27,12 +32,21 @@ MAX_BATCH = 2000
 
 class GroupCommit(Generic[T, R]):
     def __init__(
-        self, write: Callable[[list[T]], Awaitable[Sequence[R]]], max_batch: int = MAX_BATCH
+        self,
+        write: Callable[[list[T]], Awaitable[Sequence[R]]],
+        max_batch: int = MAX_BATCH,
+        abandoned: Callable[[list[R]], Awaitable[None]] | None = None,
     ) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._abandoned = abandoned
         self._pending: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits and nothing is being written."""
+        return self._writer is None and not self._pending
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """Write ``items`` (with whatever else is waiting); their results, in order."""
@@ -48,6 +62,8 @@ class GroupCommit(Generic[T, R]):
         try:
             while self._pending:
                 batch = self._take()
+                if not batch:
+                    continue
                 flat = [item for items, _ in batch for item in items]
                 try:
                     results = list(await self._write(flat))
@@ -65,11 +81,16 @@ class GroupCommit(Generic[T, R]):
                         future.cancel()
                     self._pending = []
                     raise
-                start = 0
+                start, left = 0, []
                 for items, future in batch:
+                    mine = results[start : start + len(items)]
                     if not future.done():
-                        future.set_result(results[start : start + len(items)])
+                        future.set_result(mine)
+                    elif self._abandoned is not None:
+                        left.extend(mine)
                     start += len(items)
+                if left and self._abandoned is not None:
+                    await self._abandoned(left)
         finally:
             self._writer = None
 
@@ -89,12 +110,16 @@ class GroupCommit(Generic[T, R]):
             else:
                 if not future.done():
                     future.set_result(results)
+                elif self._abandoned is not None:
+                    await self._abandoned(results)
 
     def _take(self) -> list[tuple[Sequence[T], asyncio.Future[list[R]]]]:
         taken: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
         size = 0
         while self._pending and (not taken or size + len(self._pending[0][0]) <= self._max_batch):
             entry = self._pending.pop(0)
+            if self._abandoned is not None and entry[1].done():
+                continue  # its caller left before it was written: nothing to hand back
             taken.append(entry)
             size += len(entry[0])
         return taken

@@ -140,11 +140,9 @@ class JobStore(Protocol):
     async def apply(self, changes: Sequence[Change]) -> list[bool]:
         """Write each change whose expectation holds; one flag per change."""
 
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
-        """Lease to the worker those of these jobs that are queued and due (the domain's
-        start move, each job atomically); returns the jobs leased."""
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        """Lease those of these jobs (job id: the worker to lease it to) that are queued
+        and due (the domain's start move, each job atomically); returns the jobs leased."""
 
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
         """Complete the running jobs whose lease each completion matches (the domain's
@@ -230,10 +228,12 @@ class Claimer(Protocol):
     however many server instances claim at once."""
 
     async def claim(
-        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+        self, owners: Sequence[str], job_types: Collection[str], now: float, lease_seconds: float
     ) -> list[Job]:
-        """Up to ``limit`` due jobs of ``job_types``, best first (priority, due time,
-        arrival), each moved to running as :meth:`Job.start` does."""
+        """Up to ``len(owners)`` due jobs of ``job_types``, best first (priority, due
+        time, arrival), each moved to running as :meth:`Job.start` does and leased to
+        one of ``owners``: the best to the first listed, the next to the second, and so
+        on (an owner listed twice takes two). One claim serves several waiting streams."""
 
 
 class Schedule(Protocol):

@@ -25,18 +25,19 @@ class QueueClaimer:
         self._notifier = notifier
 
     async def claim(
-        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+        self, owners: Sequence[str], job_types: Collection[str], now: float, lease_seconds: float
     ) -> list[Job]:
         leased: list[Job] = []
-        while len(leased) < limit:
-            entries = await self._queue.pop(job_types, now, limit - len(leased))
+        waiting = list(owners)  # those not given a job yet, in the order listed
+        while waiting:
+            entries = await self._queue.pop(job_types, now, len(waiting))
             if not entries:
                 break
             # What the queue handed out was due when it was pushed, which may be after the
             # caller read the clock: judge "due" by the time now, not by the time then.
             now = max(now, self._clock.now())
             try:
-                started = await self._start(entries, worker_id, now, lease_seconds)
+                started = await self._start(entries, waiting, now, lease_seconds)
             except BaseException as exc:
                 await self._put_back(entries, now)
                 if leased and isinstance(exc, Exception):
@@ -45,7 +46,12 @@ class QueueClaimer:
             leased.extend(started)
             if len(started) == len(entries):
                 break
-            # Some entries were stale (their job cancelled or re-planned): take the next ones.
+            # Some entries were stale (their job cancelled or re-planned): their owners
+            # take the next ones.
+            taken = {job.id for job in started}
+            waiting = [
+                owner for entry, owner in zip(entries, waiting, strict=False) if entry.job_id not in taken
+            ] + waiting[len(entries) :]
         return sorted(leased, key=lambda job: job.ready_key)
 
     async def claim_capped(
@@ -73,7 +79,7 @@ class QueueClaimer:
                 break
             now = max(now, self._clock.now())
             try:
-                started = await self._start(entries, worker_id, now, lease_seconds)
+                started = await self._start(entries, [worker_id] * len(entries), now, lease_seconds)
             except BaseException as exc:
                 await self._put_back(entries, now)
                 if leased and isinstance(exc, Exception):
@@ -102,15 +108,17 @@ class QueueClaimer:
         """Lease the jobs of popped entries: those stale are dropped, those not yet due
         go back to the queue; if the store fails, every entry goes back."""
         try:
-            return await self._start(entries, worker_id, now, lease_seconds)
+            return await self._start(entries, [worker_id] * len(entries), now, lease_seconds)
         except BaseException:
             await self._put_back(entries, now)
             raise
 
     async def _start(
-        self, entries: Sequence[QueueEntry], worker_id: str, now: float, lease_seconds: float
+        self, entries: Sequence[QueueEntry], owners: Sequence[str], now: float, lease_seconds: float
     ) -> list[Job]:
-        started = await self._store.start([e.job_id for e in entries], worker_id, now, lease_seconds)
+        """Lease entry i's job to owners[i]."""
+        leases = {entry.job_id: owner for entry, owner in zip(entries, owners, strict=False)}
+        started = await self._store.start(leases, now, lease_seconds)
         if len(started) < len(entries):
             # An entry whose job is gone or no longer queued was stale (cancelled, finished):
             # dropped. A job still queued but not due by this clock (its entry pushed by a
@@ -140,13 +148,13 @@ class QueueClaimer:
 
 
 async def start_by_moves(
-    store: JobStore, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
+    store: JobStore, owners: Mapping[str, str], now: float, lease_seconds: float
 ) -> list[Job]:
     """The start move through the domain: read, move, write back with compare-and-set.
     For stores that cannot do it in one statement."""
-    stored = await store.get(job_ids)
+    stored = await store.get(list(owners))
     changes = []
-    for job_id in job_ids:
+    for job_id, worker_id in owners.items():
         job = stored.get(job_id)
         if job is None or not job.is_due(now):
             continue

@@ -83,7 +83,7 @@ async def test_a_limited_type_at_its_cap_does_not_hold_back_other_types(ports: P
 
 async def test_jobs_running_before_the_limit_count_against_it(ports: Ports) -> None:
     jobs = await ports.add(*(ports.job("mail", run_at=NOW - 1) for _ in range(5)))
-    assert len(await ports.claimer.claim("w", ["mail"], NOW, LEASE, 3)) == 3  # unlimited
+    assert len(await ports.claimer.claim(["w"] * 3, ["mail"], NOW, LEASE)) == 3  # unlimited
     store = await limits_of(ports)
     await store.put(Limit.of("mail", concurrency=4), NOW)
 

@@ -104,7 +104,7 @@ async def test_a_job_inserted_running_is_leased_like_a_started_one(ports: Ports)
     assert await ports.store.next_lease_deadline() == NOW + 10
     assert [j.id for j in await ports.store.expired_leases(NOW + 10, 10)] == [job.id]
     assert await ports.store.runnable(10, "") == []
-    assert await ports.claimer.claim("other", [job.job_type], NOW + 5, 60, 10) == []
+    assert await ports.claimer.claim(["other"] * 10, [job.job_type], NOW + 5, 60) == []
 
 
 async def test_listing_pages_through_a_status_and_a_type(ports: Ports) -> None:
@@ -197,7 +197,10 @@ async def test_start_is_the_start_move_on_queued_due_jobs_each_once(ports: Ports
     await ports.store.apply([Change(cancelled, version)])
     ids = [due.id, later.id, cancelled.id, "not-a-job"]
 
-    first, second = await ports.store.start(ids, "w1", NOW, 30), await ports.store.start(ids, "w2", NOW, 30)
+    first, second = (
+        await ports.store.start(dict.fromkeys(ids, "w1"), NOW, 30),
+        await ports.store.start(dict.fromkeys(ids, "w2"), NOW, 30),
+    )
 
     expected = due.copy()
     expected.start("w1", NOW, 30)
@@ -317,7 +320,7 @@ async def test_an_id_spelled_otherwise_than_given_finds_and_moves_nothing(ports:
     assert [job is not None for job in done] == [False] * len(spellings) + [True]
     assert await ports.store.get([s.replace(held.id, waiting.id) for s in spellings]) == {}
     odd = [s.replace(held.id, i) for i in (waiting.id, other.id) for s in spellings]
-    assert await ports.store.start(odd, "w", NOW, 60) == []
+    assert await ports.store.start(dict.fromkeys(odd, "w"), NOW, 60) == []
     stored = await ports.store.get([waiting.id, other.id])
     assert [job.status for job in stored.values()] == [JobStatus.QUEUED, JobStatus.QUEUED]
 
@@ -430,7 +433,7 @@ async def test_start_gives_a_timed_job_its_deadline_and_cuts_the_lease_there(
     timeout = allowed
     [job] = await ports.add(ports.job(timeout=timeout))
 
-    [started] = await ports.store.start([job.id], "w1", NOW + 0.123, 30)
+    [started] = await ports.store.start(dict.fromkeys([job.id], "w1"), NOW + 0.123, 30)
 
     expected = job.copy()
     expected.start("w1", NOW + 0.123, 30)
@@ -481,7 +484,7 @@ async def test_complete_keeps_the_result_and_the_latest_attempts(ports: Ports) -
 
 async def test_an_attempt_past_its_deadline_is_not_completed(ports: Ports) -> None:
     [job] = await ports.add(ports.job(timeout=5.0))
-    [started] = await ports.store.start([job.id], "w1", NOW, 60)
+    [started] = await ports.store.start(dict.fromkeys([job.id], "w1"), NOW, 60)
 
     [late] = await ports.store.complete([Completion(job.id, "w1", started.attempt, NOW + 5.0)])
 

@@ -54,18 +54,18 @@ async def test_a_claim_meanwhile_comes_back_empty_and_what_was_passed_over_is_an
         )
         held = await cursor.fetchall()
         assert len(held) == 10 and held[0][-1] == 30
-        assert await claimer.claim("b", ["t"], NOW, LEASE, 10) == []  # 20 ready, none free to it
+        assert await claimer.claim(["b"] * 10, ["t"], NOW, LEASE) == []  # 20 ready, none free to it
         await holder.commit()
 
     # This server's own claim says what it passed over, once it has committed.
     waiting, elsewhere = notifier.listen(["t"]), notifier.listen(["other"])
     before = notifier.announced(["t"])
-    taken = await claimer.claim("c", ["t"], NOW, LEASE, 5)  # 5 of priority 2; 5 of 3 passed over
+    taken = await claimer.claim(["c"] * 5, ["t"], NOW, LEASE)  # 5 of priority 2; 5 of 3 passed over
     assert [job.priority for job in taken] == [2] * 5
     assert await waiting.wait(1.0) is True
     assert notifier.announced(["t"]) > before
     assert await elsewhere.wait(0.05) is False
-    assert len(await claimer.claim("b", ["t"], NOW, LEASE, 20)) == 15  # nothing was lost on the way
+    assert len(await claimer.claim(["b"] * 20, ["t"], NOW, LEASE)) == 15  # nothing was lost on the way
 
 
 async def test_a_claim_that_takes_all_it_locked_announces_nothing(
@@ -75,6 +75,6 @@ async def test_a_claim_that_takes_all_it_locked_announces_nothing(
     await _add(store, "u", 30, (2,))
     waiting = notifier.listen(["u"])
     before = notifier.announced(["u"])
-    assert len(await claimer.claim("w", ["u"], NOW, LEASE, 10)) == 10
+    assert len(await claimer.claim(["w"] * 10, ["u"], NOW, LEASE)) == 10
     assert notifier.announced(["u"]) == before
     assert await waiting.wait(0.05) is False

@@ -147,7 +147,7 @@ async def test_a_claim_that_read_the_clock_before_the_job_arrived_still_takes_it
     world.clock.advance(0.5)
     job = await world.enqueue()  # due at the new time, later than `before`
 
-    claimed = await container.claimer().claim("w", ["email"], before, LEASE, 1)
+    claimed = await container.claimer().claim(["w"] * 1, ["email"], before, LEASE)
 
     assert [j.id for j in claimed] == [job.id]
     assert await world.claim() == []

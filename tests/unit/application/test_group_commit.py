@@ -73,3 +73,56 @@ async def test_storage_unavailable_fails_the_batch_without_a_write_per_caller() 
     assert len(ledger.batches) == 2
     with pytest.raises(StorageUnavailable):
         await commit.submit(["poison"])
+
+
+class Returns:
+    """An ``abandoned`` handler: what it was handed back."""
+
+    def __init__(self) -> None:
+        self.handed: list[str] = []
+
+    async def __call__(self, results: list[str]) -> None:
+        self.handed.extend(results)
+
+
+async def test_with_a_handler_a_request_whose_caller_left_before_its_write_is_dropped() -> None:
+    ledger, returns = Ledger(), Returns()
+    commit: GroupCommit[str, str] = GroupCommit(ledger.write, abandoned=returns)
+    first = asyncio.ensure_future(commit.submit(["a"]))
+    await _in_flight(ledger)
+    left = asyncio.ensure_future(commit.submit(["gone"]))
+    stays = asyncio.ensure_future(commit.submit(["b"]))
+    await asyncio.sleep(0)
+    left.cancel()
+
+    assert await asyncio.gather(first, stays) == [["A"], ["B"]]
+    assert ledger.batches == [["a"], ["b"]]
+    assert returns.handed == []
+
+
+async def test_with_a_handler_the_results_of_a_caller_who_left_mid_write_go_to_it() -> None:
+    ledger, returns = Ledger(), Returns()
+    commit: GroupCommit[str, str] = GroupCommit(ledger.write, abandoned=returns)
+    leaving = asyncio.ensure_future(commit.submit(["x", "y"]))
+    staying = asyncio.ensure_future(commit.submit(["z"]))
+    await _in_flight(ledger)
+    leaving.cancel()
+
+    assert await staying == ["Z"]
+    assert ledger.batches == [["x", "y", "z"]]
+    assert returns.handed == ["X", "Y"]
+    assert commit.idle
+
+
+async def test_without_a_handler_a_departed_callers_requests_are_written_all_the_same() -> None:
+    ledger = Ledger()
+    commit: GroupCommit[str, str] = GroupCommit(ledger.write)
+    first = asyncio.ensure_future(commit.submit(["a"]))
+    await _in_flight(ledger)
+    left = asyncio.ensure_future(commit.submit(["acked"]))
+    await asyncio.sleep(0)
+    left.cancel()
+
+    assert await first == ["A"]
+    await asyncio.sleep(0.01)
+    assert ledger.written == ["a", "acked"]

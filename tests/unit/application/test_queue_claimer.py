@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -19,9 +19,7 @@ NOW = 1_800_000_000.0
 class FailingStore(MemoryJobStore):
     """A store whose lease write fails (the record went away mid-claim)."""
 
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
         raise StorageUnavailable("the record is away")
 
 
@@ -35,7 +33,7 @@ async def test_entries_a_failed_claim_puts_back_wake_the_streams_waiting_for_the
     claimer = QueueClaimer(queue, store, ManualClock(start=NOW), notifier)
 
     with pytest.raises(StorageUnavailable):
-        await claimer.claim("w", ["email"], NOW, 30, 10)
+        await claimer.claim(["w"] * 10, ["email"], NOW, 30)
 
     assert await queue.pop(["email"], NOW, 10) == [QueueEntry.of(job)]  # back, not lost
     assert await asyncio.wait_for(waiting.wait(0.2), 1) is True  # woken, not left to its re-check
@@ -48,10 +46,8 @@ class ForgetfulStore(MemoryJobStore):
 
     reads_fail = False
 
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
-        started = await super().start(job_ids, worker_id, now, lease_seconds)
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        started = await super().start(owners, now, lease_seconds)
         self.reads_fail = True
         return started
 
@@ -71,7 +67,7 @@ async def test_jobs_leased_before_a_later_read_fails_are_still_delivered() -> No
     await queue.push([QueueEntry.of(due), QueueEntry("job-2", "email", 2, NOW)], NOW)
     claimer = QueueClaimer(queue, store, ManualClock(start=NOW), notifier)
 
-    leased = await claimer.claim("w", ["email"], NOW, 30, 10)
+    leased = await claimer.claim(["w"] * 10, ["email"], NOW, 30)
 
     assert [job.id for job in leased] == ["job-1"]  # not lost to the failed read
     assert [e.job_id for e in await queue.pop(["email"], NOW, 10)] == ["job-2"]  # its entry kept

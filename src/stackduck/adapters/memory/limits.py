@@ -67,7 +67,7 @@ class MemoryLimits:
         # pop is judged by (a group's room, a type's allowance).
         limits = {t: lim for t in limited if (lim := self._limits.get(t)) is not None}
         if not limits:  # groups alone: the queue's pops take their turns
-            return LimitedClaim(await self._claimer.claim(worker_id, job_types, now, lease_seconds, limit))
+            return LimitedClaim(await self._claimer.claim([worker_id] * limit, job_types, now, lease_seconds))
         allowances = {
             t: lim.allowance(self._store.running(t), self._buckets.get(t), now, limit)
             for t, lim in limits.items()

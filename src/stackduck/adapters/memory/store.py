@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from stackduck.adapters.stats_tally import StatsTally
@@ -79,10 +79,8 @@ class MemoryJobStore:
             written.append(ok)
         return written
 
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
-        return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        return await start_by_moves(self, owners, now, lease_seconds)
 
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
         return await complete_by_moves(self, completions)

@@ -9,8 +9,9 @@ at its idle re-check."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -22,6 +23,9 @@ from stackduck.domain.job import Job
 
 log = logging.getLogger(__name__)
 
+#: claim.sql leases its n-th best job to the n-th owner listed.
+OWNER_BY_SLOT = "%(owners)s::jsonb ->> candidates.slot::int"
+
 
 class PostgresClaimer:
     def __init__(self, pool: AsyncConnectionPool[Any], notifier: Notifier) -> None:
@@ -30,17 +34,17 @@ class PostgresClaimer:
 
     @translated
     async def claim(
-        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+        self, owners: Sequence[str], job_types: Collection[str], now: float, lease_seconds: float
     ) -> list[Job]:
         params = {
             "job_types": list(job_types),
             "now": now,
-            "limit": limit,
-            "worker_id": worker_id,
+            "limit": len(owners),
+            "owners": json.dumps(owners),
             "lease_seconds": lease_seconds,
         }
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql("claim"), params)
+            cursor = await conn.execute(sql("claim", OWNER_BY_SLOT), params)
             rows = await cursor.fetchall()
             columns = JobColumns(cursor)
         jobs = [columns.job(row) for row in rows]

@@ -36,13 +36,18 @@ def _fragment(name: str) -> str:
     return "\n".join(line for line in _read(name).strip().splitlines() if not line.startswith("--"))
 
 
+#: The lease's owner where one worker takes every job a statement leases.
+ONE_OWNER = "%(worker_id)s"
+
+
 @cache
-def sql(name: str) -> bytes:
+def sql(name: str, owner: str = ONE_OWNER) -> bytes:
     """The statement in ``sql/queries/<name>.sql``, with the job columns, the lease
-    (``_lease.sql``: the domain's start move, shared by every statement that leases) and
-    the keys of deleted jobs (``_released_keys.sql``, shared by the deletes) filled in."""
+    (``_lease.sql``: the domain's start move, shared by every statement that leases,
+    leasing each job to ``owner``, an SQL expression) and the keys of deleted jobs
+    (``_released_keys.sql``, shared by the deletes) filled in."""
     qualified = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
-    text = _read(name).replace("{lease}", _fragment("_lease"))
+    text = _read(name).replace("{lease}", _fragment("_lease").replace("{owner}", owner))
     text = text.replace("{released_keys}", _fragment("_released_keys"))
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 

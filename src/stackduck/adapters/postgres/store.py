@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -31,6 +31,8 @@ NIL_ID = "00000000-0000-0000-0000-000000000000"
 #: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
 #: other spellings (upper case, braces, no hyphens) as the same job, and fail a whole
 #: statement on ``urn:uuid:…``; ids are exact strings on every store.
+#: start.sql leases each job to the worker its id names (ids are canonical: _is_id).
+OWNER_BY_ID = "%(owners)s::jsonb ->> j.id::text"
 _is_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
 
 
@@ -204,15 +206,20 @@ class PostgresJobStore:
         return [written[slot] for slot in range(len(changes))]
 
     @translated
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
-        ids = [i for i in job_ids if _is_id(i)]
-        if not ids:
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        leases = {job_id: worker_id for job_id, worker_id in owners.items() if _is_id(job_id)}
+        if not leases:
             return []
-        params = {"ids": ",".join(ids), "worker_id": worker_id, "now": now, "lease_seconds": lease_seconds}
+        params = {
+            "ids": ",".join(leases),
+            "owners": json.dumps(leases),
+            "now": now,
+            "lease_seconds": lease_seconds,
+        }
         async with self._pool.connection() as conn:
-            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(sql("start"), params)
+            cursor: AsyncCursor[Job] = await conn.cursor(row_factory=job_row).execute(
+                sql("start", OWNER_BY_ID), params
+            )
             return await cursor.fetchall()
 
     @translated

@@ -3,6 +3,7 @@ jobs, so a claim is one round trip and no job is ever leased twice."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -37,9 +38,10 @@ def claim_keys(keys: Keys, job_types: Collection[str], limits: bool = False) -> 
     return found
 
 
-def claim_args(keys: Keys, limit: int, now: float, lease_seconds: float, worker_id: str) -> list[Any]:
-    """The arguments both claim scripts start with (the field names come last)."""
-    return [limit, repr(now), repr(lease_seconds), keys.job_prefix, worker_id]
+def claim_args(keys: Keys, owners: Sequence[str], now: float, lease_seconds: float) -> list[Any]:
+    """The arguments both claim scripts start with (the field names come last): a job for
+    each owner listed, at most, the best to the first."""
+    return [len(owners), repr(now), repr(lease_seconds), keys.job_prefix, json.dumps(owners)]
 
 
 def leased_jobs(flat: Sequence[Any]) -> list[Job]:
@@ -56,8 +58,8 @@ class RedisClaimer:
 
     @translated
     async def claim(
-        self, worker_id: str, job_types: Collection[str], now: float, lease_seconds: float, limit: int
+        self, owners: Sequence[str], job_types: Collection[str], now: float, lease_seconds: float
     ) -> list[Job]:
         keys = claim_keys(self._keys, dict.fromkeys(job_types))
-        args = [*claim_args(self._keys, limit, now, lease_seconds, worker_id), *FIELDS]
+        args = [*claim_args(self._keys, owners, now, lease_seconds), *FIELDS]
         return leased_jobs(await self._claim(keys=keys, args=args))

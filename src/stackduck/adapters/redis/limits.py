@@ -129,7 +129,7 @@ class RedisLimits:
                 stems.append(self._keys.group_running(job_type, ""))
             else:
                 stems += ["", "", "", ""]
-        args = [*claim_args(self._keys, limit, now, lease_seconds, worker_id), *flags, *stems, *FIELDS]
+        args = [*claim_args(self._keys, [worker_id] * limit, now, lease_seconds), *flags, *stems, *FIELDS]
         leased, retry = await self._claim(keys=keys, args=args)
         retry_at = {types[int(retry[i]) - 1]: float(retry[i + 1]) for i in range(0, len(retry), 2)}
         return LimitedClaim(leased_jobs(leased), retry_at)

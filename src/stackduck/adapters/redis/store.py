@@ -5,7 +5,7 @@ its index updates land together or not at all."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
 from stackduck.adapters.redis.client import Client
@@ -152,10 +152,8 @@ class RedisJobStore:
         flags = await self._apply(keys=keys, args=[batch])
         return [bool(int(flag)) for flag in flags]
 
-    async def start(
-        self, job_ids: Sequence[str], worker_id: str, now: float, lease_seconds: float
-    ) -> list[Job]:
-        return await start_by_moves(self, job_ids, worker_id, now, lease_seconds)
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        return await start_by_moves(self, owners, now, lease_seconds)
 
     @translated
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:

@@ -1,5 +1,6 @@
 -- The claim of claim.lua and claim_limited.lua. Mirrors stackduck.domain.job.Job.start on
--- the best due jobs of some types: pop them and lease them to one worker, in one call.
+-- the best due jobs of some types: pop them and lease them, in one call, to the owners
+-- listed (the best job to the first, the next to the second, ...).
 -- The pop is pop.lua's (_heads.lua: lowest score = priority, then due time; then lowest
 -- id); the lease is Job.start's: status running, attempt + 1, the attempt's deadline
 -- where the job has a timeout, the lease (cut at that deadline), version + 1.
@@ -27,8 +28,8 @@ end
 -- close_leases writes the indexes once for all (what claim_best does, and
 -- claim_limited.lua's turns of groups). `running` gathers, per running set, the ids that
 -- join it.
-local function open_leases(now, lease, prefix, worker, names, pos)
-    return {now = now, lease = lease, prefix = prefix, worker = worker, names = names, pos = pos,
+local function open_leases(now, lease, prefix, owners, names, pos)
+    return {now = now, lease = lease, prefix = prefix, owners = owners, names = names, pos = pos,
         stamp = string.format('%.17g', now), deadline = string.format('%.17g', now + lease),
         leased = {}, ids = {}, adds = {}, running = {}, count = 0}
 end
@@ -49,7 +50,8 @@ local function lease_job(c, id, set, more)
         if c.now + timeout < c.now + c.lease then lease_until = attempt_deadline end
     end
     write(key, values, pos, {'status', 'running', 'attempt', bumped(values[pos.attempt]),
-        'version', bumped(values[pos.version]), 'lease_owner', c.worker, 'lease_expires_at', lease_until,
+        'version', bumped(values[pos.version]), 'lease_owner', c.owners[c.count + 1],
+        'lease_expires_at', lease_until,
         'attempt_deadline', attempt_deadline, 'started_at', c.stamp, 'updated_at', c.stamp})
     c.ids[#c.ids + 1] = id
     gather(c.adds, KEYS[2], 0, id)
@@ -70,13 +72,13 @@ local function close_leases(c)
         each_set('SADD', c.running)
     end
 end
--- Lease up to `limit` of the best due jobs of the sets in `heads` to `worker` for `lease`
+-- Lease up to `limit` of the best due jobs of the sets in `heads` to `owners` for `lease`
 -- seconds at `now` (claim_clock's), at most caps[i] of set i's type (no cap where caps has
 -- none: a set whose cap is reached leaves the merge, the others go on). `names` and `pos`
 -- are field_names'. Returns the leased jobs (flat: an id, then the list of its values)
 -- and, per set, how many of its type were leased.
-local function claim_best(heads, caps, limit, now, lease, prefix, worker, names, pos)
-    local c = open_leases(now, lease, prefix, worker, names, pos)
+local function claim_best(heads, caps, limit, now, lease, prefix, owners, names, pos)
+    local c = open_leases(now, lease, prefix, owners, names, pos)
     local started = {}
     for k, cap in pairs(caps) do
         if cap <= 0 then retire(heads, k) end

@@ -28,7 +28,8 @@
 --       for later (keys.waking), its turns of priority 1, 2, 3 (keys.turns), when its
 --       groups were served, per priority 1, 2, 3 (keys.served), and its queued grouped
 --       jobs (keys.grouped_queued).
--- ARGV: limit, the caller's now, lease seconds, the job key prefix, worker id, then per
+-- ARGV: limit, the caller's now, lease seconds, the job key prefix, the owners (a JSON
+--       array of `limit` worker ids, as claim.lua's), then per
 --       job type "1" when the caller holds it limited (a type with no limit stored
 --       claims unlimited all the same), then per job type "1" when it takes turns, then
 --       per job type what keys.group and keys.group_running are for the group "" (a
@@ -72,12 +73,12 @@ local function next_token_at(lim, tokens, at, now)
 end
 
 local STEP = 14
-local limit, lease, prefix, worker = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local limit, lease, prefix, owners = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4], cjson.decode(ARGV[5])
 local now = claim_clock(ARGV[2])
 local types = (#KEYS - 4) / STEP
 local names, pos = field_names(6 + 6 * types)
 local heads = open_heads(5, STEP, types, limit)
-local c = open_leases(now, lease, prefix, worker, names, pos)
+local c = open_leases(now, lease, prefix, owners, names, pos)
 local caps, held, grouped = {}, {}, {}  -- per set: its cap; its limit and bucket; its record
 for n = 1, types do
     local k = 5 + STEP * (n - 1)

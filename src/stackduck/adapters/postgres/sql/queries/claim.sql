@@ -1,5 +1,6 @@
 -- Mirrors stackduck.domain.job.Job.start (the lease is _lease.sql) on the best due jobs
--- of some types: lease them to one worker, in one statement.
+-- of some types: lease them, in one statement, to the owners listed (a JSON array,
+-- one entry per job wanted): the best job to the first, the next to the second, ...
 -- Ungrouped jobs only: a type with groups is claimed by limits/claim.sql, in turns.
 -- Per (job type, priority) an index range scan finds the oldest due jobs, skipping
 -- rows other claimers hold locked; the best `limit` of those go to running.
@@ -25,7 +26,8 @@ WITH locked AS (
     ) AS picked
 ),
 candidates AS (
-    SELECT id FROM locked ORDER BY priority, run_at, id LIMIT %(limit)s
+    SELECT id, row_number() OVER (ORDER BY priority, run_at, id) - 1 AS slot
+    FROM locked ORDER BY priority, run_at, id LIMIT %(limit)s
 )
 UPDATE stackduck_jobs AS j
 SET {lease}
