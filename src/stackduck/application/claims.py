@@ -113,7 +113,7 @@ class Claims:
     def _round(self, job_types: frozenset[str]) -> GroupCommit[str, Job | None]:
         """The shared claims of these job types (kept while any is waiting)."""
         found = self._rounds.get(job_types)
-        if found is None or found.idle:
+        if found is None:
             if len(self._rounds) >= MAX_IDLE_ROUNDS:
                 self._rounds = {types: kept for types, kept in self._rounds.items() if not kept.idle}
             found = self._rounds[job_types] = GroupCommit(
