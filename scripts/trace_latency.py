@@ -4,7 +4,7 @@ path timed in process.
     .venv/bin/python scripts/trace_latency.py --configs redis+postgres --jobs 100 \
         --seed-jobs 50 --latency-seconds 5 --streams 0
 
-takes the bench's arguments, runs it, and prints (on stderr) the p50 and mean of each
+takes the bench's arguments, runs it, and prints (on stderr) the p50, p99 and mean of each
 timed call. With the bench's defaults shrunk as above, the latency scenario (one job
 every 5 ms) is nearly all the calls. Development tool: it wraps adapter methods, so it
 times what this process sees, including waiting for its own event loop.
@@ -57,8 +57,12 @@ def timed(name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
 def report() -> None:
     for name, values in sorted(samples.items()):
         values.sort()
-        p50, mean = values[len(values) // 2], sum(values) / len(values)
-        line = f"{name:32} n={len(values):6,}  p50 {p50 * 1e3:6.3f} ms  mean {mean * 1e3:6.3f} ms"
+        p50, p99 = values[len(values) // 2], values[int(len(values) * 0.99)]
+        mean = sum(values) / len(values)
+        line = (
+            f"{name:32} n={len(values):6,}  p50 {p50 * 1e3:6.3f} ms  p99 {p99 * 1e3:7.3f} ms  "
+            f"mean {mean * 1e3:6.3f} ms"
+        )
         print(line, file=sys.stderr)
 
 
