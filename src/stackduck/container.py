@@ -187,6 +187,7 @@ class Container(containers.DeclarativeContainer):
             storage_health,
             gate,
             config.auth_token_value,
+            config.readonly_token_value,
         ),
         config.http_address,
         config.tls_cert,
@@ -264,5 +265,6 @@ def build_container(settings: Settings | None = None, shared_ports: bool = False
     for key, secret in (("database_url", settings.database_url), ("redis_url", settings.redis_url)):
         container.config[key].from_value(None if secret is None else secret.get_secret_value())
     container.config.auth_token_value.from_value(settings.token())
+    container.config.readonly_token_value.from_value(settings.readonly())
     container.config.shared_ports.from_value(shared_ports)
     return container

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     )
     auth_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN"))
     auth_token_file: Path | None = Field(None, validation_alias=_env("STACKDUCK_AUTH_TOKEN_FILE"))
+    readonly_token: SecretStr | None = Field(None, validation_alias=_env("STACKDUCK_READONLY_TOKEN"))
     tls_cert: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_CERT"))
     tls_key: Path | None = Field(None, validation_alias=_env("STACKDUCK_TLS_KEY"))
     max_streams_per_client: int = Field(2000, ge=1, validation_alias=_env("STACKDUCK_MAX_STREAMS_PER_CLIENT"))
@@ -102,6 +104,8 @@ class Settings(BaseSettings):
             )
         if self.auth_token_file is not None:
             self._file_token = SecretStr(_read_token(self.auth_token_file))
+        if self.readonly_token is not None:
+            self._check_readonly(self.readonly_token.get_secret_value())
         if self.processes > 1 and self.storage == "memory":
             raise ValueError(
                 f"{self.processes} server processes need shared storage: in-memory storage lives in one "
@@ -109,6 +113,23 @@ class Settings(BaseSettings):
                 "or serve with one process"
             )
         return self
+
+    def _check_readonly(self, readonly: str) -> None:
+        if not readonly.strip():
+            raise ValueError(
+                "STACKDUCK_READONLY_TOKEN is empty: set it to the dashboard's read-only token, or unset it"
+            )
+        if self.token() is None:
+            raise ValueError(
+                "STACKDUCK_READONLY_TOKEN needs STACKDUCK_AUTH_TOKEN (or _FILE): without a token for "
+                "changes, everyone may change everything and a read-only token means nothing"
+            )
+        if hmac.compare_digest(readonly.encode(), (self.token() or "").encode()):
+            raise ValueError("STACKDUCK_READONLY_TOKEN must differ from STACKDUCK_AUTH_TOKEN")
+
+    def readonly(self) -> str | None:
+        """The dashboard's read-only token, if one is configured: it sees, never changes."""
+        return None if self.readonly_token is None else self.readonly_token.get_secret_value()
 
     def token(self) -> str | None:
         """The bearer token every call must carry, if one is configured (never empty)."""
@@ -122,6 +143,7 @@ class Settings(BaseSettings):
             url_secrets(_reveal(self.database_url))
             | url_secrets(_reveal(self.redis_url))
             | ({token} if token else set())
+            | ({readonly} if (readonly := self.readonly()) else set())
         )
 
     @computed_field  # type: ignore[prop-decorator]

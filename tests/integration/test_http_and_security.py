@@ -10,10 +10,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from pydantic import ValidationError
 
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
+from stackduck.entrypoints.http.app import fingerprint
+from stackduck.settings import Settings
 from tests.certificates import Certificates, issue
 from tests.integration.conftest import Running, ServerFactory
 
@@ -127,6 +130,57 @@ async def test_a_token_guards_every_page_but_healthz(start_server: ServerFactory
             assert response.status == 403
         async with http.post(f"{url}/api/limits/t/clear", headers={"X-Stackduck": "1"}) as response:
             assert (response.status, await response.json()) == (200, {"job_type": "t", "cleared": False})
+
+
+READONLY = "look-but-do-not-touch"
+
+
+async def test_a_read_only_token_sees_every_page_and_changes_nothing(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN, STACKDUCK_READONLY_TOKEN=READONLY)
+    url, looking = server.http.url, {"Authorization": f"Bearer {READONLY}", "X-Stackduck": "1"}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # 127.0.0.1
+        for path in ("/metrics", "/api/queues", "/api/limits", "/api/schedules", "/"):
+            async with http.get(f"{url}{path}", headers=looking, allow_redirects=False) as response:
+                assert response.status == 200, path
+        async with http.post(f"{url}/api/queues/t/pause", headers=looking) as response:
+            assert response.status == 403
+            assert "read-only" in (await response.json())["error"]
+        async with http.get(f"{url}/api/queues", headers=looking) as response:
+            assert not any(queue["paused"] for queue in await response.json())  # nothing changed
+        async with http.post(f"{url}/login", data={"token": READONLY}) as response:
+            assert response.status == 200  # the dashboard opens for it
+        async with http.post(f"{url}/api/queues/t/pause", headers={"X-Stackduck": "1"}) as response:
+            assert response.status == 403  # its cookie cannot change anything either
+
+        with caplog.at_level("INFO", logger="stackduck.entrypoints.http.app"):
+            full = {"Authorization": f"Bearer {TOKEN}"}
+            async with http.post(f"{url}/api/queues/t/pause", headers=full) as response:
+                assert response.status == 200
+    changes = [r.getMessage() for r in caplog.records if "/api/queues/t/pause" in r.getMessage()]
+    refused = (
+        f"refused POST /api/queues/t/pause to the read-only token {fingerprint(READONLY)}: it may only look"
+    )
+    assert changes == [
+        refused,
+        refused,
+        f"POST /api/queues/t/pause by the full token {fingerprint(TOKEN)}: 200",
+    ]
+    assert all(TOKEN not in r.getMessage() and READONLY not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"STACKDUCK_READONLY_TOKEN": READONLY}, "needs STACKDUCK_AUTH_TOKEN"),
+        ({"STACKDUCK_AUTH_TOKEN": TOKEN, "STACKDUCK_READONLY_TOKEN": TOKEN}, "must differ"),
+        ({"STACKDUCK_AUTH_TOKEN": TOKEN, "STACKDUCK_READONLY_TOKEN": " "}, "is empty"),
+    ],
+)
+def test_a_read_only_token_that_would_mean_nothing_is_refused(settings: dict[str, str], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        Settings(**settings)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -25,6 +28,8 @@ from stackduck.domain.errors import (
     StorageUnavailable,
 )
 from stackduck.entrypoints.http import bodies, views
+
+log = logging.getLogger(__name__)
 
 COOKIE = "stackduck_token"
 #: Browsers cannot set custom headers on cross-site form posts: requiring one on
@@ -68,8 +73,10 @@ def build_app(
     health: StorageHealth,
     gate: Gate,
     token: str | None,
+    readonly: str | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[_errors, _authenticate(token)])
+    tokens = Tokens(token, readonly)
+    app = web.Application(middlewares=[_errors, _authenticate(tokens)])
     dashboard = _asset("dashboard.html")
     login = _asset("login.html")
 
@@ -81,7 +88,7 @@ def build_app(
 
     async def login_post(request: web.Request) -> web.Response:
         given = await bodies.form_field(request, "token")
-        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+        if tokens.role(given) is None:
             return web.Response(text=login, content_type="text/html", status=401)
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, given, httponly=True, samesite="Strict", secure=request.secure)
@@ -207,16 +214,39 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.json_response({"error": str(exc)}, status=status)
 
 
-def _authenticate(token: str | None) -> Any:
+@dataclass(frozen=True)
+class Tokens:
+    """Who may do what on the HTTP server: the token that may change things
+    (STACKDUCK_AUTH_TOKEN) and the one that may only look (STACKDUCK_READONLY_TOKEN)."""
+
+    full: str | None
+    readonly: str | None = None
+
+    def role(self, given: str) -> str | None:
+        """ "full" or "read-only" for a token given, None for any other."""
+        for role, token in (("full", self.full), ("read-only", self.readonly)):
+            if token is not None and hmac.compare_digest(given.encode(), token.encode()):
+                return role
+        return None
+
+
+def fingerprint(token: str) -> str:
+    """Which token, for the log, without the token: its SHA-256's first 8 hex digits."""
+    return hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+def _authenticate(tokens: Tokens) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS:
+        if tokens.full is None or request.path in OPEN_PATHS:
             return await handler(request)
         header = request.headers.get("Authorization", "")
+        bearer = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
         cookie = request.cookies.get(COOKIE, "")
-        by_header = hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
-        by_cookie = hmac.compare_digest(cookie.encode(), token.encode())
-        if not (by_header or by_cookie):
+        by_header = tokens.role(bearer) if bearer else None
+        by_cookie = tokens.role(cookie) if cookie else None
+        role = by_header or by_cookie
+        if role is None:
             if request.path == "/":
                 raise web.HTTPSeeOther("/login")
             return web.json_response(
@@ -224,13 +254,22 @@ def _authenticate(token: str | None) -> Any:
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="stackduck"'},
             )
-        if (
-            by_cookie
-            and not by_header
-            and request.method != "GET"
-            and request.headers.get(CSRF_HEADER) != "1"
-        ):
+        if request.method == "GET":
+            return await handler(request)
+        if by_cookie and not by_header and request.headers.get(CSRF_HEADER) != "1":
             return web.json_response({"error": f"send the {CSRF_HEADER}: 1 header with changes"}, status=403)
-        return await handler(request)
+        who = f"the {role} token {fingerprint(bearer if by_header else cookie)}"
+        if role != "full":
+            log.warning("refused %s %s to %s: it may only look", request.method, request.path, who)
+            return web.json_response(
+                {
+                    "error": "this token is read-only (STACKDUCK_READONLY_TOKEN): it sees everything and "
+                    "changes nothing; use STACKDUCK_AUTH_TOKEN to make changes"
+                },
+                status=403,
+            )
+        response = await handler(request)
+        log.info("%s %s by %s: %d", request.method, request.path, who, response.status)
+        return response
 
     return middleware
