@@ -263,3 +263,28 @@ async def test_the_dashboard_shows_running_jobs_against_limits_and_clears_one(
     await expect(rows.first).to_contain_text("api")
     remaining = (await server.stub.ListLimits(pb.ListLimitsRequest())).limits
     assert [limit.job_type for limit in remaining] == ["api"]
+
+
+async def test_the_jobs_browser_filters_pages_and_opens_a_job(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    mail = [await server.enqueue("mail") for _ in range(60)]
+    sms = await server.enqueue("sms", '{"to": "+4412345"}')
+
+    await page.goto(server.http.url + "/")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(50)  # a page
+    await page.click("#browse-more")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(61)
+    await expect(page.locator("#browse-more")).to_be_hidden()
+    await expect(page.locator("#jobs tbody")).to_contain_text(mail[0])
+
+    await page.fill("#browse-type", "sms")
+    await page.click("#browse button")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    await page.click(f"a.job-link:has-text('{sms}')")
+    await expect(page.locator("#job")).to_contain_text("+4412345")
+
+    await page.select_option("#browse-status", "completed")
+    await page.click("#browse button")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(0)

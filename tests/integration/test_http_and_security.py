@@ -84,6 +84,40 @@ async def test_metrics_healthz_and_dashboard_api(server: Running) -> None:
     assert "stackduck_storage_up{tier=" in text and "stackduck_degraded 0.0" in text
 
 
+async def test_the_jobs_api_lists_every_job_by_status_and_type_a_page_at_a_time(server: Running) -> None:
+    mail = [await server.enqueue("mail", priority=p) for p in (1, 2, 3)]
+    sms = await server.enqueue("sms")
+    job = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="mail", worker_id="w"))).job
+    await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=job.id))
+    url = server.http.url
+
+    async def listed(query: str) -> tuple[list[dict[str, object]], str]:
+        async with http.get(f"{url}/api/jobs?{query}") as response:
+            assert response.status == 200, await response.text()
+            body = await response.json()
+            return body["jobs"], body["next_cursor"]
+
+    async with aiohttp.ClientSession() as http:
+        every, cursor = await listed("")
+        assert sorted(j["id"] for j in every) == sorted([*mail, sms]) and cursor == ""
+        assert all("payload" not in j and "attempts" not in j for j in every)  # /api/jobs/{id} has them
+        assert [j["id"] for j in (await listed("status=completed"))[0]] == [job.id]
+        assert {j["id"] for j in (await listed("status=queued&job_type=mail"))[0]} == set(mail) - {job.id}
+        assert [j["id"] for j in (await listed("job_type=sms"))[0]] == [sms]
+
+        paged, cursor = await listed("limit=3")
+        while cursor:
+            more, cursor = await listed(f"limit=3&cursor={cursor}")
+            paged.extend(more)
+        assert [j["id"] for j in paged] == [j["id"] for j in every]
+
+        async with http.get(f"{url}/api/jobs?status=done") as response:
+            assert response.status == 400
+            assert "status must be one of queued, running" in (await response.json())["error"]
+        async with http.get(f"{url}/api/jobs?limit=many") as response:
+            assert response.status == 400
+
+
 async def test_a_token_guards_every_call_but_the_health_check(start_server: ServerFactory) -> None:
     server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN)
     enqueue = pb.EnqueueJobRequest(job_type="t", payload="{}")

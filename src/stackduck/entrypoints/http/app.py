@@ -16,7 +16,7 @@ from stackduck.application.gate import Gate
 from stackduck.application.health import serving
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.limits import Limits
-from stackduck.application.ports import StorageHealth
+from stackduck.application.ports import Page, StorageHealth
 from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
 from stackduck.application.schedules import Schedules
 from stackduck.domain.errors import (
@@ -27,6 +27,8 @@ from stackduck.domain.errors import (
     StackduckError,
     StorageUnavailable,
 )
+from stackduck.domain.job import STATUS_OF as JOB_STATUSES
+from stackduck.domain.job import JobStatus
 from stackduck.entrypoints.http import bodies, views
 
 log = logging.getLogger(__name__)
@@ -117,8 +119,18 @@ def build_app(
         )
         # A page is cut by size in storage (JobAdmin's byte budget); the listing leaves the
         # payloads out: /api/jobs/{id} has a job's whole record.
-        listed = [views.dead_letter(j) for j in page.jobs]
-        return web.json_response({"jobs": listed, "next_cursor": page.next_cursor})
+        return _page(page)
+
+    async def jobs(request: web.Request) -> web.Response:
+        """Every job, newest id last, filtered by status and type, a page at a time."""
+        query = request.query
+        page = await job_admin.list_jobs(
+            _status(query.get("status", "")),
+            query.get("job_type") or None,
+            _number("limit", query.get("limit", "0") or "0"),
+            query.get("cursor", ""),
+        )
+        return _page(page)
 
     async def job(request: web.Request) -> web.Response:
         return web.json_response(views.job(await job_admin.get(request.match_info["job_id"])))
@@ -175,6 +187,7 @@ def build_app(
             web.get("/api/queues", queues),
             web.get("/api/workers", workers),
             web.get("/api/dead", dead),
+            web.get("/api/jobs", jobs),
             web.get("/api/jobs/{job_id}", job),
             web.post("/api/dead/purge", purge),
             web.post("/api/dead/requeue", requeue_many),
@@ -189,6 +202,21 @@ def build_app(
         ]
     )
     return app
+
+
+def _page(page: Page) -> web.Response:
+    """A page of jobs as listed (a page is cut by size in storage, JobAdmin's byte
+    budget; the listing leaves the payloads out: /api/jobs/{id} has a job's whole record)."""
+    return web.json_response({"jobs": [views.listed(j) for j in page.jobs], "next_cursor": page.next_cursor})
+
+
+def _status(text: str) -> JobStatus | None:
+    if not text:
+        return None
+    found = JOB_STATUSES.get(text)
+    if found is None:
+        raise InvalidJob(f"status must be one of {', '.join(JOB_STATUSES)}; got {text!r}")
+    return found
 
 
 def _number(name: str, text: str) -> int:

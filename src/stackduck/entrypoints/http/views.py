@@ -43,8 +43,8 @@ def job(item: Job) -> dict[str, Any]:
 UNLISTED = ("payload", "result", "metadata", "attempts")
 
 
-def dead_letter(item: Job) -> dict[str, Any]:
-    """A dead letter as the dashboard lists it: the job without its payload, result,
+def listed(item: Job) -> dict[str, Any]:
+    """A job as the dashboard lists it (jobs, dead letters): without its payload, result,
     metadata and attempts."""
     listed = job(item)
     for name in UNLISTED:
