@@ -288,3 +288,35 @@ async def test_the_jobs_browser_filters_pages_and_opens_a_job(server: Running, p
     await page.select_option("#browse-status", "completed")
     await page.click("#browse button")
     await expect(page.locator("#jobs tbody tr")).to_have_count(0)
+
+
+async def test_the_job_view_offers_the_actions_that_fit_and_asks_first(server: Running, page: object) -> None:
+    from playwright.async_api import Dialog, Page, expect
+
+    assert isinstance(page, Page)
+    later = await server.enqueue("mail", scheduled_in=3600)
+    answers: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        answers.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", answer)
+
+    await page.goto(server.http.url + "/")
+    await page.fill("#job-id", later)
+    await page.click("#lookup button")
+    await expect(page.locator("#job-actions button")).to_have_text(["Cancel", "Run now"])
+    await page.click('button.job-action[data-action="run-now"]')
+    await expect(page.locator("#job-actions button")).to_have_text(["Cancel"])  # due now
+    await page.click('button.job-action[data-action="cancel"]')
+    await expect(page.locator("#job")).to_contain_text('"status": "cancelled"')
+    await page.click('button.job-action[data-action="delete"]')
+    await expect(page.locator("#job")).to_contain_text("deleted")
+
+    assert answers == [
+        f"Run job {later} now rather than at its time?",
+        f"Cancel job {later}?",
+        f"Delete job {later} for good?",
+    ]
+    assert (await server.counts())["cancelled"] == 0

@@ -118,6 +118,34 @@ async def test_the_jobs_api_lists_every_job_by_status_and_type_a_page_at_a_time(
             assert response.status == 400
 
 
+async def test_each_job_takes_the_actions_that_fit_its_state(server: Running) -> None:
+    queued = await server.enqueue("mail")
+    later = await server.enqueue("mail", scheduled_in=3600)
+    done = await server.enqueue("done")
+    held = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="done", worker_id="w"))).job
+    await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=held.id))
+    url = server.http.url
+
+    async def act(job_id: str, action: str) -> tuple[int, dict[str, object]]:
+        async with http.post(f"{url}/api/jobs/{job_id}/{action}") as response:
+            return response.status, await response.json()
+
+    async with aiohttp.ClientSession() as http:
+        status, body = await act(queued, "delete")
+        assert status == 409 and "cancel it first" in str(body["error"])
+        assert (await act(queued, "cancel"))[1]["status"] == "cancelled"
+        status, body = await act(later, "run-now")
+        assert status == 200 and float(str(body["run_at"])) <= float(str(body["updated_at"]))
+        assert await act(done, "delete") == (200, {"id": done, "deleted": True})
+        assert (await act(done, "delete"))[0] == 404
+        assert (await act(queued, "cancel"))[0] == 409  # already ended
+        status, body = await act(later, "explode")
+        assert status == 404 and "cancel, run-now or delete" in str(body["error"])
+    assert (await server.job(queued)).status == "cancelled"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await server.job(done)
+
+
 async def test_a_token_guards_every_call_but_the_health_check(start_server: ServerFactory) -> None:
     server: Running = await start_server(STACKDUCK_AUTH_TOKEN=TOKEN)
     enqueue = pb.EnqueueJobRequest(job_type="t", payload="{}")

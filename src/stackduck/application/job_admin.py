@@ -9,9 +9,12 @@ from stackduck.application.moves import Outcome, apply_moves
 from stackduck.application.ports import Clock, JobStore, Page, Signals
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.stops import cancel_stops
-from stackduck.domain.errors import InvalidJob, JobNotFound
+from stackduck.domain.errors import IllegalTransition, InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.rules import validate_id
+
+#: The states a job ends in, the only ones a job is deleted from.
+ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -88,6 +91,19 @@ class JobAdmin:
         await self._ready.withdraw(moved)
         await self._ready.offer(moved, now)
         return outcomes
+
+    async def delete(self, job_id: str) -> None:
+        """Remove an ended job (completed, dead or cancelled) for good. A queued or running
+        one is refused: cancel it first, so no worker holds a job that is gone."""
+        job = await self.get(job_id)
+        if job.status not in ENDED:
+            raise IllegalTransition(
+                f"job {job_id} is {job.status.value}: only an ended job (completed, failed, cancelled) "
+                "may be deleted; cancel it first"
+            )
+        if not await self._store.delete([job_id], ENDED):
+            raise IllegalTransition(f"job {job_id} changed while it was being deleted; look again")
+        self._signals.changed([job_id])
 
     async def counts(self) -> dict[str, int]:
         return await self._store.count(self._clock.now())

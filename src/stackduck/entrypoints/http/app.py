@@ -135,6 +135,19 @@ def build_app(
     async def job(request: web.Request) -> web.Response:
         return web.json_response(views.job(await job_admin.get(request.match_info["job_id"])))
 
+    async def act(request: web.Request) -> web.Response:
+        """An action on one job that fits its state: cancel, run now, delete."""
+        await bodies.json_object(request, {}, NO_FIELDS)
+        job_id, action = request.match_info["job_id"], request.match_info["action"]
+        if action == "delete":
+            await job_admin.delete(job_id)
+            return web.json_response({"id": job_id, "deleted": True})
+        moves = {"cancel": job_admin.cancel, "run-now": job_admin.run_now}
+        if action not in moves:
+            return web.json_response({"error": f"no action {action!r}: cancel, run-now or delete"}, status=404)
+        [outcome] = await moves[action]([job_id])
+        return web.json_response(views.job(outcome.unwrap()))
+
     async def requeue(request: web.Request) -> web.Response:
         await bodies.json_object(request, {}, NO_FIELDS)
         [outcome] = await job_admin.requeue_dead([request.match_info["job_id"]])
@@ -189,6 +202,7 @@ def build_app(
             web.get("/api/dead", dead),
             web.get("/api/jobs", jobs),
             web.get("/api/jobs/{job_id}", job),
+            web.post("/api/jobs/{job_id}/{action}", act),
             web.post("/api/dead/purge", purge),
             web.post("/api/dead/requeue", requeue_many),
             web.post("/api/dead/{job_id}/requeue", requeue),
