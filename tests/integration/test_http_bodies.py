@@ -107,6 +107,7 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         ("POST", "/api/dead/purge"): ("/api/dead/purge", SELECTION_CASES),
         ("POST", "/api/dead/requeue"): ("/api/dead/requeue", SELECTION_CASES),
         ("POST", "/api/dead/{job_id}/requeue"): (f"/api/dead/{dead[0]}/requeue", NO_FIELDS_CASES),
+        ("POST", "/api/jobs/{job_id}/{action}"): (f"/api/jobs/{dead[2]}/delete", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/pause"): ("/api/queues/mail/pause", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/resume"): ("/api/queues/held/resume", NO_FIELDS_CASES),
         ("POST", "/api/schedules/{name}/pause"): ("/api/schedules/nightly/pause", NO_FIELDS_CASES),
