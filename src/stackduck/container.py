@@ -179,6 +179,7 @@ class Container(containers.DeclarativeContainer):
         HttpServer,
         providers.Singleton(
             build_app,
+            producer,
             job_admin,
             queue_admin,
             schedules,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -320,3 +321,38 @@ async def test_the_job_view_offers_the_actions_that_fit_and_asks_first(server: R
         f"Delete job {later} for good?",
     ]
     assert (await server.counts())["cancelled"] == 0
+
+
+async def test_a_job_enqueued_from_the_dashboard_is_stored_and_shown(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.goto(server.http.url + "/")
+    await page.fill("#new-type", "report")
+    await page.fill("#new-payload", '{"month": 12}')
+    await page.select_option("#new-priority", "1")
+    await page.click("#enqueue button")
+    await expect(page.locator("#enqueued")).to_contain_text("enqueued ")
+    job_id = (await page.locator("#enqueued").text_content() or "").removeprefix("enqueued ")
+    await expect(page.locator("#job-payload")).to_have_text('{\n  "month": 12\n}')
+    job = await server.job(job_id)
+    assert (job.job_type, job.payload, job.priority, job.status) == ("report", '{"month": 12}', 1, "queued")
+
+    await page.fill("#new-payload", "{not json")
+    await page.click("#enqueue button")
+    await expect(page.locator("#enqueued")).to_contain_text("payload")
+    assert (await server.counts())["queued"] == 1
+
+
+async def test_a_long_payload_is_cut_with_a_way_to_see_it_all(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    job_id = await server.enqueue("bulk", json.dumps({"rows": list(range(4000))}))
+    await page.goto(server.http.url + "/")
+    await page.fill("#job-id", job_id)
+    await page.click("#lookup button")
+    await expect(page.locator("#job-payload")).to_contain_text("more characters")
+    await page.click("#payload-all")
+    await expect(page.locator("#job-payload")).to_contain_text("3999")
+    await expect(page.locator("#payload-all")).to_be_hidden()

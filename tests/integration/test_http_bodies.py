@@ -3,6 +3,7 @@ names the field, and nothing changed — never a guess at what was meant."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
@@ -63,6 +64,22 @@ NO_FIELDS_CASES: list[Case] = [
     (b'{"all": true}', JSON, ("all",)),
     *malformed(("body",)),
 ]
+NEW_JOB_CASES: list[Case] = [
+    (b'{"job_type": 5}', JSON, ("job_type",)),
+    (b'{"job_type": "mail", "payload": {"to": "a"}}', JSON, ("payload", "string")),
+    (b'{"job_type": "mail", "payload": "{nope"}', JSON, ("payload",)),
+    (b'{"job_type": "mail", "priority": "1"}', JSON, ("priority",)),
+    (b'{"job_type": "mail", "priority": 1.5}', JSON, ("priority",)),
+    (b'{"job_type": "mail", "priority": true}', JSON, ("priority",)),
+    (b'{"job_type": "mail", "priority": 9}', JSON, ("priority",)),
+    (b'{"job_type": "mail", "scheduled_in": "60"}', JSON, ("scheduled_in",)),
+    (b'{"job_type": "mail", "scheduled_in": -5}', JSON, ("scheduled_in",)),
+    (b'{"job_type": "mail", "group": "a"}', JSON, ("group",)),
+    (b'{"payload": "{}"}', JSON, ("job_type",)),
+    (b"{}", JSON, ("job_type",)),
+    (b"", JSON, ("job_type",)),
+    *malformed(("job_type",)),
+]
 LOGIN_CASES: list[Case] = [
     (f'{{"token": "{TOKEN}"}}'.encode(), JSON, ("token",)),
     (f"tok={TOKEN}".encode(), FORM, ("token",)),
@@ -108,6 +125,7 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         ("POST", "/api/dead/requeue"): ("/api/dead/requeue", SELECTION_CASES),
         ("POST", "/api/dead/{job_id}/requeue"): (f"/api/dead/{dead[0]}/requeue", NO_FIELDS_CASES),
         ("POST", "/api/jobs/{job_id}/{action}"): (f"/api/jobs/{dead[2]}/delete", NO_FIELDS_CASES),
+        ("POST", "/api/jobs"): ("/api/jobs", NEW_JOB_CASES),
         ("POST", "/api/queues/{job_type}/pause"): ("/api/queues/mail/pause", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/resume"): ("/api/queues/held/resume", NO_FIELDS_CASES),
         ("POST", "/api/schedules/{name}/pause"): ("/api/schedules/nightly/pause", NO_FIELDS_CASES),
@@ -167,6 +185,14 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
             200,
             {"requeued": 1},
         )
+        status, reply, _ = await post(
+            "/api/jobs", b'{"job_type": "made", "payload": "{\\"n\\": 1}", "priority": 1}'
+        )
+        made = await server.stub.GetJob(pb.GetJobRequest(job_id=reply["id"]), metadata=BEARER)
+        assert (status, made.job_type, made.payload, made.priority) == (201, "made", '{"n": 1}', 1)
+        status, reply, _ = await post("/api/jobs", b'{"job_type": "later", "scheduled_in": 3600}')
+        later = await server.stub.GetJob(pb.GetJobRequest(job_id=reply["id"]), metadata=BEARER)
+        assert status == 201 and later.scheduled_at > time.time() + 3000
         status, _, cookie = await post("/login", f"token={TOKEN}".encode(), FORM)
         assert status == 303 and cookie.startswith("stackduck_token=")
         assert (await post("/api/dead/purge", b'{"all": false, "job_type": "archive"}'))[:2] == (

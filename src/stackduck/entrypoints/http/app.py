@@ -17,6 +17,7 @@ from stackduck.application.health import serving
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.limits import Limits
 from stackduck.application.ports import Page, StorageHealth
+from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
 from stackduck.application.schedules import Schedules
 from stackduck.domain.errors import (
@@ -29,6 +30,7 @@ from stackduck.domain.errors import (
 )
 from stackduck.domain.job import STATUS_OF as JOB_STATUSES
 from stackduck.domain.job import JobStatus
+from stackduck.domain.rules import JobRequest
 from stackduck.entrypoints.http import bodies, views
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,16 @@ SELECTION_FIELDS: dict[str, bodies.Check] = {
     "all": bodies.boolean,
 }
 NO_FIELDS = "this call takes no body fields: send an empty body, or {}"
+NEW_JOB = (
+    'send a JSON object: {"job_type": "<type>", "payload": "<JSON text>", "priority": 1-3, '
+    '"scheduled_in": <seconds>} (only job_type is required)'
+)
+NEW_JOB_FIELDS: dict[str, bodies.Check] = {
+    "job_type": bodies.text,
+    "payload": bodies.text,
+    "priority": bodies.whole,
+    "scheduled_in": bodies.number,
+}
 STATUS_OF: tuple[tuple[type[StackduckError], int], ...] = (
     (InvalidJob, 400),
     (NotFound, 404),
@@ -67,6 +79,7 @@ def _asset(name: str) -> str:
 
 
 def build_app(
+    producer: Producer,
     job_admin: JobAdmin,
     queue_admin: QueueAdmin,
     schedules: Schedules,
@@ -132,6 +145,23 @@ def build_app(
         )
         return _page(page)
 
+    async def enqueue(request: web.Request) -> web.Response:
+        """A job enqueued from the dashboard, checked as EnqueueJob checks one."""
+        body = await bodies.json_object(request, NEW_JOB_FIELDS, NEW_JOB)
+        if "job_type" not in body:
+            raise InvalidJob(f"job_type is missing; {NEW_JOB}")
+        [enqueued] = await producer.enqueue(
+            [
+                JobRequest(
+                    body["job_type"],
+                    body.get("payload", "{}"),
+                    priority=body.get("priority", 0),
+                    scheduled_in=float(body.get("scheduled_in", 0.0)),
+                )
+            ]
+        )
+        return web.json_response({"id": enqueued.job_id}, status=201)
+
     async def job(request: web.Request) -> web.Response:
         return web.json_response(views.job(await job_admin.get(request.match_info["job_id"])))
 
@@ -144,7 +174,9 @@ def build_app(
             return web.json_response({"id": job_id, "deleted": True})
         moves = {"cancel": job_admin.cancel, "run-now": job_admin.run_now}
         if action not in moves:
-            return web.json_response({"error": f"no action {action!r}: cancel, run-now or delete"}, status=404)
+            return web.json_response(
+                {"error": f"no action {action!r}: cancel, run-now or delete"}, status=404
+            )
         [outcome] = await moves[action]([job_id])
         return web.json_response(views.job(outcome.unwrap()))
 
@@ -201,6 +233,7 @@ def build_app(
             web.get("/api/workers", workers),
             web.get("/api/dead", dead),
             web.get("/api/jobs", jobs),
+            web.post("/api/jobs", enqueue),
             web.get("/api/jobs/{job_id}", job),
             web.post("/api/jobs/{job_id}/{action}", act),
             web.post("/api/dead/purge", purge),

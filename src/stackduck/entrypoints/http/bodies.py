@@ -31,6 +31,16 @@ def text(name: str, value: Any) -> None:
         raise InvalidJob(f"{name} must be a string, not {_kind(value)}")
 
 
+def whole(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJob(f"{name} must be a whole number, not {_kind(value)}")
+
+
+def number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJob(f"{name} must be a number, not {_kind(value)}")
+
+
 def ids(name: str, value: Any) -> None:
     if not isinstance(value, list):
         raise InvalidJob(f"{name} must be a list of job id strings, not {_kind(value)}")
