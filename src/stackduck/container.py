@@ -18,6 +18,7 @@ from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
 from stackduck.adapters.reconcile import SweepPace
 from stackduck.adapters.redis.client import check_redis_url
 from stackduck.application.acks import Acks
+from stackduck.application.bulk import BulkActions
 from stackduck.application.claims import Claims
 from stackduck.application.consumers import ConsumerRegistry
 from stackduck.application.gate import Gate
@@ -138,6 +139,7 @@ class Container(containers.DeclarativeContainer):
     producer = providers.Singleton(Producer, store, ready, handoff, clock, ids, policy, gate, metrics)
     acks = providers.Singleton(Acks, store, ready, consumers, signals, metrics, clock, policy)
     job_admin = providers.Singleton(JobAdmin, store, ready, signals, clock)
+    bulk = providers.Singleton(BulkActions, job_admin, store)
     watches = providers.Singleton(Watches, store, signals, gate, policy)
     queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, clock)
 
@@ -181,6 +183,7 @@ class Container(containers.DeclarativeContainer):
             build_app,
             producer,
             job_admin,
+            bulk,
             queue_admin,
             schedules,
             limits,

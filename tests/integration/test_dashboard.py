@@ -356,3 +356,35 @@ async def test_a_long_payload_is_cut_with_a_way_to_see_it_all(server: Running, p
     await page.click("#payload-all")
     await expect(page.locator("#job-payload")).to_contain_text("3999")
     await expect(page.locator("#payload-all")).to_be_hidden()
+
+
+async def test_bulk_actions_count_ask_then_change(server: Running, page: object) -> None:
+    from playwright.async_api import Dialog, Page, expect
+
+    assert isinstance(page, Page)
+    mail = [await server.enqueue("mail") for _ in range(3)]
+    await server.enqueue("sms")
+    questions: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        await (dialog.accept() if len(questions) > 1 else dialog.dismiss())
+
+    page.on("dialog", answer)
+    await page.goto(server.http.url + "/")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(4)
+    await page.check(f'input.pick[value="{mail[0]}"]')
+    await page.check(f'input.pick[value="{mail[1]}"]')
+    await page.click('button.bulk[data-action="cancel"][data-scope="selected"]')
+    await expect(page.locator("#bulk-done")).to_have_text("")  # the first question was declined
+    assert (await server.counts())["cancelled"] == 0
+    await page.click('button.bulk[data-action="cancel"][data-scope="selected"]')
+    await expect(page.locator("#bulk-done")).to_have_text("cancel: 2 job(s)")
+
+    await page.fill("#browse-type", "mail")
+    await page.click("#browse button")
+    await page.click('button.bulk[data-action="cancel"][data-scope="matching"]')
+    await expect(page.locator("#bulk-done")).to_have_text("cancel: 1 job(s)")
+    assert questions == ["Cancel 2 job(s)?", "Cancel 2 job(s)?", "Cancel 1 job(s)?"]
+    counts = await server.counts()
+    assert (counts["cancelled"], counts["queued"]) == (3, 1)

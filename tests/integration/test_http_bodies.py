@@ -80,6 +80,20 @@ NEW_JOB_CASES: list[Case] = [
     (b"", JSON, ("job_type",)),
     *malformed(("job_type",)),
 ]
+BULK_CASES: list[Case] = [
+    (b'{"action": 5, "all": true}', JSON, ("action",)),
+    (b'{"action": "explode", "all": true}', JSON, ("action",)),
+    (b'{"action": "delete"}', JSON, ("job_ids", "all=true")),
+    (b'{"action": "delete", "all": "true"}', JSON, ("all",)),
+    (b'{"action": "delete", "all": true, "count_only": 1}', JSON, ("count_only",)),
+    (b'{"action": "delete", "job_ids": "x"}', JSON, ("job_ids",)),
+    (b'{"action": "delete", "status": 3}', JSON, ("status",)),
+    (b'{"action": "delete", "status": "gone"}', JSON, ("status",)),
+    (b'{"action": "delete", "job_type": "archive", "all": true}', JSON, ("select the jobs one way",)),
+    (b'{"all": true}', JSON, ("action",)),
+    (b"{}", JSON, ("action",)),
+    *malformed(("action",)),
+]
 LOGIN_CASES: list[Case] = [
     (f'{{"token": "{TOKEN}"}}'.encode(), JSON, ("token",)),
     (f"tok={TOKEN}".encode(), FORM, ("token",)),
@@ -126,6 +140,7 @@ async def test_every_change_refuses_a_bad_body_and_changes_nothing(start_server:
         ("POST", "/api/dead/{job_id}/requeue"): (f"/api/dead/{dead[0]}/requeue", NO_FIELDS_CASES),
         ("POST", "/api/jobs/{job_id}/{action}"): (f"/api/jobs/{dead[2]}/delete", NO_FIELDS_CASES),
         ("POST", "/api/jobs"): ("/api/jobs", NEW_JOB_CASES),
+        ("POST", "/api/jobs/bulk"): ("/api/jobs/bulk", BULK_CASES),
         ("POST", "/api/queues/{job_type}/pause"): ("/api/queues/mail/pause", NO_FIELDS_CASES),
         ("POST", "/api/queues/{job_type}/resume"): ("/api/queues/held/resume", NO_FIELDS_CASES),
         ("POST", "/api/schedules/{name}/pause"): ("/api/schedules/nightly/pause", NO_FIELDS_CASES),

@@ -105,5 +105,11 @@ class JobAdmin:
             raise IllegalTransition(f"job {job_id} changed while it was being deleted; look again")
         self._signals.changed([job_id])
 
+    async def delete_ended(self, job_ids: Sequence[str]) -> int:
+        """Remove those of these jobs that have ended, for good; how many went."""
+        deleted = await self._store.delete(job_ids, ENDED)
+        self._signals.changed(job_ids)
+        return deleted
+
     async def counts(self) -> dict[str, int]:
         return await self._store.count(self._clock.now())

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from stackduck.application.bulk import BulkActions, JobSelection
 from stackduck.application.gate import Gate
 from stackduck.application.health import serving
 from stackduck.application.job_admin import JobAdmin
@@ -48,6 +49,18 @@ SELECTION_FIELDS: dict[str, bodies.Check] = {
     "all": bodies.boolean,
 }
 NO_FIELDS = "this call takes no body fields: send an empty body, or {}"
+BULK = (
+    'send a JSON object: {"action": "cancel" | "requeue" | "delete", then "job_ids": ["<id>", ...] '
+    'or a filter ("status", "job_type") or "all": true, and "count_only": true to count first}'
+)
+BULK_FIELDS: dict[str, bodies.Check] = {
+    "action": bodies.text,
+    "job_ids": bodies.ids,
+    "status": bodies.text,
+    "job_type": bodies.text,
+    "all": bodies.boolean,
+    "count_only": bodies.boolean,
+}
 NEW_JOB = (
     'send a JSON object: {"job_type": "<type>", "payload": "<JSON text>", "priority": 1-3, '
     '"scheduled_in": <seconds>} (only job_type is required)'
@@ -81,6 +94,7 @@ def _asset(name: str) -> str:
 def build_app(
     producer: Producer,
     job_admin: JobAdmin,
+    bulk: BulkActions,
     queue_admin: QueueAdmin,
     schedules: Schedules,
     limits: Limits,
@@ -162,6 +176,25 @@ def build_app(
         )
         return web.json_response({"id": enqueued.job_id}, status=201)
 
+    async def bulk_action(request: web.Request) -> web.Response:
+        """Cancel, re-queue or delete the jobs named or every job a filter matches: with
+        count_only, how many it would change (what the operator confirms)."""
+        body = await bodies.json_object(request, BULK_FIELDS, BULK)
+        if "action" not in body:
+            raise InvalidJob(f"action is missing; {BULK}")
+        selection = JobSelection(
+            tuple(body.get("job_ids", ())),
+            _status(body.get("status", "")),
+            body.get("job_type", ""),
+            body.get("all", False),
+        )
+        if body.get("count_only", False):
+            return web.json_response(
+                {"action": body["action"], "matched": await bulk.count(body["action"], selection)}
+            )
+        changed = await bulk.apply(body["action"], selection)
+        return web.json_response({"action": body["action"], "changed": changed})
+
     async def job(request: web.Request) -> web.Response:
         return web.json_response(views.job(await job_admin.get(request.match_info["job_id"])))
 
@@ -234,6 +267,7 @@ def build_app(
             web.get("/api/dead", dead),
             web.get("/api/jobs", jobs),
             web.post("/api/jobs", enqueue),
+            web.post("/api/jobs/bulk", bulk_action),
             web.get("/api/jobs/{job_id}", job),
             web.post("/api/jobs/{job_id}/{action}", act),
             web.post("/api/dead/purge", purge),
