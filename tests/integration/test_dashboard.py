@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,6 +21,19 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+
+
+#: Where the dashboard tests leave screenshots for a reviewer (CI keeps the folder).
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "dashboard"
+
+
+async def shot(page: object, name: str) -> None:
+    """A full-page screenshot, test-output/dashboard/<name>.png."""
+    from playwright.async_api import Page
+
+    assert isinstance(page, Page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 
 @pytest.fixture
@@ -62,6 +76,7 @@ async def test_the_dashboard_shows_jobs_and_requeues_a_dead_letter(server: Runni
     await page.click(f'button.requeue[data-job="{dead}"]')
 
     await expect(page.locator("#dead tbody")).not_to_contain_text(dead)
+    await shot(page, "overview")
     job = await server.job(dead)
     assert (job.status, job.retry_count) == ("queued", 0)
 
@@ -125,6 +140,7 @@ async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, 
     await expect(attempts.nth(0).locator("td").nth(5)).to_have_text("<b>db away</b>")  # as text, not HTML
     await expect(attempts.nth(0).locator("td").nth(1)).to_have_text("w-1")
     await expect(attempts.nth(1).locator("td").nth(4)).to_have_text("completed")
+    await shot(page, "job-view")
 
     await page.fill("#job-id", "no-such-job")
     await page.click("#lookup button")
@@ -285,6 +301,7 @@ async def test_the_jobs_browser_filters_pages_and_opens_a_job(server: Running, p
     await expect(page.locator("#jobs tbody tr")).to_have_count(1)
     await page.click(f"a.job-link:has-text('{sms}')")
     await expect(page.locator("#job")).to_contain_text("+4412345")
+    await shot(page, "jobs-browser")
 
     await page.select_option("#browse-status", "completed")
     await page.click("#browse button")
@@ -335,6 +352,7 @@ async def test_a_job_enqueued_from_the_dashboard_is_stored_and_shown(server: Run
     await expect(page.locator("#enqueued")).to_contain_text("enqueued ")
     job_id = (await page.locator("#enqueued").text_content() or "").removeprefix("enqueued ")
     await expect(page.locator("#job-payload")).to_have_text('{\n  "month": 12\n}')
+    await shot(page, "enqueued-job")
     job = await server.job(job_id)
     assert (job.job_type, job.payload, job.priority, job.status) == ("report", '{"month": 12}', 1, "queued")
 
@@ -385,6 +403,22 @@ async def test_bulk_actions_count_ask_then_change(server: Running, page: object)
     await page.click("#browse button")
     await page.click('button.bulk[data-action="cancel"][data-scope="matching"]')
     await expect(page.locator("#bulk-done")).to_have_text("cancel: 1 job(s)")
+    await shot(page, "bulk-actions")
     assert questions == ["Cancel 2 job(s)?", "Cancel 2 job(s)?", "Cancel 1 job(s)?"]
     counts = await server.counts()
     assert (counts["cancelled"], counts["queued"]) == (3, 1)
+
+
+async def test_a_running_job_shows_its_worker_lease_and_fencing_token(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    job_id = await server.enqueue("render")
+    held = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="render", worker_id="w-7"))).job
+    await page.goto(server.http.url + "/")
+    await page.fill("#job-id", job_id)
+    await page.click("#lookup button")
+    await expect(page.locator("#job-lease")).to_contain_text(
+        f"running on w-7, attempt 1, fencing token {held.lease_token}; lease until"
+    )
+    await expect(page.locator("#job-actions button")).to_have_text(["Cancel"])

@@ -8,7 +8,7 @@ from typing import Any
 from stackduck.application.consumers import Consumer
 from stackduck.application.limits import LimitUsage
 from stackduck.application.queue_admin import QueueView
-from stackduck.domain.job import Job
+from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.schedule import Schedule
 
 
@@ -30,6 +30,8 @@ def job(item: Job) -> dict[str, Any]:
         "completed_at": item.completed_at,
         "worker_id": item.lease_owner,
         "lease_expires_at": item.lease_expires_at,
+        # The fencing token of a running job's lease (answers naming another are refused).
+        "lease_token": item.lease_token if item.status is JobStatus.RUNNING else None,
         "result": item.result,  # the JSON text CompleteJob sent, or null
         "metadata": json.loads(item.metadata) if item.metadata else {},
         "timeout": item.timeout or None,  # seconds per attempt; null: no limit
