@@ -40,7 +40,15 @@ class ClosablePool(redis.BlockingConnectionPool):
 
     async def close(self) -> None:
         self.closed = True
+        # A connection someone still holds (a pub/sub subscription being torn down)
+        # reconnects by itself on its next command; once closed, it may not.
+        for connection in (*self._available_connections, *self._in_use_connections):
+            connection.connect_check_health = _refuse  # type: ignore[method-assign]
         await self.disconnect()
+
+
+async def _refuse(*args: Any, **kwargs: Any) -> None:
+    raise ConnectionError("the Redis client is closed")
 
 
 def check_redis_url(url: str) -> None:
