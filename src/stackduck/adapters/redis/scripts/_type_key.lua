@@ -4,7 +4,7 @@
 -- encoded type (Keys.running_around and the like), and a type or group is encoded as
 -- Keys._type encodes it, urllib.parse.quote(text, safe=''): each UTF-8 byte other than
 -- A-Z a-z 0-9 _ . - ~ as %XX in upper-case hex.
--- tests/integration/test_redis_running_sets.py and test_redis_groups.py hold the two to
+-- tests/integration/redis/test_running_sets.py and test_groups.py hold the two to
 -- the same key.
 local function encoded(text)
     return (string.gsub(text, '[^A-Za-z0-9_.~%-]', function(c)

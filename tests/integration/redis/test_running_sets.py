@@ -5,10 +5,8 @@ a hand-off insert, a start through the domain, a delete."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import partial
 
-import pytest
 import redis.asyncio as redis
 
 from stackduck.adapters.redis.claimer import RedisClaimer
@@ -27,23 +25,6 @@ LEASE = 60.0
 #: key from the job's hash must build the one keys.py builds.
 ODD = "mail {eu}:%/é ~x"
 POLICY = RetryPolicy(jitter=0.0)
-
-
-@pytest.fixture
-async def client(redis_server: str) -> AsyncIterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server, decode_responses=True)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> Keys:
-    return Keys(redis_prefix)
-
-
-@pytest.fixture
-def store(client: redis.Redis, keys: Keys) -> RedisJobStore:
-    return RedisJobStore(client, keys)
 
 
 def new_job(job_type: str, max_retries: int = 2) -> Job:

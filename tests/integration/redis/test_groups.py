@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from functools import partial
 
 import pytest
@@ -40,28 +40,6 @@ ODD_GROUP = "tenant {7}:%/é ~y|z"
 def now() -> float:
     """Ahead of Redis's clock: a claim's now is the caller's."""
     return time.time() + 3600
-
-
-@pytest.fixture
-async def client(redis_server: str) -> AsyncIterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server, decode_responses=True)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> Keys:
-    return Keys(redis_prefix)
-
-
-@pytest.fixture
-def store(client: redis.Redis, keys: Keys) -> RedisJobStore:
-    return RedisJobStore(client, keys)
-
-
-@pytest.fixture
-def limits(client: redis.Redis, keys: Keys) -> RedisLimits:
-    return RedisLimits(client, keys)
 
 
 def new_job(

@@ -5,9 +5,7 @@ lets the others go on in queue order; the bucket is stored exactly and follows t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as redis
 
 from stackduck.adapters.redis.claimer import RedisClaimer
@@ -22,28 +20,6 @@ from stackduck.domain.rules import JobSpec
 
 NOW = 1_700_000_000.0  # behind Redis's clock: claims lease at Redis's time
 LEASE = 60.0
-
-
-@pytest.fixture
-async def client(redis_server: str) -> AsyncIterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_server, decode_responses=True)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> Keys:
-    return Keys(redis_prefix)
-
-
-@pytest.fixture
-def store(client: redis.Redis, keys: Keys) -> RedisJobStore:
-    return RedisJobStore(client, keys)
-
-
-@pytest.fixture
-def limits(client: redis.Redis, keys: Keys) -> RedisLimits:
-    return RedisLimits(client, keys)
 
 
 def new_jobs(job_type: str, n: int, priority: int = 2, ids: JobIds | None = None) -> list[Job]:
