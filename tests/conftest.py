@@ -57,7 +57,7 @@ def postgres(postgres_database: str) -> str:
             "SELECT string_agg(tablename, ', ') FROM pg_tables "
             "WHERE schemaname = 'public' "
             "AND tablename IN ('stackduck_jobs', 'stackduck_paused', 'stackduck_idempotency', "
-            "'stackduck_schedules', 'stackduck_limits', 'stackduck_groups')"
+            "'stackduck_schedules', 'stackduck_limits', 'stackduck_groups', 'stackduck_minutes')"
         ).fetchone()
         if tables and tables[0]:
             conn.execute(f"TRUNCATE {tables[0]}".encode())

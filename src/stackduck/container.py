@@ -21,8 +21,10 @@ from stackduck.application.acks import Acks
 from stackduck.application.bulk import BulkActions
 from stackduck.application.claims import Claims
 from stackduck.application.consumers import ConsumerRegistry
+from stackduck.application.fan_out import MetricsFanOut
 from stackduck.application.gate import Gate
 from stackduck.application.handoff import DirectHandoff
+from stackduck.application.history import History
 from stackduck.application.ids import JobIds
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.leases import LeaseReaper
@@ -35,6 +37,7 @@ from stackduck.application.queue_admin import QueueAdmin
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
 from stackduck.application.schedules import Schedules
+from stackduck.application.shared_stats import SharedStats
 from stackduck.application.streams import Streams
 from stackduck.application.watches import Watches
 from stackduck.domain.retry import RetryPolicy
@@ -67,7 +70,7 @@ class Container(containers.DeclarativeContainer):
         idempotency_seconds=config.idempotency_seconds,
         max_watch_streams=config.max_watch_streams,
     )
-    metrics = providers.Singleton(PrometheusMetrics, config.shared_ports)
+    prometheus = providers.Singleton(PrometheusMetrics, config.shared_ports)
 
     # -- the storage: one backend, by the configuration the settings name ------------------
     backend = providers.Selector(
@@ -105,6 +108,12 @@ class Container(containers.DeclarativeContainer):
     storage_health = backend.provided.health
     schedule_store = backend.provided.schedules
     limit_store = backend.provided.limits
+    history_store = backend.provided.history
+
+    # -- what happened, counted for /metrics and for the dashboard's charts ---------------
+    shared_stats = providers.Singleton(SharedStats, store, clock)
+    history = providers.Singleton(History, history_store, shared_stats, clock)
+    metrics = providers.Singleton(MetricsFanOut, prometheus, history)
 
     # -- the use-cases -------------------------------------------------------------------
     ids = providers.Singleton(JobIds)
@@ -116,7 +125,7 @@ class Container(containers.DeclarativeContainer):
     reaper = providers.Singleton(LeaseReaper, store, ready, consumers, signals, metrics, clock, policy)
     retention = providers.Singleton(Retention, store, clock, policy)
     schedules = providers.Singleton(Schedules, schedule_store, ready, clock, ids, policy, gate, metrics)
-    maintenance = providers.Singleton(Maintenance, ready, reaper, retention, schedules)
+    maintenance = providers.Singleton(Maintenance, ready, reaper, retention, schedules, history)
 
     claims = providers.Singleton(
         Claims,
@@ -141,7 +150,7 @@ class Container(containers.DeclarativeContainer):
     job_admin = providers.Singleton(JobAdmin, store, ready, signals, clock)
     bulk = providers.Singleton(BulkActions, job_admin, store)
     watches = providers.Singleton(Watches, store, signals, gate, policy)
-    queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, clock)
+    queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, shared_stats)
 
     # -- the entrypoints -----------------------------------------------------------------
     servicer = providers.Singleton(
@@ -176,7 +185,7 @@ class Container(containers.DeclarativeContainer):
             config.shared_ports,
         ),
     )
-    prometheus_page = providers.Singleton(PrometheusPage, metrics, queue_admin, storage_health)
+    prometheus_page = providers.Singleton(PrometheusPage, prometheus, queue_admin, storage_health)
     http_server = providers.Singleton(
         HttpServer,
         providers.Singleton(
@@ -187,6 +196,7 @@ class Container(containers.DeclarativeContainer):
             queue_admin,
             schedules,
             limits,
+            history,
             prometheus_page,
             storage_health,
             gate,

@@ -422,3 +422,44 @@ async def test_a_running_job_shows_its_worker_lease_and_fencing_token(server: Ru
         f"running on w-7, attempt 1, fencing token {held.lease_token}; lease until"
     )
     await expect(page.locator("#job-actions button")).to_have_text(["Cancel"])
+
+
+async def test_a_failed_job_found_read_requeued_and_the_charts_move(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    for _ in range(2):
+        await server.enqueue("export")
+    job_id = await server.enqueue("export", '{"file": "q3.csv"}')
+    for _ in range(3):
+        held = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="export", worker_id="w-9"))).job
+        if held.id == job_id:
+            failed = pb.FailJobRequest(
+                job_id=job_id, lease_token=held.lease_token, no_retry=True, error_message="disk full"
+            )
+            await server.stub.FailJob(failed)
+        else:
+            await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=held.id, lease_token=held.lease_token))
+
+    await page.goto(server.http.url + "/")
+    throughput = page.locator("#chart-throughput")
+    await expect(throughput.locator(".legend-enqueued")).to_contain_text("enqueued: 3")
+    await expect(throughput.locator(".legend-completed")).to_contain_text("completed: 2")
+    await expect(throughput.locator(".legend-dead")).to_contain_text("dead: 1")
+    await expect(throughput.locator("path.line-completed")).to_have_count(1)
+    await page.select_option("#browse-status", "failed")
+    await page.click("#browse button")
+    await page.click(f"a.job-link:has-text('{job_id}')")
+    await expect(page.locator("#job-attempts tbody")).to_contain_text("disk full")
+    await expect(page.locator("#job-attempts tbody")).to_contain_text("w-9")
+    await page.click("button.job-action[data-action='requeue']")
+    await expect(page.locator("#job-lease")).to_be_hidden()
+    assert (await server.job(job_id)).status == "queued"
+
+    held = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="export", worker_id="w-9"))).job
+    await server.stub.CompleteJob(pb.CompleteJobRequest(job_id=held.id, lease_token=held.lease_token))
+
+    await expect(throughput.locator(".legend-completed")).to_contain_text("completed: 3")
+    await expect(page.locator("#chart-runs .legend-run_p50")).not_to_contain_text("none")
+    await shot(page, "charts")

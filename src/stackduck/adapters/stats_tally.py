@@ -17,6 +17,7 @@ class Counts:
     dead: int = 0
     completed_recently: int = 0
     dead_recently: int = 0
+    oldest_ready_at: float | None = None
 
     def stats(self, job_type: str) -> TypeStats:
         first, second, third = self.ready_by_priority
@@ -28,6 +29,7 @@ class Counts:
             dead=self.dead,
             completed_recently=self.completed_recently,
             dead_recently=self.dead_recently,
+            oldest_ready_at=self.oldest_ready_at,
         )
 
 
@@ -48,6 +50,8 @@ class StatsTally:
         if status == "queued":
             if run_at <= self._now:
                 counts.ready_by_priority[priority - 1] += 1
+                if counts.oldest_ready_at is None or run_at < counts.oldest_ready_at:
+                    counts.oldest_ready_at = run_at
             else:
                 counts.scheduled += 1
         elif status == "running":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from stackduck.application.history import HistoryStore
 from stackduck.application.limits import LimitStore
 from stackduck.application.ports import (
     Claimer,
@@ -67,6 +68,10 @@ class Backend(Protocol):
     def limits(self) -> LimitStore:
         """The concurrency and rate limits per job type, and the claims that hold them,
         shared by every instance on this storage."""
+
+    @property
+    def history(self) -> HistoryStore:
+        """The charts' minutes: what every instance counted, kept where the record is."""
 
     @property
     def health(self) -> StorageHealth:

@@ -1,10 +1,11 @@
 """The maintenance a serving instance runs in the background: promote due jobs, expire leases,
-prune finished jobs, fire periodic schedules."""
+prune finished jobs, fire periodic schedules, write the charts' minutes."""
 
 from __future__ import annotations
 
 import asyncio
 
+from stackduck.application.history import History
 from stackduck.application.leases import LeaseReaper
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.retention import Retention
@@ -14,9 +15,14 @@ from stackduck.application.tasks import cancel_and_wait
 
 class Maintenance:
     def __init__(
-        self, ready: ReadyPath, reaper: LeaseReaper, retention: Retention, schedules: Schedules
+        self,
+        ready: ReadyPath,
+        reaper: LeaseReaper,
+        retention: Retention,
+        schedules: Schedules,
+        history: History,
     ) -> None:
-        self._loops = (ready.scheduler, reaper.loop, retention.loop, schedules.loop)
+        self._loops = (ready.scheduler, reaper.loop, retention.loop, schedules.loop, history.loop)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

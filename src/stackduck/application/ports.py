@@ -93,6 +93,9 @@ class TypeStats:
     dead: int
     completed_recently: int
     dead_recently: int
+    #: When the longest-waiting due job fell due (None: nothing waits); its age is how
+    #: far the workers are behind.
+    oldest_ready_at: float | None = None
 
     @classmethod
     def empty(cls, job_type: str) -> TypeStats:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, JobAdmin
 from stackduck.application.paused_types import PausedTypes
-from stackduck.application.ports import Clock, JobStore, TypeStats
+from stackduck.application.ports import JobStore, TypeStats
 from stackduck.application.shared_stats import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
@@ -49,13 +49,13 @@ class QueueAdmin:
         job_admin: JobAdmin,
         paused: PausedTypes,
         consumers: ConsumerRegistry,
-        clock: Clock,
+        stats: SharedStats,
     ) -> None:
         self._store = store
         self._job_admin = job_admin
         self._paused = paused
         self._consumers = consumers
-        self._stats = SharedStats(store, clock)
+        self._stats = stats
 
     async def queues(self, job_type: str = "") -> list[QueueView]:
         """Every job type with jobs, or one; paused types show even when empty."""

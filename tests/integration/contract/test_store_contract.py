@@ -374,6 +374,7 @@ async def test_stats_count_each_type_as_the_record_stands(
         dead=2,
         completed_recently=1,
         dead_recently=1,
+        oldest_ready_at=pytest.approx(NOW, abs=0.001),
     )
     assert stats["b"] == TypeStats(
         job_type="b",
@@ -422,8 +423,31 @@ async def test_stats_give_each_count_its_own_field(ports: Ports) -> None:
             dead=9,
             completed_recently=6,
             dead_recently=7,
+            oldest_ready_at=pytest.approx(NOW, abs=0.001),
         )
     ]
+
+
+async def test_stats_say_when_the_longest_waiting_due_job_fell_due(ports: Ports) -> None:
+    """The age of a queue's oldest due job, over priorities, groups and jobs that fell due
+    after they were stored; a type with nothing due has none."""
+    now = NOW + 60
+    await ports.add(
+        ports.job("d", 1), ports.job("d", 3, run_at=NOW - 30),  # the low priority waited longest
+        ports.job("d", 2, run_at=NOW + 600),  # not due: never the oldest
+        ports.job("e", 2, run_at=NOW + 10),  # stored for later, due by `now`
+        ports.job("g", 2), ports.job("g", 2, run_at=NOW - 5, group_key="tenant"),
+        ports.job("f", 1, run_at=NOW + 600),
+    )  # fmt: skip
+
+    oldest = {s.job_type: s.oldest_ready_at for s in await ports.store.stats(now, now - 60)}
+
+    assert oldest == {
+        "d": pytest.approx(NOW - 30, abs=0.001),
+        "e": pytest.approx(NOW + 10, abs=0.001),
+        "g": pytest.approx(NOW - 5, abs=0.001),
+        "f": None,
+    }
 
 
 @pytest.mark.parametrize("allowed", [7.25, 45.5], ids=["within-the-lease", "past-the-lease"])

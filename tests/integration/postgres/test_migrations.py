@@ -31,7 +31,7 @@ DESCRIBE = [
 ]
 ALL_TABLES = (
     "stackduck_jobs, stackduck_paused, stackduck_idempotency, stackduck_schedules, stackduck_limits, "
-    "stackduck_groups, "
+    "stackduck_groups, stackduck_minutes, "
     "stackduck_migrations"
 )
 

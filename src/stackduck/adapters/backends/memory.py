@@ -33,7 +33,8 @@ running jobs, pops no more than each type's allowance and spends its bucket with
 await in between. Fair groups: a type's first grouped entry moves its ready entries into
 turns (adapters/memory/turns.py: per priority a heap per group, the groups by turn
 time), which every pop of the type then takes from (ADR 0029). Stops and watched jobs:
-``MemorySignals``. Paused types: ``MemoryPausedTypes``. Health:
+``MemorySignals``. Paused types: ``MemoryPausedTypes``. The charts' minutes:
+``MemoryHistory``, a dict. Health:
 always up. Nothing to open or close.
 """
 
@@ -47,6 +48,7 @@ from stackduck.adapters.memory import (
     MemoryReadyQueue,
     MemorySignals,
 )
+from stackduck.adapters.memory.history import MemoryHistory
 from stackduck.adapters.memory.limits import MemoryLimits
 from stackduck.adapters.memory.schedules import MemorySchedules
 from stackduck.application.ports import Clock
@@ -65,4 +67,5 @@ class MemoryBackend:
         self.paused_types = MemoryPausedTypes()
         self.schedules = MemorySchedules(self.store)
         self.limits = MemoryLimits(self.store, self.queue, self.claimer)
+        self.history = MemoryHistory()
         self.health = MemoryHealth()

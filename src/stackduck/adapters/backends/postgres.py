@@ -51,7 +51,8 @@ transaction locks the groups whose turn has come (``groups/lock.sql``, ``FOR UPD
 LOCKED``, earliest turn first), leases their earliest due jobs round by round
 (``groups/claim.sql``; the ungrouped jobs are the group '') and writes each group's turn
 back, deleting the emptied ones (``groups/turns.sql``); adapters/postgres/turns.py says
-how. Paused types: ``PostgresPausedTypes`` (a table). Health:
+how. Paused types: ``PostgresPausedTypes`` (a table). The charts' minutes:
+``PostgresHistory`` (``stackduck_minutes``, added to by every instance). Health:
 ``PostgresHealth``, over a connection of its own. Opening migrates the schema and opens the pool, then the
 channel; closing stops them in reverse.
 """
@@ -68,6 +69,7 @@ from stackduck.adapters.backends.base import broadcasting
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.health import PostgresHealth
 from stackduck.adapters.postgres.claimer import PostgresClaimer
+from stackduck.adapters.postgres.history import PostgresHistory
 from stackduck.adapters.postgres.limits import PostgresLimits
 from stackduck.adapters.postgres.notifier import PostgresChannel
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
@@ -90,6 +92,7 @@ class PostgresBackend:
         self.paused_types = PostgresPausedTypes(pool)
         self.schedules = PostgresSchedules(pool)
         self.limits = PostgresLimits(pool, self.notifier)
+        self.history = PostgresHistory(pool)
         self.health = PostgresHealth(conninfo)
 
     @classmethod

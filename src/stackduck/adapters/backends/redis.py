@@ -73,7 +73,8 @@ group_concurrency, counted from its running set (``keys.group_running``; the gro
 is the type's running set less ``keys.running_grouped``) in the same call, is parked
 (``keys.parked``) for 30 s or until one of its jobs ends (``freed.lua``).
 
-Paused types: ``RedisPausedTypes``. Health: a ping. Opening opens the client and re-queues
+Paused types: ``RedisPausedTypes``. The charts' minutes: ``RedisHistory``, a hash
+per minute that expires after a day. Health: a ping. Opening opens the client and re-queues
 what the store holds as queued (a repair, idempotent: ``seed``), then starts the
 channel; closing stops them in reverse.
 """
@@ -90,6 +91,7 @@ from stackduck.adapters.health import RedisHealth
 from stackduck.adapters.redis.channel import RedisChannel
 from stackduck.adapters.redis.claimer import RedisClaimer
 from stackduck.adapters.redis.client import Client, open_client
+from stackduck.adapters.redis.history import RedisHistory
 from stackduck.adapters.redis.keys import Keys
 from stackduck.adapters.redis.limits import RedisLimits
 from stackduck.adapters.redis.paused_types import RedisPausedTypes
@@ -113,6 +115,7 @@ class RedisBackend:
         self.paused_types = RedisPausedTypes(client, keys)
         self.schedules = RedisSchedules(client, keys, self.store)
         self.limits = RedisLimits(client, keys)
+        self.history = RedisHistory(client, keys)
         self.health = RedisHealth(self.ready_sets)
 
     @classmethod

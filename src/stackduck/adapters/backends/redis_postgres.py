@@ -66,6 +66,8 @@ the ready queue like any job. A claim that names a type with groups goes to
 (adapters/postgres/turns.py), and then takes the leased jobs' entries out of the ready
 queue; a grouped job's entry is never what decides when it runs.
 
+The charts' minutes are PostgreSQL's too (``PostgresHistory``).
+
 Health: PostgreSQL's probe (a connection of its own), and Redis as up while the
 queue is not failed over. Opening opens the pool and the client, starts the channel,
 seeds Redis from the record (or fails over at once), then runs the watcher and the
@@ -84,6 +86,7 @@ from stackduck.adapters.backends.base import broadcasting, running
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.adapters.health import FailoverHealth, PostgresHealth, TiersHealth
+from stackduck.adapters.postgres.history import PostgresHistory
 from stackduck.adapters.postgres.limits import PostgresLimits
 from stackduck.adapters.postgres.paused_types import PostgresPausedTypes
 from stackduck.adapters.postgres.pool import open_pool
@@ -118,6 +121,7 @@ class RedisPostgresBackend:
         self.paused_types = PostgresPausedTypes(pool)
         self.schedules = PostgresSchedules(pool)
         self.limits = PostgresLimits(pool, self.notifier, self.queue)
+        self.history = PostgresHistory(pool)
         self._postgres_health = PostgresHealth(conninfo)
         self.health = TiersHealth([self._postgres_health, FailoverHealth(self.queue)])
 

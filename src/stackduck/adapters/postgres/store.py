@@ -308,9 +308,10 @@ class PostgresJobStore:
                 dead=dead,
                 completed_recently=completed,
                 dead_recently=died,
+                oldest_ready_at=oldest,
             )
             # stats.sql's columns, in its order
-            for job_type, ready_1, ready_2, ready_3, scheduled, running, dead, completed, died in rows
+            for job_type, ready_1, ready_2, ready_3, scheduled, running, dead, completed, died, oldest in rows
         ]
 
     @translated

@@ -197,6 +197,11 @@ class Keys:
         """Set of paused job types."""
         return f"{self.prefix}:paused"
 
+    def minute(self, minute: int) -> str:
+        """Hash of one minute's counts for the charts (Redis alone), field ``<count>:<job
+        type>``; every minute in one slot (``{history}``), so one script adds to several."""
+        return f"{self.prefix}:{{history}}:{minute}"
+
     # -- periodic schedules (Redis alone) ------------------------------------------
 
     def schedule(self, name: str) -> str:

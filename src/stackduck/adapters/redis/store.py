@@ -263,13 +263,16 @@ class RedisJobStore:
         pipe = self._client.pipeline(transaction=False)  # every type's first call at once
         for job_type in types:
             await self._queued_chunk(job_type, now, 0, pipe)
-        for job_type, (*ready, scheduled, read) in zip(types, await self._queued.execute(pipe), strict=True):
+        for job_type, (*ready, scheduled, read, oldest) in zip(
+            types, await self._queued.execute(pipe), strict=True
+        ):
             counts = of(job_type)
             counts.ready_by_priority = [int(n) for n in ready]
             counts.scheduled = int(scheduled)
+            counts.oldest_ready_at = int(oldest) / 1000 if int(oldest) >= 0 else None
             offset = int(read)
             while int(read) == DUE_CHUNK:  # a scheduler far behind: the rest, a chunk a call
-                *due, _, read = await self._queued_chunk(job_type, now, offset, self._client)
+                *due, _, read, _ = await self._queued_chunk(job_type, now, offset, self._client)
                 counts.ready_by_priority = [
                     count + int(n) for count, n in zip(counts.ready_by_priority, due, strict=True)
                 ]

@@ -15,6 +15,7 @@ from aiohttp import web
 from stackduck.application.bulk import BulkActions, JobSelection
 from stackduck.application.gate import Gate
 from stackduck.application.health import serving
+from stackduck.application.history import History
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.limits import Limits
 from stackduck.application.ports import Page, StorageHealth
@@ -98,6 +99,7 @@ def build_app(
     queue_admin: QueueAdmin,
     schedules: Schedules,
     limits: Limits,
+    history: History,
     metrics: MetricsPage,
     health: StorageHealth,
     gate: Gate,
@@ -247,6 +249,12 @@ def build_app(
         resumed = await schedules.resume(request.match_info["name"])
         return web.json_response(views.schedule(resumed))
 
+    async def charts(request: web.Request) -> web.Response:
+        """The charts' points: the last hour a minute each, or the last day ten minutes each."""
+        hours = _number("hours", request.query.get("hours", "1") or "1")
+        chart = await history.chart(hours, request.query.get("job_type") or None)
+        return web.json_response(views.chart(chart))
+
     async def limit_list(request: web.Request) -> web.Response:
         return web.json_response([views.limit(usage) for usage in await limits.usage()])
 
@@ -279,6 +287,7 @@ def build_app(
             web.post("/api/schedules/{name}/pause", schedule_pause),
             web.post("/api/schedules/{name}/resume", schedule_resume),
             web.get("/api/limits", limit_list),
+            web.get("/api/history", charts),
             web.post("/api/limits/{job_type}/clear", limit_clear),
         ]
     )

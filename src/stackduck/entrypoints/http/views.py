@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from stackduck.application.consumers import Consumer
+from stackduck.application.history import PERCENTILES, Chart
 from stackduck.application.limits import LimitUsage
 from stackduck.application.queue_admin import QueueView
 from stackduck.domain.job import Job, JobStatus
@@ -65,6 +66,7 @@ def queue(view: QueueView) -> dict[str, Any]:
         "completed_last_minute": stats.completed_recently,
         "dead_last_minute": stats.dead_recently,
         "failure_rate": stats.failure_rate,
+        "oldest_ready_at": stats.oldest_ready_at,  # when the longest-waiting due job fell due
         "paused": view.paused,
     }
 
@@ -110,4 +112,30 @@ def limit(usage: LimitUsage) -> dict[str, Any]:
         "running": usage.running,
         "tokens": usage.tokens,
         "group_concurrency": item.group_concurrency or None,
+    }
+
+
+def chart(item: Chart) -> dict[str, Any]:
+    """The charts' points: counts per point, the queue as last sampled in it, and run-time
+    percentiles (seconds; a bucket's upper bound, null past the last bound or with no runs)."""
+    names = [f"run_p{round(q * 100)}" for q in PERCENTILES]
+    return {
+        "step": item.step,
+        "job_types": item.job_types,
+        "points": [
+            {
+                "at": point.at,
+                "enqueued": point.enqueued,
+                "completed": point.completed,
+                "retried": point.retried,
+                "dead": point.dead,
+                "depth": point.depth,
+                "oldest_wait": point.oldest_wait,
+                **{
+                    name: None if value is None or value == float("inf") else value
+                    for name, value in zip(names, point.run_percentiles, strict=True)
+                },
+            }
+            for point in item.points
+        ],
     }

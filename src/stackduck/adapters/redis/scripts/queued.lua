@@ -10,10 +10,11 @@
 --       the ready set counts as ready; those are read a chunk at a time (a scheduler
 --       that was away may have left many), from `offset`, at most `limit` per call.
 -- Returns: ready with priority 1, 2, 3, scheduled, how many due entries were read
---          (the set counts only when offset is 0; zeros otherwise).
+--          (the set counts only when offset is 0; zeros otherwise), and when the
+--          longest-waiting due job fell due, in ms (-1: none; when offset is 0 only).
 local READY, SCHEDULED, GROUPED = KEYS[1], KEYS[2], KEYS[3]
 local now, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {0, 0, 0, 0, 0}
+local out = {0, 0, 0, 0, 0, -1}
 if offset == 0 then
     for p = 1, 3 do
         out[p] = redis.call('ZCOUNT', READY, string.format('%.0f', p * 1e13),
@@ -26,6 +27,25 @@ if offset == 0 then
         out[p] = out[p] + redis.call('ZCOUNT', GROUPED, string.format('%.0f', p * 1e13), due)
         out[4] = out[4] + redis.call('ZCOUNT', GROUPED, '(' .. due, '(' .. string.format('%.0f', (p + 1) * 1e13))
     end
+    -- The oldest due job: each priority's head in the ready set and in the grouped set (a
+    -- head's score less the priority's base is its due time), and the earliest
+    -- scheduled entry if it is due by now. Seven O(log n) reads, whatever the length.
+    local oldest = nil
+    local function older(at)
+        if at and (oldest == nil or at < oldest) then oldest = at end
+    end
+    for p = 1, 3 do
+        local base = p * 1e13
+        local low, high = string.format('%.0f', base), '(' .. string.format('%.0f', base + 1e13)
+        local head = redis.call('ZRANGEBYSCORE', READY, low, high, 'WITHSCORES', 'LIMIT', 0, 1)
+        if head[2] then older(tonumber(head[2]) - base) end
+        head = redis.call('ZRANGEBYSCORE', GROUPED, low, string.format('%.0f', base + now_ms),
+            'WITHSCORES', 'LIMIT', 0, 1)
+        if head[2] then older(tonumber(head[2]) - base) end
+    end
+    local first = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+    if first[2] then older(math.floor(tonumber(first[2]) * 1000)) end
+    if oldest then out[6] = string.format('%.0f', oldest) end
 end
 local due = redis.call('ZRANGEBYSCORE', SCHEDULED, '-inf', now, 'LIMIT', offset, limit)
 for _, member in ipairs(due) do

@@ -1,0 +1,2 @@
+-- Forget the charts' minutes older than the longest chart.
+DELETE FROM stackduck_minutes WHERE minute < %(before)s
