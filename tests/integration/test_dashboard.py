@@ -431,7 +431,7 @@ async def test_a_failed_job_found_read_requeued_and_the_charts_move(server: Runn
     page.on("dialog", lambda dialog: dialog.accept())
     for _ in range(2):
         await server.enqueue("export")
-    job_id = await server.enqueue("export", '{"file": "q3.csv"}')
+    job_id = await server.enqueue("export", '{"file": "q3.csv"}', metadata={"order": "q3-export"})
     for _ in range(3):
         held = (await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="export", worker_id="w-9"))).job
         if held.id == job_id:
@@ -448,8 +448,9 @@ async def test_a_failed_job_found_read_requeued_and_the_charts_move(server: Runn
     await expect(throughput.locator(".legend-completed")).to_contain_text("completed: 2")
     await expect(throughput.locator(".legend-dead")).to_contain_text("dead: 1")
     await expect(throughput.locator("path.line-completed")).to_have_count(1)
-    await page.select_option("#browse-status", "failed")
-    await page.click("#browse button")
+    await page.fill("#browse-search", "order=q3-export")  # found by its metadata
+    await page.click("#browse button[type=submit]")
+    await expect(page.locator("#jobs tbody tr")).to_have_count(1)
     await page.click(f"a.job-link:has-text('{job_id}')")
     await expect(page.locator("#job-attempts tbody")).to_contain_text("disk full")
     await expect(page.locator("#job-attempts tbody")).to_contain_text("w-9")
@@ -463,3 +464,44 @@ async def test_a_failed_job_found_read_requeued_and_the_charts_move(server: Runn
     await expect(throughput.locator(".legend-completed")).to_contain_text("completed: 3")
     await expect(page.locator("#chart-runs .legend-run_p50")).not_to_contain_text("none")
     await shot(page, "charts")
+
+
+async def test_the_browser_filters_sorts_and_finds_by_id(server: Running, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    first = await server.enqueue("sort", priority=3)
+    later = await server.enqueue("sort", priority=1, scheduled_in=3600)
+    grouped = await server.enqueue("sort", priority=1, group="tenant-7")
+    rows = page.locator("#jobs tbody tr")
+
+    await page.goto(server.http.url + "/")
+    await page.fill("#browse-type", "sort")
+    await page.select_option("#browse-order", "newest")
+    await page.click("#browse button[type=submit]")
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(0)).to_contain_text(grouped)
+    await expect(rows.nth(2)).to_contain_text(first)
+
+    await page.select_option("#browse-order", "due")
+    await page.click("#browse button[type=submit]")
+    await expect(rows.nth(2)).to_contain_text(later)  # due in an hour: last
+
+    await page.select_option("#browse-priority", "1")
+    await page.fill("#browse-group", "tenant-7")
+    await page.click("#browse button[type=submit]")
+    await expect(rows).to_have_count(1)
+    await expect(rows.nth(0)).to_contain_text(grouped)
+    await page.fill("#browse-group", "")
+    await page.select_option("#browse-scheduled", "true")
+    await page.click("#browse button[type=submit]")
+    await expect(rows).to_have_count(1)
+    await expect(rows.nth(0)).to_contain_text(later)
+    await shot(page, "jobs-filtered")
+
+    await page.fill("#browse-search", first)  # an id opens the job
+    await page.click("#browse button[type=submit]")
+    await expect(page.locator("#job")).to_contain_text(f'"id": "{first}"')
+    await page.fill("#browse-search", "tenant")
+    await page.click("#browse button[type=submit]")
+    await expect(page.locator("#browse-note")).to_contain_text("key=value")

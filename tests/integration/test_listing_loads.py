@@ -10,9 +10,9 @@ import psycopg
 import pytest
 import redis
 
-from stackduck.adapters.postgres.queries import sql
+from stackduck.adapters.postgres.store import MAX_ID, NIL_ID, listing
 from stackduck.application.ids import JobIds
-from stackduck.application.ports import LISTED_ATTEMPT_BYTES, LISTED_JOB_BYTES, JobStore
+from stackduck.application.ports import LISTED_ATTEMPT_BYTES, LISTED_JOB_BYTES, JobQuery, JobStore, Order
 from stackduck.container import build_container, close_resources, provide
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobSpec
@@ -54,7 +54,7 @@ async def postgres_store(postgres: str) -> AsyncIterator[JobStore]:
 
 
 async def test_postgres_reads_the_payloads_of_the_page_only(postgres_store: JobStore, postgres: str) -> None:
-    page = await postgres_store.list_jobs(None, None, 1000, "", BUDGET)
+    page = await postgres_store.list_jobs(JobQuery(), 1000, "", BUDGET)
     assert len(page.jobs) == 1 and page.next_cursor == page.jobs[0].id
 
     def payload_blocks_read(query: bytes, params: dict[str, object]) -> int:
@@ -71,7 +71,12 @@ async def test_postgres_reads_the_payloads_of_the_page_only(postgres_store: JobS
     params = {
         "status": None,
         "job_type": None,
-        "after": "00000000-0000-0000-0000-000000000000",
+        "priority": None,
+        "group": None,
+        "scheduled": None,
+        "now": NOW,
+        "meta_key": None,
+        "meta_value": None,
         "limit": 1000,
         "max_bytes": BUDGET,
         "job_bytes": LISTED_JOB_BYTES,
@@ -80,7 +85,12 @@ async def test_postgres_reads_the_payloads_of_the_page_only(postgres_store: JobS
     one_payload = payload_blocks_read(b"SELECT payload FROM stackduck_jobs LIMIT 1", {})
     every_payload = payload_blocks_read(b"SELECT payload FROM stackduck_jobs", {})
     assert every_payload >= JOBS * one_payload > 0  # what is measured: payloads read
-    assert payload_blocks_read(sql("list_jobs"), params) <= 2 * one_payload
+    for order in Order:  # every order reads the payloads of its page only
+        after = MAX_ID if order is Order.NEWEST else NIL_ID
+        assert (
+            payload_blocks_read(listing(order), {**params, "after": after, "after_at": None})
+            <= 2 * one_payload
+        )
 
 
 def bytes_sent(url: str) -> int:
@@ -96,7 +106,7 @@ async def test_redis_sends_the_payloads_of_the_page_only() -> None:
     with private_redis() as server:
         async for store in stored(REDIS_URL=server.url):
             before = bytes_sent(server.url)
-            page = await store.list_jobs(None, None, 1000, "", BUDGET)
+            page = await store.list_jobs(JobQuery(), 1000, "", BUDGET)
             used = bytes_sent(server.url) - before
             assert len(page.jobs) == 1 and page.next_cursor == page.jobs[0].id
             assert PAYLOAD_BYTES < used < 2 * PAYLOAD_BYTES

@@ -11,6 +11,7 @@ from collections import Counter
 import grpc
 import pytest
 
+from stackduck.application.ports import JobQuery
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from tests.integration.conftest import Running, ServerFactory
@@ -134,7 +135,7 @@ async def test_schedules_survive_a_restart_and_a_downtime_gives_one_job(
     await asyncio.sleep(1.2)
     before = await first.stub.ListSchedules(pb.ListSchedulesRequest())
     await stop(first)  # its fire loop is stopped: no tick fires after this read
-    listed = await (await provide(first.container.job_admin)).list_jobs(None, "tick", 1000)
+    listed = await (await provide(first.container.job_admin)).list_jobs(JobQuery(job_type="tick"), 1000)
     last_fired = max(int(job.run_at) for job in listed.jobs)
 
     await asyncio.sleep(4)  # four ticks go by with no server

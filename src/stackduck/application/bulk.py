@@ -1,5 +1,5 @@
 """Bulk actions on jobs from the dashboard: cancel, re-queue or delete a selection —
-the jobs named, or every job a filter (status, job type) matches — counted first, so
+the jobs named, or every job a filter (the jobs browser's) matches — counted first, so
 the operator confirms a number, then changed a page at a time. Each job is changed by
 the same move as alone (cancel, requeue a dead letter, delete an ended job); a job
 whose state the action does not fit is left be and not counted."""
@@ -7,14 +7,14 @@ whose state the action does not fit is left be and not counted."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, ENDED, JobAdmin
 from stackduck.application.moves import Outcome
-from stackduck.application.ports import JobStore
+from stackduck.application.ports import JobQuery, JobStore, Order
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
-from stackduck.domain.rules import validate_id, validate_job_type
+from stackduck.domain.rules import validate_id
 
 BULK_PAGE = 500
 #: The most ids one selection may name (a filter selects any number).
@@ -23,26 +23,25 @@ MAX_NAMED = 10_000
 
 @dataclass(frozen=True, slots=True)
 class JobSelection:
-    """The jobs named; else every job of ``status`` (any, if None) and ``job_type`` (any,
-    if empty); an empty filter only with ``everything``, so no omission selects all."""
+    """The jobs named; else every job the filter matches; an empty filter only with
+    ``everything``, so no omission selects all."""
 
     job_ids: tuple[str, ...] = ()
-    status: JobStatus | None = None
-    job_type: str = ""
+    filter: JobQuery = field(default_factory=JobQuery)
     everything: bool = False
 
     def check(self) -> None:
-        chosen = sum((bool(self.job_ids), self.status is not None or bool(self.job_type), self.everything))
+        filtered = replace(self.filter, order=Order.OLDEST, now=0.0) != JobQuery()
+        chosen = sum((bool(self.job_ids), filtered, self.everything))
         if chosen != 1:
             raise InvalidJob(
-                "select the jobs one way: job_ids, or a filter (status and/or job_type), or all=true"
+                "select the jobs one way: job_ids, or a filter (status, job_type, priority, group, "
+                "scheduled, metadata), or all=true"
             )
         if len(self.job_ids) > MAX_NAMED:
             raise InvalidJob(f"job_ids names {len(self.job_ids)} jobs; at most {MAX_NAMED} (or use a filter)")
         for job_id in self.job_ids:
             validate_id("job_ids", job_id)
-        if self.job_type:
-            validate_job_type(self.job_type)
 
 
 Moves = Callable[[Sequence[str]], Awaitable[list[Outcome]]]
@@ -57,6 +56,7 @@ class Action:
 
 class BulkActions:
     def __init__(self, job_admin: JobAdmin, store: JobStore) -> None:
+        self._job_admin = job_admin
         self._store = store
         self._actions = {
             "cancel": Action((JobStatus.QUEUED, JobStatus.RUNNING), _changed(job_admin.cancel)),
@@ -89,13 +89,13 @@ class BulkActions:
             for start in range(0, len(fitting), BULK_PAGE):
                 yield fitting[start : start + BULK_PAGE]
             return
-        statuses = [s for s in action.fits if selection.status in (None, s)]
+        wanted = selection.filter
+        statuses = [s for s in action.fits if wanted.status in (None, s)]
         for status in statuses:
+            query = replace(wanted, status=status, order=Order.OLDEST)
             cursor = ""
             while True:
-                page = await self._store.list_jobs(
-                    status, selection.job_type or None, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES
-                )
+                page = await self._job_admin.list_jobs(query, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES)
                 if page.jobs:
                     yield [job.id for job in page.jobs]
                 if not page.next_cursor:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from stackduck.application.moves import Outcome, apply_moves
-from stackduck.application.ports import Clock, JobStore, Page, Signals
+from stackduck.application.ports import Clock, JobQuery, JobStore, Order, Page, Signals
 from stackduck.application.ready_path import ReadyPath
 from stackduck.application.stops import cancel_stops
 from stackduck.domain.errors import IllegalTransition, InvalidJob, JobNotFound
 from stackduck.domain.job import Job, JobStatus
-from stackduck.domain.rules import validate_id
+from stackduck.domain.rules import validate_group, validate_id, validate_job_type
 
 #: The states a job ends in, the only ones a job is deleted from.
 ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -46,8 +47,7 @@ class JobAdmin:
 
     async def list_jobs(
         self,
-        status: JobStatus | None,
-        job_type: str | None,
+        query: JobQuery,
         limit: int = 0,
         cursor: str = "",
         max_bytes: int = DEFAULT_PAGE_BYTES,
@@ -55,12 +55,15 @@ class JobAdmin:
         """A page of at most ``limit`` jobs and ``max_bytes`` (its first job whatever its
         size); ``next_cursor`` continues it."""
         cursor = validate_id("page_token", cursor)
-        return await self._store.list_jobs(status, job_type or None, page_size(limit), cursor, max_bytes)
+        return await self._store.list_jobs(
+            checked(query, self._clock.now()), page_size(limit), cursor, max_bytes
+        )
 
     async def dead_letters(
         self, job_type: str | None, limit: int = 0, cursor: str = "", max_bytes: int = DEFAULT_PAGE_BYTES
     ) -> Page:
-        return await self.list_jobs(JobStatus.FAILED, job_type, limit, cursor, max_bytes)
+        query = JobQuery(status=JobStatus.FAILED, job_type=job_type or None)
+        return await self.list_jobs(query, limit, cursor, max_bytes)
 
     async def cancel(self, job_ids: Sequence[str]) -> list[Outcome]:
         """Cancel queued, scheduled or running jobs (the stream holding a running one is
@@ -113,3 +116,19 @@ class JobAdmin:
 
     async def counts(self) -> dict[str, int]:
         return await self._store.count(self._clock.now())
+
+
+def checked(query: JobQuery, now: float) -> JobQuery:
+    """A listing's query with its filters checked (InvalidJob names the one to fix), and
+    ``now`` for the filter on jobs waiting for their time."""
+    if query.job_type is not None:
+        validate_job_type(query.job_type)
+    if query.priority is not None and query.priority not in (1, 2, 3):
+        raise InvalidJob(f"priority must be 1, 2 or 3; got {query.priority}")
+    if query.group is not None:
+        validate_group(query.group)
+    if query.metadata is not None and not query.metadata[0]:
+        raise InvalidJob("a metadata filter needs a key: key=value")
+    if query.order is Order.DUE and query.status not in (None, JobStatus.QUEUED):
+        raise InvalidJob("sorting by due time lists queued jobs: drop the status filter or pick queued")
+    return replace(query, now=now)

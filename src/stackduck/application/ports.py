@@ -6,8 +6,10 @@ Every port is batch-shaped: a single job is a batch of one, so the hot path
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from stackduck.application.stops import Stop
@@ -54,6 +56,59 @@ class QueueEntry:
 class Page:
     jobs: list[Job]
     next_cursor: str
+
+
+class Order(Enum):
+    """How a listing is sorted: by id (ids grow with time: oldest or newest first), or
+    queued jobs by due time (what runs next first; ties by id)."""
+
+    OLDEST = "oldest"
+    NEWEST = "newest"
+    DUE = "due"
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Which jobs a listing holds, and in what order. None: not filtered on."""
+
+    status: JobStatus | None = None
+    job_type: str | None = None
+    priority: int | None = None
+    group: str | None = None  # "" names the jobs in no group
+    #: True: queued jobs waiting for their time (due after ``now``); False: every other.
+    scheduled: bool | None = None
+    #: A metadata key and the value it must hold.
+    metadata: tuple[str, str] | None = None
+    order: Order = Order.OLDEST
+    now: float = 0.0
+
+    def matches(self, job: Job) -> bool:
+        """Whether a job passes every filter (for stores that filter what they walk)."""
+        if self.status is not None and job.status is not self.status:
+            return False
+        if self.queued_only and job.status is not JobStatus.QUEUED:
+            return False
+        if self.job_type is not None and job.job_type != self.job_type:
+            return False
+        if self.priority is not None and job.priority != self.priority:
+            return False
+        if self.group is not None and job.group_key != self.group:
+            return False
+        if self.scheduled is not None and self.scheduled != self.waits(job):
+            return False
+        if self.metadata is not None:
+            key, value = self.metadata
+            return bool(job.metadata) and json.loads(job.metadata).get(key) == value
+        return True
+
+    def waits(self, job: Job) -> bool:
+        """A queued job waiting for its time."""
+        return job.status is JobStatus.QUEUED and job.run_at > self.now
+
+    @property
+    def queued_only(self) -> bool:
+        """Only queued jobs can match: sorting by due time lists those alone."""
+        return self.order is Order.DUE or self.scheduled is True or self.status is JobStatus.QUEUED
 
 
 #: What a listed job costs a page beyond the fields that vary in size (its id, numbers
@@ -162,12 +217,11 @@ class JobStore(Protocol):
         """The queue entries of queued jobs (due or not) by id, ``after`` excluded: what
         (re-)seeding a ready queue, or checking one against the record, walks."""
 
-    async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
-    ) -> Page:
-        """Jobs by id order, filtered; ``cursor`` continues a previous page. A page holds at
-        most ``limit`` jobs, and no more than ``max_bytes`` of them by :func:`listed_bytes`
-        (its first job whatever its size); no payload beyond the page is loaded."""
+    async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
+        """The jobs a query matches, in its order; ``cursor`` (the store's own text, from a
+        previous page's ``next_cursor``) continues a previous page. A page holds at most
+        ``limit`` jobs, and no more than ``max_bytes`` of them by :func:`listed_bytes` (its
+        first job whatever its size); no payload beyond the page is loaded."""
 
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from stackduck.application.consumers import Consumer, ConsumerRegistry
 from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, JobAdmin
 from stackduck.application.paused_types import PausedTypes
-from stackduck.application.ports import JobStore, TypeStats
+from stackduck.application.ports import JobQuery, JobStore, TypeStats
 from stackduck.application.shared_stats import SharedStats
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
@@ -99,9 +99,8 @@ class QueueAdmin:
             return
         cursor = ""
         while True:
-            page = await self._store.list_jobs(
-                JobStatus.FAILED, selection.job_type or None, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES
-            )
+            dead = JobQuery(status=JobStatus.FAILED, job_type=selection.job_type or None)
+            page = await self._store.list_jobs(dead, BULK_PAGE, cursor, DEFAULT_PAGE_BYTES)
             if page.jobs:
                 yield [job.id for job in page.jobs]
             if not page.next_cursor:

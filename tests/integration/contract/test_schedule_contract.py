@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from stackduck.adapters.memory import MemoryJobStore
+from stackduck.application.ports import JobQuery
 from stackduck.application.schedules import Fire, ScheduleStore
 from stackduck.container import provide
 from stackduck.domain.job import Job
@@ -38,7 +39,7 @@ def tick_job(ports: Ports, due: Schedule, **fields: object) -> Job:
 
 
 async def reports(ports: Ports) -> list[Job]:
-    return (await ports.store.list_jobs(None, "report", 100, "", 10**9)).jobs
+    return (await ports.store.list_jobs(JobQuery(job_type="report"), 100, "", 10**9)).jobs
 
 
 async def test_a_schedule_comes_back_exactly_as_stored(ports: Ports) -> None:

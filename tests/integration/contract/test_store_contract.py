@@ -10,7 +10,7 @@ import pytest
 
 from stackduck.adapters.memory import MemoryJobStore
 from stackduck.adapters.redis import store as redis_store
-from stackduck.application.ports import Change, Completion, QueueEntry, TypeStats, listed_bytes
+from stackduck.application.ports import Change, Completion, JobQuery, QueueEntry, TypeStats, listed_bytes
 from stackduck.domain.job import MAX_ATTEMPTS_KEPT, Attempt, Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
@@ -115,10 +115,10 @@ async def test_listing_pages_through_a_status_and_a_type(ports: Ports) -> None:
         job.fail("w", None, NOW, "x", RetryPolicy(), retry=False)
         await ports.store.apply([Change(job, version)])
 
-    first = await ports.store.list_jobs(JobStatus.FAILED, None, 3, "", MIB)
-    second = await ports.store.list_jobs(JobStatus.FAILED, None, 3, first.next_cursor, MIB)
-    only_a = await ports.store.list_jobs(JobStatus.FAILED, "a", 10, "", MIB)
-    everything = await ports.store.list_jobs(None, None, 100, "", MIB)
+    first = await ports.store.list_jobs(JobQuery(status=JobStatus.FAILED), 3, "", MIB)
+    second = await ports.store.list_jobs(JobQuery(status=JobStatus.FAILED), 3, first.next_cursor, MIB)
+    only_a = await ports.store.list_jobs(JobQuery(status=JobStatus.FAILED, job_type="a"), 10, "", MIB)
+    everything = await ports.store.list_jobs(JobQuery(), 100, "", MIB)
 
     assert [j.id for j in first.jobs + second.jobs] == [j.id for j in jobs[:5]]
     assert first.next_cursor and second.next_cursor == ""
@@ -138,7 +138,7 @@ async def test_a_page_holds_what_its_byte_budget_allows_and_says_where_to_go_on(
     ids = [j.id for j in jobs]
 
     async def page(max_bytes: int, cursor: str = "", job_type: str | None = None) -> tuple[list[str], str]:
-        found = await ports.store.list_jobs(None, job_type, 100, cursor, max_bytes)
+        found = await ports.store.list_jobs(JobQuery(job_type=job_type), 100, cursor, max_bytes)
         return [j.id for j in found.jobs], found.next_cursor
 
     assert await page(sizes[0] + sizes[1]) == (ids[:2], ids[1])

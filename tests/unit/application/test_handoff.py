@@ -16,6 +16,7 @@ from stackduck.application.acks import Ack
 from stackduck.application.consumers import Consumer
 from stackduck.application.handoff import assign
 from stackduck.application.ids import JobIds
+from stackduck.application.ports import JobQuery
 from stackduck.container import Container
 from stackduck.domain.errors import StorageUnavailable
 from stackduck.domain.job import Job, JobStatus
@@ -151,7 +152,7 @@ async def test_an_insert_that_failed_after_writing_gives_the_job_back_to_the_que
         with pytest.raises(StorageUnavailable):
             await world.enqueue()
 
-        [written] = [j for j in (await world.job_admin.list_jobs(None, None, 10, "")).jobs]
+        [written] = [j for j in (await world.job_admin.list_jobs(JobQuery(), 10, "")).jobs]
         assert (written.status, written.lease_owner) == (JobStatus.QUEUED, None)  # not a lease nobody holds
         assert container.consumers().consumers[0].reserved == 0
         assert [j.id for j in await asyncio.wait_for(waiting, 1)] == [written.id]  # claimed as usual

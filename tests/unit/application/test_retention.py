@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackduck.adapters.memory import ManualClock
 from stackduck.application.acks import Ack, Failure
 from stackduck.application.policy import QueuePolicy
+from stackduck.application.ports import JobQuery
 from stackduck.application.retention import Retention
 from stackduck.container import Container
 from tests.unit.application.conftest import LEASE, World, make_world
@@ -29,12 +30,12 @@ async def test_completed_and_cancelled_jobs_go_after_a_day_dead_letters_stay(
 
     world.clock.advance(DAY - 1)
     await retention.prune_due()
-    assert {j.id for j in (await world.job_admin.list_jobs(None, None)).jobs} == {done, dead, cancelled}
+    assert {j.id for j in (await world.job_admin.list_jobs(JobQuery())).jobs} == {done, dead, cancelled}
 
     world.clock.advance(2)
     next_look = await retention.prune_due()
 
-    remaining = [j.id for j in (await world.job_admin.list_jobs(None, None)).jobs]
+    remaining = [j.id for j in (await world.job_admin.list_jobs(JobQuery())).jobs]
     assert remaining == [dead]
     assert next_look == world.clock.now() + 60
 
@@ -47,4 +48,4 @@ async def test_dead_letters_go_too_when_their_retention_is_set(container: Contai
     world.clock.advance(3601)
     await container.retention().prune_due()
 
-    assert [j.id for j in (await world.job_admin.list_jobs(None, None)).jobs] == [done, cancelled]
+    assert [j.id for j in (await world.job_admin.list_jobs(JobQuery())).jobs] == [done, cancelled]

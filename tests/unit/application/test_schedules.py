@@ -10,6 +10,7 @@ import pytest
 
 from stackduck.adapters.memory import ManualClock
 from stackduck.application.ids import JobIds
+from stackduck.application.ports import JobQuery
 from stackduck.application.schedules import REREAD_SECONDS, ScheduleRequest, Schedules
 from stackduck.container import Container
 from stackduck.domain.errors import InvalidJob, ScheduleNotFound
@@ -27,7 +28,7 @@ def request(name: str = "tick", **fields: Any) -> ScheduleRequest:
 
 
 async def jobs(world: World) -> list[Job]:
-    page = await world.job_admin.list_jobs(None, "report", 1000, "", 10**9)
+    page = await world.job_admin.list_jobs(JobQuery(job_type="report"), 1000, "", 10**9)
     return page.jobs
 
 

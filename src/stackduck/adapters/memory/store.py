@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from stackduck.adapters.stats_tally import StatsTally
 from stackduck.application.moves import complete_by_moves
-from stackduck.application.ports import Change, Completion, Page, QueueEntry, TypeStats, listed_bytes
+from stackduck.application.ports import (
+    Change,
+    Completion,
+    JobQuery,
+    Order,
+    Page,
+    QueueEntry,
+    TypeStats,
+    listed_bytes,
+)
 from stackduck.application.queue_claimer import start_by_moves
+from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 
 #: An idempotency key's scope: the job type, and the key.
@@ -111,23 +120,38 @@ class MemoryJobStore:
         ids = sorted(i for i in self._by_status[JobStatus.QUEUED] if i > after)[:limit]
         return [QueueEntry.of(self._jobs[i]) for i in ids]
 
-    async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
-    ) -> Page:
-        ids = sorted(self._by_status[status]) if status is not None else sorted(self._jobs)
-        start = bisect_right(ids, cursor) if cursor else 0
+    async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
+        """A walk over the jobs of the status asked (every job otherwise), sorted; the
+        cursor is the last job's id, or for due order its due time and id (keyset)."""
+        status = JobStatus.QUEUED if query.queued_only else query.status
+        pool = self._by_status[status] if status is not None else self._jobs.keys()
+        jobs: list[Job]
+        if query.order is Order.DUE:
+            due_key = _due_cursor(cursor)
+            jobs = sorted(
+                (self._jobs[i] for i in pool if due_key is None or (self._jobs[i].run_at, i) > due_key),
+                key=lambda j: (j.run_at, j.id),
+            )
+        else:
+            newest = query.order is Order.NEWEST
+            ids = sorted(pool, reverse=newest)
+            if cursor:
+                ids = [i for i in ids if (i < cursor if newest else i > cursor)]
+            jobs = [self._jobs[i] for i in ids]
         found: list[Job] = []
         used, more = 0, False
-        for job_id in ids[start:]:
-            job = self._jobs[job_id]
-            if job_type is None or job.job_type == job_type:
+        for job in jobs:
+            if query.matches(job):
                 size = listed_bytes(job)
                 if len(found) == limit or (found and used + size > max_bytes):
                     more = True
                     break
                 found.append(job.copy())
                 used += size
-        return Page(found, found[-1].id if more else "")
+        if not more or not found:
+            return Page(found, "")
+        last = found[-1]
+        return Page(found, due_cursor(last) if query.order is Order.DUE else last.id)
 
     async def count(self, now: float) -> dict[str, int]:
         counts = {status.value: len(ids) for status, ids in self._by_status.items()}
@@ -211,3 +235,18 @@ class MemoryJobStore:
     @staticmethod
     def _is_live(job: Job, deadline: float, attempt: int) -> bool:
         return job.status is JobStatus.RUNNING and job.attempt == attempt and job.lease_expires_at == deadline
+
+
+def due_cursor(job: Job) -> str:
+    """Where a due-ordered page ends: the last job's due time and id."""
+    return f"{job.run_at!r}/{job.id}"
+
+
+def _due_cursor(cursor: str) -> tuple[float, str] | None:
+    if not cursor:
+        return None
+    at, _, job_id = cursor.partition("/")
+    try:
+        return float(at), job_id
+    except ValueError:
+        raise InvalidJob(f"page_token {cursor!r} is not one this server handed out") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -19,6 +20,8 @@ from stackduck.application.ports import (
     LISTED_JOB_BYTES,
     Change,
     Completion,
+    JobQuery,
+    Order,
     Page,
     QueueEntry,
     TypeStats,
@@ -27,6 +30,30 @@ from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
 NIL_ID = "00000000-0000-0000-0000-000000000000"
+MAX_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+#: A listing's order by (ORDER BY, the condition that continues after a page's last job).
+ORDERS = {
+    Order.OLDEST: ("id", "id > %(after)s::uuid"),
+    Order.NEWEST: ("id DESC", "id < %(after)s::uuid"),
+    Order.DUE: (
+        "run_at, id",
+        "(%(after_at)s::float8 IS NULL OR (run_at, id) > (%(after_at)s::float8, %(after)s::uuid))",
+    ),
+}
+
+
+@cache
+def listing(order: Order) -> bytes:
+    by, after = ORDERS[order]
+    return sql("list_jobs").replace(b"{order}", by.encode()).replace(b"{after}", after.encode())
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
 
 #: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
 #: other spellings (upper case, braces, no hyphens) as the same job, and fail a whole
@@ -262,28 +289,41 @@ class PostgresJobStore:
         return [QueueEntry(*row) for row in rows]
 
     @translated
-    async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
-    ) -> Page:
-        if cursor and not _is_id(cursor):
+    async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
+        status = JobStatus.QUEUED if query.queued_only else query.status
+        after_at, after = None, cursor
+        if query.order is Order.DUE and cursor:
+            at, _, after = cursor.partition("/")
+            after_at = _float(at)
+        if (cursor and not _is_id(after)) or (query.order is Order.DUE and cursor and after_at is None):
             raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
+        key, value = query.metadata if query.metadata is not None else (None, None)
         params = {
             "status": status.value if status is not None else None,
-            "job_type": job_type,
-            "after": cursor or NIL_ID,
+            "job_type": query.job_type,
+            "priority": query.priority,
+            "group": query.group,
+            "scheduled": query.scheduled,
+            "now": query.now,
+            "meta_key": key,
+            "meta_value": value,
+            "after_at": after_at,
+            "after": after or (MAX_ID if query.order is Order.NEWEST else NIL_ID),
             "limit": limit,
             "max_bytes": max_bytes,
             "job_bytes": LISTED_JOB_BYTES,
             "attempt_bytes": LISTED_ATTEMPT_BYTES,
         }
         async with self._pool.connection() as conn:
-            found = await conn.execute(sql("list_jobs"), params)
+            found = await conn.execute(listing(query.order), params)
             rows = await found.fetchall()
             columns = JobColumns(found)
         kept = columns.at("kept")  # false on the row past the page, whose job columns are empty
         jobs = [columns.job(row) for row in rows if row[kept]]
-        more = len(jobs) < len(rows)
-        return Page(jobs, jobs[-1].id if more else "")
+        if len(jobs) == len(rows) or not jobs:
+            return Page(jobs, "")
+        last = jobs[-1]
+        return Page(jobs, f"{last.run_at!r}/{last.id}" if query.order is Order.DUE else last.id)
 
     @translated
     async def count(self, now: float) -> dict[str, int]:

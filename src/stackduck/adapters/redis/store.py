@@ -12,6 +12,7 @@ from stackduck.adapters.redis.client import Client
 from stackduck.adapters.redis.errors import translated
 from stackduck.adapters.redis.fields import FIELDS, MUTABLE, decode, mutable_row, row
 from stackduck.adapters.redis.keys import Keys
+from stackduck.adapters.redis.listing import due_chunks
 from stackduck.adapters.redis.lua import Script
 from stackduck.adapters.stats_tally import Counts
 from stackduck.application.ports import (
@@ -19,6 +20,8 @@ from stackduck.application.ports import (
     LISTED_JOB_BYTES,
     Change,
     Completion,
+    JobQuery,
+    Order,
     Page,
     QueueEntry,
     TypeStats,
@@ -205,30 +208,56 @@ class RedisJobStore:
         return [QueueEntry.of(found[i]) for i in ids if i in found]
 
     @translated
-    async def list_jobs(
-        self, status: JobStatus | None, job_type: str | None, limit: int, cursor: str, max_bytes: int
-    ) -> Page:
-        """Sizes first (sizes.lua), a chunk of ids at a time; then only the jobs kept are read."""
-        index = self._keys.status(status) if status is not None else self._keys.all_jobs
+    async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
+        """Candidates a chunk at a time, in the query's order (by id from the status index or
+        the index of every job; by due time from the queued jobs' own sets, listing.py);
+        then each one's sizes and filtered fields (sizes.lua, no payload read), and only
+        the jobs kept are read whole."""
+        if query.order is Order.DUE:
+            chunks = due_chunks(self._client, self._keys, query, cursor)
+        else:
+            status = JobStatus.QUEUED if query.queued_only else query.status
+            index = self._keys.status(status) if status is not None else self._keys.all_jobs
+            chunks = self._id_chunks(index, cursor, newest=query.order is Order.NEWEST)
         kept: list[str] = []
-        used, more, after = 0, False, cursor
-        while not more:
-            ids = await self._ids_after(index, after, LIST_CHUNK)
-            if not ids:
-                break
+        cursors: dict[str, str] = {}
+        used, more = 0, False
+        async for chunk in chunks:
+            ids = [job_id for job_id, _ in chunk]
             flat = await self._sizes(args=[self._keys.job_prefix, LISTED_ATTEMPT_BYTES, *ids])
-            for job_id, found_type, size in zip(ids, flat[::2], flat[1::2], strict=True):
-                if found_type is None or job_type not in (None, found_type):
+            for at, (job_id, continues) in enumerate(chunk):
+                found_type, size, priority, group, status_, run_at, metadata = flat[at * 7 : at * 7 + 7]
+                if found_type is None or not query.matches(
+                    _listed(job_id, found_type, priority, group, status_, run_at, metadata)
+                ):
                     continue
                 size = int(size) + LISTED_JOB_BYTES
                 if len(kept) == limit or (kept and used + size > max_bytes):
                     more = True
                     break
                 kept.append(job_id)
+                cursors[job_id] = continues
                 used += size
-            after = ids[-1]
+            if more:
+                break
         jobs = await self._get(kept)
-        return Page([jobs[i] for i in kept if i in jobs], kept[-1] if more else "")
+        return Page([jobs[i] for i in kept if i in jobs], cursors[kept[-1]] if more and kept else "")
+
+    async def _id_chunks(self, index: str, cursor: str, newest: bool) -> AsyncIterator[list[tuple[str, str]]]:
+        """An id index (all scores 0: by id) a chunk at a time, after the cursor's id."""
+        after = cursor
+        while True:
+            if newest:
+                start = f"({after}" if after else "+"
+                found = await self._client.zrevrangebylex(index, start, "-", start=0, num=LIST_CHUNK)
+            else:
+                start = f"({after}" if after else "-"
+                found = await self._client.zrangebylex(index, start, "+", start=0, num=LIST_CHUNK)
+            ids = [str(i) for i in found]
+            if not ids:
+                return
+            yield [(job_id, job_id) for job_id in ids]
+            after = ids[-1]
 
     @translated
     async def count(self, now: float) -> dict[str, int]:
@@ -397,3 +426,12 @@ class RedisJobStore:
     async def _ids_after(self, index: str, after: str, limit: int) -> list[str]:
         start = f"({after}" if after else "-"
         return [str(i) for i in await self._client.zrangebylex(index, start, "+", start=0, num=limit)]
+
+
+def _listed(*fields: str | None) -> Job:
+    """What a listing filters a job on (id, type, priority, group, status, due time and
+    metadata: sizes.lua's), as a Job; the rest of it left empty."""
+    job_id, job_type, priority, group, status, run_at, metadata = (field or "" for field in fields)
+    return Job(id=job_id, job_type=job_type, payload="", priority=int(priority), delay=0, max_retries=0,
+               status=JobStatus(status), run_at=float(run_at), created_at=0.0, updated_at=0.0,
+               metadata=metadata, group_key=group)  # fmt: skip

@@ -12,6 +12,7 @@ from stackduck.application.acks import Acks, Failure
 from stackduck.application.claims import Claims
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.limits import Limits
+from stackduck.application.ports import JobQuery
 from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import QueueAdmin
 from stackduck.application.schedules import Schedules
@@ -173,9 +174,8 @@ class StackDuckServicer:
     async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
         status = convert.job_status(request.status)
         job_type = convert.job_type_filter(request.job_type)
-        page = await self._job_admin.list_jobs(
-            status, job_type, request.limit, request.page_token, self._budget
-        )
+        query = JobQuery(status=status, job_type=job_type)
+        page = await self._job_admin.list_jobs(query, request.limit, request.page_token, self._budget)
         jobs, next_token = self._fit_page(page.jobs, page.next_cursor)
         return pb.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 

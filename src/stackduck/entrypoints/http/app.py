@@ -18,7 +18,7 @@ from stackduck.application.health import serving
 from stackduck.application.history import History
 from stackduck.application.job_admin import JobAdmin
 from stackduck.application.limits import Limits
-from stackduck.application.ports import Page, StorageHealth
+from stackduck.application.ports import JobQuery, Order, Page, StorageHealth
 from stackduck.application.producer import Producer
 from stackduck.application.queue_admin import DeadLetterSelection, QueueAdmin
 from stackduck.application.schedules import Schedules
@@ -52,16 +52,23 @@ SELECTION_FIELDS: dict[str, bodies.Check] = {
 NO_FIELDS = "this call takes no body fields: send an empty body, or {}"
 BULK = (
     'send a JSON object: {"action": "cancel" | "requeue" | "delete", then "job_ids": ["<id>", ...] '
-    'or a filter ("status", "job_type") or "all": true, and "count_only": true to count first}'
+    'or a filter ("status", "job_type", "priority", "group", "scheduled", "metadata": "key=value") '
+    'or "all": true, and "count_only": true to count first}'
 )
 BULK_FIELDS: dict[str, bodies.Check] = {
     "action": bodies.text,
     "job_ids": bodies.ids,
     "status": bodies.text,
     "job_type": bodies.text,
+    "priority": bodies.whole,
+    "group": bodies.text,
+    "scheduled": bodies.boolean,
+    "metadata": bodies.text,
     "all": bodies.boolean,
     "count_only": bodies.boolean,
 }
+#: The jobs browser's sort orders, by the name the query string gives.
+ORDERS = {order.value: order for order in Order}
 NEW_JOB = (
     'send a JSON object: {"job_type": "<type>", "payload": "<JSON text>", "priority": 1-3, '
     '"scheduled_in": <seconds>} (only job_type is required)'
@@ -151,15 +158,26 @@ def build_app(
         return _page(page)
 
     async def jobs(request: web.Request) -> web.Response:
-        """Every job, newest id last, filtered by status and type, a page at a time."""
+        """Every job the filters match, in the order asked (oldest first unless told), a
+        page at a time."""
         query = request.query
-        page = await job_admin.list_jobs(
-            _status(query.get("status", "")),
-            query.get("job_type") or None,
-            _number("limit", query.get("limit", "0") or "0"),
-            query.get("cursor", ""),
+        order = query.get("order", "") or "oldest"
+        if order not in ORDERS:
+            raise InvalidJob(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
+        scheduled = query.get("scheduled", "")
+        if scheduled not in ("", "true", "false"):
+            raise InvalidJob(f"scheduled must be true or false; got {scheduled!r}")
+        wanted = JobQuery(
+            status=_status(query.get("status", "")),
+            job_type=query.get("job_type") or None,
+            priority=_number("priority", query["priority"]) if query.get("priority") else None,
+            group=query.get("group"),
+            scheduled=None if not scheduled else scheduled == "true",
+            metadata=_metadata(query.get("metadata", "")),
+            order=ORDERS[order],
         )
-        return _page(page)
+        limit = _number("limit", query.get("limit", "0") or "0")
+        return _page(await job_admin.list_jobs(wanted, limit, query.get("cursor", "")))
 
     async def enqueue(request: web.Request) -> web.Response:
         """A job enqueued from the dashboard, checked as EnqueueJob checks one."""
@@ -186,8 +204,14 @@ def build_app(
             raise InvalidJob(f"action is missing; {BULK}")
         selection = JobSelection(
             tuple(body.get("job_ids", ())),
-            _status(body.get("status", "")),
-            body.get("job_type", ""),
+            JobQuery(
+                status=_status(body.get("status", "")),
+                job_type=body.get("job_type") or None,
+                priority=body.get("priority"),
+                group=body.get("group"),
+                scheduled=body.get("scheduled"),
+                metadata=_metadata(body.get("metadata", "")),
+            ),
             body.get("all", False),
         )
         if body.get("count_only", False):
@@ -307,6 +331,16 @@ def _status(text: str) -> JobStatus | None:
     if found is None:
         raise InvalidJob(f"status must be one of {', '.join(JOB_STATUSES)}; got {text!r}")
     return found
+
+
+def _metadata(text: str) -> tuple[str, str] | None:
+    """A metadata filter, ``key=value`` (the value may hold "=")."""
+    if not text:
+        return None
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise InvalidJob(f"metadata must be key=value; got {text!r}")
+    return key, value
 
 
 def _number(name: str, text: str) -> int:
