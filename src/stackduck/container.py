@@ -148,7 +148,7 @@ class Container(containers.DeclarativeContainer):
     producer = providers.Singleton(Producer, store, ready, handoff, clock, ids, policy, gate, metrics)
     acks = providers.Singleton(Acks, store, ready, consumers, signals, metrics, clock, policy)
     job_admin = providers.Singleton(JobAdmin, store, ready, signals, clock)
-    bulk = providers.Singleton(BulkActions, job_admin, store)
+    bulk = providers.Singleton(BulkActions, job_admin, store, clock)
     watches = providers.Singleton(Watches, store, signals, gate, policy)
     queue_admin = providers.Singleton(QueueAdmin, store, job_admin, paused_types, consumers, shared_stats)
 

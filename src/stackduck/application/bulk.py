@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, ENDED, JobAdmin
+from stackduck.application.job_admin import DEFAULT_PAGE_BYTES, ENDED, JobAdmin, checked
 from stackduck.application.moves import Outcome
-from stackduck.application.ports import JobQuery, JobStore, Order
+from stackduck.application.ports import Clock, JobQuery, JobStore, Order
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import JobStatus
 from stackduck.domain.rules import validate_id
@@ -55,9 +55,10 @@ class Action:
 
 
 class BulkActions:
-    def __init__(self, job_admin: JobAdmin, store: JobStore) -> None:
+    def __init__(self, job_admin: JobAdmin, store: JobStore, clock: Clock) -> None:
         self._job_admin = job_admin
         self._store = store
+        self._clock = clock
         self._actions = {
             "cancel": Action((JobStatus.QUEUED, JobStatus.RUNNING), _changed(job_admin.cancel)),
             "requeue": Action((JobStatus.FAILED,), _changed(job_admin.requeue_dead)),
@@ -71,9 +72,15 @@ class BulkActions:
         return found
 
     async def count(self, name: str, selection: JobSelection) -> int:
-        """How many selected jobs the action fits now (what the operator confirms)."""
+        """How many selected jobs the action fits now (what the operator confirms): counted
+        by the store for a filter, without reading the jobs."""
         action = self._action(name)
-        return sum([len(ids) async for ids in self._fitting(action, selection)])
+        selection.check()
+        if selection.job_ids:
+            return sum([len(ids) async for ids in self._fitting(action, selection)])
+        wanted = checked(selection.filter, self._clock.now())
+        statuses = [s for s in action.fits if wanted.status in (None, s)]
+        return sum([await self._store.count_jobs(replace(wanted, status=s)) for s in statuses])
 
     async def apply(self, name: str, selection: JobSelection) -> int:
         """Change every selected job the action fits; how many were changed."""

@@ -110,6 +110,13 @@ class JobQuery:
         """Only queued jobs can match: sorting by due time lists those alone."""
         return self.order is Order.DUE or self.scheduled is True or self.status is JobStatus.QUEUED
 
+    @property
+    def walked_status(self) -> JobStatus | None:
+        """The one status whose jobs a store need look at (None: every job's)."""
+        if self.status is not None:
+            return self.status
+        return JobStatus.QUEUED if self.queued_only else None
+
 
 #: What a listed job costs a page beyond the fields that vary in size (its id, numbers
 #: and framing), and each of its ended attempts beyond its error and worker id.
@@ -222,6 +229,9 @@ class JobStore(Protocol):
         previous page's ``next_cursor``) continues a previous page. A page holds at most
         ``limit`` jobs, and no more than ``max_bytes`` of them by :func:`listed_bytes` (its
         first job whatever its size); no payload beyond the page is loaded."""
+
+    async def count_jobs(self, query: JobQuery) -> int:
+        """How many jobs a query's filters match (its order aside)."""
 
     async def count(self, now: float) -> dict[str, int]:
         """How many jobs are in each state (queued split into queued/scheduled)."""

@@ -6,6 +6,9 @@ waiting, `stackduck bench --backlog`), a dashboard refreshing every 2 s and a me
 scrape would otherwise keep the store busy walking. A read that took ``t`` seconds is
 reused for ``REUSE_FACTOR * t`` (at most ``MAX_REUSE_SECONDS``), so stats take at most
 about a tenth of the store's time; a fast read (most stores, most sizes) is not kept.
+Once a slow read's time is up, the next caller starts a fresh read and, like every caller
+until it ends, is given the kept one meanwhile (for at most ``MAX_REUSE_SECONDS`` more):
+nobody waits for a slow read but the first, and an operator's change (``forget``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ MAX_REUSE_SECONDS = 60.0
 @dataclass(frozen=True, slots=True)
 class _Kept:
     stats: list[TypeStats]
-    until: float
+    until: float  # served as it is until then
+    stale_until: float  # then served while a fresh read is made, until then
 
 
 class SharedStats:
@@ -40,12 +44,15 @@ class SharedStats:
         """Stats of every job type. (Always all: where a read walks every job, one type
         costs the same walk, and callers asking for different types share it.)"""
         kept = self._kept
-        if kept is not None and self._clock.now() < kept.until:
+        now = self._clock.now()
+        if kept is not None and now < kept.until:
             return kept.stats
         reading = self._reading
         if reading is None:
             reading = self._reading = asyncio.ensure_future(self._read())
             reading.add_done_callback(self._done)
+        if kept is not None and now < kept.stale_until:
+            return kept.stats
         return await asyncio.shield(reading)  # a caller that leaves does not cancel the others'
 
     def forget(self) -> None:
@@ -58,7 +65,8 @@ class SharedStats:
         finished = self._clock.now()
         took = finished - started
         slow = took >= SLOW_SECONDS
-        self._kept = _Kept(stats, finished + min(took * REUSE_FACTOR, MAX_REUSE_SECONDS)) if slow else None
+        until = finished + min(took * REUSE_FACTOR, MAX_REUSE_SECONDS)
+        self._kept = _Kept(stats, until, until + MAX_REUSE_SECONDS) if slow else None
         return stats
 
     def _done(self, done: asyncio.Future[list[TypeStats]]) -> None:

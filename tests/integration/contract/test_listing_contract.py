@@ -70,6 +70,7 @@ async def mix(ports: Ports) -> dict[str, Job]:
         (JobQuery(status=JobStatus.FAILED), ["pdf-dead"]),
         (JobQuery(job_type="mail", priority=2, scheduled=True, now=NOW), ["mail-later"]),
         (JobQuery(job_type="pdf", metadata=("tenant", "acme"), status=JobStatus.QUEUED), ["pdf-group"]),
+        (JobQuery(status=JobStatus.FAILED, scheduled=True, now=NOW), []),  # waiting means queued
     ],
     ids=lambda value: repr(value) if isinstance(value, JobQuery) else "",
 )
@@ -81,6 +82,7 @@ async def test_each_filter_keeps_the_jobs_it_names(
     found = [by_id[i] for i in await every_page(ports, query, 2)]
 
     assert found == sorted(expected, key=lambda name: mix[name].id)
+    assert await ports.store.count_jobs(query) == len(expected)  # what a bulk action confirms
 
 
 async def test_newest_first_is_oldest_first_reversed(ports: Ports, mix: dict[str, Job]) -> None:

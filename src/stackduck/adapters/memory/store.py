@@ -123,7 +123,7 @@ class MemoryJobStore:
     async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
         """A walk over the jobs of the status asked (every job otherwise), sorted; the
         cursor is the last job's id, or for due order its due time and id (keyset)."""
-        status = JobStatus.QUEUED if query.queued_only else query.status
+        status = query.walked_status
         pool = self._by_status[status] if status is not None else self._jobs.keys()
         jobs: list[Job]
         if query.order is Order.DUE:
@@ -152,6 +152,11 @@ class MemoryJobStore:
             return Page(found, "")
         last = found[-1]
         return Page(found, due_cursor(last) if query.order is Order.DUE else last.id)
+
+    async def count_jobs(self, query: JobQuery) -> int:
+        status = query.walked_status
+        pool = self._by_status[status] if status is not None else self._jobs.keys()
+        return sum(1 for job_id in pool if query.matches(self._jobs[job_id]))
 
     async def count(self, now: float) -> dict[str, int]:
         counts = {status.value: len(ids) for status, ids in self._by_status.items()}

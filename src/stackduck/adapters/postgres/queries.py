@@ -44,11 +44,13 @@ ONE_OWNER = "%(worker_id)s"
 def sql(name: str, owner: str = ONE_OWNER) -> bytes:
     """The statement in ``sql/queries/<name>.sql``, with the job columns, the lease
     (``_lease.sql``: the domain's start move, shared by every statement that leases,
-    leasing each job to ``owner``, an SQL expression) and the keys of deleted jobs
-    (``_released_keys.sql``, shared by the deletes) filled in."""
+    leasing each job to ``owner``, an SQL expression), the keys of deleted jobs
+    (``_released_keys.sql``, shared by the deletes) and the jobs browser's filters
+    (``_job_filter.sql``) filled in."""
     qualified = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
     text = _read(name).replace("{lease}", _fragment("_lease").replace("{owner}", owner))
     text = text.replace("{released_keys}", _fragment("_released_keys"))
+    text = text.replace("{job_filter}", _fragment("_job_filter"))
     return text.replace("{j.columns}", qualified).replace("{columns}", JOB_COLUMNS).encode()
 
 

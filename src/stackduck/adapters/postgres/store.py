@@ -42,6 +42,22 @@ ORDERS = {
 }
 
 
+def _filter(query: JobQuery) -> dict[str, Any]:
+    """The parameters of _job_filter.sql for a query."""
+    status = query.walked_status
+    key, value = query.metadata if query.metadata is not None else (None, None)
+    return {
+        "status": status.value if status is not None else None,
+        "job_type": query.job_type,
+        "priority": query.priority,
+        "group": query.group,
+        "scheduled": query.scheduled,
+        "now": query.now,
+        "meta_key": key,
+        "meta_value": value,
+    }
+
+
 @cache
 def listing(order: Order) -> bytes:
     by, after = ORDERS[order]
@@ -290,23 +306,14 @@ class PostgresJobStore:
 
     @translated
     async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
-        status = JobStatus.QUEUED if query.queued_only else query.status
         after_at, after = None, cursor
         if query.order is Order.DUE and cursor:
             at, _, after = cursor.partition("/")
             after_at = _float(at)
         if (cursor and not _is_id(after)) or (query.order is Order.DUE and cursor and after_at is None):
             raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
-        key, value = query.metadata if query.metadata is not None else (None, None)
         params = {
-            "status": status.value if status is not None else None,
-            "job_type": query.job_type,
-            "priority": query.priority,
-            "group": query.group,
-            "scheduled": query.scheduled,
-            "now": query.now,
-            "meta_key": key,
-            "meta_value": value,
+            **_filter(query),
             "after_at": after_at,
             "after": after or (MAX_ID if query.order is Order.NEWEST else NIL_ID),
             "limit": limit,
@@ -324,6 +331,13 @@ class PostgresJobStore:
             return Page(jobs, "")
         last = jobs[-1]
         return Page(jobs, f"{last.run_at!r}/{last.id}" if query.order is Order.DUE else last.id)
+
+    @translated
+    async def count_jobs(self, query: JobQuery) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(sql("count_jobs"), _filter(query))
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
 
     @translated
     async def count(self, now: float) -> dict[str, int]:

@@ -213,35 +213,40 @@ class RedisJobStore:
         the index of every job; by due time from the queued jobs' own sets, listing.py);
         then each one's sizes and filtered fields (sizes.lua, no payload read), and only
         the jobs kept are read whole."""
-        if query.order is Order.DUE:
-            chunks = due_chunks(self._client, self._keys, query, cursor)
-        else:
-            status = JobStatus.QUEUED if query.queued_only else query.status
-            index = self._keys.status(status) if status is not None else self._keys.all_jobs
-            chunks = self._id_chunks(index, cursor, newest=query.order is Order.NEWEST)
         kept: list[str] = []
         cursors: dict[str, str] = {}
         used, more = 0, False
+        async for job_id, continues, size in self._matching(query, cursor):
+            size += LISTED_JOB_BYTES
+            if len(kept) == limit or (kept and used + size > max_bytes):
+                more = True
+                break
+            kept.append(job_id)
+            cursors[job_id] = continues
+            used += size
+        jobs = await self._get(kept)
+        return Page([jobs[i] for i in kept if i in jobs], cursors[kept[-1]] if more and kept else "")
+
+    @translated
+    async def count_jobs(self, query: JobQuery) -> int:
+        """A walk over the candidates, as a listing's, reading no job whole."""
+        return sum([1 async for _ in self._matching(query, "")])
+
+    async def _matching(self, query: JobQuery, cursor: str) -> AsyncIterator[tuple[str, str, int]]:
+        """(id, cursor after it, size) of each job the query matches, in its order."""
+        if query.order is Order.DUE:
+            chunks = due_chunks(self._client, self._keys, query, cursor)
+        else:
+            status = query.walked_status
+            index = self._keys.status(status) if status is not None else self._keys.all_jobs
+            chunks = self._id_chunks(index, cursor, newest=query.order is Order.NEWEST)
         async for chunk in chunks:
             ids = [job_id for job_id, _ in chunk]
             flat = await self._sizes(args=[self._keys.job_prefix, LISTED_ATTEMPT_BYTES, *ids])
             for at, (job_id, continues) in enumerate(chunk):
-                found_type, size, priority, group, status_, run_at, metadata = flat[at * 7 : at * 7 + 7]
-                if found_type is None or not query.matches(
-                    _listed(job_id, found_type, priority, group, status_, run_at, metadata)
-                ):
-                    continue
-                size = int(size) + LISTED_JOB_BYTES
-                if len(kept) == limit or (kept and used + size > max_bytes):
-                    more = True
-                    break
-                kept.append(job_id)
-                cursors[job_id] = continues
-                used += size
-            if more:
-                break
-        jobs = await self._get(kept)
-        return Page([jobs[i] for i in kept if i in jobs], cursors[kept[-1]] if more and kept else "")
+                found_type, size, *filtered = flat[at * 7 : at * 7 + 7]
+                if found_type is not None and query.matches(_listed(job_id, found_type, *filtered)):
+                    yield job_id, continues, int(size)
 
     async def _id_chunks(self, index: str, cursor: str, newest: bool) -> AsyncIterator[list[tuple[str, str]]]:
         """An id index (all scores 0: by id) a chunk at a time, after the cursor's id."""

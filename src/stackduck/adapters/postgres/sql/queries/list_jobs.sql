@@ -1,7 +1,6 @@
 -- A page of jobs in the order asked ({order}: by id either way, or queued jobs by due
 -- time, {after} the keyset condition that continues a page), filtered by whichever of
--- status, type, priority, group, waiting for its time, and a metadata value are given
--- (NULL: not filtered on): at most %(limit)s
+-- the browser's filters are given (_job_filter.sql): at most %(limit)s
 -- jobs, as many as fit in %(max_bytes)s counted as ports.listed_bytes does (the first
 -- job whatever its size). Sizes come first, from octet_length, which reads a stored
 -- value's length without loading it; only the jobs kept are joined back for their
@@ -17,14 +16,7 @@ WITH sized AS (
                                       + %(attempt_bytes)s), 0)
                   FROM jsonb_array_elements(attempts) AS a)) OVER w AS total
     FROM stackduck_jobs
-    WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
-      AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s::text)
-      AND (%(priority)s::smallint IS NULL OR priority = %(priority)s::smallint)
-      AND (%(group)s::text IS NULL OR group_key = %(group)s::text)
-      AND (%(scheduled)s::boolean IS NULL
-           OR (status = 'queued' AND run_at > %(now)s::float8) = %(scheduled)s::boolean)
-      AND (%(meta_key)s::text IS NULL
-           OR (metadata <> '' AND metadata::jsonb ->> %(meta_key)s::text = %(meta_value)s::text))
+    WHERE {job_filter}
       AND {after}
     WINDOW w AS (ORDER BY {order})
     ORDER BY {order}
