@@ -16,6 +16,8 @@ import pytest
 
 from stackduck.adapters.postgres.migrations import available, canonical_schema, migrate
 from stackduck.adapters.postgres.queries import sql
+from stackduck.adapters.postgres.store import listing
+from stackduck.application.ports import Order
 
 STACKDUCK = str(Path(sys.executable).parent / "stackduck")
 
@@ -82,15 +84,22 @@ def test_migrate_without_a_database_url_says_so() -> None:
 
 FILL = """
 INSERT INTO stackduck_jobs (id, job_type, payload, priority, delay, max_retries, status, run_at,
-                            created_at, updated_at, lease_owner, lease_expires_at)
+                            created_at, updated_at, lease_owner, lease_expires_at, metadata)
 SELECT gen_random_uuid(), 'type-' || (g %% 20), '{}', 1 + g %% 3, 30, 2,
        (ARRAY['queued', 'queued', 'completed', 'failed', 'running'])[1 + g %% 5],
        %(now)s + CASE WHEN g %% 10 = 0 THEN 3600 ELSE -g END, %(now)s, %(now)s,
-       CASE WHEN g %% 5 = 4 THEN 'w' END, CASE WHEN g %% 5 = 4 THEN %(now)s + g END
+       CASE WHEN g %% 5 = 4 THEN 'w' END, CASE WHEN g %% 5 = 4 THEN %(now)s + g END,
+       CASE WHEN g %% 50 = 0 THEN '{"tenant": "t' || (g %% 7) || '"}' ELSE '' END
 FROM generate_series(1, 100000) AS g
 """
 
 NOW = 1_800_000_000.0
+#: A listing's parameters, filtering on nothing (list_jobs.sql, _job_filter.sql).
+LISTED = {
+    "status": None, "job_type": None, "priority": None, "group": None, "scheduled": None, "now": NOW,
+    "meta_key": None, "meta_value": None, "after_at": None, "after": "00000000-0000-0000-0000-000000000000",
+    "limit": 100, "max_bytes": 4 << 20, "job_bytes": 128, "attempt_bytes": 48,
+}  # fmt: skip
 HOT_QUERIES = {
     "claim": (sql("claim"), {"job_types": ["type-1", "type-7"], "now": NOW, "limit": 10, "worker_id": "w",
                              "lease_seconds": 60}, "stackduck_jobs_ready"),
@@ -99,10 +108,10 @@ HOT_QUERIES = {
                  {"now": NOW}, "stackduck_jobs_due"),
     "leases": (sql("next_lease_deadline"), {}, "stackduck_jobs_leases"),
     "expired leases": (sql("expired_leases"), {"now": NOW, "limit": 100}, "stackduck_jobs_leases"),
-    "dead letters": (sql("list_jobs"), {"status": "failed", "job_type": None,
-                                        "after": "00000000-0000-0000-0000-000000000000", "limit": 100,
-                                        "max_bytes": 4 << 20, "job_bytes": 128, "attempt_bytes": 48},
-                     "stackduck_jobs_status"),
+    "dead letters": (listing(Order.OLDEST), {**LISTED, "status": "failed"}, "stackduck_jobs_status"),
+    "metadata search": (listing(Order.OLDEST), {**LISTED, "meta_key": "tenant", "meta_value": "t3"},
+                        "stackduck_jobs_metadata"),
+    "due order": (listing(Order.DUE), {**LISTED, "status": "queued"}, "stackduck_jobs_due"),
     "complete": (sql("complete"), {"completions": json.dumps(
         [{"id": str(uuid.uuid4()), "worker_id": "w", "token": 1, "now": NOW} for _ in range(100)]
     )}, "stackduck_jobs_pkey"),

@@ -48,6 +48,9 @@ CREATE INDEX stackduck_jobs_leases ON stackduck_jobs (lease_expires_at) WHERE st
 CREATE INDEX stackduck_jobs_running ON stackduck_jobs (job_type, group_key) WHERE status = 'running';
 -- Listings (dead letters, by status), a page at a time in id order.
 CREATE INDEX stackduck_jobs_status ON stackduck_jobs (status, id);
+-- The jobs browser's metadata search, over the jobs that have metadata.
+CREATE INDEX stackduck_jobs_metadata ON stackduck_jobs USING gin ((metadata::jsonb) jsonb_path_ops)
+    WHERE metadata <> '';
 -- Retention: finished jobs by the time they finished.
 CREATE INDEX stackduck_jobs_finished ON stackduck_jobs (completed_at)
     WHERE status IN ('completed', 'failed', 'cancelled');
