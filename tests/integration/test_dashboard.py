@@ -140,6 +140,13 @@ async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, 
     await expect(attempts.nth(0).locator("td").nth(5)).to_have_text("<b>db away</b>")  # as text, not HTML
     await expect(attempts.nth(0).locator("td").nth(1)).to_have_text("w-1")
     await expect(attempts.nth(1).locator("td").nth(4)).to_have_text("completed")
+    events = page.locator("#job-timeline li")  # in order: enqueued, two attempts, the result
+    await expect(events).to_have_count(6)
+    await expect(events.nth(0)).to_contain_text("enqueued (type report, priority 2)")
+    await expect(events.nth(1)).to_contain_text("attempt 1 started on w-1")
+    await expect(events.nth(2)).to_contain_text("attempt 1 failed: <b>db away</b>")
+    await expect(events.nth(3)).to_contain_text("attempt 2 started on w-2")
+    await expect(events.nth(5)).to_contain_text('completed with result {"rows": 3}')
     await shot(page, "job-view")
 
     await page.fill("#job-id", "no-such-job")
