@@ -64,6 +64,8 @@ class Client:
         self._thread = threading.Thread(target=self._loop.run_forever, name="stackduck-client", daemon=True)
         self._thread.start()
         self._closed = False
+        # Per watch stream, the task taking its next event (touched on the loop only).
+        self._stepping: dict[AsyncGenerator[JobEvent, None], asyncio.Task[Any]] = {}
 
     @property
     def address(self) -> str:
@@ -90,7 +92,7 @@ class Client:
         try:
             while True:
                 try:
-                    event = self._run(_next(events))
+                    event = self._run(self._next(events))
                 except StopAsyncIteration:
                     return
                 yield event
@@ -104,10 +106,31 @@ class Client:
         if threading.current_thread() is self._thread:  # dropped on the loop itself
             self._loop.create_task(closing)
             return
-        # "already running": a step interrupted in this thread is being cancelled on the
-        # loop, and that cancellation closes the stream.
         with contextlib.suppress(RuntimeError):
             self._run(closing)
+            return
+        # "already running": a step of this stream still runs on the loop. A Ctrl-C in this
+        # thread cancels the step it waits for, but one that came before the step's future
+        # was handed back left nothing to cancel: cancel the step itself, which closes the
+        # stream, and close it after in case the step ended first.
+        self._loop.call_soon_threadsafe(self._cancel_step, events)
+
+    async def _next(self, events: AsyncGenerator[JobEvent, None]) -> JobEvent:
+        task = asyncio.current_task()
+        assert task is not None
+        self._stepping[events] = task
+        try:
+            return await anext(events)
+        finally:
+            self._stepping.pop(events, None)
+
+    def _cancel_step(self, events: AsyncGenerator[JobEvent, None]) -> None:
+        step = self._stepping.get(events)
+        if step is None:
+            self._loop.create_task(events.aclose())
+            return
+        step.cancel()
+        step.add_done_callback(lambda _: self._loop.create_task(events.aclose()))
 
     def close(self) -> None:
         """Close the channel and stop the thread. Safe to call twice."""
@@ -154,7 +177,3 @@ class Client:
     set_limit = _blocking(AsyncClient.set_limit)
     limits = _blocking(AsyncClient.limits)
     clear_limit = _blocking(AsyncClient.clear_limit)
-
-
-async def _next(events: AsyncGenerator[JobEvent, None]) -> JobEvent:
-    return await anext(events)

@@ -205,6 +205,37 @@ async def test_leaving_a_sync_watch_early_closes_its_stream(start_server: Server
     assert await asyncio.to_thread(script) is JobStatus.QUEUED
 
 
+@memory_only
+async def test_a_sync_watch_interrupted_before_its_step_was_handed_back_still_closes(
+    start_server: ServerFactory,
+) -> None:
+    """Ctrl-C can land after a step was scheduled on the client's loop but before its future
+    came back to be cancelled: leaving the watch must still close the stream. (The client's
+    insides are driven by hand here, to hold that window open.)"""
+    server: Running = await start_server(STACKDUCK_MAX_WATCH_STREAMS=1)
+    async with AsyncClient(server.address) as client:
+        job_id = await client.enqueue("idle")
+
+    def script() -> JobStatus:
+        with Client(server.address) as sync:
+            events = sync._client.watch(job_id)  # the stream under the iterator
+            sync._run(sync._next(events))  # its first event: the job, queued
+            # The next step, waiting for an event that does not come, its future lost (the
+            # interrupt's window), as the iterator would leave it.
+            asyncio.run_coroutine_threadsafe(sync._next(events), sync._loop)
+            time.sleep(0.2)
+            sync._close_stream(events)  # what leaving the iterator does
+            deadline = time.monotonic() + PATIENCE
+            while True:  # the server frees its one watch slot once the stream is closed
+                try:
+                    return next(iter(sync.watch(job_id))).job.status
+                except LimitExceeded:
+                    assert time.monotonic() < deadline, "the interrupted watch stream is still open"
+                    time.sleep(0.02)
+
+    assert await asyncio.to_thread(script) is JobStatus.QUEUED
+
+
 INTERRUPTED_SCRIPT = """
 import sys, time, stackduck
 address, job_id = sys.argv[1:]
