@@ -1,0 +1,355 @@
+"""The job store in a SQLite file: the record of the SQLite configuration.
+
+Writes go through ``Database.write`` (one writer, group commit), reads through
+``Database.read`` (reader connections). The moves a job makes are the domain's, read and
+written back with compare-and-set (``start_by_moves``, ``complete_by_moves``), as in
+the memory store: with one writer there is nothing a single statement would win over it
+but a round trip between threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+from importlib.resources import files
+from typing import Any
+
+from stackduck.adapters.redis.fields import attempts_of, attempts_text
+from stackduck.adapters.sqlite.database import Database
+from stackduck.adapters.stats_tally import Counts
+from stackduck.application.moves import complete_by_moves
+from stackduck.application.ports import (
+    LISTED_ATTEMPT_BYTES,
+    LISTED_JOB_BYTES,
+    Change,
+    Completion,
+    JobQuery,
+    Order,
+    Page,
+    QueueEntry,
+    TypeStats,
+)
+from stackduck.application.queue_claimer import start_by_moves
+from stackduck.domain.errors import InvalidJob, quoted
+from stackduck.domain.job import STATUS_OF, Job, JobStatus
+
+#: The schema, applied at each start (every statement idempotent).
+SCHEMA = files("stackduck.adapters.sqlite").joinpath("schema.sql").read_text()
+COLUMNS = (
+    "id", "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at",
+    "created_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",
+    "completed_at", "lease_owner", "lease_expires_at", "version", "idempotency_key", "timeout",
+    "metadata", "result", "attempt_deadline", "attempts", "group_key",
+)  # fmt: skip
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM stackduck_jobs"
+INSERT = f"INSERT INTO stackduck_jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+UPDATE = (
+    f"UPDATE stackduck_jobs SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])} WHERE id = ? AND version = ?"
+)
+#: A listing reads its candidates' sizes first, a chunk at a time, and only the kept jobs whole.
+LIST_CHUNK = 500
+#: Ids in one statement at most (SQLite's limit on parameters is 32,766).
+ID_CHUNK = 500
+ORDERS = {
+    Order.OLDEST: ("id", "id > ?"),
+    Order.NEWEST: ("id DESC", "id < ?"),
+    Order.DUE: ("run_at, id", "(run_at, id) > (?, ?)"),
+}
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def row(job: Job) -> tuple[Any, ...]:
+    """The job's values in ``COLUMNS`` order."""
+    return (
+        job.id, job.job_type, job.payload, job.priority, job.delay, job.max_retries, job.status.value,
+        job.run_at, job.created_at, job.updated_at, job.retry_count, job.attempt, job.error_message,
+        job.started_at, job.completed_at, job.lease_owner, job.lease_expires_at, job.version,
+        job.idempotency_key, job.timeout, job.metadata, job.result, job.attempt_deadline,
+        attempts_text(job.attempts), job.group_key,
+    )  # fmt: skip
+
+
+def job_of(values: Sequence[Any]) -> Job:
+    """A job from its row, in ``COLUMNS`` order (tests/unit/adapters hold the order)."""
+    (
+        job_id, job_type, payload, priority, delay, max_retries, status, run_at, created_at,
+        updated_at, retry_count, attempt, error_message, started_at, completed_at, lease_owner,
+        lease_expires_at, version, idempotency_key, timeout, metadata, result, attempt_deadline,
+        attempts, group_key,
+    ) = values  # fmt: skip
+    return Job(
+        id=job_id, job_type=job_type, payload=payload, priority=priority, delay=delay,
+        max_retries=max_retries, status=STATUS_OF[status], run_at=run_at, created_at=created_at,
+        updated_at=updated_at, retry_count=retry_count, attempt=attempt, error_message=error_message,
+        started_at=started_at, completed_at=completed_at, lease_owner=lease_owner,
+        lease_expires_at=lease_expires_at, version=version, idempotency_key=idempotency_key,
+        timeout=timeout, metadata=metadata, result=result, attempt_deadline=attempt_deadline,
+        attempts=attempts_of(attempts), group_key=group_key,
+    )  # fmt: skip
+
+
+class SqliteJobStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
+        rows = [row(job) for job in jobs]
+
+        def write(conn: sqlite3.Connection) -> list[str]:
+            holders: list[str] = []
+            for job, values in zip(jobs, rows, strict=True):
+                holder = job.id
+                if job.idempotency_key:
+                    held = conn.execute(
+                        "SELECT job_id, reserved_until, job_kept FROM stackduck_idempotency "
+                        "WHERE job_type = ? AND key = ?",
+                        (job.job_type, job.idempotency_key),
+                    ).fetchone()
+                    if held is not None and (held[2] or job.created_at <= held[1]):
+                        holders.append(held[0])
+                        continue
+                    conn.execute(
+                        "INSERT INTO stackduck_idempotency (job_type, key, job_id, reserved_until, job_kept) "
+                        "VALUES (?, ?, ?, ?, 1) ON CONFLICT (job_type, key) DO UPDATE SET "
+                        "job_id = excluded.job_id, reserved_until = excluded.reserved_until, job_kept = 1",
+                        (job.job_type, job.idempotency_key, job.id, job.created_at + key_seconds),
+                    )
+                conn.execute(INSERT, values)
+                holders.append(holder)
+            return holders
+
+        try:
+            return await self._db.write(write)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"a job in the batch already exists: {exc}") from None
+
+    async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        wanted = list(dict.fromkeys(job_ids))
+
+        def read(conn: sqlite3.Connection) -> dict[str, Job]:
+            found: dict[str, Job] = {}
+            for start in range(0, len(wanted), ID_CHUNK):
+                chunk = wanted[start : start + ID_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for values in conn.execute(f"{SELECT} WHERE id IN ({marks})", chunk):
+                    found[values[0]] = job_of(values)
+            return found
+
+        return await self._db.read(read) if wanted else {}
+
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        values = [(*row(c.job)[1:], c.job.id, c.expected_version) for c in changes]
+
+        def write(conn: sqlite3.Connection) -> list[bool]:
+            return [conn.execute(UPDATE, one).rowcount == 1 for one in values]
+
+        return await self._db.write(write) if changes else []
+
+    async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
+        return await start_by_moves(self, owners, now, lease_seconds)
+
+    async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
+        return await complete_by_moves(self, completions)
+
+    async def expired_leases(self, now: float, limit: int) -> list[Job]:
+        statement = (
+            f"{SELECT} WHERE status = 'running' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?"
+        )
+        return await self._db.read(lambda conn: [job_of(v) for v in conn.execute(statement, (now, limit))])
+
+    async def next_lease_deadline(self) -> float | None:
+        statement = "SELECT min(lease_expires_at) FROM stackduck_jobs WHERE status = 'running'"
+        found = await self._db.read(lambda conn: conn.execute(statement).fetchone())
+        return None if found is None else found[0]
+
+    async def runnable(self, limit: int, after: str) -> list[QueueEntry]:
+        statement = (
+            "SELECT id, job_type, priority, run_at, group_key FROM stackduck_jobs "
+            "WHERE status = 'queued' AND id > ? ORDER BY id LIMIT ?"
+        )
+        rows = await self._db.read(lambda conn: conn.execute(statement, (after, limit)).fetchall())
+        return [QueueEntry(*values) for values in rows]
+
+    async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
+        by, after_sql = ORDERS[query.order]
+        where, params = _where(query)
+        after: tuple[Any, ...] = ()
+        if cursor:
+            after = _after(query.order, cursor)
+            where, params = f"{where} AND {after_sql}", [*params, *after]
+        sizes = (
+            f"SELECT id, run_at, length(CAST(payload AS BLOB)) + length(CAST(error_message AS BLOB)) "
+            f"+ length(CAST(job_type AS BLOB)) + coalesce(length(CAST(lease_owner AS BLOB)), 0) "
+            f"+ length(CAST(metadata AS BLOB)) + coalesce(length(CAST(result AS BLOB)), 0), attempts "
+            f"FROM stackduck_jobs WHERE {where} ORDER BY {by} LIMIT ?"
+        )
+
+        def read(conn: sqlite3.Connection) -> Page:
+            kept: list[str] = []
+            last: tuple[float, str] | None = None
+            used, more = 0, False
+            for values in conn.execute(sizes, (*params, limit + 1)):
+                job_id, run_at, size, attempts = values
+                size += LISTED_JOB_BYTES + _attempt_bytes(attempts)
+                if len(kept) == limit or (kept and used + size > max_bytes):
+                    more = True
+                    break
+                kept.append(job_id)
+                last = (run_at, job_id)
+                used += size
+            found: dict[str, Job] = {}
+            for start in range(0, len(kept), ID_CHUNK):
+                chunk = kept[start : start + ID_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found.update(
+                    (v[0], job_of(v)) for v in conn.execute(f"{SELECT} WHERE id IN ({marks})", chunk)
+                )
+            jobs = [found[i] for i in kept if i in found]
+            if not more or last is None:
+                return Page(jobs, "")
+            return Page(jobs, f"{last[0]!r}/{last[1]}" if query.order is Order.DUE else last[1])
+
+        return await self._db.read(read)
+
+    async def count_jobs(self, query: JobQuery) -> int:
+        where, params = _where(query)
+        statement = f"SELECT count(*) FROM stackduck_jobs WHERE {where}"
+        found = await self._db.read(lambda conn: conn.execute(statement, params).fetchone())
+        return int(found[0])
+
+    async def count(self, now: float) -> dict[str, int]:
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = {state: 0 for state in [*(s.value for s in JobStatus), "scheduled"]}
+            for state, number in conn.execute("SELECT status, count(*) FROM stackduck_jobs GROUP BY status"):
+                counts[state] = number
+            [scheduled] = conn.execute(
+                "SELECT count(*) FROM stackduck_jobs WHERE status = 'queued' AND run_at > ?", (now,)
+            ).fetchone()
+            counts["queued"] -= scheduled
+            counts["scheduled"] = scheduled
+            return counts
+
+        return await self._db.read(read)
+
+    async def stats(self, now: float, since: float) -> list[TypeStats]:
+        statement = """
+            SELECT job_type,
+                   count(*) FILTER (WHERE status = 'queued' AND run_at <= :now AND priority = 1),
+                   count(*) FILTER (WHERE status = 'queued' AND run_at <= :now AND priority = 2),
+                   count(*) FILTER (WHERE status = 'queued' AND run_at <= :now AND priority = 3),
+                   count(*) FILTER (WHERE status = 'queued' AND run_at > :now),
+                   count(*) FILTER (WHERE status = 'running'),
+                   count(*) FILTER (WHERE status = 'failed'),
+                   count(*) FILTER (WHERE status = 'completed' AND completed_at > :since),
+                   count(*) FILTER (WHERE status = 'failed' AND completed_at > :since),
+                   min(run_at) FILTER (WHERE status = 'queued' AND run_at <= :now)
+            FROM stackduck_jobs GROUP BY job_type ORDER BY job_type
+        """
+        rows = await self._db.read(
+            lambda conn: conn.execute(statement, {"now": now, "since": since}).fetchall()
+        )
+        return [
+            Counts([r1, r2, r3], scheduled, running, dead, done, died, oldest).stats(job_type)
+            for job_type, r1, r2, r3, scheduled, running, dead, done, died, oldest in rows
+        ]
+
+    async def delete(
+        self, job_ids: Sequence[str], statuses: Collection[JobStatus], finished_before: float | None = None
+    ) -> int:
+        ids = list(dict.fromkeys(job_ids))
+        states = [s.value for s in statuses]
+        if not ids or not states:
+            return 0
+        return await self._db.write(lambda conn: _delete(conn, ids, states, finished_before))
+
+    async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
+        states = [s.value for s in statuses]
+
+        def write(conn: sqlite3.Connection) -> int:
+            marks = ", ".join("?" * len(states))
+            ids = [
+                found
+                for (found,) in conn.execute(
+                    f"SELECT id FROM stackduck_jobs WHERE status IN ({marks}) AND completed_at < ? "
+                    "ORDER BY completed_at LIMIT ?",
+                    (*states, finished_before, limit),
+                )
+            ]
+            return _delete(conn, ids, states, finished_before)
+
+        return await self._db.write(write) if states else 0
+
+    async def free_keys(self, now: float, limit: int) -> int:
+        statement = (
+            "DELETE FROM stackduck_idempotency WHERE (job_type, key) IN (SELECT job_type, key "
+            "FROM stackduck_idempotency WHERE NOT job_kept AND reserved_until < ? LIMIT ?)"
+        )
+        return await self._db.write(lambda conn: conn.execute(statement, (now, limit)).rowcount)
+
+
+def _delete(conn: sqlite3.Connection, ids: list[str], states: list[str], before: float | None) -> int:
+    """Delete the jobs named that are in one of ``states`` (and finished before ``before``);
+    the keys they held stay held to the end of their window."""
+    deleted = 0
+    state_marks = ", ".join("?" * len(states))
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        finished = "" if before is None else " AND completed_at IS NOT NULL AND completed_at < ?"
+        gone = conn.execute(
+            f"DELETE FROM stackduck_jobs WHERE id IN ({marks}) AND status IN ({state_marks}){finished} "
+            "RETURNING id, job_type, idempotency_key",
+            (*chunk, *states, *(() if before is None else (before,))),
+        ).fetchall()
+        deleted += len(gone)
+        conn.executemany(
+            "UPDATE stackduck_idempotency SET job_kept = 0 WHERE job_type = ? AND key = ? AND job_id = ?",
+            [(job_type, key, job_id) for job_id, job_type, key in gone if key],
+        )
+    return deleted
+
+
+def _where(query: JobQuery) -> tuple[str, list[Any]]:
+    """The jobs browser's filters as a WHERE clause and its parameters."""
+    conditions: list[str] = ["1"]
+    params: list[Any] = []
+    status = query.walked_status
+    for column, value in (
+        ("status", status.value if status is not None else None),
+        ("job_type", query.job_type),
+        ("priority", query.priority),
+        ("group_key", query.group),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if query.scheduled is not None:
+        conditions.append("(status = 'queued' AND run_at > ?) = ?")
+        params += [query.now, int(query.scheduled)]
+    if query.metadata is not None:
+        key, value = query.metadata
+        conditions.append("metadata <> '' AND json_extract(metadata, ?) = ?")
+        params += ['$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"', value]
+    return " AND ".join(conditions), params
+
+
+def _after(order: Order, cursor: str) -> tuple[Any, ...]:
+    if order is Order.DUE:
+        at, _, job_id = cursor.partition("/")
+        try:
+            return float(at), job_id
+        except ValueError:
+            pass
+    elif len(cursor) == 36:
+        return (cursor,)
+    raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
+
+
+def _attempt_bytes(attempts: str) -> int:
+    if not attempts:
+        return 0
+    return sum(
+        len(a["error"].encode()) + len(a["worker_id"].encode()) + LISTED_ATTEMPT_BYTES
+        for a in json.loads(attempts)
+    )
