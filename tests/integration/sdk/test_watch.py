@@ -237,7 +237,10 @@ async def test_a_sync_watch_interrupted_before_its_step_was_handed_back_still_cl
 
 
 INTERRUPTED_SCRIPT = """
-import sys, time, stackduck
+import signal, sys, time, stackduck
+# Ctrl-C as a terminal delivers it: a shell running the tests in the background starts
+# them (and so this script) with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 address, job_id = sys.argv[1:]
 with stackduck.Client(address) as client:
     try:
