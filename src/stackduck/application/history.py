@@ -22,7 +22,7 @@ from typing import Protocol
 
 from stackduck.application.due_loop import DueLoop
 from stackduck.application.ports import Clock, TypeStats
-from stackduck.application.shared_stats import SharedStats
+from stackduck.application.shared_stats import REUSE_FACTOR, SharedStats
 from stackduck.domain.errors import InvalidJob, StackduckError
 from stackduck.domain.job import Job, JobStatus
 
@@ -124,6 +124,7 @@ class History:
         self._clock = clock
         self._pending: dict[tuple[int, str], MinuteCounts] = {}
         self._sampled = -1  # the last minute whose queue this instance sampled
+        self._next_sample = 0.0  # no sample before then
         self._pruned = 0.0
         self.loop = DueLoop("history", self.flush, clock)
 
@@ -161,9 +162,12 @@ class History:
         the old minutes now and then; returns when to flush next."""
         now = self._clock.now()
         minute = _minute_of(now)
-        if minute != self._sampled:
+        if minute != self._sampled and now >= self._next_sample:
             self._sampled = minute
-            self._sample(await self._stats.read(), now)
+            self._sample(await self._stats.read(keep=False), now)
+            # A slow store (stats walk every job) is sampled less often: at most a tenth
+            # of its time goes to the charts' samples.
+            self._next_sample = now + max(0.0, REUSE_FACTOR * self._stats.took - MINUTE)
         pending, self._pending = self._pending, {}
         if pending:
             try:

@@ -39,17 +39,21 @@ class SharedStats:
         self._clock = clock
         self._kept: _Kept | None = None
         self._reading: asyncio.Future[list[TypeStats]] | None = None
+        #: How long the last read took, in seconds.
+        self.took = 0.0
 
-    async def read(self) -> list[TypeStats]:
+    async def read(self, keep: bool = True) -> list[TypeStats]:
         """Stats of every job type. (Always all: where a read walks every job, one type
-        costs the same walk, and callers asking for different types share it.)"""
+        costs the same walk, and callers asking for different types share it.) A read
+        made with ``keep=False`` (a background sampler's) is shared with whoever asks
+        meanwhile but not kept: it never makes what others read later stale."""
         kept = self._kept
         now = self._clock.now()
         if kept is not None and now < kept.until:
             return kept.stats
         reading = self._reading
         if reading is None:
-            reading = self._reading = asyncio.ensure_future(self._read())
+            reading = self._reading = asyncio.ensure_future(self._read(keep))
             reading.add_done_callback(self._done)
         if kept is not None and now < kept.stale_until:
             return kept.stats
@@ -59,11 +63,13 @@ class SharedStats:
         """Something changed that the stats must show at once (an operator's bulk change)."""
         self._kept = None
 
-    async def _read(self) -> list[TypeStats]:
+    async def _read(self, keep: bool) -> list[TypeStats]:
         started = self._clock.now()
         stats = await self._store.stats(started, started - STATS_WINDOW_SECONDS)
         finished = self._clock.now()
-        took = finished - started
+        took = self.took = finished - started
+        if not keep:
+            return stats
         slow = took >= SLOW_SECONDS
         until = finished + min(took * REUSE_FACTOR, MAX_REUSE_SECONDS)
         self._kept = _Kept(stats, until, until + MAX_REUSE_SECONDS) if slow else None

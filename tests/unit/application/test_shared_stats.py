@@ -129,3 +129,17 @@ async def test_callers_at_the_same_time_share_one_read_and_one_leaving_does_not_
     results = await asyncio.gather(*callers[1:])
 
     assert store.reads == 1 and results[0] == results[1] and len(results[0]) == 1
+
+
+async def test_a_read_not_to_keep_is_never_served_later() -> None:
+    """A background sampler's slow read must not make a caller's stats stale after it."""
+    clock = ManualClock(start=1_800_000_000.0)
+    store = CountedStore(clock)
+    stats = SharedStats(store, clock)
+    store.cost = 2.0
+    assert await stats.read(keep=False) == [] and stats.took == 2.0
+    await add(store)
+
+    [fresh] = await stats.read()
+
+    assert store.reads == 2 and fresh.ready_by_priority[1] == 1
