@@ -92,7 +92,17 @@ def storage_env(request: pytest.FixtureRequest, storage: str) -> dict[str, str]:
     if "redis" in storage:
         env["REDIS_URL"] = request.getfixturevalue("redis_server")
         env["STACKDUCK_REDIS_PREFIX"] = request.getfixturevalue("redis_prefix")
+    if storage == "sqlite":  # a data directory of the test's own
+        env["STACKDUCK_STORAGE"] = "sqlite"
+        env["STACKDUCK_DATA_DIR"] = str(request.getfixturevalue("tmp_path") / "stackduck-data")
     return env
 
 
-STORAGES = ["memory", "postgres", "redis", "redis+postgres"]
+STORAGES = ["memory", "sqlite", "postgres", "redis", "redis+postgres"]
+#: The storage of one process only: memory, and the SQLite file a server owns.
+ONE_PROCESS = ("memory", "sqlite")
+
+
+def one_process(settings: dict[str, str]) -> bool:
+    """Settings of a storage one server process has to itself: no other instance shares it."""
+    return not settings.get("DATABASE_URL") and not settings.get("REDIS_URL")

@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 from dependency_injector import containers, providers
 from pydantic import ValidationError
 
-from stackduck.adapters.backends import MemoryBackend, PostgresBackend, RedisBackend, RedisPostgresBackend
+from stackduck.adapters.backends import (
+    MemoryBackend,
+    PostgresBackend,
+    RedisBackend,
+    RedisPostgresBackend,
+    SqliteBackend,
+)
 from stackduck.adapters.clock import SystemClock
 from stackduck.adapters.postgres.pool import check_conninfo
 from stackduck.adapters.prometheus import PrometheusMetrics, PrometheusPage
@@ -82,6 +88,7 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Resource(
             RedisBackend.open, config.redis_url, config.redis_pool_size, config.redis_prefix, clock
         ),
+        sqlite=providers.Resource(SqliteBackend.open, config.data_dir, config.sqlite_synchronous, clock),
         **{
             "redis+postgres": providers.Resource(
                 RedisPostgresBackend.open,
@@ -226,7 +233,7 @@ async def close_resources(container: Container) -> None:
         await closing
 
 
-SUPPORTED_STORAGE = ("memory", "postgres", "redis", "redis+postgres")
+SUPPORTED_STORAGE = ("memory", "postgres", "redis", "redis+postgres", "sqlite")
 
 
 def read_settings(**overrides: Any) -> Settings:

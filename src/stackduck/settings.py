@@ -89,6 +89,17 @@ class Settings(BaseSettings):
         0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
     )
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, validation_alias=_env("STACKDUCK_PROCESSES"))
+    #: Without DATABASE_URL or REDIS_URL: which storage of this process (memory, or a
+    #: SQLite file in data_dir).
+    storage_choice: Literal["memory", "sqlite"] | None = Field(
+        None, validation_alias=_env("STACKDUCK_STORAGE")
+    )
+    data_dir: str = Field("stackduck-data", min_length=1, validation_alias=_env("STACKDUCK_DATA_DIR"))
+    #: SQLite's synchronous setting: "normal" keeps every commit through a crash of the
+    #: process; "full" through a power loss too, at the price of a sync per commit.
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal", validation_alias=_env("STACKDUCK_SQLITE_SYNCHRONOUS")
+    )
     _file_token: SecretStr | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -106,11 +117,21 @@ class Settings(BaseSettings):
             self._file_token = SecretStr(_read_token(self.auth_token_file))
         if self.readonly_token is not None:
             self._check_readonly(self.readonly_token.get_secret_value())
+        if self.storage_choice is not None and (self.database_url or self.redis_url):
+            raise ValueError(
+                f"STACKDUCK_STORAGE={self.storage_choice} and DATABASE_URL/REDIS_URL name different storage: "
+                "unset STACKDUCK_STORAGE to use the URLs, or unset the URLs"
+            )
         if self.processes > 1 and self.storage == "memory":
             raise ValueError(
                 f"{self.processes} server processes need shared storage: in-memory storage lives in one "
                 "process, so each would keep a queue of its own; set DATABASE_URL and/or REDIS_URL, "
                 "or serve with one process"
+            )
+        if self.processes > 1 and self.storage == "sqlite":
+            raise ValueError(
+                f"{self.processes} server processes need shared storage: one server process owns a SQLite "
+                "data directory; set DATABASE_URL and/or REDIS_URL, or serve with one process"
             )
         return self
 
@@ -177,7 +198,7 @@ class Settings(BaseSettings):
             return "postgres"
         if self.redis_url:
             return "redis"
-        return "memory"
+        return self.storage_choice or "memory"
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

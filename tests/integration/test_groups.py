@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import one_process
 from tests.integration.conftest import Running, ServerFactory
 from tests.integration.test_limits import Worker, until, workers  # noqa: F401 - the fixture
 
@@ -79,7 +80,7 @@ async def test_group_concurrency_holds_across_instances(
     workers: list[Worker],  # noqa: F811
 ) -> None:
     one: Running = await start_server()
-    two: Running = await start_server() if storage_settings else one
+    two: Running = await start_server() if not one_process(storage_settings) else one
     await one.stub.SetLimit(pb.SetLimitRequest(job_type=T, group_concurrency=2))
     await asyncio.sleep(1.1)  # the other instance's view is at most a second old
     for group in ("a", "b", "c"):

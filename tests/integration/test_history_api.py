@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import ONE_PROCESS
 from tests.integration.conftest import Running, ServerFactory
 
 
@@ -29,7 +30,7 @@ async def totals(server: Running, job_type: str) -> tuple[int, int, int, int]:
 
 async def test_another_instance_charts_what_one_did(start_server: ServerFactory) -> None:
     one = await start_server()
-    shared = one.container.config.storage() != "memory"
+    shared = one.container.config.storage() not in ONE_PROCESS
     other = await start_server() if shared else one
     for _ in range(3):
         await one.enqueue("chart-mail")

@@ -35,9 +35,12 @@ async def test_health_service_reports_serving_and_each_tier(server: Running) -> 
         await health(server.channel, "stackduck.StackDuckService") == health_pb2.HealthCheckResponse.SERVING
     )
     storage = server.container.config.storage()
-    for tier in {"memory": ["memory"], "postgres": ["postgres"], "redis": ["redis"]}.get(
-        storage, ["postgres", "redis"]
-    ):
+    for tier in {
+        "memory": ["memory"],
+        "sqlite": ["sqlite"],
+        "postgres": ["postgres"],
+        "redis": ["redis"],
+    }.get(storage, ["postgres", "redis"]):
         assert (
             await health(server.channel, f"stackduck.storage.{tier}")
             == health_pb2.HealthCheckResponse.SERVING

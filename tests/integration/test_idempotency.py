@@ -12,6 +12,7 @@ import pytest
 from stackduck.application.retention import Retention
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import one_process
 from tests.integration.conftest import Running, ServerFactory
 
 
@@ -88,8 +89,8 @@ async def test_twenty_concurrent_duplicates_make_one_job(server: Running) -> Non
 async def test_two_servers_racing_on_one_key_make_one_job(
     start_server: ServerFactory, storage_settings: dict[str, str]
 ) -> None:
-    if not storage_settings:
-        pytest.skip("memory storage is one process: there is no second instance to share it")
+    if one_process(storage_settings):
+        pytest.skip("one process owns this storage: there is no second instance to share it")
     one, two = await start_server(), await start_server()
 
     for round_ in range(5):

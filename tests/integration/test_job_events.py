@@ -21,6 +21,7 @@ import pytest
 from stackduck.adapters.broadcast import BroadcastNotifier
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import one_process
 from tests.integration.conftest import Running, ServerFactory
 
 #: What "at once" means here: well under the 5 s safety nets.
@@ -40,10 +41,20 @@ async def next_message(call: Any, within: float = PROMPT) -> Any:
     return message
 
 
-async def shared(storage_settings: dict[str, str], *servers: Running) -> None:
-    """Skip on memory (one process); else wait until the instances have heard each other."""
-    if not storage_settings:
-        pytest.skip("memory storage lives in one process: there is no other instance")
+async def two_instances(
+    start_server: ServerFactory, storage_settings: dict[str, str]
+) -> tuple[Running, Running]:
+    """Two instances on the storage once they have heard each other (skipped where one
+    process owns the storage)."""
+    if one_process(storage_settings):
+        pytest.skip("one process owns this storage: there is no second instance to share it")
+    servers = await start_server(), await start_server()
+    await shared(*servers)
+    return servers
+
+
+async def shared(*servers: Running) -> None:
+    """Wait until the instances have heard each other."""
     notifiers = [await provide(server.container.notifier) for server in servers]
     deadline = time.monotonic() + 10
     while not all(isinstance(n, BroadcastNotifier) and n.peers_heard() for n in notifiers):
@@ -151,8 +162,7 @@ async def test_a_job_answered_before_its_cancel_is_not_stopped(server: Running) 
 async def test_a_cancel_on_one_instance_stops_the_job_on_a_stream_of_another(
     start_server: ServerFactory, storage_settings: dict[str, str]
 ) -> None:
-    a, b = await start_server(), await start_server()
-    await shared(storage_settings, a, b)
+    a, b = await two_instances(start_server, storage_settings)
     call = stream(b)
     first = await a.enqueue()
     delivered = (await next_message(call)).job
@@ -174,8 +184,7 @@ async def test_a_cancel_on_one_instance_stops_the_job_on_a_stream_of_another(
 async def test_a_cancel_on_one_instance_frees_the_slot_of_a_stream_on_another_that_did_not_ask(
     start_server: ServerFactory, storage_settings: dict[str, str]
 ) -> None:
-    a, b = await start_server(), await start_server()
-    await shared(storage_settings, a, b)
+    a, b = await two_instances(start_server, storage_settings)
     call = stream(b, stop_messages=False)
     first = await a.enqueue()
     assert (await next_message(call)).job.id == first
@@ -243,8 +252,7 @@ async def test_watching_a_finished_job_sends_it_once_and_ends(server: Running) -
 async def test_a_watch_on_one_instance_sees_changes_made_on_another(
     start_server: ServerFactory, storage_settings: dict[str, str]
 ) -> None:
-    a, b = await start_server(), await start_server()
-    await shared(storage_settings, a, b)
+    a, b = await two_instances(start_server, storage_settings)
     job_id = await a.enqueue()
     watch = b.stub.WatchJob(pb.WatchJobRequest(job_id=job_id))
     assert (await next_message(watch)).job.status == "queued"

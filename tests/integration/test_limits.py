@@ -13,14 +13,15 @@ import grpc
 import pytest
 
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import one_process
 from tests.integration.conftest import Running, ServerFactory
 
 pytestmark = pytest.mark.slow
 
 
 def shared(storage_settings: dict[str, str]) -> None:
-    if not storage_settings:
-        pytest.skip("memory is one process: there is no second instance to share it with")
+    if one_process(storage_settings):
+        pytest.skip("one process owns this storage: there is no second instance to share it")
 
 
 async def limits(server: Running) -> dict[str, pb.LimitStatus]:
@@ -136,7 +137,9 @@ async def test_a_limit_holds_across_instances_while_workers_die_and_leases_expir
     start_server: ServerFactory, storage_settings: dict[str, str], workers: list[Worker]
 ) -> None:
     one: Running = await start_server(STACKDUCK_LEASE_SECONDS="1")
-    two: Running = await start_server(STACKDUCK_LEASE_SECONDS="1") if storage_settings else one
+    two: Running = (
+        await start_server(STACKDUCK_LEASE_SECONDS="1") if not one_process(storage_settings) else one
+    )
     await one.stub.SetLimit(pb.SetLimitRequest(job_type="mail", concurrency=3))
     await asyncio.sleep(1.1)  # the other instance's view of the limits is at most a second old
     for i in range(30):

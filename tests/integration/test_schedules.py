@@ -14,6 +14,7 @@ import pytest
 from stackduck.application.ports import JobQuery
 from stackduck.container import provide
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
+from tests.conftest import one_process
 from tests.integration.conftest import Running, ServerFactory
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,8 @@ async def stop(server: Running) -> None:
 
 
 def shared(storage_settings: dict[str, str]) -> None:
-    if not storage_settings:
-        pytest.skip("memory is one process: there is no second instance to share it with")
+    if one_process(storage_settings):
+        pytest.skip("one process owns this storage: there is no second instance to share it")
 
 
 async def test_each_tick_is_delivered_once_within_a_second_of_its_time(server: Running) -> None:

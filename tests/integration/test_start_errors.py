@@ -4,6 +4,7 @@ as a process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,3 +104,21 @@ async def test_storage_away_at_start_is_one_line_with_the_host_and_no_password(
 async def test_urls_set_to_nothing_mean_no_such_storage(serve: Callable[..., Served]) -> None:
     served = serve("serve", DATABASE_URL="", REDIS_URL="")
     assert "with memory storage" in await served.started()
+
+
+async def test_a_storage_choice_beside_a_url_is_refused(serve: Callable[..., Served], postgres: str) -> None:
+    log = await refused(serve("serve", STACKDUCK_STORAGE="sqlite", DATABASE_URL=postgres), 2)
+    assert "STACKDUCK_STORAGE=sqlite and DATABASE_URL/REDIS_URL name different storage" in log
+
+
+async def test_several_processes_refuse_sqlite(serve: Callable[..., Served], tmp_path: Path) -> None:
+    served = serve("serve", "--processes", "2", STACKDUCK_STORAGE="sqlite", STACKDUCK_DATA_DIR=str(tmp_path))
+    log = await refused(served, 2)
+    assert "one server process owns a SQLite data directory" in log
+
+
+async def test_sqlite_says_where_the_jobs_are_kept(serve: Callable[..., Served], tmp_path: Path) -> None:
+    served = serve("serve", STACKDUCK_STORAGE="sqlite", STACKDUCK_DATA_DIR=str(tmp_path / "data"))
+    kept = await asyncio.to_thread(served.wait_for_line, "jobs are kept in")
+    assert f"jobs are kept in {tmp_path / 'data' / 'stackduck.db'} (SQLite, synchronous=normal)" in kept
+    assert "with sqlite storage" in await served.started()

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stackduck.adapters.clock import SystemClock
-from stackduck.adapters.memory import MemoryNotifier, MemoryReadyQueue
-from stackduck.adapters.sqlite.database import Database
-from stackduck.adapters.sqlite.store import SCHEMA, SqliteJobStore
 from stackduck.application.ids import JobIds
 from stackduck.application.ports import Claimer, JobStore, Notifier, QueueEntry, ReadyQueue, Schedule
-from stackduck.application.queue_claimer import QueueClaimer
 from stackduck.container import Container, build_container, close_resources, provide
 from stackduck.domain.job import Job
 from stackduck.domain.rules import JobSpec
@@ -62,19 +56,18 @@ PortsFactory = Callable[[], Any]
 
 @pytest.fixture(params=STORAGES)
 async def make_ports(request: pytest.FixtureRequest) -> AsyncIterator[PortsFactory]:
-    async for make in _configured(request, request.param):
-        yield make
-
-
-async def _configured(request: pytest.FixtureRequest, storage: str) -> AsyncIterator[PortsFactory]:
-    """Ports from a container of the storage configuration named (its services started)."""
-    settings = storage_env(request, storage)
+    """Ports of the storage configuration, one instance a call; on SQLite, whose data
+    one process owns, every call gives the one instance."""
+    settings = storage_env(request, request.param)
     containers: list[Container] = []
+    made: list[Ports] = []
 
     async def make() -> Ports:
+        if made and request.param == "sqlite":
+            return made[0]
         container = build_container(Settings(**settings))
         containers.append(container)
-        return Ports(
+        ports = Ports(
             container,
             await provide(container.store),
             await provide(container.claimer),
@@ -83,35 +76,12 @@ async def _configured(request: pytest.FixtureRequest, storage: str) -> AsyncIter
             await provide(container.notifier),
             JobIds(),
         )
+        made.append(ports)
+        return ports
 
     yield make
     for container in containers:
         await close_resources(container)
-
-
-@pytest.fixture(params=[*STORAGES, "sqlite"])
-async def make_store_ports(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PortsFactory]:
-    """The record's ports on every configuration and on a SQLite file (whose backend is
-    not whole yet: its record under a memory queue, as it will serve)."""
-    if request.param != "sqlite":
-        async for make in _configured(request, request.param):
-            yield make
-        return
-    databases: list[Database] = []
-
-    async def make() -> Ports:
-        database = Database(tmp_path / "stackduck.db")
-        await database.open(SCHEMA)
-        databases.append(database)
-        store = SqliteJobStore(database)
-        queue = MemoryReadyQueue()
-        notifier = MemoryNotifier()
-        claimer = QueueClaimer(queue, store, SystemClock(), notifier)
-        return Ports(None, store, claimer, queue, queue, notifier, JobIds())  # type: ignore[arg-type]
-
-    yield make
-    for database in databases:
-        await database.close()
 
 
 @pytest.fixture

@@ -11,14 +11,7 @@ from stackduck.application.ports import Change, JobQuery, Order
 from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
-from tests.integration.contract.conftest import NOW, Ports, PortsFactory
-
-
-@pytest.fixture
-def make_ports(make_store_ports: PortsFactory) -> PortsFactory:
-    """These contracts hold on the SQLite record too."""
-    return make_store_ports
-
+from tests.integration.contract.conftest import NOW, Ports
 
 LATER = NOW + 3600
 

@@ -15,13 +15,6 @@ from stackduck.domain.job import MAX_ATTEMPTS_KEPT, Attempt, Job, JobStatus
 from stackduck.domain.retry import RetryPolicy
 from tests.integration.contract.conftest import NOW, Ports, PortsFactory
 
-
-@pytest.fixture
-def make_ports(make_store_ports: PortsFactory) -> PortsFactory:
-    """These contracts hold on the SQLite record too."""
-    return make_store_ports
-
-
 MIB = 1 << 20
 
 

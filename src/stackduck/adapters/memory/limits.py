@@ -6,17 +6,25 @@ claim reads, leases and spends with no await that lets anything else run in betw
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Protocol
 
 from stackduck.adapters.memory.queue import MemoryReadyQueue
-from stackduck.adapters.memory.store import MemoryJobStore
 from stackduck.application.limits import LimitedClaim, LimitUsage
 from stackduck.application.queue_claimer import QueueClaimer
 from stackduck.domain.job import Job
 from stackduck.domain.limits import Bucket, Limit
 
 
+class RunningCounts(Protocol):
+    """A store in this process that counts its running jobs as it writes them."""
+
+    def running(self, job_type: str) -> int: ...
+
+    def running_in_group(self, job_type: str, group: str) -> int: ...
+
+
 class MemoryLimits:
-    def __init__(self, store: MemoryJobStore, queue: MemoryReadyQueue, claimer: QueueClaimer) -> None:
+    def __init__(self, store: RunningCounts, queue: MemoryReadyQueue, claimer: QueueClaimer) -> None:
         self._store = store
         self._queue = queue
         self._claimer = claimer

@@ -74,9 +74,13 @@ class Database:
                 connection.close()
             self._connections.clear()
 
+    @property
+    def is_open(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in the writer's next transaction; its result once committed."""
-        if self._task is None or self._task.done():
+        if not self.is_open:
             raise StorageUnavailable("the SQLite database is not open")
         write = _Write(work)
         self._pending.append(write)

@@ -50,3 +50,55 @@ CREATE TABLE IF NOT EXISTS stackduck_idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stackduck_idempotency_gone ON stackduck_idempotency (reserved_until)
     WHERE NOT job_kept;
+
+-- Job types whose jobs are held back from delivery.
+CREATE TABLE IF NOT EXISTS stackduck_paused (job_type TEXT PRIMARY KEY) WITHOUT ROWID;
+
+-- Periodic schedules, as PostgreSQL keeps them; version guards every write.
+CREATE TABLE IF NOT EXISTS stackduck_schedules (
+    name          TEXT PRIMARY KEY,
+    job_type      TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    priority      INTEGER NOT NULL,
+    delay         INTEGER NOT NULL,
+    max_retries   INTEGER NOT NULL,
+    timeout       REAL NOT NULL,
+    metadata      TEXT NOT NULL,
+    cron          TEXT NOT NULL,
+    every_seconds INTEGER NOT NULL,
+    timezone      TEXT NOT NULL,
+    catch_up      INTEGER NOT NULL,
+    paused        INTEGER NOT NULL,
+    next_due      REAL NOT NULL,
+    last_run      REAL,
+    version       INTEGER NOT NULL,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+) WITHOUT ROWID;
+
+-- Concurrency and rate limits per job type, and each rate's bucket (tokens as counted
+-- at counted_at; NULL: full).
+CREATE TABLE IF NOT EXISTS stackduck_limits (
+    job_type          TEXT PRIMARY KEY,
+    concurrency       INTEGER NOT NULL,
+    rate              REAL NOT NULL,
+    per               REAL NOT NULL,
+    burst             INTEGER NOT NULL,
+    group_concurrency INTEGER NOT NULL,
+    tokens            REAL,
+    counted_at        REAL
+) WITHOUT ROWID;
+
+-- The dashboard's charts: per minute and job type, the counts and the queue's sample.
+CREATE TABLE IF NOT EXISTS stackduck_minutes (
+    minute      INTEGER NOT NULL,
+    job_type    TEXT NOT NULL,
+    enqueued    INTEGER NOT NULL,
+    completed   INTEGER NOT NULL,
+    retried     INTEGER NOT NULL,
+    dead        INTEGER NOT NULL,
+    runs        TEXT NOT NULL,  -- completed jobs per run-time bucket, a JSON array
+    depth       INTEGER,
+    oldest_wait REAL,
+    PRIMARY KEY (minute, job_type)
+) WITHOUT ROWID;

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
@@ -47,6 +48,7 @@ INSERT = f"INSERT INTO stackduck_jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(
 UPDATE = (
     f"UPDATE stackduck_jobs SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])} WHERE id = ? AND version = ?"
 )
+STATUS_OF_ID = "SELECT status FROM stackduck_jobs WHERE id = ?"
 #: A listing reads its candidates' sizes first, a chunk at a time, and only the kept jobs whole.
 LIST_CHUNK = 500
 #: Ids in one statement at most (SQLite's limit on parameters is 32,766).
@@ -92,37 +94,47 @@ def job_of(values: Sequence[Any]) -> Job:
 class SqliteJobStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # Running jobs per type and per (type, group), kept as the writes commit: what
+        # limits count without a read (one process owns the file: nothing else moves them).
+        self._running: Counter[str] = Counter()
+        self._running_groups: Counter[tuple[str, str]] = Counter()
 
     async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
-        rows = [row(job) for job in jobs]
-
-        def write(conn: sqlite3.Connection) -> list[str]:
-            holders: list[str] = []
-            for job, values in zip(jobs, rows, strict=True):
-                holder = job.id
-                if job.idempotency_key:
-                    held = conn.execute(
-                        "SELECT job_id, reserved_until, job_kept FROM stackduck_idempotency "
-                        "WHERE job_type = ? AND key = ?",
-                        (job.job_type, job.idempotency_key),
-                    ).fetchone()
-                    if held is not None and (held[2] or job.created_at <= held[1]):
-                        holders.append(held[0])
-                        continue
-                    conn.execute(
-                        "INSERT INTO stackduck_idempotency (job_type, key, job_id, reserved_until, job_kept) "
-                        "VALUES (?, ?, ?, ?, 1) ON CONFLICT (job_type, key) DO UPDATE SET "
-                        "job_id = excluded.job_id, reserved_until = excluded.reserved_until, job_kept = 1",
-                        (job.job_type, job.idempotency_key, job.id, job.created_at + key_seconds),
-                    )
-                conn.execute(INSERT, values)
-                holders.append(holder)
-            return holders
-
         try:
-            return await self._db.write(write)
+            holders = await self._db.write(lambda conn: insert_jobs(conn, jobs, key_seconds))
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"a job in the batch already exists: {exc}") from None
+        self.inserted(jobs, holders)
+        return holders
+
+    def inserted(self, jobs: Sequence[Job], holders: Sequence[str]) -> None:
+        """Count the running jobs among those just committed (a hand-off inserts some)."""
+        for job, holder in zip(jobs, holders, strict=True):
+            if holder == job.id and job.status is JobStatus.RUNNING:
+                self._count(job.job_type, job.group_key, 1)
+
+    async def load_counts(self) -> None:
+        """The running jobs per type and group, as the record has them (at start)."""
+        statement = (
+            "SELECT job_type, group_key, count(*) FROM stackduck_jobs WHERE status = 'running' "
+            "GROUP BY job_type, group_key"
+        )
+        self._running.clear()
+        self._running_groups.clear()
+        for job_type, group, n in await self._db.read(lambda conn: conn.execute(statement).fetchall()):
+            self._count(job_type, group, n)
+
+    def running(self, job_type: str) -> int:
+        """How many jobs of the type are running (what a concurrency limit counts)."""
+        return self._running[job_type]
+
+    def running_in_group(self, job_type: str, group: str) -> int:
+        """How many jobs of the type's group are running."""
+        return self._running_groups[(job_type, group)]
+
+    def _count(self, job_type: str, group: str, n: int) -> None:
+        self._running[job_type] += n
+        self._running_groups[(job_type, group)] += n
 
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
         wanted = list(dict.fromkeys(job_ids))
@@ -141,10 +153,25 @@ class SqliteJobStore:
     async def apply(self, changes: Sequence[Change]) -> list[bool]:
         values = [(*row(c.job)[1:], c.job.id, c.expected_version) for c in changes]
 
-        def write(conn: sqlite3.Connection) -> list[bool]:
-            return [conn.execute(UPDATE, one).rowcount == 1 for one in values]
+        def write(conn: sqlite3.Connection) -> list[tuple[bool, bool]]:
+            """Per change: written, and whether the job was running before."""
+            outcomes = []
+            for change, one in zip(changes, values, strict=True):
+                before = conn.execute(
+                    "SELECT status FROM stackduck_jobs WHERE id = ?", (change.job.id,)
+                ).fetchone()
+                written = conn.execute(UPDATE, one).rowcount == 1
+                outcomes.append((written, before is not None and before[0] == "running"))
+            return outcomes
 
-        return await self._db.write(write) if changes else []
+        if not changes:
+            return []
+        outcomes = await self._db.write(write)
+        for change, (written, was_running) in zip(changes, outcomes, strict=True):
+            now_running = change.job.status is JobStatus.RUNNING
+            if written and was_running != now_running:
+                self._count(change.job.job_type, change.job.group_key, 1 if now_running else -1)
+        return [written for written, _ in outcomes]
 
     async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
         return await start_by_moves(self, owners, now, lease_seconds)
@@ -261,12 +288,15 @@ class SqliteJobStore:
         states = [s.value for s in statuses]
         if not ids or not states:
             return 0
-        return await self._db.write(lambda conn: _delete(conn, ids, states, finished_before))
+        deleted, running = await self._db.write(lambda conn: _delete(conn, ids, states, finished_before))
+        for job_type, group in running:
+            self._count(job_type, group, -1)
+        return deleted
 
     async def prune(self, statuses: Collection[JobStatus], finished_before: float, limit: int) -> int:
         states = [s.value for s in statuses]
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]]:
             marks = ", ".join("?" * len(states))
             ids = [
                 found
@@ -278,7 +308,12 @@ class SqliteJobStore:
             ]
             return _delete(conn, ids, states, finished_before)
 
-        return await self._db.write(write) if states else 0
+        if not states:
+            return 0
+        deleted, running = await self._db.write(write)
+        for job_type, group in running:
+            self._count(job_type, group, -1)
+        return deleted
 
     async def free_keys(self, now: float, limit: int) -> int:
         statement = (
@@ -288,10 +323,39 @@ class SqliteJobStore:
         return await self._db.write(lambda conn: conn.execute(statement, (now, limit)).rowcount)
 
 
-def _delete(conn: sqlite3.Connection, ids: list[str], states: list[str], before: float | None) -> int:
+def insert_jobs(conn: sqlite3.Connection, jobs: Sequence[Job], key_seconds: float) -> list[str]:
+    """Insert the jobs; one whose idempotency key is held (by a job kept, or within its
+    window) is not inserted, and the holder's id is its answer."""
+    holders: list[str] = []
+    for job in jobs:
+        if job.idempotency_key:
+            held = conn.execute(
+                "SELECT job_id, reserved_until, job_kept FROM stackduck_idempotency "
+                "WHERE job_type = ? AND key = ?",
+                (job.job_type, job.idempotency_key),
+            ).fetchone()
+            if held is not None and (held[2] or job.created_at <= held[1]):
+                holders.append(held[0])
+                continue
+            conn.execute(
+                "INSERT INTO stackduck_idempotency (job_type, key, job_id, reserved_until, job_kept) "
+                "VALUES (?, ?, ?, ?, 1) ON CONFLICT (job_type, key) DO UPDATE SET "
+                "job_id = excluded.job_id, reserved_until = excluded.reserved_until, job_kept = 1",
+                (job.job_type, job.idempotency_key, job.id, job.created_at + key_seconds),
+            )
+        conn.execute(INSERT, row(job))
+        holders.append(job.id)
+    return holders
+
+
+def _delete(
+    conn: sqlite3.Connection, ids: list[str], states: list[str], before: float | None
+) -> tuple[int, list[tuple[str, str]]]:
     """Delete the jobs named that are in one of ``states`` (and finished before ``before``);
-    the keys they held stay held to the end of their window."""
+    the keys they held stay held to the end of their window. How many went, and the type
+    and group of each running one among them."""
     deleted = 0
+    running: list[tuple[str, str]] = []
     state_marks = ", ".join("?" * len(states))
     for start in range(0, len(ids), ID_CHUNK):
         chunk = ids[start : start + ID_CHUNK]
@@ -299,15 +363,16 @@ def _delete(conn: sqlite3.Connection, ids: list[str], states: list[str], before:
         finished = "" if before is None else " AND completed_at IS NOT NULL AND completed_at < ?"
         gone = conn.execute(
             f"DELETE FROM stackduck_jobs WHERE id IN ({marks}) AND status IN ({state_marks}){finished} "
-            "RETURNING id, job_type, idempotency_key",
+            "RETURNING id, job_type, idempotency_key, status, group_key",
             (*chunk, *states, *(() if before is None else (before,))),
         ).fetchall()
         deleted += len(gone)
+        running += [(job_type, group) for _, job_type, _, status, group in gone if status == "running"]
         conn.executemany(
             "UPDATE stackduck_idempotency SET job_kept = 0 WHERE job_type = ? AND key = ? AND job_id = ?",
-            [(job_type, key, job_id) for job_id, job_type, key in gone if key],
+            [(job_type, key, job_id) for job_id, job_type, key, _, _ in gone if key],
         )
-    return deleted
+    return deleted, running
 
 
 def _where(query: JobQuery) -> tuple[str, list[Any]]:

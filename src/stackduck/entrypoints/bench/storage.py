@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-CONFIGS = ("memory", "postgres", "redis", "redis+postgres")
+CONFIGS = ("memory", "sqlite", "postgres", "redis", "redis+postgres")
 
 
 def postgres_answers(url: str | None) -> bool:
@@ -70,6 +71,12 @@ def provision(config: str, database_url: str | None, redis_url: str | None) -> I
     """Server settings for ``config`` on fresh storage (a new database, a new key prefix)."""
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}
+        if config in ("memory", "sqlite"):
+            env["STACKDUCK_STORAGE"] = config
+        if config == "sqlite":  # a data directory of its own, removed afterwards
+            env["STACKDUCK_DATA_DIR"] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="stackduck-bench-")
+            )
         if "postgres" in config:
             assert database_url is not None
             env["DATABASE_URL"] = stack.enter_context(throwaway_database(database_url))
@@ -86,6 +93,8 @@ def missing(
     """Why ``config`` cannot run here (as ``server_processes`` processes), or None."""
     if server_processes > 1 and config == "memory":
         return "in-memory storage serves from one process"
+    if server_processes > 1 and config == "sqlite":
+        return "one server process owns a SQLite data directory"
     if "postgres" in config and not postgres_answers(database_url):
         return "no PostgreSQL (set DATABASE_URL or --database-url)"
     if "redis" in config and not redis_answers(redis_url):

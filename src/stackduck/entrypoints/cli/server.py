@@ -34,7 +34,7 @@ log = logging.getLogger("stackduck")
 
 STORAGE_WARNINGS = {
     "memory": "in-memory storage: nothing is durable; every job is lost when this process stops "
-    "(set DATABASE_URL to keep them)",
+    "(set STACKDUCK_STORAGE=sqlite, or DATABASE_URL, to keep them)",
     "redis": "Redis alone: jobs are as durable as Redis's own persistence (RDB/AOF) makes them; if "
     "Redis loses its data they are gone, and while it is down requests answer UNAVAILABLE "
     "(set DATABASE_URL as well for a durable record and a memory fallback during Redis outages)",
