@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,18 @@ async def test_a_closed_database_refuses_writes_with_a_storage_error(tmp_path: P
 
     with pytest.raises(StorageUnavailable, match="not open"):
         await database.write(note(1))
+
+
+async def test_closing_mid_commit_answers_its_writers(tmp_path: Path) -> None:
+    database = await opened(tmp_path / "db")
+
+    def slow(conn: sqlite3.Connection) -> None:
+        time.sleep(0.3)
+        conn.execute("INSERT INTO notes (n, text) VALUES (1, 'late')")
+
+    writing = asyncio.ensure_future(database.write(slow))
+    await asyncio.sleep(0.05)  # the writer thread is in the commit
+    await database.close()
+
+    with pytest.raises(StorageUnavailable, match="closing"):
+        await asyncio.wait_for(writing, 5)

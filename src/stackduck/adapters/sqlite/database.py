@@ -49,6 +49,7 @@ class Database:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._pending: list[_Write] = []
+        self._writing: list[_Write] = []  # the batch being committed
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -63,10 +64,12 @@ class Database:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for write in self._pending:
+        # Writes still waiting, and the batch whose commit the close interrupted (committed
+        # or not: its callers were not told, so none of them was acknowledged).
+        for write in [*self._pending, *self._writing]:
             if not write.done.done():
                 write.done.set_exception(StorageUnavailable("the SQLite database is closing"))
-        self._pending = []
+        self._pending, self._writing = [], []
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         with self._lock:
@@ -152,14 +155,17 @@ class Database:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                self._writing = batch
                 try:
                     outcomes = await asyncio.shield(loop.run_in_executor(self._writer, self._commit, batch))
-                except sqlite3.Error as exc:
+                except Exception as exc:  # nothing of the batch committed: each caller is told
+                    self._writing = []
                     failure = StorageUnavailable(f"SQLite could not commit: {exc}")
                     for write in batch:
                         if not write.done.done():
                             write.done.set_exception(failure)
                     continue
+                self._writing = []  # (cancelled above, by close: close tells its callers)
                 for write, (ok, value) in zip(batch, outcomes, strict=True):
                     if write.done.done():
                         continue
