@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from stackduck import __version__
 from stackduck.entrypoints import logs
 from stackduck.entrypoints.bench import command as bench
-from stackduck.entrypoints.cli import operator_commands, server, worker
+from stackduck.entrypoints.cli import operator_commands, server, transfer, worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,4 +24,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: Modules that add subcommands (each has ``add_commands(subparsers)``).
-COMMANDS = [server, worker, operator_commands, bench]
+COMMANDS = [server, worker, operator_commands, transfer, bench]
