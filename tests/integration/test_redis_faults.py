@@ -26,6 +26,7 @@ import pytest
 
 from stackduck.adapters.failover import FailoverReadyQueue
 from stackduck.container import Container, build_container, close_resources, provide
+from stackduck.domain.errors import StorageUnavailable
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 from stackduck.entrypoints.grpc.server import GrpcServer
@@ -614,3 +615,19 @@ def evict_some_keys(redis_process: RedisServer) -> None:
             assert int(client.info("stats")["evicted_keys"]) > 0
         finally:
             client.config_set("maxmemory", 0)
+
+
+async def test_a_claim_in_flight_while_the_server_closes_does_not_fail_over(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closing closes the Redis client: work still in flight gets the error, and no
+    outage is declared (nor the queue rebuilt from the record) for it."""
+    queue = served.queue
+    queue.close()  # what the backend does first when it closes
+    await queue._primary._client.connection_pool.close()  # then the client goes
+
+    with pytest.raises(StorageUnavailable):
+        await queue.pop(["mail"], time.time(), 1)
+
+    assert not queue.degraded
+    assert not [r for r in caplog.records if "DEGRADED" in r.getMessage()]

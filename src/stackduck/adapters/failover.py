@@ -64,6 +64,7 @@ class FailoverReadyQueue:
         self._clock = clock
         self._notifier = notifier
         self._fallback: MemoryReadyQueue | None = None
+        self._closing = False
         self._returning = False
         self._switch = asyncio.Lock()
         self.degraded = False
@@ -95,11 +96,18 @@ class FailoverReadyQueue:
 
     # -- the tiers -------------------------------------------------------------------
 
+    def close(self) -> None:
+        """The backend is closing: Redis failing from now on is its client being closed,
+        not an outage to fail over from (work still in flight gets the error)."""
+        self._closing = True
+
     async def _run(self, operation: Callable[[ReadyQueue], Awaitable[T]]) -> T:
         if not self.degraded:
             try:
                 return await operation(self._primary)
             except StorageUnavailable as exc:
+                if self._closing:
+                    raise
                 await self._fail_over(exc)
         assert self._fallback is not None
         return await operation(self._fallback)

@@ -145,6 +145,9 @@ class RedisPostgresBackend:
                     async with running(
                         redis_watch=backend.queue.watch(), redis_reconcile=backend.queue.reconciler.run()
                     ):
-                        yield backend
+                        try:
+                            yield backend
+                        finally:
+                            backend.queue.close()
             finally:
                 await backend._postgres_health.close()
