@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Protocol
 
 from stackduck.application.stops import Stop
+from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
 
 
@@ -116,6 +117,23 @@ class JobQuery:
         if self.status is not None:
             return self.status
         return JobStatus.QUEUED if self.queued_only else None
+
+
+def page_cursor(order: Order, job: Job) -> str:
+    """Where a listing whose page ended with ``job`` goes on: the job's id, or in due
+    order its due time and id (the stores that sort by due time in SQL and in memory)."""
+    return f"{job.run_at!r}/{job.id}" if order is Order.DUE else job.id
+
+
+def due_place(cursor: str) -> tuple[float, str]:
+    """A due-order cursor's due time and job id; InvalidJob for text no page gave out."""
+    at, _, job_id = cursor.partition("/")
+    try:
+        if job_id:
+            return float(at), job_id
+    except ValueError:
+        pass
+    raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
 
 
 #: What a listed job costs a page beyond the fields that vary in size (its id, numbers

@@ -17,10 +17,11 @@ from stackduck.application.ports import (
     Page,
     QueueEntry,
     TypeStats,
+    due_place,
     listed_bytes,
+    page_cursor,
 )
 from stackduck.application.queue_claimer import start_by_moves
-from stackduck.domain.errors import InvalidJob
 from stackduck.domain.job import Job, JobStatus
 
 #: An idempotency key's scope: the job type, and the key.
@@ -127,7 +128,7 @@ class MemoryJobStore:
         pool = self._by_status[status] if status is not None else self._jobs.keys()
         jobs: list[Job]
         if query.order is Order.DUE:
-            due_key = _due_cursor(cursor)
+            due_key = due_place(cursor) if cursor else None
             jobs = sorted(
                 (self._jobs[i] for i in pool if due_key is None or (self._jobs[i].run_at, i) > due_key),
                 key=lambda j: (j.run_at, j.id),
@@ -151,7 +152,7 @@ class MemoryJobStore:
         if not more or not found:
             return Page(found, "")
         last = found[-1]
-        return Page(found, due_cursor(last) if query.order is Order.DUE else last.id)
+        return Page(found, page_cursor(query.order, last))
 
     async def count_jobs(self, query: JobQuery) -> int:
         status = query.walked_status
@@ -240,18 +241,3 @@ class MemoryJobStore:
     @staticmethod
     def _is_live(job: Job, deadline: float, attempt: int) -> bool:
         return job.status is JobStatus.RUNNING and job.attempt == attempt and job.lease_expires_at == deadline
-
-
-def due_cursor(job: Job) -> str:
-    """Where a due-ordered page ends: the last job's due time and id."""
-    return f"{job.run_at!r}/{job.id}"
-
-
-def _due_cursor(cursor: str) -> tuple[float, str] | None:
-    if not cursor:
-        return None
-    at, _, job_id = cursor.partition("/")
-    try:
-        return float(at), job_id
-    except ValueError:
-        raise InvalidJob(f"page_token {cursor!r} is not one this server handed out") from None

@@ -25,6 +25,8 @@ from stackduck.application.ports import (
     Page,
     QueueEntry,
     TypeStats,
+    due_place,
+    page_cursor,
 )
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import Job, JobStatus
@@ -62,13 +64,6 @@ def _filter(query: JobQuery) -> dict[str, Any]:
 def listing(order: Order) -> bytes:
     by, after = ORDERS[order]
     return sql("list_jobs").replace(b"{order}", by.encode()).replace(b"{after}", after.encode())
-
-
-def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 #: A job id exactly as Stackduck gives it out. Postgres' uuid type would also read
@@ -306,11 +301,11 @@ class PostgresJobStore:
 
     @translated
     async def list_jobs(self, query: JobQuery, limit: int, cursor: str, max_bytes: int) -> Page:
-        after_at, after = None, cursor
+        after_at: float | None = None
+        after = cursor
         if query.order is Order.DUE and cursor:
-            at, _, after = cursor.partition("/")
-            after_at = _float(at)
-        if (cursor and not _is_id(after)) or (query.order is Order.DUE and cursor and after_at is None):
+            after_at, after = due_place(cursor)
+        if cursor and not _is_id(after):
             raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
         params = {
             **_filter(query),
@@ -329,8 +324,7 @@ class PostgresJobStore:
         jobs = [columns.job(row) for row in rows if row[kept]]
         if len(jobs) == len(rows) or not jobs:
             return Page(jobs, "")
-        last = jobs[-1]
-        return Page(jobs, f"{last.run_at!r}/{last.id}" if query.order is Order.DUE else last.id)
+        return Page(jobs, page_cursor(query.order, jobs[-1]))
 
     @translated
     async def count_jobs(self, query: JobQuery) -> int:

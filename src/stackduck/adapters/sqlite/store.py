@@ -16,7 +16,6 @@ from collections.abc import Collection, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
-from stackduck.adapters.redis.fields import attempts_of, attempts_text
 from stackduck.adapters.sqlite.database import Database
 from stackduck.adapters.stats_tally import Counts
 from stackduck.application.moves import complete_by_moves
@@ -30,10 +29,12 @@ from stackduck.application.ports import (
     Page,
     QueueEntry,
     TypeStats,
+    due_place,
+    page_cursor,
 )
 from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.errors import InvalidJob, quoted
-from stackduck.domain.job import STATUS_OF, Job, JobStatus
+from stackduck.domain.job import STATUS_OF, Attempt, Job, JobStatus
 
 #: The schema, applied at each start (every statement idempotent).
 SCHEMA = files("stackduck.adapters.sqlite").joinpath("schema.sql").read_text()
@@ -59,6 +60,15 @@ ORDERS = {
     Order.DUE: ("run_at, id", "(run_at, id) > (?, ?)"),
 }
 FINISHED = ("completed", "failed", "cancelled")
+
+
+def attempts_text(attempts: tuple[Attempt, ...]) -> str:
+    """The ended attempts as a JSON array ("" for none)."""
+    return json.dumps([a.as_dict() for a in attempts], separators=(",", ":")) if attempts else ""
+
+
+def attempts_of(text: str) -> tuple[Attempt, ...]:
+    return tuple(Attempt.from_dict(a) for a in json.loads(text)) if text else ()
 
 
 def row(job: Job) -> tuple[Any, ...]:
@@ -206,7 +216,7 @@ class SqliteJobStore:
             after = _after(query.order, cursor)
             where, params = f"{where} AND {after_sql}", [*params, *after]
         sizes = (
-            f"SELECT id, run_at, length(CAST(payload AS BLOB)) + length(CAST(error_message AS BLOB)) "
+            f"SELECT id, length(CAST(payload AS BLOB)) + length(CAST(error_message AS BLOB)) "
             f"+ length(CAST(job_type AS BLOB)) + coalesce(length(CAST(lease_owner AS BLOB)), 0) "
             f"+ length(CAST(metadata AS BLOB)) + coalesce(length(CAST(result AS BLOB)), 0), attempts "
             f"FROM stackduck_jobs WHERE {where} ORDER BY {by} LIMIT ?"
@@ -214,16 +224,14 @@ class SqliteJobStore:
 
         def read(conn: sqlite3.Connection) -> Page:
             kept: list[str] = []
-            last: tuple[float, str] | None = None
             used, more = 0, False
             for values in conn.execute(sizes, (*params, limit + 1)):
-                job_id, run_at, size, attempts = values
+                job_id, size, attempts = values
                 size += LISTED_JOB_BYTES + _attempt_bytes(attempts)
                 if len(kept) == limit or (kept and used + size > max_bytes):
                     more = True
                     break
                 kept.append(job_id)
-                last = (run_at, job_id)
                 used += size
             found: dict[str, Job] = {}
             for start in range(0, len(kept), ID_CHUNK):
@@ -233,9 +241,7 @@ class SqliteJobStore:
                     (v[0], job_of(v)) for v in conn.execute(f"{SELECT} WHERE id IN ({marks})", chunk)
                 )
             jobs = [found[i] for i in kept if i in found]
-            if not more or last is None:
-                return Page(jobs, "")
-            return Page(jobs, f"{last[0]!r}/{last[1]}" if query.order is Order.DUE else last[1])
+            return Page(jobs, page_cursor(query.order, jobs[-1]) if more and jobs else "")
 
         return await self._db.read(read)
 
@@ -401,14 +407,10 @@ def _where(query: JobQuery) -> tuple[str, list[Any]]:
 
 def _after(order: Order, cursor: str) -> tuple[Any, ...]:
     if order is Order.DUE:
-        at, _, job_id = cursor.partition("/")
-        try:
-            return float(at), job_id
-        except ValueError:
-            pass
-    elif len(cursor) == 36:
-        return (cursor,)
-    raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
+        return due_place(cursor)
+    if len(cursor) != 36:
+        raise InvalidJob(f"page_token {quoted(cursor)} is not one this server handed out")
+    return (cursor,)
 
 
 def _attempt_bytes(attempts: str) -> int:
