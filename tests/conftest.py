@@ -92,6 +92,8 @@ def storage_env(request: pytest.FixtureRequest, storage: str) -> dict[str, str]:
     if "redis" in storage:
         env["REDIS_URL"] = request.getfixturevalue("redis_server")
         env["STACKDUCK_REDIS_PREFIX"] = request.getfixturevalue("redis_prefix")
+    if storage == "memory":
+        env["STACKDUCK_STORAGE"] = "memory"
     if storage == "sqlite":  # a data directory of the test's own
         env["STACKDUCK_STORAGE"] = "sqlite"
         env["STACKDUCK_DATA_DIR"] = str(request.getfixturevalue("tmp_path") / "stackduck-data")

@@ -89,8 +89,8 @@ class Settings(BaseSettings):
         0.0, ge=0, validation_alias=_env("STACKDUCK_DEAD_RETENTION_SECONDS")
     )
     processes: int = Field(1, ge=1, le=MAX_PROCESSES, validation_alias=_env("STACKDUCK_PROCESSES"))
-    #: Without DATABASE_URL or REDIS_URL: which storage of this process (memory, or a
-    #: SQLite file in data_dir).
+    #: Without DATABASE_URL or REDIS_URL: which storage of this process — a SQLite file in
+    #: data_dir (the default), or memory.
     storage_choice: Literal["memory", "sqlite"] | None = Field(
         None, validation_alias=_env("STACKDUCK_STORAGE")
     )
@@ -198,7 +198,7 @@ class Settings(BaseSettings):
             return "postgres"
         if self.redis_url:
             return "redis"
-        return self.storage_choice or "memory"
+        return self.storage_choice or "sqlite"
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -152,13 +152,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def serve(configured_secrets: Secrets) -> Iterator[Callable[..., Served]]:
+def serve(configured_secrets: Secrets, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Starts ``stackduck ARGS`` (or ``program ARGS``) with ``ENV`` (a variable given as
-    None is unset); storage only from what the test passes. Its log may show no
-    configured secret."""
+    None is unset); storage only from what the test passes. Each process runs in a
+    directory of its own (or ``cwd``), so one given no storage keeps its SQLite file there.
+    Its log may show no configured secret."""
     started: list[Served] = []
 
-    def start(*args: str, program: Sequence[str] = (STACKDUCK,), **env_vars: str | None) -> Served:
+    def start(
+        *args: str, program: Sequence[str] = (STACKDUCK,), cwd: Path | None = None, **env_vars: str | None
+    ) -> Served:
         address = f"127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update({"SERVER_ADDR": address, "STACKDUCK_SHUTDOWN_GRACE_SECONDS": "5"})
@@ -168,7 +171,10 @@ def serve(configured_secrets: Secrets) -> Iterator[Callable[..., Served]]:
             else:
                 env[name] = value
         configured_secrets.add_settings(env)
-        process = subprocess.Popen([*program, *args], env=env, stderr=subprocess.PIPE, text=True)
+        if cwd is None:
+            cwd = tmp_path / f"process-{len(started)}"
+            cwd.mkdir()
+        process = subprocess.Popen([*program, *args], env=env, stderr=subprocess.PIPE, text=True, cwd=cwd)
         started.append(Served(process, env.get("SERVER_ADDR", address)))
         return started[-1]
 

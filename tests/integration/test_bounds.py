@@ -95,7 +95,9 @@ async def test_the_default_limit_serves_1500_streams_and_calls_besides(server: R
 @pytest.fixture
 async def watched_server() -> AsyncIterator[Running]:
     """A memory server that keeps at most three health Watch streams."""
-    container = build_container(Settings(SERVER_ADDR="127.0.0.1:0", HTTP_ADDR="127.0.0.1:0"))
+    container = build_container(
+        Settings(SERVER_ADDR="127.0.0.1:0", HTTP_ADDR="127.0.0.1:0", STACKDUCK_STORAGE="memory")
+    )
     container.health_reporter.override(
         providers.Singleton(HealthReporter, container.storage_health, container.gate, max_watches=3)
     )

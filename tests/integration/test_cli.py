@@ -21,9 +21,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 async def test_serve_logs_its_address_and_storage_and_stops_on_sigterm(serve: Callable[..., Served]) -> None:
-    served = serve("serve")
+    served = serve("serve")  # nothing configured: the SQLite file in ./stackduck-data
     line = await served.started()
-    assert served.address in line and "memory storage" in line
+    assert served.address in line and "sqlite storage" in line
     async with grpc.aio.insecure_channel(served.address) as channel:
         stub = StackDuckServiceStub(channel)
         job_id = (await stub.EnqueueJob(pb.EnqueueJobRequest(job_type="t", payload="{}"))).job_id
@@ -43,6 +43,37 @@ async def test_serve_logs_its_address_and_storage_and_stops_on_sigterm(serve: Ca
         assert done.success
 
     assert await served.exit_code() == 0
+
+
+async def test_with_nothing_configured_the_jobs_outlive_the_server(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    first = serve(cwd=tmp_path)
+    kept = await asyncio.to_thread(first.wait_for_line, "jobs are kept in")
+    assert str(tmp_path / "stackduck-data" / "stackduck.db") in kept
+    await first.started()
+    async with grpc.aio.insecure_channel(first.address) as channel:
+        reply = await StackDuckServiceStub(channel).EnqueueJob(
+            pb.EnqueueJobRequest(job_type="t", payload="{}")
+        )
+    first.process.send_signal(signal.SIGTERM)
+    assert await first.exit_code() == 0
+    assert "nothing is durable" not in first.log()
+
+    second = serve(cwd=tmp_path)
+    await second.started()
+    async with grpc.aio.insecure_channel(second.address) as channel:
+        job = await StackDuckServiceStub(channel).GetJob(pb.GetJobRequest(job_id=reply.job_id))
+    assert job.status == "queued"
+
+
+async def test_memory_storage_warns_that_nothing_is_durable(serve: Callable[..., Served]) -> None:
+    served = serve(STACKDUCK_STORAGE="memory")
+    assert "with memory storage" in await served.started()
+    served.process.send_signal(signal.SIGTERM)
+    assert await served.exit_code() == 0
+    [warning] = [line for line in served.log().splitlines() if "nothing is durable" in line]
+    assert " WARNING " in warning and "unset STACKDUCK_STORAGE" in warning
 
 
 async def test_plain_stackduck_serves_too_and_sigint_exits_zero(serve: Callable[..., Served]) -> None:

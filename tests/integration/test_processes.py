@@ -70,7 +70,7 @@ def _address(after: str, line: str) -> str:
 
 
 async def test_memory_storage_refuses_several_processes(serve: Callable[..., Served]) -> None:
-    served = serve("serve", "--processes", "2")
+    served = serve("serve", "--processes", "2", STACKDUCK_STORAGE="memory")
     assert await served.exit_code() == 2
     message = served.log()
     assert "need shared storage" in message and "DATABASE_URL" in message

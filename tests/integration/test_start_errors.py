@@ -101,9 +101,9 @@ async def test_storage_away_at_start_is_one_line_with_the_host_and_no_password(
     assert "away-secret-pw" not in log
 
 
-async def test_urls_set_to_nothing_mean_no_such_storage(serve: Callable[..., Served]) -> None:
+async def test_urls_set_to_nothing_mean_the_default_storage(serve: Callable[..., Served]) -> None:
     served = serve("serve", DATABASE_URL="", REDIS_URL="")
-    assert "with memory storage" in await served.started()
+    assert "with sqlite storage" in await served.started()
 
 
 async def test_a_storage_choice_beside_a_url_is_refused(serve: Callable[..., Served], postgres: str) -> None:
@@ -122,3 +122,8 @@ async def test_sqlite_says_where_the_jobs_are_kept(serve: Callable[..., Served],
     kept = await asyncio.to_thread(served.wait_for_line, "jobs are kept in")
     assert f"jobs are kept in {tmp_path / 'data' / 'stackduck.db'} (SQLite, synchronous=normal)" in kept
     assert "with sqlite storage" in await served.started()
+
+
+async def test_migrate_without_a_database_says_what_it_migrates(serve: Callable[..., Served]) -> None:
+    log = await refused(serve("migrate"), 2)
+    assert "there is no PostgreSQL database to migrate" in log and "migrated by the server" in log

@@ -103,6 +103,7 @@ class ServerProcess:
         # HTTP_ADDR: any free port for a side HTTP listener, should the server have one.
         self._env.update(SERVER_ADDR=self.address, HTTP_ADDR="127.0.0.1:0", **env_vars)
         self._env.setdefault("STACKDUCK_SHUTDOWN_GRACE_SECONDS", "5")
+        self._env.setdefault("STACKDUCK_STORAGE", "memory")
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:

@@ -4,6 +4,7 @@ undone alone, reads of what was committed, and what was committed still there af
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from stackduck.adapters.sqlite.database import Database
 from stackduck.domain.errors import StorageUnavailable
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS notes (n INTEGER PRIMARY KEY, text TEXT NOT NULL);"
+#: A table of the tests' own, beside the server's schema.
+NOTES = "CREATE TABLE IF NOT EXISTS notes (n INTEGER PRIMARY KEY, text TEXT NOT NULL)"
 
 
 class Counted(Database):
@@ -27,8 +29,10 @@ class Counted(Database):
 
 
 async def opened(path: Path) -> Counted:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute(NOTES)
     database = Counted(path)
-    await database.open(SCHEMA)
+    await database.open()
     return database
 
 

@@ -75,7 +75,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def container() -> Iterator[Container]:
-    container = build_container(Settings(STACKDUCK_LEASE_SECONDS=LEASE, STACKDUCK_MAX_PAYLOAD_BYTES=1024))
+    container = build_container(
+        Settings(STACKDUCK_STORAGE="memory", STACKDUCK_LEASE_SECONDS=LEASE, STACKDUCK_MAX_PAYLOAD_BYTES=1024)
+    )
     yield container
     container.unwire()
 

@@ -46,7 +46,7 @@ from stackduck.adapters.sqlite.history import SqliteHistory
 from stackduck.adapters.sqlite.limits import SqliteLimits
 from stackduck.adapters.sqlite.paused_types import SqlitePausedTypes
 from stackduck.adapters.sqlite.schedules import SqliteSchedules
-from stackduck.adapters.sqlite.store import SCHEMA, SqliteJobStore
+from stackduck.adapters.sqlite.store import SqliteJobStore
 from stackduck.application.ports import Clock
 from stackduck.application.queue_claimer import QueueClaimer
 from stackduck.domain.errors import StorageUnavailable
@@ -86,7 +86,7 @@ class SqliteBackend:
         with _owned(Path(data_dir)) as path:
             log.info("jobs are kept in %s (SQLite, synchronous=%s)", path, synchronous)
             database = Database(path, synchronous.upper())
-            await database.open(SCHEMA)
+            await database.open()
             try:
                 backend = cls(database, clock)
                 await backend.store.load_counts()

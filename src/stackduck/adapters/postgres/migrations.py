@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from importlib.resources import files
 
 import psycopg
 
+from stackduck.adapters.migration_files import Migration, numbered
 from stackduck.adapters.postgres.errors import translated
 from stackduck.adapters.postgres.queries import sql
 
@@ -17,24 +16,10 @@ log = logging.getLogger(__name__)
 
 #: Key of the advisory lock that serialises migrations (any constant bigint would do).
 LOCK_KEY = 0x5D0C_0001
-_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
 
 
 def available() -> list[Migration]:
-    folder = files("stackduck.adapters.postgres").joinpath("sql", "migrations")
-    found = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text()))
-    return sorted(found, key=lambda m: m.version)
+    return numbered("stackduck.adapters.postgres", "sql", "migrations")
 
 
 def canonical_schema() -> str:
@@ -56,6 +41,6 @@ async def migrate(conninfo: str) -> list[Migration]:
                 continue
             await conn.execute(migration.sql.encode())
             await conn.execute(sql("migrate/record"), {"version": migration.version, "name": migration.name})
-            log.info("applied migration %04d_%s", migration.version, migration.name)
+            log.info("applied migration %s", migration.label)
             applied.append(migration)
     return applied

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stackduck.adapters.sqlite.migrations import migrate
 from stackduck.domain.errors import StorageUnavailable
 
 T = TypeVar("T")
@@ -53,10 +54,10 @@ class Database:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def open(self, schema: str) -> None:
-        """Connect the writer and apply the schema (idempotent statements)."""
+    async def open(self) -> None:
+        """Connect the writer and bring the file's schema up to date."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._connect_writer, schema)
+        await loop.run_in_executor(self._writer, self._connect_writer)
         self._task = asyncio.create_task(self._write_loop(), name="stackduck-sqlite-writes")
 
     async def close(self) -> None:
@@ -111,10 +112,10 @@ class Database:
                 self._connections.append(connection)
         return connection
 
-    def _connect_writer(self, schema: str) -> None:
+    def _connect_writer(self) -> None:
         connection = self._connection(writer=True)
         connection.execute("PRAGMA journal_mode = WAL")
-        connection.executescript(schema)
+        migrate(connection, self.path)
 
     def _read(self, work: Work) -> Any:
         connection = self._connection(writer=False)

@@ -13,7 +13,6 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from importlib.resources import files
 from typing import Any
 
 from stackduck.adapters.sqlite.database import Database
@@ -36,8 +35,6 @@ from stackduck.application.queue_claimer import start_by_moves
 from stackduck.domain.errors import InvalidJob, quoted
 from stackduck.domain.job import STATUS_OF, Attempt, Job, JobStatus
 
-#: The schema, applied at each start (every statement idempotent).
-SCHEMA = files("stackduck.adapters.sqlite").joinpath("schema.sql").read_text()
 COLUMNS = (
     "id", "job_type", "payload", "priority", "delay", "max_retries", "status", "run_at",
     "created_at", "updated_at", "retry_count", "attempt", "error_message", "started_at",

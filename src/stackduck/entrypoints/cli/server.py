@@ -34,7 +34,7 @@ log = logging.getLogger("stackduck")
 
 STORAGE_WARNINGS = {
     "memory": "in-memory storage: nothing is durable; every job is lost when this process stops "
-    "(set STACKDUCK_STORAGE=sqlite, or DATABASE_URL, to keep them)",
+    "(unset STACKDUCK_STORAGE to keep them in a SQLite file, or set DATABASE_URL)",
     "redis": "Redis alone: jobs are as durable as Redis's own persistence (RDB/AOF) makes them; if "
     "Redis loses its data they are gone, and while it is down requests answer UNAVAILABLE "
     "(set DATABASE_URL as well for a durable record and a memory fallback during Redis outages)",
@@ -106,14 +106,17 @@ def _failure(exc: Exception) -> str:
 async def _migrate(container: Container) -> int:
     url = container.config.database_url()
     if not url:
-        log.error("DATABASE_URL is not set: there is no database to migrate")
+        log.error(
+            "DATABASE_URL is not set: there is no PostgreSQL database to migrate "
+            "(a SQLite data directory is migrated by the server as it opens it)"
+        )
         return 2
     try:
         applied = await migrate(url)
     except Exception as exc:
         log.error("cannot migrate: %s", _failure(exc))
         return 1
-    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (already up to date)"
+    names = ", ".join(m.label for m in applied) or "none (already up to date)"
     log.warning("migrations applied: %s", names)
     return 0
 

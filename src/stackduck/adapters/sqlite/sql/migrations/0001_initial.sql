@@ -1,5 +1,6 @@
 -- The SQLite record: the same jobs as PostgreSQL's (adapters/postgres/sql/schema.sql),
--- in SQLite's types. Every statement is idempotent: applied at each start.
+-- in SQLite's types. IF NOT EXISTS throughout: a file whose tables were made before the
+-- schema was numbered is taken as it stands.
 
 CREATE TABLE IF NOT EXISTS stackduck_jobs (
     id               TEXT PRIMARY KEY,
