@@ -1,6 +1,7 @@
-"""In-memory adapters: the embedded default, and the unit tests' fakes.
+"""In-memory adapters: `STACKDUCK_STORAGE=memory`, the unit tests' fakes, and the ready queue
+beside the SQLite record.
 
-One process, nothing durable: everything is lost when the process stops.
+As the whole storage: one process, nothing durable, everything lost when the process stops.
 """
 
 from stackduck.adapters.memory.clock import ManualClock
