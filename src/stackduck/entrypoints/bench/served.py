@@ -29,6 +29,8 @@ _SERVER_VARIABLES = (
     "HTTP_ADDR",
     "STACKDUCK_HTTP_ADDR",
     "STACKDUCK_PROCESSES",
+    "STACKDUCK_STORAGE",
+    "STACKDUCK_DATA_DIR",
     "PROMETHEUS_MULTIPROC_DIR",
 )
 START_SECONDS = 60.0
@@ -47,6 +49,7 @@ async def serving(env: dict[str, str], processes: int = 1) -> AsyncIterator[tupl
     values: dict[str, Any] = {
         "DATABASE_URL": None,
         "REDIS_URL": None,
+        "STACKDUCK_STORAGE": None,
         "SERVER_ADDR": "127.0.0.1:0",
         "HTTP_ADDR": "127.0.0.1:0",
         **env,
