@@ -23,7 +23,8 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     command = [
         STACKDUCK, "bench", "--configs", "memory", "--jobs", "300", "--seed-jobs", "100",
         "--latency-rate", "100", "--latency-seconds", "0.5", "--producers", "1", "--workers", "2",
-        "--streams", "20", "--backlog", "500", "--limited", "7", "--groups", "50", "--json",
+        "--streams", "20", "--backlog", "500", "--limited", "7", "--groups", "50", "--quiet-wait", "2",
+        "--json",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
@@ -43,6 +44,12 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert memory["backlog_rates"]["10"] > 0 and memory["backlog_rates"]["backlog"] > 0
     assert set(memory["backlog_rss_mb"]) == {"before", "filled", "after"}
     assert memory["backlog_stats_ms"] > 0
+    assert memory["backlog_drained"] == 500  # every waiting job, fewer than the least drain
+    rates = memory["backlog_rates"]
+    assert memory["backlog_ratios"]["rate"] == pytest.approx(rates["backlog"] / rates["10"])
+    assert memory["backlog_ratios"]["server_cpu"] > 0
+    assert len(memory["backlog_settled"]) == 2 and all(0 <= w <= 5 for w in memory["backlog_settled"])
+    assert 0 <= memory["settled"] <= 5
     assert {
         "batch",
         "seed",
@@ -76,7 +83,8 @@ def test_bench_with_extras_carries_metadata_timeouts_and_results() -> None:
     arrive: a refused field would leave the scenarios short of their jobs."""
     command = [
         STACKDUCK, "bench", "--configs", "memory", "--jobs", "200", "--seed-jobs", "60",
-        "--latency-rate", "100", "--latency-seconds", "0.3", "--streams", "0", "--extras", "--json",
+        "--latency-rate", "100", "--latency-seconds", "0.3", "--streams", "0", "--extras",
+        "--quiet-wait", "0", "--json",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False
@@ -98,10 +106,10 @@ def test_bench_refuses_an_unknown_configuration() -> None:
 @pytest.mark.slow
 def test_bench_serves_from_several_processes(postgres_server: str) -> None:
     command = [
-        STACKDUCK, "bench", "--configs", "memory,postgres", "--server-processes", "2",
-        "--database-url", postgres_server, "--jobs", "300", "--seed-jobs", "60", "--latency-rate", "100",
-        "--latency-seconds", "0.3", "--producers", "2", "--workers", "2", "--streams", "6",
-        "--backlog", "200", "--json",
+        STACKDUCK, "bench", "--configs", "memory,postgres", "--quiet-wait", "0",
+        "--server-processes", "2", "--database-url", postgres_server, "--jobs", "300", "--seed-jobs", "60",
+        "--latency-rate", "100", "--latency-seconds", "0.3", "--producers", "2", "--workers", "2",
+        "--streams", "6", "--backlog", "200", "--json",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False

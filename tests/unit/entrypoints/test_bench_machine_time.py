@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from stackduck.entrypoints.bench.runner import MachineTime
+from stackduck.entrypoints.bench.machine import MachineTime
 
 TICK = os.sysconf("SC_CLK_TCK")
 

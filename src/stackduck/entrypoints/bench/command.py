@@ -15,7 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stackduck.entrypoints.bench import soak
-from stackduck.entrypoints.bench.runner import Options, Result, Scenarios
+from stackduck.entrypoints.bench.machine import QUIET_BUSY, settle
+from stackduck.entrypoints.bench.runner import FLAT, Options, Result, Scenarios
 from stackduck.entrypoints.bench.runner import Progress as ProgressReport
 from stackduck.entrypoints.bench.served import serving
 from stackduck.entrypoints.bench.storage import CONFIGS, missing, provision
@@ -86,6 +87,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="serve each configuration with `stackduck serve --processes N` in processes of its own "
         "(1 = a server inside the bench's process; memory runs only there)",
     )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=Options.quiet_wait,
+        metavar="SECONDS",
+        help="before each configuration and each deep-queue drain, wait at most this long for the "
+        "machine to be quiet (what the previous one set off, a checkpoint say, is not measured with "
+        "it); 0 = start at once",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     soak.add_arguments(parser)
     parser.set_defaults(run=run)
@@ -108,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         extras=args.extras,
         limited=args.limited,
         groups=args.groups,
+        quiet_wait=args.quiet_wait,
     )
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
@@ -124,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=200)
         console.print(_table(results, options, args.server_processes))
         lines = _accounting_lines(results) + _limit_lines(results) + _group_lines(results)
-        for line in lines + _deep_queue_lines(results):
+        for line in lines + _deep_queue_lines(results) + _settled_lines(results):
             console.print(line)
     return 0
 
@@ -155,9 +166,14 @@ async def _bench(args: argparse.Namespace, configs: list[str], options: Options)
 
 
 async def _one(config: str, args: argparse.Namespace, options: Options, report: ProgressReport) -> Result:
+    # What the previous configuration left working (its database dropped, its
+    # checkpoint, its processes exiting) is not measured with this one.
+    report("waiting for a quiet machine", 0.0)
+    settled = await settle(options.quiet_wait)
+    result = Result(config, settled=settled.waited, quiet=settled.quiet)
     with provision(config, args.database_url, args.redis_url) as env:
         async with serving(env, args.server_processes) as (address, meter):
-            return await Scenarios(address, options, report, meter).run(Result(config))
+            return await Scenarios(address, options, report, meter).run(result)
 
 
 def _accounting_lines(results: list[Result]) -> list[str]:
@@ -259,11 +275,44 @@ def _deep_queue_lines(results: list[Result]) -> list[str]:
         lines.append(
             f"deep queue, {r.config}: workers drained {r.backlog_rates['10']:,.0f} jobs/s off a short "
             f"queue, {r.backlog_rates['backlog']:,.0f}/s off {r.backlog:,} waiting "
-            f"(filled at {r.backlog_fill:,.0f}/s)"
+            f"({r.backlog_drained:,} jobs each; filled at {r.backlog_fill:,.0f}/s)"
             f"{cpu}; server memory {rss['before']:,.0f} → {rss['filled']:,.0f} → {rss['after']:,.0f} MiB; "
             f"one QueueStats with them waiting {r.backlog_stats_ms:,.0f} ms"
         )
+        lines.append(f"deep / short, {r.config}: {_flatness(r)}")
     return lines
+
+
+def _settled_lines(results: list[Result]) -> list[str]:
+    """How long each configuration waited for the machine to be quiet before it started."""
+    measured = [r for r in results if not r.skipped]
+    if not measured:
+        return []
+    waits = ", ".join(
+        f"{r.config} {r.settled:.0f} s" + ("" if r.quiet else " (still busy)") for r in measured
+    )
+    quiet = f"≤ {QUIET_BUSY:.0%} of it busy for a second"
+    return [f"each configuration started once the machine was quiet ({quiet}): {waits}"]
+
+
+def _flatness(r: Result) -> str:
+    """The deep queue's rate and server CPU per job against the short one's, flagged
+    when either is more than FLAT worse."""
+    rate, cpu = r.backlog_ratios["rate"], r.backlog_ratios.get("server_cpu")
+    worse = [f"rate {rate - 1:+.0%}"] if rate < 1 - FLAT else []
+    if cpu is not None and cpu > 1 + FLAT:
+        worse.append(f"server CPU per job {cpu - 1:+.0%}")
+    said = f"rate {rate - 1:+.0%}" + (f", server CPU per job {cpu - 1:+.0%}" if cpu is not None else "")
+    waits = " and ".join(f"{w:.0f} s" for w in r.backlog_settled)
+    quiet = (
+        f"each drain began on a quiet machine (waited {waits})"
+        if r.backlog_quiet
+        else f"the machine was still busy when a drain began (waited {waits})"
+    )
+    verdict = (
+        f"NOT FLAT: {', '.join(worse)} (more than {FLAT:.0%} worse)" if worse else f"flat (within {FLAT:.0%})"
+    )
+    return f"{said}: {verdict}; {quiet}"
 
 
 def _cpu(r: Result) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from stackduck.client.channel import open_channel
 from stackduck.entrypoints.bench.floor import floor_server
 from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
+from stackduck.entrypoints.bench.machine import QUIET_PATIENCE, MachineTime, settle, since
 from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from stackduck.entrypoints.grpc.generated.stackduck_pb2_grpc import StackDuckServiceStub
 
@@ -22,6 +23,11 @@ MP = multiprocessing.get_context("spawn")
 #: The floor's calls at the least: a process's CPU clock ticks every 10 ms, and a few
 #: dozen empty calls spread over several server processes can read as none.
 FLOOR_MIN_CALLS = 1000
+#: The deep-queue scenario's drains take this many jobs at the least.
+DEEP_DRAIN = 10_000
+#: A deep queue is flat when its rate and server CPU per job are within this share of
+#: the short queue's.
+FLAT = 0.10
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class Options:
     streams: int = 1000  # the fan-out scenario: this many ConsumeJobs streams on one server; 0 = skip
     backlog: int = 0  # the deep-queue scenario: end to end over this many waiting jobs; 0 = skip
     extras: bool = False  # jobs carry metadata and a timeout, and complete with a result
+    # Seconds to wait at most for a quiet machine before each configuration and each
+    # deep-queue drain (0 = start at once).
+    quiet_wait: float = QUIET_PATIENCE
     limited: int = 0  # the limit scenario: end to end (batch) with this concurrency limit; 0 = skip
     groups: int = (
         0  # the groups scenario: drain jobs over a 20th of this many groups, then this many; 0 = skip
@@ -78,6 +87,16 @@ class Result:
     backlog_rates: dict[str, float] = field(default_factory=dict)  # "10", "backlog": jobs/s
     backlog_rss_mb: dict[str, float] = field(default_factory=dict)  # before, filled, after
     backlog_stats_ms: float = 0.0  # one QueueStats call with the backlog waiting
+    backlog_drained: int = 0  # jobs taken off each queue
+    # Deep against short: "rate" (jobs/s) and "server_cpu" (server CPU per job), each
+    # deep / short; flat is within FLAT of 1.
+    backlog_ratios: dict[str, float] = field(default_factory=dict)
+    # Seconds waited for a quiet machine before each drain, and whether it came.
+    backlog_settled: list[float] = field(default_factory=list)
+    backlog_quiet: bool = True
+    # Seconds this configuration waited for a quiet machine before its server started.
+    settled: float = 0.0
+    quiet: bool = True
     # The gRPC floor: unary health Checks (no storage, no Stackduck code) as fast as the
     # producers send them - calls/s, and CPU per call in the server and in the callers.
     floor_rate: float = 0.0
@@ -166,42 +185,6 @@ class ProcessTree:
 
     def resident_mb(self) -> float:
         return sum(resident_mb(pid) for pid in self.pids())
-
-
-@dataclass(frozen=True)
-class MachineTime:
-    """The whole machine's CPU time (all cores, every process: the server, the load,
-    the databases, the kernel), from Linux's /proc/stat."""
-
-    busy: float  # CPU-seconds spent running anything
-    total: float  # CPU-seconds that passed on all cores together
-    steal: float  # CPU-seconds the hypervisor gave to other guests
-    counters: tuple[int, ...] = ()  # the raw /proc/stat ticks the figures come from
-
-    @classmethod
-    def now(cls) -> MachineTime | None:
-        try:
-            with open("/proc/stat") as stat:
-                counters = tuple(int(v) for v in stat.readline().split()[1:9])
-        except (OSError, ValueError):
-            return None
-        return cls.from_ticks(counters)
-
-    @classmethod
-    def from_ticks(cls, counters: tuple[int, ...]) -> MachineTime:
-        user, nice, system, idle, iowait, irq, softirq, steal = counters
-        tick = os.sysconf("SC_CLK_TCK")
-        busy = user + nice + system + irq + softirq
-        return cls(busy / tick, (busy + idle + iowait + steal) / tick, steal / tick, counters)
-
-    def since(self, earlier: MachineTime | None) -> MachineTime | None:
-        """The time that passed between ``earlier`` and now. Linux documents iowait as
-        able to go backwards (and idle with it on some virtual machines), so a counter
-        that fell counts as zero: the busy share then stays within 0..1."""
-        if earlier is None:
-            return None
-        deltas = tuple(max(0, a - b) for a, b in zip(self.counters, earlier.counters, strict=True))
-        return MachineTime.from_ticks(deltas)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -295,12 +278,17 @@ class Scenarios:
     async def deep_queue(self, result: Result, backlog: int) -> None:
         """Workers drain the same number of jobs off a short queue (10 left at the end),
         then off one ``backlog`` deep: if a claim cost more with more jobs waiting, the
-        second rate would show it."""
+        second rate and CPU per job would show it. Each drain starts on a quiet machine
+        (what filling the queue set off in the databases, checkpoints and the like, is
+        not measured with the drain) and takes at least DEEP_DRAIN jobs, or ``backlog``
+        if fewer (so that the first claims after a fill, on cold caches, are a small part
+        of it)."""
         o, job_type, shallow = self._options, "bench-backlog", 10
-        count = o.jobs // 2
+        count = max(o.jobs // 2, min(backlog, DEEP_DRAIN))
         rss = self._server.resident_mb if self._server is not None else lambda: 0.0
         result.backlog_rss_mb["before"] = rss()
         await self._fill(job_type, count + shallow, "backlog: filling a short queue")
+        await self._settle(result, "backlog: waiting for a quiet machine")
         result.backlog_rates["10"] = await self._drain(
             "backlog: draining a short queue", job_type, count, "backlog-10"
         )
@@ -309,11 +297,21 @@ class Scenarios:
         result.backlog_fill = (backlog + count) / (time.perf_counter() - started)
         result.backlog_rss_mb["filled"] = rss()
         result.backlog_stats_ms = await self._stats_ms()
+        await self._settle(result, "backlog: waiting for a quiet machine")
         result.backlog_rates["backlog"] = await self._drain(
             f"backlog: draining {backlog:,}", job_type, count, "backlog"
         )
         result.backlog_rss_mb["after"] = rss()
-        result.backlog = backlog
+        result.backlog, result.backlog_drained = backlog, count
+        result.backlog_ratios["rate"] = result.backlog_rates["backlog"] / result.backlog_rates["10"]
+        if self._server is not None:
+            result.backlog_ratios["server_cpu"] = self.cpu["backlog"][0] / self.cpu["backlog-10"][0]
+
+    async def _settle(self, result: Result, what: str) -> None:
+        self._progress(what, 0.0)
+        settled = await settle(self._options.quiet_wait)
+        result.backlog_settled.append(settled.waited)
+        result.backlog_quiet = result.backlog_quiet and settled.quiet
 
     async def limit(self, result: Result, concurrency: int) -> None:
         """The batch paths end to end with a concurrency limit on the jobs' type: what
@@ -396,7 +394,7 @@ class Scenarios:
                 await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
                 await self._until_done(what, workers, count)
                 elapsed, cpu = time.perf_counter() - started, self._server_cpu() - cpu
-                machine = _since(machine)
+                machine = since(machine)
                 done: int = workers.done.value
         self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
         self._account(key, done, machine, workers.reports)
@@ -464,7 +462,7 @@ class Scenarios:
             cpu, machine = self._server_cpu(), MachineTime.now()
             await self._until_done(what, workers, count)
             elapsed = time.perf_counter() - started
-            cpu, machine = self._server_cpu() - cpu, _since(machine)
+            cpu, machine = self._server_cpu() - cpu, since(machine)
             reports = await producers.finish()
         name = name or ("batch" if batched else "seed")
         self.cpu[name] = (cpu / count * 1e6, cpu / elapsed)
@@ -519,11 +517,6 @@ class Scenarios:
         while workers.done.value < count:
             self._progress(what, workers.done.value / count)
             await asyncio.sleep(0.01)
-
-
-def _since(earlier: MachineTime | None) -> MachineTime | None:
-    now = MachineTime.now()
-    return now.since(earlier) if now is not None else None
 
 
 class _Producers:

@@ -1,0 +1,42 @@
+"""What the bench says of a deep queue against a short one: flat within 10 %, or flagged."""
+
+from __future__ import annotations
+
+from stackduck.entrypoints.bench.command import _deep_queue_lines
+from stackduck.entrypoints.bench.runner import Result
+
+
+def drained(short: float, deep: float, cpu_short: float, cpu_deep: float, quiet: bool = True) -> Result:
+    result = Result("postgres", backlog=1_000_000, backlog_drained=10_000, backlog_fill=40_000.0)
+    result.backlog_rates = {"10": short, "backlog": deep}
+    result.server_cpu_us = {"backlog-10": cpu_short, "backlog": cpu_deep}
+    result.backlog_ratios = {"rate": deep / short, "server_cpu": cpu_deep / cpu_short}
+    result.backlog_rss_mb = {"before": 100.0, "filled": 120.0, "after": 118.0}
+    result.backlog_settled, result.backlog_quiet = [1.0, 14.0], quiet
+    return result
+
+
+def verdict(result: Result) -> str:
+    [_, line] = _deep_queue_lines([result])
+    return line
+
+
+def test_a_drain_within_ten_percent_is_flat() -> None:
+    line = verdict(drained(10_000, 9_200, 50, 54))
+    assert line.startswith("deep / short, postgres: rate -8%, server CPU per job +8%: flat (within 10%)")
+    assert "each drain began on a quiet machine (waited 1 s and 14 s)" in line
+
+
+def test_a_slower_drain_is_flagged() -> None:
+    line = verdict(drained(14_364, 7_843, 43, 97))
+    assert "NOT FLAT: rate -45%, server CPU per job +126% (more than 10% worse)" in line
+
+
+def test_dearer_claims_alone_are_flagged() -> None:
+    line = verdict(drained(10_000, 10_500, 50, 60))
+    assert "NOT FLAT: server CPU per job +20%" in line and "rate" not in line.split("NOT FLAT")[1]
+
+
+def test_a_busy_machine_is_said() -> None:
+    line = verdict(drained(10_000, 10_000, 50, 50, quiet=False))
+    assert "the machine was still busy when a drain began" in line
