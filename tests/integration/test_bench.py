@@ -50,6 +50,10 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     assert memory["backlog_ratios"]["server_cpu"] > 0
     assert len(memory["backlog_settled"]) == 2 and all(0 <= w <= 5 for w in memory["backlog_settled"])
     assert 0 <= memory["settled"] <= 5
+    # The server's claims in each drain, from its Prometheus counters.
+    for drain in ("backlog-10", "backlog"):
+        claims = memory["backlog_claims"][drain]
+        assert claims["leased"] >= 500 and claims["asked"] >= claims["leased"] and claims["claims"] >= 1
     assert {
         "batch",
         "seed",
@@ -123,6 +127,8 @@ def test_bench_serves_from_several_processes(postgres_server: str) -> None:
     # The server's CPU and memory are read from its processes (supervisor and servers).
     assert postgres["server_cpu_us"]["batch"] > 0 and postgres["floor_server_us"] > 0
     assert postgres["backlog_rss_mb"]["filled"] > 100  # two servers and a supervisor, not one
+    # Claims from the /metrics page, every process's counters merged.
+    assert postgres["backlog_claims"]["backlog"]["leased"] >= 200
 
 
 @pytest.mark.slow

@@ -71,6 +71,18 @@ class PrometheusMetrics:
             ),
             labels,
         )
+        self._claims = Counter(
+            "stackduck_claims",
+            "Claims made of storage, by outcome: full (every job asked for), partial, empty",
+            ["outcome"],
+            registry=r,
+        )
+        self._claim_jobs = Counter(
+            "stackduck_claim_jobs",
+            "Jobs the claims asked for (asked) and got (leased)",
+            ["kind"],
+            registry=r,
+        )
         self._streams = Gauge(
             "stackduck_workers_connected",
             "Open ConsumeJobs streams (on every process of this server)",
@@ -108,6 +120,12 @@ class PrometheusMetrics:
 
     def streams_open(self, count: int) -> None:
         self._streams.set(count)
+
+    def claimed(self, asked: int, leased: int) -> None:
+        outcome = "empty" if not leased else "full" if leased >= asked else "partial"
+        self._claims.labels(outcome).inc()
+        self._claim_jobs.labels("asked").inc(asked)
+        self._claim_jobs.labels("leased").inc(leased)
 
 
 class PrometheusPage:

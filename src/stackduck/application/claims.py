@@ -106,6 +106,7 @@ class Claims:
                         "the caller left as they were claimed",
                     )
             raise
+        self._metrics.claimed(limit, len(claimed))
         if claimed:
             self.delivered(claimed, now)
         return claimed
@@ -124,6 +125,7 @@ class Claims:
     async def _claim_round(self, job_types: frozenset[str], owners: list[str]) -> list[Job | None]:
         """One claim for every owner slot waiting: per slot, the job leased to it."""
         leased = await self._claimer.claim(owners, job_types, self._clock.now(), self._policy.lease_seconds)
+        self._metrics.claimed(len(owners), len(leased))
         return deal(owners, leased)
 
     async def _abandoned(self, dealt: list[Job | None]) -> None:

@@ -31,3 +31,7 @@ class MetricsFanOut:
     def streams_open(self, count: int) -> None:
         for counter in self._counters:
             counter.streams_open(count)
+
+    def claimed(self, asked: int, leased: int) -> None:
+        for counter in self._counters:
+            counter.claimed(asked, leased)

@@ -155,6 +155,9 @@ class History:
     def streams_open(self, count: int) -> None:
         """Not charted."""
 
+    def claimed(self, asked: int, leased: int) -> None:
+        """Not charted."""
+
     # -- writing -----------------------------------------------------------------------
 
     async def flush(self) -> float:

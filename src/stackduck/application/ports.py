@@ -307,6 +307,9 @@ class Metrics(Protocol):
     def streams_open(self, count: int) -> None:
         """How many ConsumeJobs streams this server holds now."""
 
+    def claimed(self, asked: int, leased: int) -> None:
+        """One claim made of storage: ``asked`` jobs wanted, ``leased`` got (0: empty)."""
+
 
 class Claimer(Protocol):
     """Leases the best ready jobs to a worker, atomically: no job goes to two callers,

@@ -116,3 +116,20 @@ async def test_queue_gauges_past_the_label_limit_are_summed_as_other() -> None:
     assert f'stackduck_queue_running{{job_type="{OTHER}"}} 7.0' in text
     assert f'stackduck_queue_paused{{job_type="{OTHER}"}} 1.0' in text
     assert 'job_type="q3"' not in text and 'job_type="q4"' not in text
+
+
+def test_claims_are_counted_by_outcome_with_the_jobs_asked_and_leased() -> None:
+    metrics = PrometheusMetrics()
+    metrics.claimed(5, 5)
+    metrics.claimed(5, 2)
+    metrics.claimed(3, 0)
+    metrics.claimed(4, 4)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample("stackduck_claims_total", outcome="full") == 2
+    assert sample("stackduck_claims_total", outcome="partial") == 1
+    assert sample("stackduck_claims_total", outcome="empty") == 1
+    assert sample("stackduck_claim_jobs_total", kind="asked") == 17
+    assert sample("stackduck_claim_jobs_total", kind="leased") == 11

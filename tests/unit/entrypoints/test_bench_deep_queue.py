@@ -21,6 +21,19 @@ def verdict(result: Result) -> str:
     return line
 
 
+def test_the_claims_of_each_drain_are_said() -> None:
+    result = drained(10_000, 9_800, 50, 51)
+    result.backlog_claims = {
+        "backlog-10": {"claims": 50.0, "empty": 5.0, "asked": 12_000.0, "leased": 10_000.0},
+        "backlog": {"claims": 100.0, "empty": 0.0, "asked": 10_000.0, "leased": 10_000.0},
+    }
+    [_, _, claims] = _deep_queue_lines([result])
+    assert claims == (
+        "claims, postgres: 200 jobs a claim, 10% empty off the short queue, "
+        "100 jobs a claim, 0% empty off the deep one"
+    )
+
+
 def test_a_drain_within_ten_percent_is_flat() -> None:
     line = verdict(drained(10_000, 9_200, 50, 54))
     assert line.startswith("deep / short, postgres: rate -8%, server CPU per job +8%: flat (within 10%)")

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stackduck.entrypoints.bench import soak
+from stackduck.entrypoints.bench.claim_counts import ClaimCounts
 from stackduck.entrypoints.bench.machine import QUIET_BUSY, settle
 from stackduck.entrypoints.bench.runner import FLAT, Options, Result, Scenarios
 from stackduck.entrypoints.bench.runner import Progress as ProgressReport
@@ -280,6 +281,10 @@ def _deep_queue_lines(results: list[Result]) -> list[str]:
             f"one QueueStats with them waiting {r.backlog_stats_ms:,.0f} ms"
         )
         lines.append(f"deep / short, {r.config}: {_flatness(r)}")
+        if len(r.backlog_claims) == 2:
+            off_short, off_deep = (ClaimCounts(**r.backlog_claims[k]) for k in ("backlog-10", "backlog"))
+            said = f"{off_short.summary()} off the short queue, {off_deep.summary()} off the deep one"
+            lines.append(f"claims, {r.config}: {said}")
     return lines
 
 

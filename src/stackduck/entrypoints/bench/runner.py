@@ -8,10 +8,13 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
 from stackduck.client.channel import open_channel
+from stackduck.entrypoints.bench.claim_counts import ClaimCounts, read, scrape
 from stackduck.entrypoints.bench.floor import floor_server
 from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
 from stackduck.entrypoints.bench.machine import QUIET_PATIENCE, MachineTime, settle, since
@@ -88,6 +91,8 @@ class Result:
     backlog_rss_mb: dict[str, float] = field(default_factory=dict)  # before, filled, after
     backlog_stats_ms: float = 0.0  # one QueueStats call with the backlog waiting
     backlog_drained: int = 0  # jobs taken off each queue
+    # The server's claims during each drain ("backlog-10", "backlog"): ClaimCounts' fields.
+    backlog_claims: dict[str, dict[str, float]] = field(default_factory=dict)
     # Deep against short: "rate" (jobs/s) and "server_cpu" (server CPU per job), each
     # deep / short; flat is within FLAT of 1.
     backlog_ratios: dict[str, float] = field(default_factory=dict)
@@ -130,15 +135,21 @@ def resident_mb(pid: int | str = "self") -> float:
 
 
 class ServerMeter(Protocol):
-    """The server's own CPU time and memory, wherever it runs."""
+    """The server's own CPU time, memory and claims, wherever it runs."""
 
     def cpu_seconds(self) -> float: ...
 
     def resident_mb(self) -> float: ...
 
+    async def claims(self) -> ClaimCounts | None:
+        """What its claims were so far (None: not a Stackduck server)."""
+
 
 class ThisProcess:
     """The server runs in the bench's own process (the default)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._registry = registry  # its metrics (none: the floor's bare server)
 
     def cpu_seconds(self) -> float:
         return time.process_time()
@@ -146,14 +157,21 @@ class ThisProcess:
     def resident_mb(self) -> float:
         return resident_mb()
 
+    async def claims(self) -> ClaimCounts | None:
+        return None if self._registry is None else read(self._registry)
+
 
 class ProcessTree:
     """The server is another process and those it started (``serve --processes N``),
     read from Linux's /proc."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, metrics_url: str | None = None) -> None:
         self._pid = pid
         self._tick = os.sysconf("SC_CLK_TCK")
+        self._metrics_url = metrics_url  # their /metrics page, every process's counters merged
+
+    async def claims(self) -> ClaimCounts | None:
+        return None if self._metrics_url is None else await scrape(self._metrics_url)
 
     def pids(self) -> list[int]:
         found, pending = [], [self._pid]
@@ -205,6 +223,7 @@ class Scenarios:
         self.cpu: dict[str, tuple[float, float]] = {}  # scenario: (cpu µs per job, share of a core)
         self.load: dict[str, float] = {}  # scenario: the load processes' CPU µs per job
         self.machine: dict[str, tuple[float, float, float]] = {}  # scenario: (µs per job, busy, steal)
+        self.claims: dict[str, ClaimCounts] = {}  # drain: the server's claims during it
 
     async def run(self, result: Result) -> Result:
         o = self._options
@@ -306,6 +325,9 @@ class Scenarios:
         result.backlog_ratios["rate"] = result.backlog_rates["backlog"] / result.backlog_rates["10"]
         if self._server is not None:
             result.backlog_ratios["server_cpu"] = self.cpu["backlog"][0] / self.cpu["backlog-10"][0]
+        result.backlog_claims = {
+            k: asdict(self.claims[k]) for k in ("backlog-10", "backlog") if k in self.claims
+        }
 
     async def _settle(self, result: Result, what: str) -> None:
         self._progress(what, 0.0)
@@ -390,12 +412,15 @@ class Scenarios:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
             async with _Workers(plans) as workers:
+                claims = await self._server.claims() if self._server is not None else None
                 started, cpu, machine = time.perf_counter(), self._server_cpu(), MachineTime.now()
                 await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
                 await self._until_done(what, workers, count)
                 elapsed, cpu = time.perf_counter() - started, self._server_cpu() - cpu
                 machine = since(machine)
                 done: int = workers.done.value
+                if claims is not None and self._server is not None and (now := await self._server.claims()):
+                    self.claims[key] = now.minus(claims)
         self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
         self._account(key, done, machine, workers.reports)
         return done / elapsed

@@ -59,7 +59,8 @@ async def serving(env: dict[str, str], processes: int = 1) -> AsyncIterator[tupl
         server = await provide(container.grpc_server)
         await server.start()
         try:
-            yield server.address, ThisProcess()
+            metrics = await provide(container.prometheus)
+            yield server.address, ThisProcess(metrics.registry)
         finally:
             await server.stop(1)
     finally:
@@ -89,14 +90,14 @@ async def server_processes(count: int, env: dict[str, str]) -> AsyncIterator[tup
     assert process.stderr is not None
     log: collections.deque[str] = collections.deque(maxlen=40)
     try:
-        address = await asyncio.wait_for(_address(process.stderr, log, count), START_SECONDS)
+        address, http = await asyncio.wait_for(_addresses(process.stderr, log, count), START_SECONDS)
     except (TimeoutError, EOFError):
         process.kill()
         await process.wait()
         raise RuntimeError("the server processes did not start:\n" + "".join(log)) from None
     draining = asyncio.create_task(_drain(process.stderr, log))
     try:
-        yield address, ProcessTree(process.pid)
+        yield address, ProcessTree(process.pid, f"http://{http}/metrics")
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
@@ -108,15 +109,21 @@ async def server_processes(count: int, env: dict[str, str]) -> AsyncIterator[tup
         await draining
 
 
-async def _address(stderr: asyncio.StreamReader, log: collections.deque[str], count: int) -> str:
-    while True:
+async def _addresses(
+    stderr: asyncio.StreamReader, log: collections.deque[str], count: int
+) -> tuple[str, str]:
+    """Where the processes serve gRPC, and HTTP (the dashboard, /metrics)."""
+    grpc_address = http_address = ""
+    while not (grpc_address and http_address):
         line = (await stderr.readline()).decode(errors="replace")
         if not line:
             raise EOFError
         log.append(line)
-        found = re.search(rf"serving on (\S+) with .* in {count} processes", line)
-        if found:
-            return found.group(1)
+        if found := re.search(rf"serving on (\S+) with .* in {count} processes", line):
+            grpc_address = found.group(1)
+        if found := re.search(r"dashboard on http://(\S+?)/?(?:\s|$)", line):
+            http_address = found.group(1)
+    return grpc_address, http_address
 
 
 async def _drain(stderr: asyncio.StreamReader, log: collections.deque[str]) -> None:
