@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict
+from functools import partial
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,7 +21,7 @@ from stackduck.entrypoints.bench.machine import QUIET_BUSY, settle
 from stackduck.entrypoints.bench.runner import FLAT, Options, Result, Scenarios
 from stackduck.entrypoints.bench.runner import Progress as ProgressReport
 from stackduck.entrypoints.bench.served import serving
-from stackduck.entrypoints.bench.storage import CONFIGS, missing, provision
+from stackduck.entrypoints.bench.storage import CONFIGS, checkpoint, missing, provision
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -173,8 +174,10 @@ async def _one(config: str, args: argparse.Namespace, options: Options, report: 
     settled = await settle(options.quiet_wait)
     result = Result(config, settled=settled.waited, quiet=settled.quiet)
     with provision(config, args.database_url, args.redis_url) as env:
+        database = env.get("DATABASE_URL")
+        at_rest = partial(checkpoint, database) if database else None
         async with serving(env, args.server_processes) as (address, meter):
-            return await Scenarios(address, options, report, meter).run(result)
+            return await Scenarios(address, options, report, meter, at_rest).run(result)
 
 
 def _accounting_lines(results: list[Result]) -> list[str]:
@@ -309,10 +312,11 @@ def _flatness(r: Result) -> str:
         worse.append(f"server CPU per job {cpu - 1:+.0%}")
     said = f"rate {rate - 1:+.0%}" + (f", server CPU per job {cpu - 1:+.0%}" if cpu is not None else "")
     waits = " and ".join(f"{w:.0f} s" for w in r.backlog_settled)
+    storage = f"{r.backlog_storage_settled}, " if r.backlog_storage_settled else ""
     quiet = (
-        f"each drain began on a quiet machine (waited {waits})"
+        f"each drain began {storage}on a quiet machine (waited {waits})"
         if r.backlog_quiet
-        else f"the machine was still busy when a drain began (waited {waits})"
+        else f"the machine was still busy when a drain began {storage}(waited {waits})"
     )
     verdict = (
         f"NOT FLAT: {', '.join(worse)} (more than {FLAT:.0%} worse)" if worse else f"flat (within {FLAT:.0%})"

@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ MP = multiprocessing.get_context("spawn")
 #: dozen empty calls spread over several server processes can read as none.
 FLOOR_MIN_CALLS = 1000
 #: The deep-queue scenario's drains take this many jobs at the least.
-DEEP_DRAIN = 10_000
+DEEP_DRAIN = 30_000
 #: A deep queue is flat when its rate and server CPU per job are within this share of
 #: the short queue's.
 FLAT = 0.10
@@ -99,6 +99,7 @@ class Result:
     # Seconds waited for a quiet machine before each drain, and whether it came.
     backlog_settled: list[float] = field(default_factory=list)
     backlog_quiet: bool = True
+    backlog_storage_settled: str = ""  # what was done to the storage before each drain
     # Seconds this configuration waited for a quiet machine before its server started.
     settled: float = 0.0
     quiet: bool = True
@@ -214,12 +215,19 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 class Scenarios:
     def __init__(
-        self, address: str, options: Options, progress: Progress, server: ServerMeter | None = None
+        self,
+        address: str,
+        options: Options,
+        progress: Progress,
+        server: ServerMeter | None = None,
+        storage_settle: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self._address = address
         self._options = options
         self._progress = progress
         self._server = server  # None against --address: the server's CPU is not ours to read
+        # Before a drain: bring the storage to rest (PostgreSQL: a CHECKPOINT); says how.
+        self._storage_settle = storage_settle
         self.cpu: dict[str, tuple[float, float]] = {}  # scenario: (cpu µs per job, share of a core)
         self.load: dict[str, float] = {}  # scenario: the load processes' CPU µs per job
         self.machine: dict[str, tuple[float, float, float]] = {}  # scenario: (µs per job, busy, steal)
@@ -331,6 +339,8 @@ class Scenarios:
 
     async def _settle(self, result: Result, what: str) -> None:
         self._progress(what, 0.0)
+        if self._storage_settle is not None:
+            result.backlog_storage_settled = await self._storage_settle()
         settled = await settle(self._options.quiet_wait)
         result.backlog_settled.append(settled.waited)
         result.backlog_quiet = result.backlog_quiet and settled.quiet

@@ -100,3 +100,15 @@ def missing(
     if "redis" in config and not redis_answers(redis_url):
         return "no Redis (set REDIS_URL or --redis-url)"
     return None
+
+
+async def checkpoint(database_url: str) -> str:
+    """Have PostgreSQL write out what it holds dirty now (a CHECKPOINT), so that what a
+    fill left to write is not written, with its full-page images, during the next
+    measurement. Says what it did: the role may not be allowed to."""
+    try:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:
+        return f"no CHECKPOINT ({str(exc).strip().splitlines()[0]})"
+    return "after a CHECKPOINT"
