@@ -71,18 +71,19 @@ class PrometheusMetrics:
             ),
             labels,
         )
-        self._claims = Counter(
+        claims = Counter(
             "stackduck_claims",
             "Claims made of storage, by outcome: full (every job asked for), partial, empty",
             ["outcome"],
             registry=r,
         )
-        self._claim_jobs = Counter(
-            "stackduck_claim_jobs",
-            "Jobs the claims asked for (asked) and got (leased)",
-            ["kind"],
-            registry=r,
+        # Every label's child made once: a seed client's claim is one job, so this is
+        # counted per job.
+        self._claims = {outcome: claims.labels(outcome) for outcome in ("full", "partial", "empty")}
+        claim_jobs = Counter(
+            "stackduck_claim_jobs", "Jobs the claims asked for (asked) and got (leased)", ["kind"], registry=r
         )
+        self._asked, self._leased = claim_jobs.labels("asked"), claim_jobs.labels("leased")
         self._streams = Gauge(
             "stackduck_workers_connected",
             "Open ConsumeJobs streams (on every process of this server)",
@@ -122,10 +123,9 @@ class PrometheusMetrics:
         self._streams.set(count)
 
     def claimed(self, asked: int, leased: int) -> None:
-        outcome = "empty" if not leased else "full" if leased >= asked else "partial"
-        self._claims.labels(outcome).inc()
-        self._claim_jobs.labels("asked").inc(asked)
-        self._claim_jobs.labels("leased").inc(leased)
+        self._claims["empty" if not leased else "full" if leased >= asked else "partial"].inc()
+        self._asked.inc(asked)
+        self._leased.inc(leased)
 
 
 class PrometheusPage:
