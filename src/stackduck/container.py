@@ -258,7 +258,7 @@ def check_settings(settings: Settings) -> None:
     if settings.storage not in SUPPORTED_STORAGE:
         raise ConfigurationError(
             f"storage {settings.storage!r} (from DATABASE_URL / REDIS_URL) is not available in "
-            "this version; unset both to run on the in-memory adapters"
+            "this version; unset both to keep the jobs in a SQLite file (STACKDUCK_DATA_DIR)"
         )
     for name, url, check in (
         ("DATABASE_URL", settings.database_url, check_conninfo),
