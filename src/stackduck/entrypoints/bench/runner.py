@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from stackduck.application.paused_types import CACHE_SECONDS as PAUSE_CACHE_SECONDS
 from stackduck.client.channel import open_channel
 from stackduck.entrypoints.bench.claim_counts import ClaimCounts, read, scrape
 from stackduck.entrypoints.bench.floor import floor_server
@@ -421,8 +422,12 @@ class Scenarios:
         async with open_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
+            if not isinstance(self._server, ThisProcess):
+                # Another process reads the paused set at most once a second: until then
+                # it would hand the queue to the workers as their streams open.
+                await asyncio.sleep(PAUSE_CACHE_SECONDS + 0.2)
+            claims = await self._server.claims() if self._server is not None else None
             async with _Workers(plans) as workers:
-                claims = await self._server.claims() if self._server is not None else None
                 started, cpu, machine = time.perf_counter(), self._server_cpu(), MachineTime.now()
                 await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
                 await self._until_done(what, workers, count)
