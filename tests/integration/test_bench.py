@@ -48,7 +48,9 @@ def test_bench_measures_every_scenario_and_prints_json() -> None:
     rates = memory["backlog_rates"]
     assert memory["backlog_ratios"]["rate"] == pytest.approx(rates["backlog"] / rates["10"])
     assert memory["backlog_ratios"]["server_cpu"] > 0
-    assert len(memory["backlog_settled"]) == 2 and all(0 <= w <= 5 for w in memory["backlog_settled"])
+    # Up to three turns each, short and deep: a turn whose queue the last claims of the
+    # one before emptied is not taken.
+    assert 2 <= len(memory["backlog_settled"]) <= 6 and all(0 <= w <= 5 for w in memory["backlog_settled"])
     assert 0 <= memory["settled"] <= 5
     # The server's claims in each drain, from its Prometheus counters.
     for drain in ("backlog-10", "backlog"):

@@ -42,6 +42,14 @@ class ClaimCounts:
             self.leased - earlier.leased,
         )
 
+    def __add__(self, other: ClaimCounts) -> ClaimCounts:
+        return ClaimCounts(
+            self.claims + other.claims,
+            self.empty + other.empty,
+            self.asked + other.asked,
+            self.leased + other.leased,
+        )
+
     def summary(self) -> str:
         if not self.claims:
             return "no claims"

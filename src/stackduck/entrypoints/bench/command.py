@@ -311,12 +311,14 @@ def _flatness(r: Result) -> str:
     if cpu is not None and cpu > 1 + FLAT:
         worse.append(f"server CPU per job {cpu - 1:+.0%}")
     said = f"rate {rate - 1:+.0%}" + (f", server CPU per job {cpu - 1:+.0%}" if cpu is not None else "")
-    waits = " and ".join(f"{w:.0f} s" for w in r.backlog_settled)
+    least, most = min(r.backlog_settled, default=0.0), max(r.backlog_settled, default=0.0)
+    waits = f"{least:.0f} s" if round(least) == round(most) else f"{least:.0f}-{most:.0f} s"
     storage = f"{r.backlog_storage_settled}, " if r.backlog_storage_settled else ""
+    turns = f"{len(r.backlog_settled)} turns, short and deep in alternation"
     quiet = (
-        f"each drain began {storage}on a quiet machine (waited {waits})"
+        f"{turns}, each began {storage}on a quiet machine (waited {waits})"
         if r.backlog_quiet
-        else f"the machine was still busy when a drain began {storage}(waited {waits})"
+        else f"{turns}; the machine was still busy when one began {storage}(waited {waits})"
     )
     verdict = (
         f"NOT FLAT: {', '.join(worse)} (more than {FLAT:.0%} worse)" if worse else f"flat (within {FLAT:.0%})"

@@ -41,6 +41,12 @@ class MachineTime:
         busy = user + nice + system + irq + softirq
         return cls(busy / tick, (busy + idle + iowait + steal) / tick, steal / tick, counters)
 
+    def __add__(self, other: MachineTime) -> MachineTime:
+        """Two stretches of time together."""
+        return MachineTime.from_ticks(
+            tuple(a + b for a, b in zip(self.counters, other.counters, strict=True))
+        )
+
     def since(self, earlier: MachineTime | None) -> MachineTime | None:
         """The time that passed between ``earlier`` and now. Linux documents iowait as
         able to go backwards (and idle with it on some virtual machines), so a counter

@@ -8,6 +8,7 @@ import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from stackduck.application.paused_types import CACHE_SECONDS as PAUSE_CACHE_SECONDS
 from stackduck.client.channel import open_channel
 from stackduck.entrypoints.bench.claim_counts import ClaimCounts, read, scrape
+from stackduck.entrypoints.bench.drains import Drains
 from stackduck.entrypoints.bench.floor import floor_server
 from stackduck.entrypoints.bench.load import ProducerPlan, WorkerPlan, run_producer, run_worker, split
 from stackduck.entrypoints.bench.machine import QUIET_PATIENCE, MachineTime, settle, since
@@ -29,6 +31,10 @@ MP = multiprocessing.get_context("spawn")
 FLOOR_MIN_CALLS = 1000
 #: The deep-queue scenario's drains take this many jobs at the least.
 DEEP_DRAIN = 30_000
+#: The jobs left on the deep-queue scenario's short queue once it is drained.
+SHALLOW = 10
+#: The deep-queue scenario's two queues take this many turns each.
+TURNS = 3
 #: A deep queue is flat when its rate and server CPU per job are within this share of
 #: the short queue's.
 FLAT = 0.10
@@ -292,10 +298,17 @@ class Scenarios:
         return self._server.cpu_seconds() if self._server is not None else 0.0
 
     def _account(
-        self, name: str, jobs: int, machine: MachineTime | None, reports: list[dict[str, Any]]
+        self,
+        name: str,
+        jobs: int,
+        machine: MachineTime | None,
+        reports: list[dict[str, Any]],
+        load_jobs: int | None = None,
     ) -> None:
-        """Record the load's and the machine's CPU per job for scenario ``name``."""
-        self.load[name] = sum(r["cpu"] for r in reports) / jobs * 1e6
+        """Record the load's and the machine's CPU per job for scenario ``name``: ``jobs``
+        done while ``machine`` was read, and ``load_jobs`` (if other) over the load
+        processes' lives, which ``reports`` cover."""
+        self.load[name] = sum(r["cpu"] for r in reports) / (load_jobs or jobs) * 1e6
         if machine is not None and machine.total > 0:
             self.machine[name] = (
                 machine.busy / jobs * 1e6,
@@ -304,36 +317,59 @@ class Scenarios:
             )
 
     async def deep_queue(self, result: Result, backlog: int) -> None:
-        """Workers drain the same number of jobs off a short queue (10 left at the end),
-        then off one ``backlog`` deep: if a claim cost more with more jobs waiting, the
-        second rate and CPU per job would show it. Each drain starts on a quiet machine
-        (what filling the queue set off in the databases, checkpoints and the like, is
-        not measured with the drain) and takes at least DEEP_DRAIN jobs, or ``backlog``
-        if fewer (so that the first claims after a fill, on cold caches, are a small part
-        of it)."""
-        o, job_type, shallow = self._options, "bench-backlog", 10
+        """Workers drain jobs off a short queue (10 left at the end) and off one ``backlog``
+        deep, two job types side by side: if a claim cost more with more jobs waiting,
+        the deep queue's rate and server CPU per job would show it.
+
+        The two take turns - a third of the short queue's drain, then a third of the
+        deep one's, TURNS times - each turn on a quiet machine (what the fill set off in
+        the databases, checkpoints and the like, is not measured with it), so that a
+        stretch of seconds when this machine runs slow or fast falls on both alike. Each
+        takes at least DEEP_DRAIN jobs in all, or ``backlog`` if fewer (so that the first
+        claims after a fill, on cold caches, are a small part of it). One set of worker
+        processes per queue, their streams open from the start, serves all its turns."""
+        o = self._options
         count = max(o.jobs // 2, min(backlog, DEEP_DRAIN))
         rss = self._server.resident_mb if self._server is not None else lambda: 0.0
         result.backlog_rss_mb["before"] = rss()
-        await self._fill(job_type, count + shallow, "backlog: filling a short queue")
-        await self._settle(result, "backlog: waiting for a quiet machine")
-        result.backlog_rates["10"] = await self._drain(
-            "backlog: draining a short queue", job_type, count, "backlog-10"
-        )
+        sides = [
+            _Side("backlog-10", "bench-backlog-short", count + SHALLOW, "a short queue"),
+            _Side("backlog", "bench-backlog", backlog + count, f"{backlog:,}"),
+        ]
+        await self._fill(sides[0].job_type, sides[0].filled, "backlog: filling a short queue")
         started = time.perf_counter()
-        await self._fill(job_type, backlog + count, f"backlog: filling {backlog:,}")
-        result.backlog_fill = (backlog + count) / (time.perf_counter() - started)
+        await self._fill(sides[1].job_type, sides[1].filled, f"backlog: filling {backlog:,}")
+        result.backlog_fill = sides[1].filled / (time.perf_counter() - started)
         result.backlog_rss_mb["filled"] = rss()
         result.backlog_stats_ms = await self._stats_ms()
-        await self._settle(result, "backlog: waiting for a quiet machine")
-        result.backlog_rates["backlog"] = await self._drain(
-            f"backlog: draining {backlog:,}", job_type, count, "backlog"
-        )
+        async with open_channel(self._address) as channel, AsyncExitStack() as stack:
+            stub = StackDuckServiceStub(channel)
+            for side in sides:
+                await stub.PauseQueue(pb.PauseQueueRequest(job_type=side.job_type))
+            await self._pause_reached()
+            for side in sides:
+                side.workers = await stack.enter_async_context(_Workers(self._drain_plans(side.job_type)))
+            for turn in range(1, TURNS + 1):
+                for side in sides:
+                    done = side.workers.done.value
+                    if done >= side.filled:  # earlier turns' last claims took what was left
+                        continue
+                    await self._settle(result, "backlog: waiting for a quiet machine")
+                    target = min(side.filled, max(count * turn // TURNS, done + 1))
+                    what = f"backlog: draining {side.what} (turn {turn} of {TURNS})"
+                    await self._turn(stub, side.job_type, side.workers, target, what, side.drains)
+            await stack.aclose()  # the workers stop and report
+            for side in sides:
+                await stub.ResumeQueue(pb.PauseQueueRequest(job_type=side.job_type))
+        for side in sides:
+            self._record(side.key, side.drains, side.workers)
         result.backlog_rss_mb["after"] = rss()
         result.backlog, result.backlog_drained = backlog, count
-        result.backlog_ratios["rate"] = result.backlog_rates["backlog"] / result.backlog_rates["10"]
+        short, deep = (side.drains for side in sides)
+        result.backlog_rates = {"10": short.rate, "backlog": deep.rate}
+        result.backlog_ratios["rate"] = deep.rate / short.rate
         if self._server is not None:
-            result.backlog_ratios["server_cpu"] = self.cpu["backlog"][0] / self.cpu["backlog-10"][0]
+            result.backlog_ratios["server_cpu"] = deep.server_cpu_per_job / short.server_cpu_per_job
         result.backlog_claims = {
             k: asdict(self.claims[k]) for k in ("backlog-10", "backlog") if k in self.claims
         }
@@ -414,31 +450,70 @@ class Scenarios:
     async def _drain(self, what: str, job_type: str, count: int, key: str) -> float:
         """Jobs/s through workers taking ``count`` jobs off a standing queue: the queue
         is paused while their streams open, and the clock starts when it resumes."""
-        o = self._options
-        plans = [
-            WorkerPlan(self._address, job_type, o.in_flight, True, f"bench-drain-{i}", extras=o.extras)
-            for i in range(o.workers)
-        ]
+        drains = Drains()
         async with open_channel(self._address) as channel:
             stub = StackDuckServiceStub(channel)
             await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
-            if not isinstance(self._server, ThisProcess):
-                # Another process reads the paused set at most once a second: until then
-                # it would hand the queue to the workers as their streams open.
-                await asyncio.sleep(PAUSE_CACHE_SECONDS + 0.2)
-            claims = await self._server.claims() if self._server is not None else None
-            async with _Workers(plans) as workers:
-                started, cpu, machine = time.perf_counter(), self._server_cpu(), MachineTime.now()
-                await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
-                await self._until_done(what, workers, count)
-                elapsed, cpu = time.perf_counter() - started, self._server_cpu() - cpu
-                machine = since(machine)
-                done: int = workers.done.value
-                if claims is not None and self._server is not None and (now := await self._server.claims()):
-                    self.claims[key] = now.minus(claims)
-        self.cpu[key] = (cpu / done * 1e6, cpu / elapsed)
-        self._account(key, done, machine, workers.reports)
-        return done / elapsed
+            await self._pause_reached()
+            async with _Workers(self._drain_plans(job_type)) as workers:
+                await self._turn(stub, job_type, workers, count, what, drains)
+            await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
+        self._record(key, drains, workers)
+        return drains.rate
+
+    def _drain_plans(self, job_type: str) -> list[WorkerPlan]:
+        o = self._options
+        return [
+            WorkerPlan(
+                self._address, job_type, o.in_flight, True, f"bench-drain-{job_type}-{i}", extras=o.extras
+            )
+            for i in range(o.workers)
+        ]
+
+    async def _turn(
+        self,
+        stub: StackDuckServiceStub,
+        job_type: str,
+        workers: _Workers,
+        target: int,
+        what: str,
+        drains: Drains,
+    ) -> None:
+        """Resume ``job_type`` until its workers have done ``target`` jobs in all, then
+        pause it again; add to ``drains`` the jobs, seconds, server CPU and machine time
+        from the resume until then, and the claims the turn made (its last ones, taken
+        as it ended, with them)."""
+        claims = await self._claims()
+        done = workers.done.value
+        started, cpu, machine = time.perf_counter(), self._server_cpu(), MachineTime.now()
+        await stub.ResumeQueue(pb.PauseQueueRequest(job_type=job_type))
+        await self._until_done(what, workers, target)
+        elapsed, cpu, jobs = (
+            time.perf_counter() - started,
+            self._server_cpu() - cpu,
+            workers.done.value - done,
+        )
+        machine = since(machine)
+        await stub.PauseQueue(pb.PauseQueueRequest(job_type=job_type))
+        await self._pause_reached()
+        later = await self._claims()
+        drains.add(jobs, elapsed, cpu, machine, later.minus(claims) if claims and later else None)
+
+    async def _pause_reached(self) -> None:
+        """Wait until a pause holds in every server process: another process reads the
+        paused set at most once a second, and until then would hand out the queue."""
+        if not isinstance(self._server, ThisProcess):
+            await asyncio.sleep(PAUSE_CACHE_SECONDS + 0.2)
+
+    async def _claims(self) -> ClaimCounts | None:
+        return await self._server.claims() if self._server is not None else None
+
+    def _record(self, key: str, drains: Drains, workers: _Workers) -> None:
+        """A drain's figures, under ``key``, with the other scenarios'."""
+        self.cpu[key] = (drains.server_cpu_per_job, drains.server_busy)
+        self._account(key, drains.jobs, drains.machine, workers.reports, workers.done.value)
+        if drains.claims is not None:
+            self.claims[key] = drains.claims
 
     async def fan_out(self, what: str, job_type: str, streams: int) -> tuple[int, float]:
         """Many streams (one job in flight each) on one server, jobs flowing to all of them."""
@@ -557,6 +632,19 @@ class Scenarios:
         while workers.done.value < count:
             self._progress(what, workers.done.value / count)
             await asyncio.sleep(0.01)
+
+
+@dataclass
+class _Side:
+    """One of the deep-queue scenario's two queues: its type, the jobs filled, its
+    workers and its turns' figures."""
+
+    key: str  # the scenario's name in the figures
+    job_type: str
+    filled: int
+    what: str  # for the progress line
+    drains: Drains = field(default_factory=Drains)
+    workers: _Workers = field(init=False)
 
 
 class _Producers:
