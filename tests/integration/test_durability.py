@@ -1,4 +1,5 @@
-"""Durability on PostgreSQL, with real `stackduck` processes.
+"""Durability on PostgreSQL (and, for schedules, on Redis), with real `stackduck`
+processes.
 
 A server killed with SIGKILL loses no job it acknowledged; two instances on one
 database never hand one job to two workers; a job enqueued on one instance wakes
@@ -82,12 +83,8 @@ StartServer = Callable[..., Awaitable[ServerProcess]]
 def _spawn(name: str, log_path: Path, database_url: str, env_vars: dict[str, str]) -> ServerProcess:
     address = f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        SERVER_ADDR=address,
-        DATABASE_URL=database_url,
-        STACKDUCK_SHUTDOWN_GRACE_SECONDS="1",
-        **env_vars,
-    )
+    env.update(SERVER_ADDR=address, DATABASE_URL=database_url, STACKDUCK_SHUTDOWN_GRACE_SECONDS="1")
+    env.update(env_vars)
     # The log goes to a file, never to a pipe that could fill and block the server.
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -475,35 +472,43 @@ async def test_results_attempts_metadata_and_keys_survive_kill_9(start_server: S
     assert (again.job_id, again.duplicate) == (job_id, True)
 
 
+@pytest.mark.parametrize("storage", ["postgres", "redis+postgres", "redis"])
 async def test_a_tick_fires_once_while_instances_are_killed_around_it(
-    start_server: StartServer, postgres: str
+    start_server: StartServer, storage: str, request: pytest.FixtureRequest
 ) -> None:
     """Two instances fire one schedule every second; one of them is killed with SIGKILL just
     after a tick, four times over, and started again. Every tick in between enqueues
     exactly one job, and none is skipped (the survivor, or the restarted one, fires it)."""
-    servers = [await start_server(), await start_server()]
+    env: dict[str, str] = {}
+    if "redis" in storage:
+        env = {
+            "REDIS_URL": request.getfixturevalue("redis_server"),
+            "STACKDUCK_REDIS_PREFIX": request.getfixturevalue("redis_prefix"),
+        }
+    if storage == "redis":
+        env["DATABASE_URL"] = ""  # Redis alone: the record in Redis
+    servers = [await start_server(**env), await start_server(**env)]
     async with grpc.aio.insecure_channel(servers[0].address) as channel:
         stub = StackDuckServiceStub(channel)
-        request = pb.PutScheduleRequest(
+        request_ = pb.PutScheduleRequest(
             name="every-second", job=pb.EnqueueJobRequest(job_type="tick", payload="{}"), every_seconds=1
         )
-        await stub.PutSchedule(request, timeout=RPC_TIMEOUT)
+        await stub.PutSchedule(request_, timeout=RPC_TIMEOUT)
     first_tick = int(time.time()) + 1
     for round_ in range(4):
         # Just after a whole second: the tick's fire step is running, or about to.
         await asyncio.sleep(1 - time.time() % 1 + 0.002)
         victim = servers[round_ % 2]
         await victim.kill_9()
-        servers[round_ % 2] = await start_server()
+        servers[round_ % 2] = await start_server(**env)
     await asyncio.sleep(1 - time.time() % 1 + 0.5)
     last_tick = int(time.time()) - 1
 
-    async with await psycopg.AsyncConnection.connect(postgres, autocommit=True) as conn:
-        cursor = await conn.execute(
-            "SELECT run_at, idempotency_key FROM stackduck_jobs WHERE job_type = 'tick' ORDER BY run_at"
-        )
-        ticks = await cursor.fetchall()
-    per_tick = Counter(round(run_at) for run_at, _ in ticks)
+    async with grpc.aio.insecure_channel(servers[0].address) as channel:
+        stub = StackDuckServiceStub(channel)
+        listed = await stub.ListJobs(pb.ListJobsRequest(job_type="tick", limit=1000), timeout=RPC_TIMEOUT)
+    ticks = [(job.scheduled_at, job.idempotency_key) for job in listed.jobs]
+    per_tick = Counter(due for due, _ in ticks)
     assert all(count == 1 for count in per_tick.values()), per_tick
     assert len({key for _, key in ticks}) == len(ticks)
     missing = [t for t in range(first_tick, last_tick + 1) if t not in per_tick]
