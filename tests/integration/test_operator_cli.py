@@ -14,7 +14,9 @@ from stackduck.entrypoints.grpc.generated import stackduck_pb2 as pb
 from tests.integration.conftest import Running, ServerFactory
 
 STACKDUCK = str(Path(sys.executable).parent / "stackduck")
-pytestmark = pytest.mark.parametrize("storage_settings", ["memory"], indirect=True)
+#: The commands that manage schedules and limits run on every storage configuration;
+#: the rest, whose subject is the command line, on the in-memory server.
+memory_only = pytest.mark.parametrize("storage_settings", ["memory"], indirect=True)
 
 
 async def cli(server: Running, *args: str, expect: int = 0, token: str | None = None) -> Any:
@@ -28,6 +30,7 @@ async def cli(server: Running, *args: str, expect: int = 0, token: str | None = 
     return json.loads(out) if expect == 0 else err.decode()
 
 
+@memory_only
 async def test_an_operator_repairs_a_queue_from_the_command_line(server: Running) -> None:
     job_id = (await cli(server, "enqueue", "report", '{"month": 11}', "--priority", "1"))["job_id"]
     assert (await server.job(job_id)).payload == '{"month": 11}'
@@ -53,6 +56,7 @@ async def test_an_operator_repairs_a_queue_from_the_command_line(server: Running
     assert "exactly one" in message
 
 
+@memory_only
 async def test_enqueue_with_an_idempotency_key_makes_one_job(server: Running) -> None:
     first = await cli(server, "enqueue", "invoice", "--idempotency-key", "order-42", "--timeout", "30")
     again = await cli(server, "enqueue", "invoice", "--idempotency-key", "order-42")
@@ -63,6 +67,7 @@ async def test_enqueue_with_an_idempotency_key_makes_one_job(server: Running) ->
     assert (await server.counts())["queued"] == 1
 
 
+@memory_only
 async def test_the_commands_carry_the_token(start_server: ServerFactory) -> None:
     server: Running = await start_server(STACKDUCK_AUTH_TOKEN="t0ken")
     refused = await cli(server, "stats", expect=1)
@@ -70,6 +75,7 @@ async def test_the_commands_carry_the_token(start_server: ServerFactory) -> None
     assert await cli(server, "stats", token="t0ken") == []
 
 
+@memory_only
 async def test_jobs_with_an_id_shows_its_result_metadata_timeout_and_attempts(server: Running) -> None:
     metadata = {"tenant": "acme", "traceparent": "00-ab-cd-01"}
     job_id = await server.enqueue("report", '{"month": 11}', timeout_seconds=90, metadata=metadata)
@@ -145,6 +151,7 @@ async def test_an_operator_manages_schedules_from_the_command_line(server: Runni
     assert "bad minute" in bad
 
 
+@memory_only
 async def test_the_schedules_table_shows_rule_and_runs(server: Running) -> None:
     await cli(server, "schedules", "add", "often", "ping", "--every", "90")
     process = await asyncio.create_subprocess_exec(
@@ -176,6 +183,21 @@ async def test_an_operator_limits_a_job_type_from_the_command_line(server: Runni
     assert [i["job_type"] for i in await cli(server, "limits")] == ["api"]
 
 
+async def test_an_operator_caps_each_group_and_enqueues_into_one(server: Running) -> None:
+    made = await cli(server, "limit", "render", "--group-concurrency", "1")
+    assert (made["group_concurrency"], made["concurrency"]) == (1, None)
+    big = [(await cli(server, "enqueue", "render", "--group", "big"))["job_id"] for _ in range(2)]
+    small = (await cli(server, "enqueue", "render", "--group", "small"))["job_id"]
+    assert (await server.job(small)).group == "small"
+
+    first = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="render", worker_id="w"))
+    second = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="render", worker_id="w"))
+    third = await server.stub.DequeueJob(pb.DequeueJobRequest(queue_name="render", worker_id="w"))
+    # One of each group: the cap holds big's second job back while its first runs.
+    assert sorted([first.job.id, second.job.id]) == sorted([big[0], small])
+    assert not third.success
+
+
 #: Bad input to `stackduck limit mail`: the exit code, and words of what it says to fix.
 BAD_LIMITS: list[tuple[tuple[str, ...], int, str]] = [
     ((), 1, "give --concurrency N, --group-concurrency M, --rate R, or several"),
@@ -190,6 +212,7 @@ BAD_LIMITS: list[tuple[tuple[str, ...], int, str]] = [
 ]
 
 
+@memory_only
 async def test_a_bad_limit_command_says_what_to_fix_and_changes_nothing(server: Running) -> None:
     await cli(server, "limit", "mail", "--concurrency", "7")
 
@@ -203,6 +226,7 @@ async def test_a_bad_limit_command_says_what_to_fix_and_changes_nothing(server: 
     assert (kept["job_type"], kept["concurrency"], kept["rate"]) == ("mail", 7, None)
 
 
+@memory_only
 async def test_the_limits_table_shows_running_jobs_against_the_limit(server: Running) -> None:
     await cli(server, "limit", "mail", "--concurrency", "2", "--rate", "10", "--per", "3600")
     await cli(server, "limit", "api", "--concurrency", "5")

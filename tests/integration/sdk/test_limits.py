@@ -14,7 +14,8 @@ from stackduck import AsyncClient, InvalidJob, JobInfo, LimitInfo
 from tests.integration.conftest import Running
 from tests.integration.sdk.conftest import PATIENCE, memory_only
 
-pytestmark = memory_only
+# The calls that reach storage run on every configuration; those about the client alone
+# (its checks, the blocking wrapper) on the in-memory server.
 
 
 async def test_set_limit_creates_lists_and_replaces_the_whole_limit(client: AsyncClient) -> None:
@@ -61,6 +62,7 @@ async def test_running_counts_real_jobs_and_clearing_lets_held_ones_go(client: A
     assert await client.clear_limit("mail") is False
 
 
+@memory_only
 @pytest.mark.parametrize(
     ("options", "words"),
     [
@@ -92,6 +94,7 @@ async def test_a_bad_limit_is_invalid_job_and_changes_nothing(
     assert [(i.job_type, i.concurrency, i.rate) for i in await client.limits()] == [("mail", 7, None)]
 
 
+@memory_only
 async def test_a_limit_on_an_empty_job_type_is_refused(client: AsyncClient) -> None:
     with pytest.raises(InvalidJob, match="job_type must not be empty"):
         await client.set_limit("", concurrency=1)
@@ -99,6 +102,7 @@ async def test_a_limit_on_an_empty_job_type_is_refused(client: AsyncClient) -> N
         await client.clear_limit("")
 
 
+@memory_only
 async def test_the_blocking_client_has_the_same_calls(server: Running) -> None:
     def script() -> tuple[LimitInfo, list[LimitInfo], bool, bool]:
         with stackduck.Client(server.address) as client:

@@ -14,7 +14,8 @@ from stackduck.domain.errors import InvalidJob, JobNotFound
 from tests.integration.conftest import Running
 from tests.integration.sdk.conftest import PATIENCE, memory_only
 
-pytestmark = memory_only
+# The calls that reach storage run on every configuration; those about the client alone
+# (its checks, the blocking wrapper) on the in-memory server.
 
 
 async def test_schedule_creates_lists_and_replaces(client: AsyncClient) -> None:
@@ -91,6 +92,7 @@ async def test_pause_resume_and_unschedule(client: AsyncClient) -> None:
             await change("hourly")
 
 
+@memory_only
 @pytest.mark.parametrize(
     ("options", "words"),
     [
@@ -111,6 +113,7 @@ async def test_bad_schedules_are_invalid_job(
     assert await client.schedules() == []
 
 
+@memory_only
 async def test_the_blocking_client_has_the_same_calls(server: Running) -> None:
     def script() -> list[ScheduleInfo]:
         with stackduck.Client(server.address) as client:
