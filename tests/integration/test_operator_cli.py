@@ -130,12 +130,14 @@ async def test_an_operator_manages_schedules_from_the_command_line(server: Runni
     assert (added["name"], added["cron"], added["timezone"], added["catch_up"]) == (
         "nightly", "30 2 * * *", "Europe/Berlin", False,
     )  # fmt: skip
-    await cli(server, "schedules", "add", "often", "ping", "--every", "3600")
+    assert added["group"] is None
+    often = await cli(server, "schedules", "add", "often", "ping", "--every", "3600", "--group", "acme")
+    assert often["group"] == "acme"
 
     listed = await cli(server, "schedules", "list")
-    assert [(s["name"], s["every"], s["paused"]) for s in listed] == [
-        ("nightly", None, False),
-        ("often", 3600, False),
+    assert [(s["name"], s["every"], s["paused"], s["group"]) for s in listed] == [
+        ("nightly", None, False, None),
+        ("often", 3600, False, "acme"),
     ]
     assert listed[0]["next_run"] is not None and listed[0]["payload"] == {"month": 11}
 
@@ -153,7 +155,8 @@ async def test_an_operator_manages_schedules_from_the_command_line(server: Runni
 
 @memory_only
 async def test_the_schedules_table_shows_rule_and_runs(server: Running) -> None:
-    await cli(server, "schedules", "add", "often", "ping", "--every", "90")
+    # Ticks a day apart: none fires while the test runs, so its last run is "never".
+    await cli(server, "schedules", "add", "daily", "ping", "--every", "86400")
     process = await asyncio.create_subprocess_exec(
         STACKDUCK, "schedules", "list", "--address", server.address,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -161,7 +164,7 @@ async def test_the_schedules_table_shows_rule_and_runs(server: Running) -> None:
     out, err = await process.communicate()
 
     assert process.returncode == 0, err.decode()
-    assert "every 90 s" in out.decode() and "never" in out.decode()
+    assert "every 86400 s" in out.decode() and "never" in out.decode()
 
 
 async def test_an_operator_limits_a_job_type_from_the_command_line(server: Running) -> None:

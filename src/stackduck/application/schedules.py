@@ -101,6 +101,7 @@ class ScheduleRequest:
     retry_limit: int | None = None
     timeout: float = 0.0
     metadata: dict[str, str] = field(default_factory=dict)
+    group: str = ""
 
 
 class Schedules:
@@ -143,6 +144,7 @@ class Schedules:
             retry_limit=request.retry_limit,
             timeout=request.timeout,
             metadata=request.metadata,
+            group=request.group,
         )
         spec = validate(job, now, self._policy.max_payload_bytes)
         new = Schedule.new(name, spec, rule, request.catch_up, now)

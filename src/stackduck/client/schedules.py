@@ -38,6 +38,7 @@ class ScheduleInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    group: str | None = None  # the fair-queue group of the jobs it enqueues
 
     @property
     def rule(self) -> str:
@@ -68,6 +69,7 @@ class ScheduleInfo:
             metadata=dict(schedule.metadata),
             created_at=moment(schedule.created_at),
             updated_at=moment(schedule.updated_at),
+            group=schedule.group or None,
         )
 
 
@@ -117,12 +119,13 @@ class ScheduleCalls:
         retry_limit: int | None = None,
         timeout: float | timedelta | None = None,  # noqa: ASYNC109 - the jobs', not this call's
         metadata: Mapping[str, str] | None = None,
+        group: str | None = None,
     ) -> ScheduleInfo:
         """Create the schedule ``name``, or replace the one of that name; returns it.
 
         Each tick enqueues one ``job_type`` job with ``payload`` (and the enqueue options
         ``priority``, ``delay``, ``max_retries`` / ``retry_limit``, ``timeout``,
-        ``metadata``, as :meth:`AsyncClient.enqueue` takes them), however many server
+        ``metadata``, ``group``, as :meth:`AsyncClient.enqueue` takes them), however many server
         instances run. The rule: ``cron``, a 5-field expression (``"0 3 * * *"``) read in
         ``timezone`` (an IANA name), or ``every`` N seconds (an int or a timedelta; ticks
         at the multiples of N since 1970-01-01 UTC); exactly one of them. ``catch_up``: a
@@ -139,6 +142,7 @@ class ScheduleCalls:
             retry_limit=retry_limit,
             timeout=timeout,
             metadata=metadata,
+            group=group,
         ).to_pb()
         request = pb.PutScheduleRequest(
             name=name,

@@ -173,6 +173,7 @@ class Schedule:
     version: int
     created_at: float
     updated_at: float
+    group_key: str = ""  # the fair-queue group of the jobs it enqueues; "" = none
 
     @classmethod
     def new(cls, name: str, spec: JobSpec, rule: Rule, catch_up: bool, now: float) -> Schedule:
@@ -193,6 +194,7 @@ class Schedule:
             version=1,
             created_at=now,
             updated_at=now,
+            group_key=spec.group_key,
         )
 
     def replaced_by(self, new: Schedule, now: float) -> Schedule:
@@ -249,4 +251,5 @@ class Schedule:
             idempotency_key=self.key(due),
             timeout=self.timeout or default_timeout,
             metadata=self.metadata,
+            group_key=self.group_key,
         )

@@ -45,7 +45,7 @@ async def reports(ports: Ports) -> list[Job]:
 async def test_a_schedule_comes_back_exactly_as_stored(ports: Ports) -> None:
     store = await schedules_of(ports)
     every = replace(schedule("every.1"), rule=Rule.of("", 90, "", NOW), last_run=NOW - 90.0, paused=True)
-    cron = schedule("nightly", catch_up=False)
+    cron = schedule("nightly", catch_up=False, group_key="tenant-7")
 
     assert await store.put(every, None) and await store.put(cron, None)
 
@@ -96,6 +96,19 @@ async def test_a_fire_step_advances_the_schedule_and_inserts_its_job_together(po
     assert await store.get(due.name) == advanced
     [stored] = await reports(ports)
     assert (stored.id, stored.idempotency_key, stored.run_at) == (job.id, job.idempotency_key, NOW)
+
+
+async def test_a_grouped_schedules_fire_step_inserts_a_job_of_its_group(ports: Ports) -> None:
+    store = await schedules_of(ports)
+    due = schedule(next_due=NOW, group_key="tenant-7")
+    await store.put(due, None)
+    job = tick_job(ports, due)
+    assert job.group_key == "tenant-7"
+
+    assert await store.fire(Fire(due.version, due.fired(due.firing(NOW + 1), NOW + 1), [job]), WINDOW)
+
+    [stored] = await reports(ports)
+    assert (stored.id, stored.group_key) == (job.id, "tenant-7")
 
 
 async def test_racing_fire_steps_of_one_tick_enqueue_one_job(make_ports: PortsFactory) -> None:

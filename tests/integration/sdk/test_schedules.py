@@ -60,7 +60,8 @@ async def test_schedule_creates_lists_and_replaces(client: AsyncClient) -> None:
 
 
 async def test_a_schedule_every_second_enqueues_jobs_a_worker_gets(client: AsyncClient) -> None:
-    await client.schedule("heartbeat", "ping", every=timedelta(seconds=1))
+    made = await client.schedule("heartbeat", "ping", every=timedelta(seconds=1), group="tenant-9")
+    assert made.group == "tenant-9"
 
     jobs = client.consume("w", ["ping"])
     try:
@@ -70,8 +71,9 @@ async def test_a_schedule_every_second_enqueues_jobs_a_worker_gets(client: Async
     assert job.idempotency_key is not None and job.idempotency_key.startswith("schedule:heartbeat:")
     assert job.scheduled_at is not None
     assert job.idempotency_key.endswith(job.scheduled_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert job.group == "tenant-9"  # the schedule's group
     [listed] = await client.schedules()
-    assert listed.last_run is not None and listed.rule == "every 1 s"
+    assert listed.last_run is not None and listed.rule == "every 1 s" and listed.group == "tenant-9"
 
 
 async def test_pause_resume_and_unschedule(client: AsyncClient) -> None:

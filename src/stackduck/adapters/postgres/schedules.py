@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
+from stackduck.adapters.postgres.groups import GroupMarks, keep_heads, queued_heads
 from stackduck.adapters.postgres.queries import sql
 from stackduck.adapters.postgres.store import insert_keyed
 from stackduck.application.schedules import Fire
@@ -27,6 +28,7 @@ def _params(schedule: Schedule) -> dict[str, Any]:
         "max_retries": schedule.max_retries,
         "timeout": schedule.timeout,
         "metadata": schedule.metadata,
+        "group_key": schedule.group_key,
         "cron": schedule.rule.cron,
         "every_seconds": schedule.rule.every,
         "timezone": schedule.rule.timezone,
@@ -44,7 +46,7 @@ def _schedule(row: Sequence[Any]) -> Schedule:
     """A schedule from a row in the statements' column order (get.sql, list.sql, due.sql)."""
     (
         name, job_type, payload, priority, delay, max_retries, timeout, metadata, cron, every,
-        timezone, catch_up, paused, next_due, last_run, version, created_at, updated_at,
+        timezone, catch_up, paused, next_due, last_run, version, created_at, updated_at, group_key,
     ) = row  # fmt: skip
     return Schedule(
         name=name,
@@ -63,12 +65,14 @@ def _schedule(row: Sequence[Any]) -> Schedule:
         version=version,
         created_at=created_at,
         updated_at=updated_at,
+        group_key=group_key,
     )
 
 
 class PostgresSchedules:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
+        self._marks = GroupMarks()
 
     @translated
     async def get(self, name: str) -> Schedule | None:
@@ -111,13 +115,19 @@ class PostgresSchedules:
     async def fire(self, fire: Fire, key_seconds: float) -> list[str] | None:
         """One transaction: the compare-and-set on the schedule's row (which holds the row
         lock to the end: a racing step waits, then finds the version moved on), then the
-        jobs by ``insert_keyed.sql``. Nothing is written unless both are."""
-        async with self._pool.connection() as conn, conn.transaction():
-            if not await _write(conn, fire.schedule, fire.expected_version):
-                return None
-            if not fire.jobs:
-                return []
-            return await insert_keyed(conn, fire.jobs, key_seconds)
+        jobs by ``insert_keyed.sql``, and a grouped job's turn (groups.py; its type marked
+        first, as the store's inserts do). Nothing is written unless all are."""
+        async with self._pool.connection() as conn:
+            await self._marks.mark(conn, {job.job_type for job in fire.jobs if job.group_key})
+            async with conn.transaction():
+                if not await _write(conn, fire.schedule, fire.expected_version):
+                    return None
+                if not fire.jobs:
+                    return []
+                holders = await insert_keyed(conn, fire.jobs, key_seconds)
+                stored = [job for job, holder in zip(fire.jobs, holders, strict=True) if holder == job.id]
+                await keep_heads(conn, queued_heads(stored))
+                return holders
 
 
 async def _write(conn: AsyncConnection[Any], schedule: Schedule, expected_version: int | None) -> bool:

@@ -36,6 +36,7 @@ def _fields(schedule: Schedule) -> list[str]:
         "version": str(schedule.version),
         "created_at": repr(schedule.created_at),
         "updated_at": repr(schedule.updated_at),
+        "group_key": schedule.group_key,
     }
     return [text for pair in values.items() for text in pair]
 
@@ -58,6 +59,7 @@ def _schedule(name: str, hash_: Mapping[str, str]) -> Schedule:
         version=int(hash_["version"]),
         created_at=float(hash_["created_at"]),
         updated_at=float(hash_["updated_at"]),
+        group_key=hash_.get("group_key", ""),  # absent from a schedule written before groups
     )
 
 

@@ -15,7 +15,7 @@ from stackduck.domain.schedule import Rule, Schedule
 COLUMNS = (
     "name", "job_type", "payload", "priority", "delay", "max_retries", "timeout", "metadata", "cron",
     "every_seconds", "timezone", "catch_up", "paused", "next_due", "last_run", "version", "created_at",
-    "updated_at",
+    "updated_at", "group_key",
 )  # fmt: skip
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM stackduck_schedules"
 
@@ -25,21 +25,21 @@ def _row(schedule: Schedule) -> tuple[Any, ...]:
         schedule.name, schedule.job_type, schedule.payload, schedule.priority, schedule.delay,
         schedule.max_retries, schedule.timeout, schedule.metadata, schedule.rule.cron, schedule.rule.every,
         schedule.rule.timezone, int(schedule.catch_up), int(schedule.paused), schedule.next_due,
-        schedule.last_run, schedule.version, schedule.created_at, schedule.updated_at,
+        schedule.last_run, schedule.version, schedule.created_at, schedule.updated_at, schedule.group_key,
     )  # fmt: skip
 
 
 def _schedule(row: Sequence[Any]) -> Schedule:
     (
         name, job_type, payload, priority, delay, max_retries, timeout, metadata, cron, every,
-        timezone, catch_up, paused, next_due, last_run, version, created_at, updated_at,
+        timezone, catch_up, paused, next_due, last_run, version, created_at, updated_at, group_key,
     ) = row  # fmt: skip
     return Schedule(
         name=name, job_type=job_type, payload=payload, priority=priority, delay=delay,
         max_retries=max_retries, timeout=timeout, metadata=metadata,
         rule=Rule(cron=cron, every=every, timezone=timezone), catch_up=bool(catch_up),
         paused=bool(paused), next_due=next_due, last_run=last_run, version=version,
-        created_at=created_at, updated_at=updated_at,
+        created_at=created_at, updated_at=updated_at, group_key=group_key,
     )  # fmt: skip
 
 

@@ -120,6 +120,7 @@ def _add_schedule_commands(schedules: argparse.ArgumentParser) -> None:
     add.add_argument("--delay", type=int, help="retry backoff base, seconds")
     add.add_argument("--max-retries", type=int)
     add.add_argument("--timeout", type=float, help="run time allowed per attempt, seconds")
+    add.add_argument("--group", help="the fair-queue group of the jobs it enqueues")
     for name, help_text in (
         ("remove", "remove a schedule (the jobs it enqueued stay)"),
         ("pause", "pause a schedule: no tick fires until resumed"),
@@ -205,6 +206,7 @@ async def _schedules(client: AsyncClient, args: argparse.Namespace) -> Any:
             delay=args.delay,
             max_retries=args.max_retries,
             timeout=args.timeout,
+            group=args.group,
         )
     if args.action == "remove":
         await client.unschedule(args.name)

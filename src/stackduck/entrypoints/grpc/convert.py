@@ -221,8 +221,6 @@ def schedule_request(message: pb.PutScheduleRequest) -> ScheduleRequest:
     ):
         if given:
             raise InvalidJob(f"job.{name} must be empty in a schedule: each tick sets the job's own")
-    if job.group:
-        raise InvalidJob("job.group must be empty in a schedule: a schedule's ticks enqueue ungrouped jobs")
     return ScheduleRequest(
         name=message.name,
         job_type=job.job_type,
@@ -237,6 +235,7 @@ def schedule_request(message: pb.PutScheduleRequest) -> ScheduleRequest:
         retry_limit=job.retry_limit if job.HasField("retry_limit") else None,
         timeout=job.timeout_seconds,
         metadata=dict(job.metadata),
+        group=job.group,
     )
 
 
@@ -279,4 +278,5 @@ def schedule_to_pb(schedule: Schedule) -> pb.Schedule:
         metadata=json.loads(schedule.metadata) if schedule.metadata else None,
         created_at=seconds(schedule.created_at),
         updated_at=seconds(schedule.updated_at),
+        group=schedule.group_key,
     )

@@ -96,6 +96,7 @@ def schedule(item: Schedule) -> dict[str, Any]:
         "paused": item.paused,
         "next_run": None if item.paused else item.next_due,
         "last_run": item.last_run,
+        "group": item.group_key or None,
     }
 
 

@@ -96,6 +96,7 @@ CREATE TABLE stackduck_schedules (
     version       bigint NOT NULL,
     created_at    double precision NOT NULL,
     updated_at    double precision NOT NULL,
+    group_key     text NOT NULL DEFAULT '',    -- the jobs' fair-queue group; '' = none
     CHECK ((cron <> '') <> (every_seconds > 0))
 );
 -- The fire loop: the schedules not paused, by next tick.

@@ -505,7 +505,7 @@ class AckJobsResponse(_message.Message):
     def __init__(self, completed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ..., failed: _Optional[_Iterable[_Union[AckResult, _Mapping]]] = ...) -> None: ...
 
 class Schedule(_message.Message):
-    __slots__ = ("name", "job_type", "payload", "cron", "every_seconds", "timezone", "catch_up", "paused", "next_run_at", "last_run_at", "priority", "delay", "max_retries", "timeout_seconds", "metadata", "created_at", "updated_at")
+    __slots__ = ("name", "job_type", "payload", "cron", "every_seconds", "timezone", "catch_up", "paused", "next_run_at", "last_run_at", "priority", "delay", "max_retries", "timeout_seconds", "metadata", "created_at", "updated_at", "group")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -530,6 +530,7 @@ class Schedule(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     name: str
     job_type: str
     payload: str
@@ -547,7 +548,8 @@ class Schedule(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     created_at: int
     updated_at: int
-    def __init__(self, name: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., cron: _Optional[str] = ..., every_seconds: _Optional[int] = ..., timezone: _Optional[str] = ..., catch_up: _Optional[bool] = ..., paused: _Optional[bool] = ..., next_run_at: _Optional[int] = ..., last_run_at: _Optional[int] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ...) -> None: ...
+    group: str
+    def __init__(self, name: _Optional[str] = ..., job_type: _Optional[str] = ..., payload: _Optional[str] = ..., cron: _Optional[str] = ..., every_seconds: _Optional[int] = ..., timezone: _Optional[str] = ..., catch_up: _Optional[bool] = ..., paused: _Optional[bool] = ..., next_run_at: _Optional[int] = ..., last_run_at: _Optional[int] = ..., priority: _Optional[int] = ..., delay: _Optional[int] = ..., max_retries: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[int] = ..., updated_at: _Optional[int] = ..., group: _Optional[str] = ...) -> None: ...
 
 class PutScheduleRequest(_message.Message):
     __slots__ = ("name", "job", "cron", "every_seconds", "timezone", "catch_up")

@@ -6,6 +6,6 @@ UPDATE stackduck_schedules SET
     max_retries = %(max_retries)s, timeout = %(timeout)s, metadata = %(metadata)s, cron = %(cron)s,
     every_seconds = %(every_seconds)s, timezone = %(timezone)s, catch_up = %(catch_up)s,
     paused = %(paused)s, next_due = %(next_due)s, last_run = %(last_run)s, version = %(version)s,
-    created_at = %(created_at)s, updated_at = %(updated_at)s
+    created_at = %(created_at)s, updated_at = %(updated_at)s, group_key = %(group_key)s
 WHERE name = %(name)s AND version = %(expected_version)s
 RETURNING name

@@ -1,0 +1,2 @@
+-- 0002: a schedule's jobs may go into a fair-queue group, as any enqueued job may.
+ALTER TABLE stackduck_schedules ADD COLUMN group_key TEXT NOT NULL DEFAULT '';
