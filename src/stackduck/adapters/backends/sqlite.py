@@ -12,11 +12,11 @@ How a job goes through it:
   wakes a parked stream; a due job enqueued while a stream of its type waits here with
   room is inserted already running and sent once committed (ADR 0013).
 - **Claim.** ``QueueClaimer`` pops the best entries from the memory queue and
-  ``SqliteJobStore.start`` leases their jobs through the domain (``start_by_moves``:
-  read, ``Job.start``, compare-and-set write). An entry whose job is no longer queued is
-  dropped.
-- **Acknowledge.** ``Acks`` completes through ``SqliteJobStore.complete``
-  (``complete_by_moves``); failures and heartbeats are domain moves, as everywhere.
+  ``SqliteJobStore.start`` leases their jobs in one write, a statement each (``START``,
+  ``Job.start`` in SQL). An entry whose job is no longer queued is dropped.
+- **Acknowledge.** ``Acks`` completes through ``SqliteJobStore.complete``: one write, in
+  which the writer reads each job and makes ``Job.complete`` on it; failures and
+  heartbeats are domain moves, as everywhere.
 - **At start** the queue is filled from the record's queued jobs (``seed``), the running
   counts limits use are read, and the limits and buckets loaded.
 

@@ -2,9 +2,10 @@
 
 Writes go through ``Database.write`` (one writer, group commit), reads through
 ``Database.read`` (reader connections). The moves a job makes are the domain's, read and
-written back with compare-and-set (``start_by_moves``, ``complete_by_moves``), as in
-the memory store: with one writer there is nothing a single statement would win over it
-but a round trip between threads.
+written back with compare-and-set (``apply``), as in the memory store. The two a job
+makes on every trip go in one write each, with no read on a reader connection first: a
+start is one statement (``START``, the domain's ``Job.start`` in SQL, as PostgreSQL's
+``_lease.sql``), a completion the domain's move made on the row as the writer reads it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from stackduck.adapters.sqlite.database import Database
 from stackduck.adapters.stats_tally import Counts
-from stackduck.application.moves import complete_by_moves
+from stackduck.application.moves import log_state
 from stackduck.application.ports import (
     LISTED_ATTEMPT_BYTES,
     LISTED_JOB_BYTES,
@@ -31,8 +32,7 @@ from stackduck.application.ports import (
     due_place,
     page_cursor,
 )
-from stackduck.application.queue_claimer import start_by_moves
-from stackduck.domain.errors import InvalidJob, quoted
+from stackduck.domain.errors import InvalidJob, StackduckError, quoted
 from stackduck.domain.job import STATUS_OF, Attempt, Job, JobStatus
 
 COLUMNS = (
@@ -47,6 +47,16 @@ UPDATE = (
     f"UPDATE stackduck_jobs SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])} WHERE id = ? AND version = ?"
 )
 STATUS_OF_ID = "SELECT status FROM stackduck_jobs WHERE id = ?"
+#: Mirrors ``Job.start``: lease a job still queued and due to its owner (attempt + 1, the
+#: attempt's deadline where it has a timeout, the lease cut at it, started, touched).
+START = (
+    "UPDATE stackduck_jobs SET status = 'running', attempt = attempt + 1, lease_owner = :owner, "
+    "attempt_deadline = CASE WHEN timeout > 0 THEN :now + timeout END, "
+    "lease_expires_at = CASE WHEN timeout > 0 THEN min(:now + :lease, :now + timeout) "
+    "ELSE :now + :lease END, "
+    "started_at = :now, updated_at = :now, version = version + 1 "
+    f"WHERE id = :id AND status = 'queued' AND run_at <= :now RETURNING {', '.join(COLUMNS)}"
+)
 #: A listing reads its candidates' sizes first, a chunk at a time, and only the kept jobs whole.
 LIST_CHUNK = 500
 #: Ids in one statement at most (SQLite's limit on parameters is 32,766).
@@ -181,10 +191,44 @@ class SqliteJobStore:
         return [written for written, _ in outcomes]
 
     async def start(self, owners: Mapping[str, str], now: float, lease_seconds: float) -> list[Job]:
-        return await start_by_moves(self, owners, now, lease_seconds)
+        """One write, a statement a job: those still queued and due start."""
+        params = [{"id": i, "owner": w, "now": now, "lease": lease_seconds} for i, w in owners.items()]
+
+        def write(conn: sqlite3.Connection) -> list[Job]:
+            rows = (conn.execute(START, one).fetchone() for one in params)
+            return [job_of(found) for found in rows if found is not None]
+
+        started = await self._db.write(write) if params else []
+        for job in started:
+            self._count(job.job_type, job.group_key, 1)
+        return started
 
     async def complete(self, completions: Sequence[Completion]) -> list[Job | None]:
-        return await complete_by_moves(self, completions)
+        """One write: each job read by the writer, completed by the domain's move where
+        its lease matches, written back; None where it is gone or the move refused."""
+
+        def write(conn: sqlite3.Connection) -> list[Job | None]:
+            done: list[Job | None] = []
+            for c in completions:
+                found = conn.execute(f"{SELECT} WHERE id = ?", (c.job_id,)).fetchone()
+                job = None if found is None else job_of(found)
+                if job is not None:
+                    version = job.version
+                    try:
+                        job.complete(worker_id=c.worker_id, token=c.token, now=c.now, result=c.result)
+                    except StackduckError:
+                        job = None
+                    else:
+                        conn.execute(UPDATE, (*row(job)[1:], job.id, version))
+                done.append(job)
+            return done
+
+        done = await self._db.write(write) if completions else []
+        for job in done:
+            if job is not None:
+                self._count(job.job_type, job.group_key, -1)  # a completion ends a running job
+                log_state(job)
+        return done
 
     async def expired_leases(self, now: float, limit: int) -> list[Job]:
         statement = (
