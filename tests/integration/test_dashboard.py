@@ -158,7 +158,8 @@ async def test_the_job_view_shows_result_metadata_and_attempts(server: Running, 
 async def scheduled(server: Running) -> None:
     """A schedule every hour, and one that fired."""
     template = pb.EnqueueJobRequest(job_type="sync", payload="{}")
-    await server.stub.PutSchedule(pb.PutScheduleRequest(name="hourly-sync", job=template, every_seconds=3600))
+    grouped = pb.EnqueueJobRequest(job_type="sync", payload="{}", group="acme")
+    await server.stub.PutSchedule(pb.PutScheduleRequest(name="hourly-sync", job=grouped, every_seconds=3600))
     await server.stub.PutSchedule(
         pb.PutScheduleRequest(name="each-second", job=template, every_seconds=1, cron="")
     )
@@ -179,9 +180,10 @@ async def test_the_schedule_api_lists_pauses_and_resumes(server: Running) -> Non
 
     assert [s["name"] for s in listed] == ["each-second", "hourly-sync"]
     hourly = listed[1]
-    assert (hourly["job_type"], hourly["rule"], hourly["every"], hourly["paused"]) == (
-        "sync", "every 3600 s", 3600, False,
+    assert (hourly["job_type"], hourly["rule"], hourly["every"], hourly["paused"], hourly["group"]) == (
+        "sync", "every 3600 s", 3600, False, "acme",
     )  # fmt: skip
+    assert listed[0]["group"] is None
     assert hourly["next_run"] % 3600 == 0 and hourly["last_run"] is None
     assert (paused["paused"], paused["next_run"]) == (True, None)
     assert missing == (404, {"error": "no schedule named 'ghost'"})
@@ -201,8 +203,10 @@ async def test_the_dashboard_shows_schedules_and_pauses_one(server: Running, pag
     await expect(rows).to_have_count(2)
     await expect(rows.nth(1)).to_contain_text("hourly-sync")
     await expect(rows.nth(1)).to_contain_text("every 3600 s")
-    await expect(rows.nth(1).locator("td").nth(4)).to_have_text("never")
-    await expect(rows.nth(0).locator("td").nth(4)).not_to_have_text("never")  # it fired meanwhile
+    await expect(rows.nth(1).locator("td").nth(2)).to_have_text("acme")  # its jobs' group
+    await expect(rows.nth(0).locator("td").nth(2)).to_have_text("")
+    await expect(rows.nth(1).locator("td").nth(5)).to_have_text("never")
+    await expect(rows.nth(0).locator("td").nth(5)).not_to_have_text("never")  # it fired meanwhile
 
     await page.click('button.pause[data-schedule="hourly-sync"]')
 
