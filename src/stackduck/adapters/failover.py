@@ -26,6 +26,7 @@ from stackduck.adapters.memory.queue import MemoryReadyQueue
 from stackduck.adapters.reconcile import Reconciler, SweepPace
 from stackduck.adapters.redis.queue import RedisReadyQueue, RedisState
 from stackduck.application.ports import Clock, JobStore, QueueEntry, ReadyQueue
+from stackduck.application.tasks import stop_if_cancelled
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -151,17 +152,24 @@ class FailoverReadyQueue:
 
     async def watch(self) -> None:
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(WATCH_SECONDS)
             try:
                 state = await self._primary.ping()
             except StorageUnavailable as exc:
+                stop_if_cancelled()  # a cancellation the client turned into an error of its own
                 if not self.degraded:
                     await self._fail_over(exc)
                 continue
             except Exception as exc:  # e.g. READONLY after a replica promotion: not serving
+                stop_if_cancelled()
                 if not self.degraded:
                     await self._fail_over(StorageUnavailable(f"Redis answers but cannot serve: {exc}"))
                 continue
+            # redis-py sends through asyncio.wait_for, which in Python 3.11 returns the reply
+            # and drops a cancellation that comes as the send ends: the close waiting for
+            # this loop would then wait for ever.
+            stop_if_cancelled()
             try:
                 if self.degraded:
                     await self._return_to_primary("Redis answers again", state)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from stackduck.adapters.redis.queue import RedisReadyQueue
 from stackduck.application.ports import Clock, JobStore, Notifier
+from stackduck.application.tasks import stop_if_cancelled
 from stackduck.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Reconciler:
         every = self._pace.every_seconds
         next_turn = loop.time() + every
         while True:
+            stop_if_cancelled()  # its clients may have lost the cancellation (wait_for does, in 3.11)
             with contextlib.suppress(TimeoutError):  # not wait_for: see DueLoop.run
                 async with asyncio.timeout(max(next_turn - loop.time(), 0)):
                     await self._asked.wait()
@@ -81,8 +83,10 @@ class Reconciler:
                 elif asked or await self._primary.take_turn(every):
                     await self.sweep(self._why if asked else PERIODIC)
             except StorageUnavailable as exc:  # the watcher fails over; the next turn tries again
+                stop_if_cancelled()
                 log.warning("the ready queue's check against the record stopped: %s", exc)
             except Exception:  # a duty must never die
+                stop_if_cancelled()
                 log.exception("the ready queue's check against the record failed unexpectedly")
 
     async def sweep(self, why: str) -> int:

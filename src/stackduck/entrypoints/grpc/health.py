@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2
 from stackduck.application.gate import Gate
 from stackduck.application.health import serving as is_serving
 from stackduck.application.ports import StorageHealth
+from stackduck.application.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ class HealthReporter:
             try:
                 await self.refresh()
             except Exception:
+                stop_if_cancelled()
                 log.exception("health check failed unexpectedly; trying again")
+            stop_if_cancelled()  # a storage client may have lost the cancellation (wait_for, 3.11)
             await asyncio.sleep(CHECK_SECONDS)
 
 
