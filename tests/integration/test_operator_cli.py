@@ -140,6 +140,9 @@ async def test_an_operator_manages_schedules_from_the_command_line(server: Runni
         ("often", 3600, False, "acme"),
     ]
     assert listed[0]["next_run"] is not None and listed[0]["payload"] == {"month": 11}
+    shown = await cli(server, "schedules", "show", "often")
+    stable = ("name", "job_type", "every", "group", "payload", "paused", "created_at")  # not a tick's times
+    assert {k: shown[k] for k in stable} == {k: listed[1][k] for k in stable}
 
     paused = await cli(server, "schedules", "pause", "often")
     assert (paused["paused"], paused["next_run"]) == (True, None)

@@ -70,6 +70,19 @@ async def test_each_tick_is_delivered_once_within_a_second_of_its_time(server: R
     assert jobs[0].payload == '{"from": "schedule"}'
 
 
+async def test_get_schedule_answers_one_by_name_as_listed(server: Running) -> None:
+    await server.stub.PutSchedule(put("nightly", cron="30 2 * * *", timezone="Europe/Berlin", group="acme"))
+    await server.stub.PutSchedule(put("often", every=60))
+
+    got = (await server.stub.GetSchedule(pb.ScheduleName(name="nightly"))).schedule
+    listed = (await server.stub.ListSchedules(pb.ListSchedulesRequest())).schedules
+
+    assert got == listed[0] and (got.cron, got.timezone, got.group) == ("30 2 * * *", "Europe/Berlin", "acme")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await server.stub.GetSchedule(pb.ScheduleName(name="bad name!"))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_two_instances_on_shared_storage_never_fire_a_tick_twice(
     start_server: ServerFactory, storage_settings: dict[str, str]
 ) -> None:
@@ -182,7 +195,13 @@ async def test_a_bad_schedule_is_refused_saying_what_to_fix(
 
 
 async def test_an_unknown_name_is_not_found(server: Running) -> None:
-    for call in (server.stub.DeleteSchedule, server.stub.PauseSchedule, server.stub.ResumeSchedule):
+    calls = (
+        server.stub.GetSchedule,
+        server.stub.DeleteSchedule,
+        server.stub.PauseSchedule,
+        server.stub.ResumeSchedule,
+    )
+    for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await call(pb.ScheduleName(name="ghost"))
         assert missing.value.code() is grpc.StatusCode.NOT_FOUND

@@ -161,6 +161,12 @@ class Schedules:
         """Every schedule, by name."""
         return await self._store.read_all()
 
+    async def get(self, name: str) -> Schedule:
+        found = await self._store.get(validate_schedule_name(name))
+        if found is None:
+            raise ScheduleNotFound(name)
+        return found
+
     async def delete(self, name: str) -> None:
         if not await self._store.delete(validate_schedule_name(name)):
             raise ScheduleNotFound(name)

@@ -160,6 +160,11 @@ class ScheduleCalls:
         reply = await self._call("ListSchedules", pb.ListSchedulesRequest())
         return [ScheduleInfo.from_pb(s) for s in reply.schedules]
 
+    async def get_schedule(self: _Caller, name: str) -> ScheduleInfo:
+        """The schedule ``name`` (:class:`ScheduleNotFound` when none has it)."""
+        reply = await _named(self, "GetSchedule", pb.ScheduleName(name=name), name)
+        return ScheduleInfo.from_pb(reply.schedule)
+
     async def unschedule(self: _Caller, name: str) -> None:
         """Remove a schedule (:class:`ScheduleNotFound` when none has the name); the jobs it
         enqueued stay."""

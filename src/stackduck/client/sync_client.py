@@ -171,6 +171,7 @@ class Client:
     purge_dead_letters = _blocking(AsyncClient.purge_dead_letters)
     schedule = _blocking(AsyncClient.schedule)
     schedules = _blocking(AsyncClient.schedules)
+    get_schedule = _blocking(AsyncClient.get_schedule)
     unschedule = _blocking(AsyncClient.unschedule)
     pause_schedule = _blocking(AsyncClient.pause_schedule)
     resume_schedule = _blocking(AsyncClient.resume_schedule)

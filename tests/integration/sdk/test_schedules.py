@@ -84,8 +84,12 @@ async def test_pause_resume_and_unschedule(client: AsyncClient) -> None:
     resumed = await client.resume_schedule("hourly")
     assert not resumed.paused and resumed.next_run is not None
 
+    got = await client.get_schedule("hourly")
+    assert (got.name, got.every, got.paused, got.created_at) == ("hourly", 3600, False, resumed.created_at)
     await client.unschedule("hourly")
     assert await client.schedules() == []
+    with pytest.raises(ScheduleNotFound, match="no schedule named 'hourly'"):
+        await client.get_schedule("hourly")
     with pytest.raises(ScheduleNotFound, match="no schedule named 'hourly'") as missing:
         await client.unschedule("hourly")
     assert not isinstance(missing.value, JobNotFound)

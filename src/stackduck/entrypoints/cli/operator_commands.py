@@ -122,6 +122,7 @@ def _add_schedule_commands(schedules: argparse.ArgumentParser) -> None:
     add.add_argument("--timeout", type=float, help="run time allowed per attempt, seconds")
     add.add_argument("--group", help="the fair-queue group of the jobs it enqueues")
     for name, help_text in (
+        ("show", "one schedule: its rule, next and last run, its jobs' options"),
         ("remove", "remove a schedule (the jobs it enqueued stay)"),
         ("pause", "pause a schedule: no tick fires until resumed"),
         ("resume", "resume a schedule from its next tick"),
@@ -208,6 +209,8 @@ async def _schedules(client: AsyncClient, args: argparse.Namespace) -> Any:
             timeout=args.timeout,
             group=args.group,
         )
+    if args.action == "show":
+        return await client.get_schedule(args.name)
     if args.action == "remove":
         await client.unschedule(args.name)
         return {"removed": args.name}
@@ -270,7 +273,7 @@ STATS_HEADINGS += ["done/min", "dead/min", "failing", "paused"]
 JOB_HEADINGS = ["id", "type", "status", "priority", "retries", "error", "updated"]
 ATTEMPT_HEADINGS = ["attempt", "worker", "started", "ended", "outcome", "error"]
 WORKER_HEADINGS = ["worker", "job types", "in flight", "connected", "last seen", "client"]
-SCHEDULE_HEADINGS = ["name", "job type", "rule", "catch up", "next run", "last run", "paused"]
+SCHEDULE_HEADINGS = ["name", "job type", "group", "rule", "catch up", "next run", "last run", "paused"]
 LIMIT_HEADINGS = ["job type", "running / limit", "per group", "rate", "burst", "tokens"]
 
 
@@ -353,6 +356,7 @@ def _schedule_row(s: ScheduleInfo) -> list[Any]:
     return [
         s.name,
         s.job_type,
+        s.group or "",
         s.rule,
         "yes" if s.catch_up else "",
         next_run,

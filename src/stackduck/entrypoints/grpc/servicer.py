@@ -245,6 +245,10 @@ class StackDuckServicer:
         return pb.ListSchedulesResponse(schedules=[convert.schedule_to_pb(s) for s in schedules])
 
     @unary
+    async def GetSchedule(self, request: pb.ScheduleName, context: Context) -> pb.ScheduleResponse:
+        return pb.ScheduleResponse(schedule=convert.schedule_to_pb(await self._schedules.get(request.name)))
+
+    @unary
     async def DeleteSchedule(self, request: pb.ScheduleName, context: Context) -> pb.DeleteScheduleResponse:
         await self._schedules.delete(request.name)
         return pb.DeleteScheduleResponse(success=True)

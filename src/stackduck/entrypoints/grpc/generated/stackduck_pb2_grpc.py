@@ -154,6 +154,11 @@ class StackDuckServiceStub:
                 request_serializer=stackduck__pb2.ListSchedulesRequest.SerializeToString,
                 response_deserializer=stackduck__pb2.ListSchedulesResponse.FromString,
                 _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/stackduck.StackDuckService/GetSchedule',
+                request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
+                response_deserializer=stackduck__pb2.ScheduleResponse.FromString,
+                _registered_method=True)
         self.DeleteSchedule = channel.unary_unary(
                 '/stackduck.StackDuckService/DeleteSchedule',
                 request_serializer=stackduck__pb2.ScheduleName.SerializeToString,
@@ -383,6 +388,13 @@ class StackDuckServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSchedule(self, request, context):
+        """One schedule by name. NOT_FOUND when none has the name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteSchedule(self, request, context):
         """Remove a schedule (jobs it enqueued stay). NOT_FOUND when none has the name.
         """
@@ -554,6 +566,11 @@ def add_StackDuckServiceServicer_to_server(servicer, server):
                     servicer.ListSchedules,
                     request_deserializer=stackduck__pb2.ListSchedulesRequest.FromString,
                     response_serializer=stackduck__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=stackduck__pb2.ScheduleName.FromString,
+                    response_serializer=stackduck__pb2.ScheduleResponse.SerializeToString,
             ),
             'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteSchedule,
@@ -1234,6 +1251,33 @@ class StackDuckService:
             '/stackduck.StackDuckService/ListSchedules',
             stackduck__pb2.ListSchedulesRequest.SerializeToString,
             stackduck__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stackduck.StackDuckService/GetSchedule',
+            stackduck__pb2.ScheduleName.SerializeToString,
+            stackduck__pb2.ScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,
