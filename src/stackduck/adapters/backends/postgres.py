@@ -90,7 +90,7 @@ class PostgresBackend:
         self.claimer = PostgresClaimer(pool, self.notifier)
         self.schedule = PostgresSchedule(pool, clock.now())
         self.paused_types = PostgresPausedTypes(pool)
-        self.schedules = PostgresSchedules(pool)
+        self.schedules = PostgresSchedules(pool, self.store.marks)
         self.limits = PostgresLimits(pool, self.notifier)
         self.history = PostgresHistory(pool)
         self.health = PostgresHealth(conninfo)

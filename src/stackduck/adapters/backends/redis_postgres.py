@@ -119,7 +119,7 @@ class RedisPostgresBackend:
         self.schedule = self.queue
         self.claimer = QueueClaimer(self.queue, self.store, clock, self.notifier)
         self.paused_types = PostgresPausedTypes(pool)
-        self.schedules = PostgresSchedules(pool)
+        self.schedules = PostgresSchedules(pool, self.store.marks)
         self.limits = PostgresLimits(pool, self.notifier, self.queue)
         self.history = PostgresHistory(pool)
         self._postgres_health = PostgresHealth(conninfo)

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from stackduck.adapters.postgres.errors import translated
-from stackduck.adapters.postgres.groups import GroupMarks, keep_heads, queued_heads
+from stackduck.adapters.postgres.groups import GroupMarks
 from stackduck.adapters.postgres.queries import sql
 from stackduck.adapters.postgres.store import insert_keyed
 from stackduck.application.schedules import Fire
@@ -70,9 +70,9 @@ def _schedule(row: Sequence[Any]) -> Schedule:
 
 
 class PostgresSchedules:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], marks: GroupMarks) -> None:
         self._pool = pool
-        self._marks = GroupMarks()
+        self._marks = marks  # the job store's: which types this process has marked grouped
 
     @translated
     async def get(self, name: str) -> Schedule | None:
@@ -115,8 +115,8 @@ class PostgresSchedules:
     async def fire(self, fire: Fire, key_seconds: float) -> list[str] | None:
         """One transaction: the compare-and-set on the schedule's row (which holds the row
         lock to the end: a racing step waits, then finds the version moved on), then the
-        jobs by ``insert_keyed.sql``, and a grouped job's turn (groups.py; its type marked
-        first, as the store's inserts do). Nothing is written unless all are."""
+        jobs by ``insert_keyed.sql`` with a grouped job's turn (its type marked first, as
+        the store's inserts do). Nothing is written unless all are."""
         async with self._pool.connection() as conn:
             await self._marks.mark(conn, {job.job_type for job in fire.jobs if job.group_key})
             async with conn.transaction():
@@ -124,10 +124,7 @@ class PostgresSchedules:
                     return None
                 if not fire.jobs:
                     return []
-                holders = await insert_keyed(conn, fire.jobs, key_seconds)
-                stored = [job for job, holder in zip(fire.jobs, holders, strict=True) if holder == job.id]
-                await keep_heads(conn, queued_heads(stored))
-                return holders
+                return await insert_keyed(conn, fire.jobs, key_seconds)
 
 
 async def _write(conn: AsyncConnection[Any], schedule: Schedule, expected_version: int | None) -> bool:

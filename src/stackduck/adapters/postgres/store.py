@@ -130,9 +130,10 @@ def _scope(job: Job) -> tuple[str, str]:
 async def insert_keyed(conn: AsyncConnection[Any], jobs: Sequence[Job], key_seconds: float) -> list[str]:
     """Insert a batch with idempotency keys on ``conn`` (in the caller's transaction, if
     any): one statement, ``insert_keyed.sql``, which stores the batch and says who holds
-    each key. Only the first job of the batch with each key is offered (a statement
-    claims a row once); the later ones are its duplicates. Returns the holders as
-    :meth:`JobStore.insert` does."""
+    each key, then the turns of the grouped jobs it stored (groups.py; their types
+    marked by the caller, before its transaction). Only the first job of the batch with
+    each key is offered (a statement claims a row once); the later ones are its
+    duplicates. Returns the holders as :meth:`JobStore.insert` does."""
     first: dict[tuple[str, str], Job] = {}
     for job in jobs:
         if job.idempotency_key:
@@ -145,13 +146,17 @@ async def insert_keyed(conn: AsyncConnection[Any], jobs: Sequence[Job], key_seco
     }
     cursor = await conn.execute(sql("insert_keyed"), params)
     holders = {(job_type, key): job_id for job_type, key, job_id in await cursor.fetchall()}
-    return [holders[_scope(job)] if job.idempotency_key else job.id for job in jobs]
+    answers = [holders[_scope(job)] if job.idempotency_key else job.id for job in jobs]
+    await keep_heads(
+        conn, queued_heads(job for job, holder in zip(jobs, answers, strict=True) if holder == job.id)
+    )
+    return answers
 
 
 class PostgresJobStore:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
-        self._marks = GroupMarks()
+        self.marks = GroupMarks()  # shared with the schedules' fire step, which inserts too
 
     @translated
     async def insert(self, jobs: Sequence[Job], key_seconds: float = 0.0) -> list[str]:
@@ -188,16 +193,13 @@ class PostgresJobStore:
         """The batch and its groups' turns in one transaction; only the jobs stored (a
         duplicate of a key is not) put their groups in the turns."""
         async with self._pool.connection() as conn:
-            await self._marks.mark(conn, {job.job_type for job in jobs if job.group_key})
+            await self.marks.mark(conn, {job.job_type for job in jobs if job.group_key})
             async with conn.transaction():
                 if any(job.idempotency_key for job in jobs):
-                    holders = await insert_keyed(conn, jobs, key_seconds)
-                    stored = [job for job, holder in zip(jobs, holders, strict=True) if holder == job.id]
-                else:
-                    holders, stored = [job.id for job in jobs], list(jobs)
-                    await self._write(conn, jobs)
-                await keep_heads(conn, queued_heads(stored))
-        return holders
+                    return await insert_keyed(conn, jobs, key_seconds)
+                await self._write(conn, jobs)
+                await keep_heads(conn, queued_heads(jobs))
+        return [job.id for job in jobs]
 
     @translated
     async def get(self, job_ids: Sequence[str]) -> dict[str, Job]:
